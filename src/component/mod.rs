@@ -1,0 +1,228 @@
+//! The component model: identities, signals, the traits every receiver, processor,
+//! exporter and extension implements, and the factory registry that maps a config
+//! `type` name to the code that builds it.
+//!
+//! A component's *config* and its *running instance* are separate types (as in
+//! Vector): parsing a config never opens a port or spawns a task, so `sloop validate`
+//! and the startup check can build every config without side effects.
+
+mod id;
+pub mod registry;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use id::{ComponentId, ComponentIdError};
+
+use crate::pdata::Telemetry;
+
+/// A boxed, sendable future: the return type of the object-safe async methods below.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The three OTLP signals a pipeline can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric data points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// All signals, in config order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The name used in `service.pipelines` keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// The name of one item of this signal in self-metric names
+    /// (`otelcol_receiver_accepted_spans`, `..._metric_points`, `..._log_records`).
+    pub fn item_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "metric_points",
+            Signal::Logs => "log_records",
+        }
+    }
+
+    /// Parses a pipeline signal name.
+    pub fn parse(name: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a pipeline did not accept data. Receivers turn this into a wire status.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ConsumeError {
+    /// Whether the sender should try again.
+    pub retry: Retry,
+    /// What went wrong, for the client and the logs.
+    pub message: String,
+}
+
+/// Whether an error is worth retrying, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Try again, no sooner than the given delay if one is set (queue full, shutting down).
+    After(Option<Duration>),
+    /// Never succeeds as sent (malformed data).
+    Never,
+}
+
+impl ConsumeError {
+    /// A retryable refusal, e.g. a full queue.
+    pub fn retryable(message: impl Into<String>, after: Option<Duration>) -> Self {
+        Self {
+            retry: Retry::After(after),
+            message: message.into(),
+        }
+    }
+
+    /// A refusal that a retry cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            retry: Retry::Never,
+            message: message.into(),
+        }
+    }
+}
+
+/// Anything that accepts telemetry: a processor, a fan-out, an exporter's queue.
+///
+/// Built back to front (exporters first), each stage holding the next, as in the
+/// Collector's graph. `consume` runs on the caller's task, so work spreads over every
+/// core that runs receiver requests; nothing funnels every span through one task.
+pub trait Consumer: Send + Sync + 'static {
+    /// Takes ownership of `data`; `Ok` means it is now this stage's responsibility.
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>>;
+}
+
+/// Start and stop hooks. Shutdown must be safe without start and safe twice.
+pub trait Lifecycle: Send + Sync + 'static {
+    /// Binds ports and spawns tasks. Returns once the component can do its job.
+    fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Stops the component, flushing anything it holds into the next stage.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A component failed to start (a port in use, a file not writable).
+#[derive(Debug, thiserror::Error)]
+#[error("{component}: {message}")]
+pub struct StartError {
+    /// Which component.
+    pub component: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl StartError {
+    /// Builds a start error for `component`.
+    pub fn new(component: &ComponentId, message: impl std::fmt::Display) -> Self {
+        Self {
+            component: component.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A running processor: a consumer with a lifecycle.
+pub trait Processor: Consumer + Lifecycle {}
+impl<T: Consumer + Lifecycle> Processor for T {}
+
+/// A running receiver.
+pub trait Receiver: Lifecycle {}
+impl<T: Lifecycle> Receiver for T {}
+
+/// A running extension.
+pub trait Extension: Lifecycle {}
+impl<T: Lifecycle> Extension for T {}
+
+/// Where a receiver sends each signal: one consumer per signal it feeds, already
+/// fanned out to every pipeline of that signal that lists the receiver.
+#[derive(Clone, Default)]
+pub struct ReceiverOutputs {
+    /// Entry to the traces pipelines, if any pipeline takes traces from this receiver.
+    pub traces: Option<Arc<dyn Consumer>>,
+    /// Entry to the metrics pipelines.
+    pub metrics: Option<Arc<dyn Consumer>>,
+    /// Entry to the logs pipelines.
+    pub logs: Option<Arc<dyn Consumer>>,
+}
+
+impl ReceiverOutputs {
+    /// The consumer for `signal`, if the receiver feeds any pipeline of it.
+    pub fn get(&self, signal: Signal) -> Option<&Arc<dyn Consumer>> {
+        match signal {
+            Signal::Traces => self.traces.as_ref(),
+            Signal::Metrics => self.metrics.as_ref(),
+            Signal::Logs => self.logs.as_ref(),
+        }
+    }
+}
+
+/// What a processor is built with.
+pub struct ProcessorContext<'a> {
+    /// The processor's id.
+    pub id: &'a ComponentId,
+    /// The pipeline it runs in (`traces`, `traces/name`).
+    pub pipeline: &'a str,
+    /// The signal of that pipeline.
+    pub signal: Signal,
+}
+
+/// A parsed receiver config that can build the running receiver.
+pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
+    /// Builds the receiver; binds nothing yet.
+    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Arc<dyn Receiver>;
+}
+
+/// A parsed processor config that can build a running instance for one pipeline.
+pub trait ProcessorConfig: Send + Sync + std::fmt::Debug {
+    /// Builds the processor in front of `next`.
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor>;
+}
+
+/// A parsed exporter config that can build the running exporter.
+pub trait ExporterConfig: Send + Sync + std::fmt::Debug {
+    /// Builds the exporter (one attempt per call; queueing and retry are added around
+    /// it by the topology from [`ExporterConfig::helper`]).
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn crate::exporters::Exporter>, StartError>;
+
+    /// Queue, retry and timeout settings.
+    fn helper(&self) -> crate::exporters::HelperSettings;
+}
+
+/// A parsed extension config.
+pub trait ExtensionConfig: Send + Sync + std::fmt::Debug {
+    /// Builds the extension.
+    fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Arc<dyn Extension>;
+}
+
+/// What extensions can observe about the running service.
+#[derive(Clone)]
+pub struct ExtensionContext {
+    /// True once every receiver listens, false again when shutdown begins.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}

@@ -1,0 +1,66 @@
+//! The factory registry: every component type sloop ships, by config name.
+//!
+//! Adding a component means adding its folder and one line here; the startup code
+//! never matches on component types.
+
+use super::{ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal};
+use crate::config::{ConfigError, RawValue};
+
+/// How to parse one component type's config.
+pub struct Factory<C: ?Sized> {
+    /// The `type` part of component ids (`otlp_grpc`).
+    pub type_name: &'static str,
+    /// Other accepted type names (`otlp` for `otlp_grpc`, as in the Collector).
+    pub aliases: &'static [&'static str],
+    /// The signals the component handles.
+    pub signals: &'static [Signal],
+    /// Parses and validates the component's config block. Error paths are relative
+    /// to the block.
+    pub parse: fn(&RawValue) -> Result<Box<C>, Vec<ConfigError>>,
+}
+
+impl<C: ?Sized> Factory<C> {
+    /// Whether `name` selects this factory.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.type_name == name || self.aliases.contains(&name)
+    }
+}
+
+/// A receiver type.
+pub type ReceiverFactory = Factory<dyn ReceiverConfig>;
+/// A processor type.
+pub type ProcessorFactory = Factory<dyn ProcessorConfig>;
+/// An exporter type.
+pub type ExporterFactory = Factory<dyn ExporterConfig>;
+/// An extension type.
+pub type ExtensionFactory = Factory<dyn ExtensionConfig>;
+
+/// Every receiver type.
+pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY];
+
+/// Every processor type.
+pub const PROCESSORS: &[ProcessorFactory] = &[crate::processors::batch::FACTORY];
+
+/// Every exporter type.
+pub const EXPORTERS: &[ExporterFactory] = &[
+    crate::exporters::otlp_grpc::FACTORY,
+    crate::exporters::otlp_http::FACTORY,
+    crate::exporters::debug::FACTORY,
+    crate::exporters::file::FACTORY,
+];
+
+/// Every extension type.
+pub const EXTENSIONS: &[ExtensionFactory] = &[crate::extensions::health_check::FACTORY];
+
+/// Finds the factory for a type name among `factories`.
+pub fn find<'a, C: ?Sized>(factories: &'a [Factory<C>], name: &str) -> Option<&'a Factory<C>> {
+    factories.iter().find(|f| f.answers_to(name))
+}
+
+/// All names (types and aliases) of `factories`, for "did you mean" hints.
+pub fn names<C: ?Sized>(factories: &[Factory<C>]) -> Vec<&'static str> {
+    factories
+        .iter()
+        .flat_map(|f| std::iter::once(f.type_name).chain(f.aliases.iter().copied()))
+        .collect()
+}

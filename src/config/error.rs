@@ -1,0 +1,108 @@
+//! Config errors that name the full path of what is wrong.
+
+use std::fmt;
+
+use figment::error::Kind;
+
+/// One problem in the config, at a dotted path
+/// (`exporters.otlp_grpc/vendor-a.sending_queue.queu_size`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path from the config root; empty for the whole file.
+    pub path: String,
+    /// What is wrong there, lowercase, no trailing period.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Prepends `prefix` to the path (`sending_queue.x` under `exporters.otlp`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.path = join_path(prefix, &self.path);
+        self
+    }
+
+    /// Converts a figment/serde error into ours, keeping its path and adding a
+    /// "did you mean" hint for misspelled keys and values.
+    pub fn from_figment(error: figment::Error) -> Vec<ConfigError> {
+        error
+            .into_iter()
+            .map(|e| {
+                // figment's path already ends with the offending key.
+                let path = e.path.join(".");
+                let message = match &e.kind {
+                    Kind::UnknownField(field, expected) => unknown("field", field, expected),
+                    Kind::UnknownVariant(value, expected) => unknown("value", value, expected),
+                    Kind::MissingField(field) => format!("missing required field `{field}`"),
+                    Kind::InvalidType(actual, expected) => {
+                        format!("invalid type: found {actual}, expected {expected}")
+                    }
+                    Kind::InvalidValue(actual, expected) => {
+                        format!("invalid value: found {actual}, expected {expected}")
+                    }
+                    Kind::Message(message) => message.clone(),
+                    other => other.to_string(),
+                };
+                ConfigError { path, message }
+            })
+            .collect()
+    }
+}
+
+fn unknown(what: &str, found: &str, expected: &[&str]) -> String {
+    match did_you_mean(found, expected.iter().copied()) {
+        Some(best) => format!("unknown {what}, did you mean {best}?"),
+        None if expected.is_empty() => format!("unknown {what}"),
+        None => format!("unknown {what}, expected one of: {}", expected.join(", ")),
+    }
+}
+
+/// The candidate closest to `found`, if any is close enough to be a likely typo.
+pub fn did_you_mean<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(found, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn join_path(prefix: &str, rest: &str) -> String {
+    match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}.{rest}"),
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "invalid configuration ({n} error{}):", if n == 1 { "" } else { "s" })?;
+        for error in &self.0 {
+            writeln!(f, "  {error}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,627 @@
+//! Loading and checking sloop's configuration.
+//!
+//! The file has the OpenTelemetry Collector's shape:
+//! `receivers / processors / exporters / extensions / service.pipelines`, component ids
+//! `type[/name]`. Several `--config` files merge in order (later keys win), then
+//! `SLOOP_`-prefixed environment variables override keys (`__` separates levels:
+//! `SLOOP_SERVICE__TELEMETRY__LOGS__LEVEL=debug`; ids with `/` cannot be addressed this
+//! way). `${env:VAR}` references inside values are expanded last.
+//!
+//! Every component block is parsed strictly (unknown keys are errors) by its factory,
+//! and every error in the whole file is collected and reported at once, each with its
+//! full path.
+
+mod duration;
+mod error;
+mod expand;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::providers::{Env, Format};
+use figment::value::{Dict, Tag, Value};
+use figment::Figment;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+pub use duration::{deserialize as deserialize_duration, format as format_duration, parse as parse_duration};
+pub use error::{did_you_mean, ConfigError, ConfigErrors};
+
+use crate::component::registry::{self, Factory};
+use crate::component::{ComponentId, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal};
+
+/// An unparsed config value (a YAML node after merging and expansion).
+pub type RawValue = Value;
+
+/// The top-level sections; environment overrides outside them are ignored.
+const SECTIONS: [&str; 5] = ["receivers", "processors", "exporters", "extensions", "service"];
+
+/// Checks a component's config beyond what its types say (ranges, combinations).
+pub trait Validate {
+    /// Problems found, with paths relative to the component's block.
+    fn validate(&self) -> Vec<ConfigError> {
+        Vec::new()
+    }
+}
+
+/// Parses a component block into `T` strictly, then runs its checks.
+/// An empty block (`batch:`) parses as `{}`, so every field takes its default.
+pub fn parse_block<T: DeserializeOwned + Validate>(value: &RawValue) -> Result<T, Vec<ConfigError>> {
+    let empty;
+    let value = match value {
+        Value::Empty(..) => {
+            empty = Value::Dict(Tag::Default, Dict::new());
+            &empty
+        }
+        other => other,
+    };
+    let parsed: T = value.deserialize().map_err(ConfigError::from_figment)?;
+    let errors = parsed.validate();
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Serde helper for the Collector's "present but empty means enabled with defaults"
+/// blocks (`protocols: { grpc: }`): a null value becomes `Some(T::default())`.
+pub fn deserialize_present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
+}
+
+/// Reads, merges and expands the config files and `SLOOP_` environment overrides.
+pub fn load(paths: &[PathBuf]) -> Result<Dict, ConfigErrors> {
+    load_with_env(paths, &|name| std::env::var(name).ok(), Env::prefixed("SLOOP_"))
+}
+
+fn load_with_env(paths: &[PathBuf], lookup: &dyn Fn(&str) -> Option<String>, env: Env) -> Result<Dict, ConfigErrors> {
+    if paths.is_empty() {
+        return Err(ConfigErrors(vec![ConfigError::new(
+            "",
+            "no config file given (use --config FILE)",
+        )]));
+    }
+    let mut figment = Figment::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        if !path.is_file() {
+            errors.push(ConfigError::new("", format!("{}: no such config file", path.display())));
+        }
+        figment = figment.merge(serde_saphyr::figment::Yaml::file_exact(path));
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    let env = env.split("__").filter(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
+    });
+    figment = figment.merge(env);
+    let mut dict: Dict = figment.extract().map_err(|e| {
+        ConfigErrors(
+            ConfigError::from_figment(e)
+                .into_iter()
+                .map(|mut e| {
+                    if e.path.is_empty() {
+                        e.message = format!("cannot read config: {}", e.message);
+                    }
+                    e
+                })
+                .collect(),
+        )
+    })?;
+    expand::expand_dict(&mut dict, "", lookup, &mut errors);
+    if errors.is_empty() {
+        Ok(dict)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The raw top level: known sections only, component blocks unparsed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RootSections {
+    #[serde(default)]
+    receivers: BTreeMap<String, RawValue>,
+    #[serde(default)]
+    processors: BTreeMap<String, RawValue>,
+    #[serde(default)]
+    exporters: BTreeMap<String, RawValue>,
+    #[serde(default)]
+    extensions: BTreeMap<String, RawValue>,
+    service: Option<RawValue>,
+}
+
+/// `service:` — which extensions run, the pipelines, and sloop's own telemetry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Extension ids to run.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    /// Pipelines by name (`traces`, `traces/name`, `metrics`, `logs/x`).
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+    /// Self-telemetry settings.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// How long shutdown may take to flush batches and exporter queues (sloop's
+    /// addition; the Collector has no such key). Default 10s.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "deserialize_duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Validate for ServiceConfig {}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One pipeline's component lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Receiver ids feeding the pipeline.
+    #[serde(default)]
+    pub receivers: Vec<String>,
+    /// Processor ids, run in order.
+    #[serde(default)]
+    pub processors: Vec<String>,
+    /// Exporter ids; every one receives everything.
+    #[serde(default)]
+    pub exporters: Vec<String>,
+}
+
+/// `service.telemetry`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `service.telemetry.logs`.
+    #[serde(default)]
+    pub logs: LogsConfig,
+    /// `service.telemetry.metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `service.telemetry.logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// `debug`, `info`, `warn`, `error` (default `info`).
+    #[serde(default = "default_log_level")]
+    pub level: LogLevel,
+    /// `console` (human-readable) or `json`.
+    #[serde(default)]
+    pub encoding: LogEncoding,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            encoding: LogEncoding::default(),
+        }
+    }
+}
+
+fn default_log_level() -> LogLevel {
+    LogLevel::Info
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything, including per-request detail.
+    Debug,
+    /// Lifecycle and notable events.
+    Info,
+    /// Problems that lose nothing yet.
+    Warn,
+    /// Problems that lost data or stopped a component.
+    Error,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogEncoding {
+    /// Human-readable lines.
+    #[default]
+    Console,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `service.telemetry.metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `none` turns the self-metrics endpoint off; any other level serves it.
+    #[serde(default)]
+    pub level: MetricsLevel,
+    /// Where Prometheus scrapes `/metrics` (default `127.0.0.1:8888`).
+    #[serde(default = "default_metrics_address")]
+    pub address: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            level: MetricsLevel::default(),
+            address: default_metrics_address(),
+        }
+    }
+}
+
+fn default_metrics_address() -> String {
+    "127.0.0.1:8888".into()
+}
+
+/// Self-metrics detail level, named as in the Collector.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsLevel {
+    /// No self-metrics endpoint.
+    None,
+    /// Component counters.
+    Basic,
+    /// Same as basic in sloop today.
+    #[default]
+    Normal,
+    /// Same as basic in sloop today.
+    Detailed,
+}
+
+/// A checked pipeline: its signal and resolved component ids.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The pipeline's name in config (`traces/vendor`).
+    pub name: String,
+    /// What it carries.
+    pub signal: Signal,
+    /// Receivers feeding it.
+    pub receivers: Vec<ComponentId>,
+    /// Processors in order.
+    pub processors: Vec<ComponentId>,
+    /// Exporters it fans out to.
+    pub exporters: Vec<ComponentId>,
+}
+
+/// A fully parsed and cross-checked config, ready to build.
+#[derive(Debug)]
+pub struct Config {
+    /// Parsed receiver configs.
+    pub receivers: BTreeMap<ComponentId, Box<dyn ReceiverConfig>>,
+    /// Parsed processor configs.
+    pub processors: BTreeMap<ComponentId, Box<dyn ProcessorConfig>>,
+    /// Parsed exporter configs.
+    pub exporters: BTreeMap<ComponentId, Box<dyn ExporterConfig>>,
+    /// Parsed extension configs.
+    pub extensions: BTreeMap<ComponentId, Box<dyn ExtensionConfig>>,
+    /// Extensions to run, in order.
+    pub service_extensions: Vec<ComponentId>,
+    /// Checked pipelines.
+    pub pipelines: Vec<Pipeline>,
+    /// `service.telemetry`.
+    pub telemetry: TelemetryConfig,
+    /// `service.shutdown_timeout`.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Loads `paths` and checks everything; all problems are reported together.
+    pub fn from_files(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
+        Self::from_dict(load(paths)?)
+    }
+
+    /// Parses a YAML string (tests and examples).
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
+        let dict: Dict = Figment::from(serde_saphyr::figment::Yaml::string(text))
+            .extract()
+            .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
+        let mut errors = Vec::new();
+        let mut dict = dict;
+        expand::expand_dict(&mut dict, "", &|name| std::env::var(name).ok(), &mut errors);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Self::from_dict(dict)
+    }
+
+    /// Parses merged config values.
+    pub fn from_dict(dict: Dict) -> Result<Config, ConfigErrors> {
+        let root: RootSections = Value::Dict(Tag::Default, dict)
+            .deserialize()
+            .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
+        let mut errors = Vec::new();
+        let receivers = parse_section(
+            "receivers",
+            "receiver",
+            &root.receivers,
+            registry::RECEIVERS,
+            &mut errors,
+        );
+        let processors = parse_section(
+            "processors",
+            "processor",
+            &root.processors,
+            registry::PROCESSORS,
+            &mut errors,
+        );
+        let exporters = parse_section(
+            "exporters",
+            "exporter",
+            &root.exporters,
+            registry::EXPORTERS,
+            &mut errors,
+        );
+        let extensions = parse_section(
+            "extensions",
+            "extension",
+            &root.extensions,
+            registry::EXTENSIONS,
+            &mut errors,
+        );
+
+        let service = match &root.service {
+            None => {
+                errors.push(ConfigError::new("service", "missing: a config needs service.pipelines"));
+                None
+            }
+            Some(raw) => match parse_block::<ServiceConfig>(raw) {
+                Ok(service) => Some(service),
+                Err(es) => {
+                    errors.extend(es.into_iter().map(|e| e.under("service")));
+                    None
+                }
+            },
+        };
+        let Some(service) = service else {
+            return Err(ConfigErrors(errors));
+        };
+
+        let defined = Defined {
+            receivers: &receivers,
+            processors: &processors,
+            exporters: &exporters,
+        };
+        let pipelines = check_pipelines(&service.pipelines, &defined, &mut errors);
+
+        let mut service_extensions = Vec::new();
+        for (i, name) in service.extensions.iter().enumerate() {
+            let path = format!("service.extensions[{i}]");
+            match ComponentId::parse(name) {
+                Ok(id) if extensions.contains_key(&id) => service_extensions.push(id),
+                Ok(_) => errors.push(ConfigError::new(
+                    path,
+                    format!("extension {name:?} is not defined under extensions"),
+                )),
+                Err(e) => errors.push(ConfigError::new(path, format!("invalid id {name:?}: {e}"))),
+            }
+        }
+        if let Err(e) = service.telemetry.metrics.address.parse::<std::net::SocketAddr>() {
+            if service.telemetry.metrics.level != MetricsLevel::None {
+                errors.push(ConfigError::new(
+                    "service.telemetry.metrics.address",
+                    format!("{:?} is not an ip:port address: {e}", service.telemetry.metrics.address),
+                ));
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        fn built<C: ?Sized>(section: Section<C>) -> BTreeMap<ComponentId, Box<C>> {
+            section
+                .into_iter()
+                .filter_map(|(id, (_, c))| c.map(|c| (id, c)))
+                .collect()
+        }
+        Ok(Config {
+            receivers: built(receivers),
+            processors: built(processors),
+            exporters: built(exporters),
+            extensions: built(extensions),
+            service_extensions,
+            pipelines,
+            telemetry: service.telemetry,
+            shutdown_timeout: service.shutdown_timeout,
+        })
+    }
+}
+
+/// A parsed section: id -> (the signals the type supports, the parsed config).
+/// A component whose block has errors maps to `None`: it is defined (pipelines may
+/// name it without a second error) but cannot be built.
+type Section<C> = BTreeMap<ComponentId, (&'static [Signal], Option<Box<C>>)>;
+
+fn parse_section<C: ?Sized>(
+    section: &str,
+    kind: &str,
+    blocks: &BTreeMap<String, RawValue>,
+    factories: &[Factory<C>],
+    errors: &mut Vec<ConfigError>,
+) -> Section<C> {
+    let mut parsed = BTreeMap::new();
+    for (key, value) in blocks {
+        let path = format!("{section}.{key}");
+        let id = match ComponentId::parse(key) {
+            Ok(id) => id,
+            Err(e) => {
+                errors.push(ConfigError::new(path, format!("invalid component id: {e}")));
+                continue;
+            }
+        };
+        let Some(factory) = registry::find(factories, id.type_name()) else {
+            let names = registry::names(factories);
+            let hint = match did_you_mean(id.type_name(), names.iter().copied()) {
+                Some(best) => format!(", did you mean {best}?"),
+                None => format!(" (known: {})", names.join(", ")),
+            };
+            errors.push(ConfigError::new(
+                path,
+                format!("unknown {kind} type {:?}{hint}", id.type_name()),
+            ));
+            continue;
+        };
+        match (factory.parse)(value) {
+            Ok(config) => {
+                parsed.insert(id, (factory.signals, Some(config)));
+            }
+            Err(es) => {
+                errors.extend(es.into_iter().map(|e| e.under(&path)));
+                parsed.insert(id, (factory.signals, None));
+            }
+        }
+    }
+    parsed
+}
+
+struct Defined<'a> {
+    receivers: &'a Section<dyn ReceiverConfig>,
+    processors: &'a Section<dyn ProcessorConfig>,
+    exporters: &'a Section<dyn ExporterConfig>,
+}
+
+fn check_pipelines(
+    pipelines: &BTreeMap<String, PipelineConfig>,
+    defined: &Defined<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Pipeline> {
+    if pipelines.is_empty() {
+        errors.push(ConfigError::new(
+            "service.pipelines",
+            "at least one pipeline is required",
+        ));
+    }
+    let mut checked = Vec::new();
+    for (name, pipeline) in pipelines {
+        let path = format!("service.pipelines.{name}");
+        let signal = match ComponentId::parse(name) {
+            Ok(id) => match Signal::parse(id.type_name()) {
+                Some(signal) => signal,
+                None => {
+                    let hint = did_you_mean(id.type_name(), Signal::ALL.map(Signal::as_str))
+                        .map(|s| format!(", did you mean {s}?"))
+                        .unwrap_or_else(|| " (use traces, metrics or logs)".into());
+                    errors.push(ConfigError::new(
+                        path,
+                        format!("unknown signal {:?}{hint}", id.type_name()),
+                    ));
+                    continue;
+                }
+            },
+            Err(e) => {
+                errors.push(ConfigError::new(path, format!("invalid pipeline id: {e}")));
+                continue;
+            }
+        };
+        let receivers = resolve_ids(
+            &path,
+            "receivers",
+            "receiver",
+            &pipeline.receivers,
+            defined.receivers,
+            signal,
+            errors,
+        );
+        let processors = resolve_ids(
+            &path,
+            "processors",
+            "processor",
+            &pipeline.processors,
+            defined.processors,
+            signal,
+            errors,
+        );
+        let exporters = resolve_ids(
+            &path,
+            "exporters",
+            "exporter",
+            &pipeline.exporters,
+            defined.exporters,
+            signal,
+            errors,
+        );
+        if pipeline.receivers.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{path}.receivers"),
+                "a pipeline needs at least one receiver",
+            ));
+        }
+        if pipeline.exporters.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{path}.exporters"),
+                "a pipeline needs at least one exporter",
+            ));
+        }
+        checked.push(Pipeline {
+            name: name.clone(),
+            signal,
+            receivers,
+            processors,
+            exporters,
+        });
+    }
+    checked
+}
+
+fn resolve_ids<C: ?Sized>(
+    pipeline_path: &str,
+    list: &str,
+    kind: &str,
+    names: &[String],
+    defined: &Section<C>,
+    signal: Signal,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<ComponentId> {
+    let mut ids = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let path = format!("{pipeline_path}.{list}[{i}]");
+        let id = match ComponentId::parse(name) {
+            Ok(id) => id,
+            Err(e) => {
+                errors.push(ConfigError::new(path, format!("invalid id {name:?}: {e}")));
+                continue;
+            }
+        };
+        if !seen.insert(id.clone()) {
+            errors.push(ConfigError::new(path, format!("{kind} {name:?} is listed twice")));
+            continue;
+        }
+        match defined.get(&id) {
+            None => {
+                let known: Vec<String> = defined.keys().map(|k| k.to_string()).collect();
+                let hint = did_you_mean(name, known.iter().map(String::as_str))
+                    .map(|s| format!(", did you mean {s}?"))
+                    .unwrap_or_default();
+                errors.push(ConfigError::new(
+                    path,
+                    format!("{kind} {name:?} is not defined under {list}{hint}"),
+                ));
+            }
+            Some((signals, _)) if !signals.contains(&signal) => errors.push(ConfigError::new(
+                path,
+                format!(
+                    "{kind} {name:?} does not support {signal} (it handles: {})",
+                    signals.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            Some(_) => ids.push(id),
+        }
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests;

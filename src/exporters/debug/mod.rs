@@ -1,0 +1,153 @@
+//! `debug` — writes what it receives to stderr, as the Collector's debug exporter.
+//!
+//! ```yaml
+//! exporters:
+//!   debug:
+//!     verbosity: basic    # default: one summary line per batch
+//!                         # normal: one line per span / data point / log record
+//!                         # detailed: the whole batch as pretty OTLP/JSON
+//! ```
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::io::Write;
+use std::sync::Arc;
+
+pub use config::{DebugConfig, Verbosity};
+
+use crate::component::registry::ExporterFactory;
+use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
+use crate::config::{parse_block, ConfigError, RawValue};
+use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
+use crate::pdata::{data_point_count, Telemetry};
+
+/// Registry entry.
+pub const FACTORY: ExporterFactory = ExporterFactory {
+    type_name: "debug",
+    aliases: &[],
+    signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {
+    Ok(Box::new(parse_block::<DebugConfig>(value)?))
+}
+
+impl ExporterConfig for DebugConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+        Ok(Arc::new(DebugExporter {
+            id: id.to_string(),
+            verbosity: self.verbosity,
+        }))
+    }
+
+    fn helper(&self) -> HelperSettings {
+        config::helper()
+    }
+}
+
+/// The running exporter.
+pub struct DebugExporter {
+    id: String,
+    verbosity: Verbosity,
+}
+
+impl Exporter for DebugExporter {
+    fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        Box::pin(async move {
+            let text = render(&self.id, self.verbosity, batch);
+            std::io::stderr()
+                .lock()
+                .write_all(text.as_bytes())
+                .map_err(|e| ExportError::permanent(format!("writing to stderr: {e}")))?;
+            Ok(ExportOutcome::default())
+        })
+    }
+}
+
+/// The text written for one batch.
+pub fn render(id: &str, verbosity: Verbosity, batch: &ExportBatch) -> String {
+    use std::fmt::Write;
+    let data = batch.data();
+    let mut out = String::new();
+    let (what, resources) = match data {
+        Telemetry::Traces(r) => ("spans", r.resource_spans.len()),
+        Telemetry::Metrics(r) => ("data points", r.resource_metrics.len()),
+        Telemetry::Logs(r) => ("log records", r.resource_logs.len()),
+    };
+    let _ = writeln!(
+        out,
+        "{id}: {} {} {what} in {resources} resource(s)",
+        batch.signal(),
+        batch.items()
+    );
+    match verbosity {
+        Verbosity::Basic => {}
+        Verbosity::Normal => match data {
+            Telemetry::Traces(r) => {
+                for span in r
+                    .resource_spans
+                    .iter()
+                    .flat_map(|rs| &rs.scope_spans)
+                    .flat_map(|ss| &ss.spans)
+                {
+                    let duration_ms = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / 1e6;
+                    let _ = writeln!(
+                        out,
+                        "  {} trace_id={} span_id={} duration={duration_ms:.3}ms",
+                        span.name,
+                        hex::encode(&span.trace_id),
+                        hex::encode(&span.span_id)
+                    );
+                }
+            }
+            Telemetry::Metrics(r) => {
+                for metric in r
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|rm| &rm.scope_metrics)
+                    .flat_map(|sm| &sm.metrics)
+                {
+                    let _ = writeln!(
+                        out,
+                        "  {} ({} point(s)) unit={:?}",
+                        metric.name,
+                        data_point_count(metric),
+                        metric.unit
+                    );
+                }
+            }
+            Telemetry::Logs(r) => {
+                for log in r
+                    .resource_logs
+                    .iter()
+                    .flat_map(|rl| &rl.scope_logs)
+                    .flat_map(|sl| &sl.log_records)
+                {
+                    let body = log
+                        .body
+                        .as_ref()
+                        .and_then(|b| b.value.as_ref())
+                        .map(|v| format!("{v:?}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {} {body}",
+                        if log.severity_text.is_empty() {
+                            "-"
+                        } else {
+                            &log.severity_text
+                        }
+                    );
+                }
+            }
+        },
+        Verbosity::Detailed => {
+            let json: serde_json::Value = serde_json::from_slice(&data.encode_json()).unwrap_or_default();
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        }
+    }
+    out
+}

@@ -1,0 +1,84 @@
+//! `file` — appends OTLP/JSON lines to a file, one batch per line, as the Collector's
+//! file exporter does with `format: json`.
+//!
+//! ```yaml
+//! exporters:
+//!   file:
+//!     path: ./telemetry.jsonl
+//! ```
+//!
+//! Each line is a whole `Export*ServiceRequest` in OTLP/JSON, so the file can be
+//! replayed to any OTLP/HTTP endpoint line by line.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+pub use config::FileConfig;
+
+use crate::component::registry::ExporterFactory;
+use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
+use crate::config::{parse_block, ConfigError, RawValue};
+use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
+
+/// Registry entry.
+pub const FACTORY: ExporterFactory = ExporterFactory {
+    type_name: "file",
+    aliases: &[],
+    signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {
+    Ok(Box::new(parse_block::<FileConfig>(value)?))
+}
+
+impl ExporterConfig for FileConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| StartError::new(id, format!("cannot open {} for appending: {e}", self.path.display())))?;
+        Ok(Arc::new(FileExporter {
+            file: Mutex::new(tokio::fs::File::from_std(file)),
+        }))
+    }
+
+    fn helper(&self) -> HelperSettings {
+        config::helper()
+    }
+}
+
+/// The running exporter.
+pub struct FileExporter {
+    file: Mutex<tokio::fs::File>,
+}
+
+impl Exporter for FileExporter {
+    fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        Box::pin(async move {
+            let mut line = batch.data().encode_json();
+            line.push(b'\n');
+            let mut file = self.file.lock().await;
+            file.write_all(&line)
+                .await
+                .map_err(|e| ExportError::retryable(format!("writing: {e}")))?;
+            file.flush()
+                .await
+                .map_err(|e| ExportError::retryable(format!("flushing: {e}")))?;
+            Ok(ExportOutcome::default())
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.file.lock().await.sync_all().await;
+        })
+    }
+}

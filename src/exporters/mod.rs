@@ -1,0 +1,123 @@
+//! Exporters: the last stage of a pipeline. Each exporter makes *one attempt* per
+//! call; the topology wraps it in an [`crate::topology::ExporterQueue`] that adds the
+//! bounded `sending_queue`, the consumer workers, `retry_on_failure` and `timeout` —
+//! the Collector's exporterhelper, shared by every exporter.
+
+pub mod debug;
+pub mod file;
+pub mod otlp_grpc;
+pub mod otlp_http;
+mod settings;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use settings::{
+    default_timeout, validate_helper, ClientTls, Compression, HelperSettings, QueueConfig, RetryConfig,
+};
+
+use crate::component::{BoxFuture, Signal};
+use crate::pdata::Telemetry;
+
+/// A batch on its way to the exporters. Shared (behind an `Arc`) by every exporter of
+/// a pipeline, so fan-out copies nothing and the protobuf encoding is done once.
+#[derive(Debug)]
+pub struct ExportBatch {
+    data: Telemetry,
+    items: usize,
+    protobuf: OnceLock<Bytes>,
+}
+
+impl ExportBatch {
+    /// Wraps a payload, counting its items once.
+    pub fn new(data: Telemetry) -> Self {
+        let items = data.item_count();
+        Self {
+            data,
+            items,
+            protobuf: OnceLock::new(),
+        }
+    }
+
+    /// The payload.
+    pub fn data(&self) -> &Telemetry {
+        &self.data
+    }
+
+    /// Spans, data points or log records in the batch.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// The signal.
+    pub fn signal(&self) -> Signal {
+        self.data.signal()
+    }
+
+    /// The protobuf encoding, computed on first use and shared afterwards.
+    pub fn protobuf(&self) -> Bytes {
+        self.protobuf
+            .get_or_init(|| Bytes::from(self.data.encode_protobuf()))
+            .clone()
+    }
+}
+
+/// What a backend said about a delivered batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportOutcome {
+    /// Items the backend rejected in a partial-success response.
+    pub rejected: u64,
+    /// The backend's partial-success message, if any.
+    pub message: Option<String>,
+}
+
+/// Why an attempt failed, classified per the OTLP specification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// Worth another attempt (UNAVAILABLE, HTTP 429/502/503/504, timeouts, connection
+    /// errors), no sooner than `throttle` when the backend said so
+    /// (RetryInfo, Retry-After).
+    #[error("{message}")]
+    Retryable {
+        /// What happened.
+        message: String,
+        /// The backend's requested delay.
+        throttle: Option<Duration>,
+    },
+    /// Will fail again as sent (HTTP 400-class, INVALID_ARGUMENT, ...): not retried.
+    #[error("{message}")]
+    Permanent {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl ExportError {
+    /// A retryable failure without a backend-requested delay.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ExportError::Retryable {
+            message: message.into(),
+            throttle: None,
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ExportError::Permanent {
+            message: message.into(),
+        }
+    }
+}
+
+/// A running exporter: one delivery attempt per call.
+pub trait Exporter: Send + Sync + 'static {
+    /// Sends `batch` once. Timeouts are applied by the caller.
+    fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>>;
+
+    /// Releases resources (flushes files). Safe to call twice.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}

@@ -1,0 +1,204 @@
+//! `otlp_http` (alias `otlphttp`) — sends OTLP over HTTP, as the Collector's otlphttp
+//! exporter.
+//!
+//! ```yaml
+//! exporters:
+//!   otlp_http/vendor-c:
+//!     endpoint: https://otlp.vendor-c.example   # /v1/traces etc. are appended
+//!     # traces_endpoint: https://.../custom/traces   # per-signal override
+//!     encoding: proto          # default; json
+//!     headers:
+//!       authorization: Bearer ${env:VENDOR_C_TOKEN}
+//!     compression: gzip        # default; zstd | none
+//!     timeout: 5s              # default
+//!     sending_queue: { enabled: true, num_consumers: 10, queue_size: 1000 }
+//!     retry_on_failure: { enabled: true, initial_interval: 5s, max_elapsed_time: 300s }
+//! ```
+//!
+//! Per the OTLP spec, 429, 502, 503 and 504 are retried (honouring `Retry-After`),
+//! other statuses are permanent; a partial-success body is counted as rejected.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+
+pub use config::{HttpEncoding, OtlpHttpConfig};
+
+use crate::component::registry::ExporterFactory;
+use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
+use crate::config::{parse_block, ConfigError, RawValue};
+use crate::exporters::otlp_grpc::partial_outcome;
+use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
+
+/// Registry entry.
+pub const FACTORY: ExporterFactory = ExporterFactory {
+    type_name: "otlp_http",
+    aliases: &["otlphttp"],
+    signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {
+    Ok(Box::new(parse_block::<OtlpHttpConfig>(value)?))
+}
+
+impl ExporterConfig for OtlpHttpConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (key, value) in &self.headers {
+            if let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        let mut client = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("sloop/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.timeout);
+        if let Some(path) = &self.tls.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| StartError::new(id, format!("reading tls.ca_file {}: {e}", path.display())))?;
+            let certificate =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| StartError::new(id, format!("tls.ca_file: {e}")))?;
+            client = client.tls_built_in_root_certs(false).add_root_certificate(certificate);
+        }
+        let client = client.build().map_err(|e| StartError::new(id, e))?;
+        let url = |signal| self.url(signal).ok();
+        Ok(Arc::new(OtlpHttpExporter {
+            client,
+            urls: [url(Signal::Traces), url(Signal::Metrics), url(Signal::Logs)],
+            encoding: self.encoding,
+            compression: self.compression,
+        }))
+    }
+
+    fn helper(&self) -> HelperSettings {
+        HelperSettings {
+            timeout: self.timeout,
+            queue: self.sending_queue.clone(),
+            retry: self.retry_on_failure.clone(),
+        }
+    }
+}
+
+/// The running exporter.
+pub struct OtlpHttpExporter {
+    client: reqwest::Client,
+    urls: [Option<String>; 3],
+    encoding: HttpEncoding,
+    compression: Compression,
+}
+
+impl Exporter for OtlpHttpExporter {
+    fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        Box::pin(async move {
+            let signal = batch.signal();
+            let Some(url) = &self.urls[signal as usize] else {
+                return Err(ExportError::permanent(format!("no endpoint configured for {signal}")));
+            };
+            let (content_type, body) = match self.encoding {
+                HttpEncoding::Proto => ("application/x-protobuf", batch.protobuf().to_vec()),
+                HttpEncoding::Json => ("application/json", batch.data().encode_json()),
+            };
+            let mut request = self
+                .client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, content_type);
+            let body = match self.compression {
+                Compression::None => body,
+                Compression::Gzip => {
+                    request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                    gzip(&body).map_err(|e| ExportError::permanent(format!("gzip: {e}")))?
+                }
+                Compression::Zstd => {
+                    request = request.header(reqwest::header::CONTENT_ENCODING, "zstd");
+                    zstd::encode_all(body.as_slice(), 3).map_err(|e| ExportError::permanent(format!("zstd: {e}")))?
+                }
+            };
+            let response = request
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| ExportError::retryable(format!("sending to {url}: {e}")))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let is_json = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            let body = response.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                return Ok(partial_outcome(partial_success(signal, &body, is_json)));
+            }
+            Err(classify(
+                status,
+                retry_after,
+                &String::from_utf8_lossy(&body[..body.len().min(512)]),
+            ))
+        })
+    }
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    encoder.write_all(body)?;
+    encoder.finish()
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by OTLP backends in
+/// practice and is ignored, which falls back to the backoff).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Retryable or permanent, per the OTLP/HTTP spec.
+pub fn classify(status: reqwest::StatusCode, retry_after: Option<Duration>, body: &str) -> ExportError {
+    let message = format!("HTTP {status}: {}", body.trim());
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => ExportError::Retryable {
+            message,
+            throttle: retry_after,
+        },
+        _ => ExportError::Permanent { message },
+    }
+}
+
+/// The partial-success field of a 2xx response body, if any.
+fn partial_success(signal: Signal, body: &[u8], json: bool) -> Option<(i64, String)> {
+    if body.is_empty() {
+        return None;
+    }
+    macro_rules! decode {
+        ($ty:ty, $field:ident) => {{
+            let response: Option<$ty> = if json {
+                serde_json::from_slice(body).ok()
+            } else {
+                <$ty>::decode(body).ok()
+            };
+            response
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.$field, p.error_message))
+        }};
+    }
+    match signal {
+        Signal::Traces => decode!(ExportTraceServiceResponse, rejected_spans),
+        Signal::Metrics => decode!(ExportMetricsServiceResponse, rejected_data_points),
+        Signal::Logs => decode!(ExportLogsServiceResponse, rejected_log_records),
+    }
+}

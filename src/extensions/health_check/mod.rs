@@ -1,0 +1,131 @@
+//! `health_check` — HTTP liveness and readiness for load balancers and Kubernetes
+//! probes, as the Collector's health_check extension.
+//!
+//! ```yaml
+//! extensions:
+//!   health_check:
+//!     endpoint: localhost:13133   # default
+//!     path: /                     # default
+//! service:
+//!   extensions: [health_check]
+//! ```
+//!
+//! `GET {path}` (and `/readyz`) answers 200 once every receiver is listening and 503
+//! before that and during shutdown — point readiness probes here. `GET /livez`
+//! answers 200 whenever the process serves HTTP — point liveness probes there.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::HealthCheckConfig;
+
+use crate::component::registry::ExtensionFactory;
+use crate::component::{BoxFuture, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, StartError};
+use crate::config::{parse_block, ConfigError, RawValue};
+
+/// Registry entry.
+pub const FACTORY: ExtensionFactory = ExtensionFactory {
+    type_name: "health_check",
+    aliases: &[],
+    signals: &[],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ExtensionConfig>, Vec<ConfigError>> {
+    Ok(Box::new(parse_block::<HealthCheckConfig>(value)?))
+}
+
+impl ExtensionConfig for HealthCheckConfig {
+    fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Arc<dyn Extension> {
+        Arc::new(HealthCheck {
+            id: id.clone(),
+            config: self.clone(),
+            ready: ctx.ready.clone(),
+            stop: CancellationToken::new(),
+            server: Mutex::new(None),
+        })
+    }
+}
+
+/// The running extension.
+pub struct HealthCheck {
+    id: ComponentId,
+    config: HealthCheckConfig,
+    ready: Arc<AtomicBool>,
+    stop: CancellationToken,
+    server: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The health router: readiness on `path` and `/readyz`, liveness on `/livez`.
+pub fn router(path: &str, ready: Arc<AtomicBool>) -> Router {
+    let readiness = move || {
+        let ready = ready.clone();
+        async move {
+            if ready.load(Ordering::SeqCst) {
+                (StatusCode::OK, Json(serde_json::json!({"status": "Server available"})))
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(serde_json::json!({"status": "Server not available"})),
+                )
+            }
+        }
+    };
+    let mut router = Router::new().route("/readyz", get(readiness.clone())).route(
+        "/livez",
+        get(|| async { (StatusCode::OK, Json(serde_json::json!({"status": "alive"}))) }),
+    );
+    if path != "/readyz" && path != "/livez" {
+        router = router.route(path, get(readiness));
+    }
+    router
+}
+
+impl Lifecycle for HealthCheck {
+    fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
+        Box::pin(async move {
+            let address = tokio::net::lookup_host(&self.config.endpoint)
+                .await
+                .map_err(|e| StartError::new(&self.id, format!("cannot resolve {}: {e}", self.config.endpoint)))?
+                .next()
+                .ok_or_else(|| StartError::new(&self.id, format!("{} resolved to no address", self.config.endpoint)))?;
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| StartError::new(&self.id, format!("cannot listen on {address}: {e}")))?;
+            let app = router(&self.config.path, self.ready.clone());
+            let stop = self.stop.clone();
+            let id = self.id.clone();
+            tracing::info!(message = "Health check serving.", extension = %id, endpoint = %address);
+            let server = tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                {
+                    tracing::error!(message = "Health check server failed.", extension = %id, %error);
+                }
+            });
+            *self.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
+            Ok(())
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.stop.cancel();
+            let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(server) = server {
+                let _ = server.await;
+            }
+        })
+    }
+}

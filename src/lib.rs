@@ -1,0 +1,53 @@
+//! # sloop
+//!
+//! An OpenTelemetry-Collector-style telemetry pipeline. An OTLP receiver (gRPC and
+//! HTTP) feeds pipelines of processors, which fan out to exporters — several vendors
+//! at once, each behind its own bounded queue.
+//!
+//! The config file has the Collector's shape (see [`config`]):
+//!
+//! ```yaml
+//! receivers:
+//!   otlp:
+//!     protocols:
+//!       grpc:
+//!       http:
+//! processors:
+//!   batch:
+//! exporters:
+//!   debug:
+//! service:
+//!   pipelines:
+//!     traces:
+//!       receivers: [otlp]
+//!       processors: [batch]
+//!       exporters: [debug]
+//! ```
+//!
+//! ## How data flows
+//! receiver decodes → pipeline processors, in order, on the receiving task →
+//! [`topology::ExporterFanOut`] shares one batch with every exporter → one bounded
+//! [`topology::ExporterQueue`] per exporter → workers with retry → backend. Data stays in
+//! the opentelemetry-proto types end to end ([`pdata::Telemetry`]).
+//!
+//! ## Where things are
+//! - [`component`]: ids, signals, the component traits and the factory
+//!   [`component::registry`] (one line per component type).
+//! - [`config`]: loading, env expansion, strict parsing, every error with its path.
+//! - [`topology`]: building, starting and stopping the graph; queues and retry.
+//! - [`receivers`], [`processors`], [`exporters`], [`extensions`]: one folder per
+//!   component, named by its config type.
+//! - [`telemetry`]: logs and self-metrics.
+
+#![warn(missing_docs)]
+
+pub mod component;
+pub mod config;
+pub mod exporters;
+pub mod extensions;
+pub mod pdata;
+pub mod processors;
+pub mod receivers;
+pub mod service;
+pub mod telemetry;
+pub mod topology;

@@ -1,0 +1,3 @@
+//! Receivers: where telemetry enters sloop.
+
+pub mod otlp;

@@ -1,0 +1,263 @@
+//! OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` with protobuf or JSON
+//! bodies, optionally gzip-, zstd- or deflate-compressed. Responses use the request's
+//! encoding; errors carry a `google.rpc.Status` body, as the OTLP spec says.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::config::HttpConfig;
+use super::intake::{encode_response, http_status, Intake};
+use crate::component::Signal;
+use crate::pdata::Telemetry;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+#[derive(Clone)]
+struct HttpState {
+    intake: Arc<Intake>,
+    max_body: usize,
+}
+
+/// Serves OTLP/HTTP on `listener` until `stop` is cancelled; in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    intake: Arc<Intake>,
+    config: &HttpConfig,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let state = HttpState {
+        intake: intake.clone(),
+        max_body: config.max_request_body_size,
+    };
+    let mut router = Router::new();
+    for (signal, path) in [
+        (Signal::Traces, &config.traces_url_path),
+        (Signal::Metrics, &config.metrics_url_path),
+        (Signal::Logs, &config.logs_url_path),
+    ] {
+        if intake.consumer(signal).is_some() {
+            router = router.route(
+                path,
+                post(move |State(state): State<HttpState>, headers: HeaderMap, body: Body| {
+                    handle(state, signal, headers, body)
+                }),
+            );
+        }
+    }
+    axum::serve(listener, router.with_state(state))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+}
+
+/// Request body encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// A request that cannot be processed, with the status it earns.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+async fn handle(state: HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
+    let encoding = match content_type(&headers) {
+        Ok(encoding) => encoding,
+        Err(refusal) => return plain_error(refusal),
+    };
+    match process(&state, signal, encoding, &headers, body).await {
+        Ok(response) => {
+            let content_type = if encoding == Encoding::Json { JSON } else { PROTOBUF };
+            ([(header::CONTENT_TYPE, content_type)], response).into_response()
+        }
+        Err(refusal) => {
+            tracing::debug!(message = "Refused OTLP/HTTP request.", status = %refusal.status, reason = %refusal.message);
+            status_error(refusal, encoding)
+        }
+    }
+}
+
+async fn process(
+    state: &HttpState,
+    signal: Signal,
+    encoding: Encoding,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, Refusal> {
+    let raw = match Limited::new(body, state.max_body).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is larger than max_request_body_size ({} bytes)",
+                    state.max_body
+                ),
+            ))
+        }
+        Err(error) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                format!("reading request body: {error}"),
+            ))
+        }
+    };
+    let body = decompress(headers, &raw, state.max_body)?;
+    let data = decode(signal, encoding, &body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
+    match state.intake.accept(data).await {
+        Ok(rejected) => Ok(encode_response(signal, &rejected, encoding == Encoding::Json)),
+        Err(error) => {
+            let (status, retry_after) = http_status(&error);
+            Err(Refusal {
+                status,
+                message: error.message,
+                retry_after,
+            })
+        }
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Result<Encoding, Refusal> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media_type.as_str() {
+        PROTOBUF => Ok(Encoding::Protobuf),
+        JSON => Ok(Encoding::Json),
+        _ => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content type {value:?}: use {PROTOBUF} or {JSON}"),
+        )),
+    }
+}
+
+/// Undoes `Content-Encoding`, never producing more than `limit` bytes (a small gzip
+/// body can expand to gigabytes).
+fn decompress(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let reader: Box<dyn Read + '_> = match coding.as_str() {
+        "" | "identity" | "none" => return Ok(raw.to_vec()),
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(raw)),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(raw)),
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::new(raw)
+                .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid zstd body: {e}")))?,
+        ),
+        other => {
+            return Err(Refusal::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported content encoding {other:?}: use gzip, zstd, deflate or none"),
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid {coding} body: {e}")))?;
+    if out.len() > limit {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("decompressed body is larger than max_request_body_size ({limit} bytes)"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Decodes an Export*ServiceRequest body.
+pub(super) fn decode(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Telemetry, String> {
+    fn protobuf<T: Message + Default>(body: &[u8]) -> Result<T, String> {
+        T::decode(body).map_err(|e| format!("malformed protobuf body: {e}"))
+    }
+    fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(body).map_err(|e| format!("invalid OTLP/JSON body: {e}"))
+    }
+    Ok(match (signal, encoding) {
+        (Signal::Traces, Encoding::Protobuf) => Telemetry::Traces(protobuf(body)?),
+        (Signal::Traces, Encoding::Json) => Telemetry::Traces(json(body)?),
+        (Signal::Metrics, Encoding::Protobuf) => Telemetry::Metrics(protobuf(body)?),
+        (Signal::Metrics, Encoding::Json) => Telemetry::Metrics(json(body)?),
+        (Signal::Logs, Encoding::Protobuf) => Telemetry::Logs(protobuf(body)?),
+        (Signal::Logs, Encoding::Json) => Telemetry::Logs(json(body)?),
+    })
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error responses.
+#[derive(Clone, PartialEq, Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+fn status_error(refusal: Refusal, encoding: Encoding) -> Response {
+    let status = RpcStatus {
+        code: grpc_code_for(refusal.status) as i32,
+        message: refusal.message,
+    };
+    let (content_type, body) = match encoding {
+        Encoding::Protobuf => (PROTOBUF, status.encode_to_vec()),
+        Encoding::Json => (JSON, serde_json::to_vec(&status).unwrap_or_default()),
+    };
+    let mut response = (refusal.status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    if let Some(seconds) = refusal.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// For a request whose encoding is unknown, a plain-text error.
+fn plain_error(refusal: Refusal) -> Response {
+    (
+        refusal.status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        refusal.message,
+    )
+        .into_response()
+}
+
+fn grpc_code_for(status: StatusCode) -> tonic::Code {
+    match status {
+        StatusCode::BAD_REQUEST => tonic::Code::InvalidArgument,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => tonic::Code::ResourceExhausted,
+        StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => tonic::Code::InvalidArgument,
+        _ => tonic::Code::Unknown,
+    }
+}

@@ -1,0 +1,107 @@
+//! sloop's own telemetry: structured logs (`service.telemetry.logs`) and self-metrics
+//! in Prometheus text format (`service.telemetry.metrics`), named like the
+//! Collector's (`otelcol_receiver_accepted_spans`, `otelcol_exporter_queue_size`, ...).
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{LogEncoding, LogLevel, LogsConfig};
+
+/// Installs the global log subscriber. Later calls do nothing (tests call it often).
+/// `RUST_LOG` overrides the configured level, e.g. `RUST_LOG=sloop=debug`.
+pub fn init_logs(config: &LogsConfig) {
+    let level = match config.level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.encoding {
+        LogEncoding::Console => builder.with_ansi(false).try_init(),
+        LogEncoding::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Installs the global metrics recorder and returns the handle that renders it.
+/// Must run before components are built: they register their counters then.
+pub fn install_metrics_recorder() -> Result<PrometheusHandle, String> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| format!("installing metrics recorder: {e}"))?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use crate::component::Signal;
+    for signal in Signal::ALL {
+        let item = signal.item_name();
+        metrics::describe_counter!(
+            format!("otelcol_receiver_accepted_{item}"),
+            format!("Number of {item} successfully pushed into the pipeline.")
+        );
+        metrics::describe_counter!(
+            format!("otelcol_receiver_refused_{item}"),
+            format!("Number of {item} that could not be pushed into the pipeline.")
+        );
+        metrics::describe_counter!(
+            format!("otelcol_exporter_sent_{item}"),
+            format!("Number of {item} successfully sent to destination.")
+        );
+        metrics::describe_counter!(
+            format!("otelcol_exporter_send_failed_{item}"),
+            format!("Number of {item} in failed attempts to send to destination.")
+        );
+        metrics::describe_counter!(
+            format!("otelcol_exporter_enqueue_failed_{item}"),
+            format!("Number of {item} failed to be added to the sending queue.")
+        );
+    }
+    metrics::describe_gauge!(
+        "otelcol_exporter_queue_size",
+        "Current size of the retry queue (in batches)."
+    );
+    metrics::describe_gauge!(
+        "otelcol_exporter_queue_capacity",
+        "Fixed capacity of the retry queue (in batches)."
+    );
+}
+
+/// Binds the self-metrics endpoint and serves `GET /metrics` until `stop`.
+pub async fn serve_metrics(
+    address: SocketAddr,
+    handle: PrometheusHandle,
+    stop: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    tracing::info!(message = "Serving self-metrics.", endpoint = %address);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(message = "Self-metrics server failed.", %error);
+        }
+    }))
+}

@@ -1,0 +1,284 @@
+//! The exporterhelper: one bounded queue per exporter, drained by `num_consumers`
+//! workers that apply the per-attempt timeout and `retry_on_failure`. Because every
+//! exporter has its own queue, a slow or dead backend fills only its own queue.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use metrics::{Counter, Gauge};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use crate::component::{ComponentId, ConsumeError, Signal};
+use crate::exporters::{ExportBatch, ExportError, Exporter, HelperSettings};
+
+/// How long a client is asked to wait when an exporter queue is full.
+const FULL_QUEUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An exporter with its queue, workers and retry policy.
+pub struct ExporterQueue {
+    id: ComponentId,
+    exporter: Arc<dyn Exporter>,
+    settings: HelperSettings,
+    sender: async_channel::Sender<Arc<ExportBatch>>,
+    receiver: async_channel::Receiver<Arc<ExportBatch>>,
+    workers: Mutex<JoinSet<()>>,
+    /// Cancelled when the shutdown deadline passes: in-flight retries give up.
+    abort: CancellationToken,
+    metrics: Arc<ExporterMetrics>,
+}
+
+/// Self-metrics of one exporter, named like the Collector's.
+struct ExporterMetrics {
+    sent: [Counter; 3],
+    send_failed: [Counter; 3],
+    enqueue_failed: [Counter; 3],
+    queue_size: Gauge,
+    /// Items given up at the shutdown deadline, reported by `shutdown`.
+    lost: AtomicU64,
+}
+
+impl ExporterMetrics {
+    fn new(id: &ComponentId, capacity: usize) -> Self {
+        let per_signal = |what: &str| {
+            Signal::ALL.map(|s| metrics::counter!(format!("otelcol_exporter_{what}_{}", s.item_name()), "exporter" => id.to_string()))
+        };
+        metrics::gauge!("otelcol_exporter_queue_capacity", "exporter" => id.to_string()).set(capacity as f64);
+        Self {
+            sent: per_signal("sent"),
+            send_failed: per_signal("send_failed"),
+            enqueue_failed: per_signal("enqueue_failed"),
+            queue_size: metrics::gauge!("otelcol_exporter_queue_size", "exporter" => id.to_string()),
+            lost: AtomicU64::new(0),
+        }
+    }
+}
+
+fn index(signal: Signal) -> usize {
+    signal as usize
+}
+
+impl ExporterQueue {
+    /// Wraps `exporter`; call [`ExporterQueue::start`] to spawn the workers.
+    pub fn new(id: ComponentId, exporter: Arc<dyn Exporter>, settings: HelperSettings) -> Self {
+        // A disabled queue still has a channel so the type stays simple; it is never
+        // used (enqueue exports inline).
+        let capacity = if settings.queue.enabled {
+            settings.queue.queue_size
+        } else {
+            1
+        };
+        let (sender, receiver) = async_channel::bounded(capacity);
+        let metrics = Arc::new(ExporterMetrics::new(
+            &id,
+            if settings.queue.enabled { capacity } else { 0 },
+        ));
+        Self {
+            id,
+            exporter,
+            settings,
+            sender,
+            receiver,
+            workers: Mutex::new(JoinSet::new()),
+            abort: CancellationToken::new(),
+            metrics,
+        }
+    }
+
+    /// The exporter's id.
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// Spawns the queue's workers.
+    pub fn start(&self) {
+        if !self.settings.queue.enabled {
+            return;
+        }
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        if !workers.is_empty() {
+            return;
+        }
+        for _ in 0..self.settings.queue.num_consumers {
+            let worker = Worker {
+                id: self.id.clone(),
+                exporter: self.exporter.clone(),
+                settings: self.settings.clone(),
+                abort: self.abort.clone(),
+                metrics: self.metrics.clone(),
+            };
+            let receiver = self.receiver.clone();
+            workers.spawn(async move {
+                while let Ok(batch) = receiver.recv().await {
+                    worker.metrics.queue_size.set(receiver.len() as f64);
+                    if worker.abort.is_cancelled() {
+                        worker.give_up(&batch, "shutdown deadline passed");
+                        continue;
+                    }
+                    worker.send_with_retry(&batch).await;
+                }
+            });
+        }
+    }
+
+    /// Hands a batch to this exporter. With the queue on this never waits: a full
+    /// queue refuses at once (counted in `otelcol_exporter_enqueue_failed_*`).
+    pub async fn enqueue(&self, batch: Arc<ExportBatch>) -> Result<(), ConsumeError> {
+        if !self.settings.queue.enabled {
+            let worker = Worker {
+                id: self.id.clone(),
+                exporter: self.exporter.clone(),
+                settings: self.settings.clone(),
+                abort: self.abort.clone(),
+                metrics: self.metrics.clone(),
+            };
+            return match worker.send_with_retry(&batch).await {
+                true => Ok(()),
+                false => Err(ConsumeError::retryable(
+                    format!("exporter {} failed to send", self.id),
+                    None,
+                )),
+            };
+        }
+        match self.sender.try_send(batch) {
+            Ok(()) => {
+                self.metrics.queue_size.set(self.sender.len() as f64);
+                Ok(())
+            }
+            Err(error) => {
+                let full = error.is_full();
+                let batch = error.into_inner();
+                self.metrics.enqueue_failed[index(batch.signal())].increment(batch.items() as u64);
+                let why = if full {
+                    "sending queue is full"
+                } else {
+                    "exporter is shutting down"
+                };
+                tracing::warn!(message = "Dropping data: exporter cannot take it.", exporter = %self.id, reason = why, dropped_items = batch.items());
+                Err(ConsumeError::retryable(
+                    format!("exporter {}: {why}", self.id),
+                    Some(FULL_QUEUE_RETRY_AFTER),
+                ))
+            }
+        }
+    }
+
+    /// Batches waiting in the queue.
+    pub fn len(&self) -> usize {
+        self.sender.len()
+    }
+
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.sender.is_empty()
+    }
+
+    /// Closes the queue and lets the workers drain it until `deadline`; then aborts
+    /// what is left. Returns how many items could not be delivered.
+    pub async fn shutdown(&self, deadline: Instant) -> u64 {
+        self.sender.close();
+        let mut workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        let drained = tokio::time::timeout_at(deadline, async { while workers.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            // Past the deadline: workers give up their in-flight batch and count every
+            // batch still queued as lost, which takes one pass over the queue.
+            self.abort.cancel();
+            let grace = std::time::Duration::from_secs(1);
+            let _ = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+            workers.abort_all();
+        }
+        // Anything no worker took (e.g. the workers were never started).
+        while let Ok(batch) = self.receiver.try_recv() {
+            self.metrics.lost.fetch_add(batch.items() as u64, Ordering::Relaxed);
+            self.metrics.send_failed[index(batch.signal())].increment(batch.items() as u64);
+        }
+        self.metrics.queue_size.set(0.0);
+        self.exporter.shutdown().await;
+        self.metrics.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// What a worker needs to send one batch.
+struct Worker {
+    id: ComponentId,
+    exporter: Arc<dyn Exporter>,
+    settings: HelperSettings,
+    abort: CancellationToken,
+    metrics: Arc<ExporterMetrics>,
+}
+
+impl Worker {
+    /// Sends with timeout and retries. Returns whether the batch was delivered.
+    async fn send_with_retry(&self, batch: &ExportBatch) -> bool {
+        let signal = index(batch.signal());
+        let items = batch.items() as u64;
+        let started = Instant::now();
+        let mut backoff = Backoff::new(&self.settings.retry);
+        loop {
+            let attempt = tokio::time::timeout(self.settings.timeout, self.exporter.export(batch));
+            let result = tokio::select! {
+                biased;
+                _ = self.abort.cancelled() => {
+                    self.give_up(batch, "shutdown deadline passed");
+                    return false;
+                }
+                result = attempt => result,
+            };
+            let error = match result {
+                Ok(Ok(outcome)) => {
+                    let rejected = outcome.rejected.min(items);
+                    self.metrics.sent[signal].increment(items - rejected);
+                    if rejected > 0 {
+                        self.metrics.send_failed[signal].increment(rejected);
+                        tracing::warn!(
+                            message = "Backend rejected part of a batch.",
+                            exporter = %self.id,
+                            rejected_items = rejected,
+                            reason = outcome.message.as_deref().unwrap_or(""),
+                        );
+                    }
+                    return true;
+                }
+                Ok(Err(error)) => error,
+                Err(_) => ExportError::retryable(format!("request timed out after {:?}", self.settings.timeout)),
+            };
+            let throttle = match &error {
+                ExportError::Permanent { message } => {
+                    self.metrics.send_failed[signal].increment(items);
+                    tracing::error!(message = "Exporting failed. Not retrying: the error is permanent.", exporter = %self.id, error = %message, dropped_items = items);
+                    return false;
+                }
+                ExportError::Retryable { throttle, .. } => *throttle,
+            };
+            if !self.settings.retry.enabled {
+                self.metrics.send_failed[signal].increment(items);
+                tracing::error!(message = "Exporting failed. Retries are disabled.", exporter = %self.id, %error, dropped_items = items);
+                return false;
+            }
+            let delay = backoff.next_delay().max(throttle.unwrap_or_default());
+            let max_elapsed = self.settings.retry.max_elapsed_time;
+            if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
+                self.metrics.send_failed[signal].increment(items);
+                tracing::error!(message = "Exporting failed. No more retries left.", exporter = %self.id, %error, dropped_items = items);
+                return false;
+            }
+            tracing::warn!(message = "Exporting failed. Will retry the request after interval.", exporter = %self.id, %error, interval = ?delay);
+            tokio::select! {
+                biased;
+                _ = self.abort.cancelled() => {
+                    self.give_up(batch, "shutdown deadline passed");
+                    return false;
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    fn give_up(&self, batch: &ExportBatch, why: &str) {
+        self.metrics.lost.fetch_add(batch.items() as u64, Ordering::Relaxed);
+        self.metrics.send_failed[index(batch.signal())].increment(batch.items() as u64);
+        tracing::error!(message = "Dropping data.", exporter = %self.id, reason = why, dropped_items = batch.items());
+    }
+}

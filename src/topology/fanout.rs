@@ -1,0 +1,84 @@
+//! The two fan-outs of the graph: a pipeline's end into its exporters' queues, and a
+//! receiver's output into every pipeline that lists it.
+
+use std::sync::Arc;
+
+use super::ExporterQueue;
+use crate::component::{BoxFuture, ConsumeError, Consumer};
+use crate::exporters::ExportBatch;
+use crate::pdata::Telemetry;
+
+/// The end of a pipeline: shares one batch (one `Arc`, one protobuf encoding) with
+/// every exporter's queue.
+///
+/// An exporter whose queue is full drops the batch (counted in its
+/// `otelcol_exporter_enqueue_failed_*`) while the others take it, so a dead backend
+/// never stalls the rest. Only when *no* exporter can take the batch is the refusal
+/// passed back, so the client retries instead of the data being lost everywhere.
+pub struct ExporterFanOut {
+    exporters: Vec<Arc<ExporterQueue>>,
+}
+
+impl ExporterFanOut {
+    /// Fans out to `exporters`.
+    pub fn new(exporters: Vec<Arc<ExporterQueue>>) -> Self {
+        Self { exporters }
+    }
+}
+
+impl Consumer for ExporterFanOut {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            if data.is_empty() {
+                return Ok(());
+            }
+            let batch = Arc::new(ExportBatch::new(data));
+            let mut refusal = None;
+            let mut accepted = 0;
+            for exporter in &self.exporters {
+                match exporter.enqueue(batch.clone()).await {
+                    Ok(()) => accepted += 1,
+                    Err(error) => refusal = Some(error),
+                }
+            }
+            match refusal {
+                Some(error) if accepted == 0 => Err(error),
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+/// A receiver's output for one signal when several pipelines list the receiver:
+/// each pipeline gets its own copy (processors mutate in place). A refusal from any
+/// pipeline is returned so the client retries (at-least-once).
+pub struct PipelineFanOut {
+    pipelines: Vec<Arc<dyn Consumer>>,
+}
+
+impl PipelineFanOut {
+    /// Fans out to `pipelines` (at least two; one needs no fan-out).
+    pub fn new(pipelines: Vec<Arc<dyn Consumer>>) -> Self {
+        Self { pipelines }
+    }
+}
+
+impl Consumer for PipelineFanOut {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            let mut result = Ok(());
+            let Some((last, rest)) = self.pipelines.split_last() else {
+                return Ok(());
+            };
+            for pipeline in rest {
+                if let Err(error) = pipeline.consume(data.clone()).await {
+                    result = Err(error);
+                }
+            }
+            if let Err(error) = last.consume(data).await {
+                result = Err(error);
+            }
+            result
+        })
+    }
+}

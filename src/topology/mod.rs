@@ -1,0 +1,202 @@
+//! Turns a checked [`Config`] into the running graph.
+//!
+//! Built exporters-first (each stage is constructed holding the next), started
+//! downstream-first (exporters, then processors, then receivers — so nothing is
+//! accepted before it has somewhere to go) and shut down upstream-first (receivers
+//! stop accepting, processors flush, exporter queues drain), as in the Collector.
+
+mod backoff;
+mod exporter_queue;
+mod fanout;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use exporter_queue::ExporterQueue;
+pub use fanout::{ExporterFanOut, PipelineFanOut};
+
+use crate::component::{
+    ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, Receiver, ReceiverOutputs, Signal,
+    StartError,
+};
+use crate::config::Config;
+use futures_util::future::join_all;
+
+/// The running graph.
+pub struct Topology {
+    extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
+    exporters: BTreeMap<ComponentId, Arc<ExporterQueue>>,
+    /// Per pipeline, its processors in pipeline order.
+    processors: Vec<(String, Vec<(ComponentId, Arc<dyn Processor>)>)>,
+    receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
+    ready: Arc<AtomicBool>,
+}
+
+/// What shutdown could not do.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Items that were queued for an exporter but not delivered, per exporter.
+    pub undelivered: BTreeMap<String, u64>,
+}
+
+impl Topology {
+    /// Builds every component. Opens no port and spawns no task.
+    pub fn build(config: &Config) -> Result<Topology, StartError> {
+        let ready = Arc::new(AtomicBool::new(false));
+        let mut exporters = BTreeMap::new();
+        for (id, exporter_config) in &config.exporters {
+            let exporter = exporter_config.build(id)?;
+            exporters.insert(
+                id.clone(),
+                Arc::new(ExporterQueue::new(id.clone(), exporter, exporter_config.helper())),
+            );
+        }
+
+        let mut processors = Vec::new();
+        let mut entries: BTreeMap<(ComponentId, Signal), Vec<Arc<dyn Consumer>>> = BTreeMap::new();
+        for pipeline in &config.pipelines {
+            let queues = pipeline
+                .exporters
+                .iter()
+                .filter_map(|id| exporters.get(id).cloned())
+                .collect();
+            let mut next: Arc<dyn Consumer> = Arc::new(ExporterFanOut::new(queues));
+            let mut built = Vec::new();
+            for id in pipeline.processors.iter().rev() {
+                let Some(processor_config) = config.processors.get(id) else {
+                    continue;
+                };
+                let ctx = ProcessorContext {
+                    id,
+                    pipeline: &pipeline.name,
+                    signal: pipeline.signal,
+                };
+                let processor = processor_config.build(&ctx, next);
+                next = processor.clone() as Arc<dyn Consumer>;
+                built.push((id.clone(), processor));
+            }
+            built.reverse();
+            processors.push((pipeline.name.clone(), built));
+            for receiver in &pipeline.receivers {
+                entries
+                    .entry((receiver.clone(), pipeline.signal))
+                    .or_default()
+                    .push(next.clone());
+            }
+        }
+
+        let mut receivers = Vec::new();
+        for (id, receiver_config) in &config.receivers {
+            let mut outputs = ReceiverOutputs::default();
+            let mut used = false;
+            for signal in Signal::ALL {
+                let Some(mut pipelines) = entries.remove(&(id.clone(), signal)) else {
+                    continue;
+                };
+                used = true;
+                let consumer: Arc<dyn Consumer> = if pipelines.len() == 1 {
+                    pipelines.remove(0)
+                } else {
+                    Arc::new(PipelineFanOut::new(pipelines))
+                };
+                match signal {
+                    Signal::Traces => outputs.traces = Some(consumer),
+                    Signal::Metrics => outputs.metrics = Some(consumer),
+                    Signal::Logs => outputs.logs = Some(consumer),
+                }
+            }
+            if used {
+                receivers.push((id.clone(), receiver_config.build(id, outputs)));
+            }
+        }
+
+        let ctx = ExtensionContext { ready: ready.clone() };
+        let extensions = config
+            .service_extensions
+            .iter()
+            .filter_map(|id| config.extensions.get(id).map(|c| (id.clone(), c.build(id, &ctx))))
+            .collect();
+
+        Ok(Topology {
+            extensions,
+            exporters,
+            processors,
+            receivers,
+            ready,
+        })
+    }
+
+    /// Starts extensions, exporters, processors, then receivers. On failure, what
+    /// was started is shut down again and the error returned.
+    pub async fn start(&self) -> Result<(), StartError> {
+        let result = self.start_all().await;
+        match result {
+            Ok(()) => {
+                self.ready.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(error) => {
+                self.shutdown(Duration::from_secs(1)).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn start_all(&self) -> Result<(), StartError> {
+        for (_, extension) in &self.extensions {
+            extension.start().await?;
+        }
+        for queue in self.exporters.values() {
+            queue.start();
+        }
+        for (_, pipeline) in &self.processors {
+            for (_, processor) in pipeline.iter().rev() {
+                processor.start().await?;
+            }
+        }
+        for (id, receiver) in &self.receivers {
+            receiver.start().await?;
+            tracing::info!(message = "Receiver started.", receiver = %id);
+        }
+        Ok(())
+    }
+
+    /// Whether every receiver is listening.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Stops receivers, flushes processors, drains exporter queues until `timeout`
+    /// has passed, then stops extensions. Safe without start and safe twice.
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.ready.store(false, Ordering::SeqCst);
+        for (_, receiver) in &self.receivers {
+            receiver.shutdown().await;
+        }
+        for (_, pipeline) in &self.processors {
+            for (_, processor) in pipeline {
+                processor.shutdown().await;
+            }
+        }
+        let mut report = ShutdownReport::default();
+        let drains = self
+            .exporters
+            .iter()
+            .map(|(id, queue)| async move { (id.to_string(), queue.shutdown(deadline).await) });
+        for (id, lost) in join_all(drains).await {
+            if lost > 0 {
+                report.undelivered.insert(id, lost);
+            }
+        }
+        for (_, extension) in self.extensions.iter().rev() {
+            extension.shutdown().await;
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests;
