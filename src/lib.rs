@@ -50,4 +50,6 @@ pub mod processors;
 pub mod receivers;
 pub mod service;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod topology;

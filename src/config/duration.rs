@@ -65,7 +65,7 @@ pub fn format(duration: Duration) -> String {
         ("ms", 1_000_000),
         ("us", 1_000),
     ] {
-        if nanos >= size && nanos % size == 0 {
+        if nanos >= size && nanos.is_multiple_of(size) {
             return format!("{}{unit}", nanos / size);
         }
     }

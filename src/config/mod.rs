@@ -98,10 +98,13 @@ fn load_with_env(paths: &[PathBuf], lookup: &dyn Fn(&str) -> Option<String>, env
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    let env = env.split("__").filter(|key| {
-        let key = key.as_str().to_ascii_lowercase();
-        SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
-    });
+    // Filter before splitting: the key still reads `SERVICE__TELEMETRY__...` here.
+    let env = env
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
+        })
+        .split("__");
     figment = figment.merge(env);
     let mut dict: Dict = figment.extract().map_err(|e| {
         ConfigErrors(

@@ -1,1 +1,268 @@
+use std::io::Write;
+use std::path::PathBuf;
 
+use super::*;
+
+fn errors_of(yaml: &str) -> Vec<String> {
+    match Config::from_yaml(yaml) {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(ConfigErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const PIPELINE: &str = "
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+";
+
+fn write_temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sloop-config-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    path
+}
+
+#[test]
+fn every_example_in_pipelines_validates() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            if let Err(errors) = Config::from_files(std::slice::from_ref(&path)) {
+                panic!("{} does not validate:\n{errors}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "expected the example configs in {}", dir.display());
+}
+
+#[test]
+fn misspelled_key_names_full_path_and_suggestion() {
+    let errors = errors_of(&format!(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+exporters:
+  debug:
+  otlp_grpc/vendor-a:
+    endpoint: localhost:4317
+    sending_queue:
+      queu_size: 10
+{PIPELINE}"
+    ));
+    assert_eq!(
+        errors,
+        vec!["exporters.otlp_grpc/vendor-a.sending_queue.queu_size: unknown field, did you mean queue_size?"]
+    );
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let errors = errors_of(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: no-port
+processors:
+  batch:
+    timeout: 5
+  bogus:
+exporters:
+  debug:
+    verbosity: loud
+  otlpgrpc/x:
+    endpoint: a:1
+service:
+  pipelines:
+    traces:
+      receivers: [otlp, kafka]
+      processors: [batch]
+      exporters: [debug, otlp_grpc/missing]
+    spans:
+      receivers: [otlp]
+      exporters: [debug]
+",
+    );
+    let expected = [
+        "receivers.otlp.protocols.grpc.endpoint: \"no-port\" is not host:port",
+        "processors.batch.timeout: invalid duration 5: missing unit (e.g. 5s)",
+        "processors.bogus: unknown processor type \"bogus\"",
+        "exporters.debug.verbosity: unknown value, expected one of: basic, normal, detailed",
+        "exporters.otlpgrpc/x: unknown exporter type \"otlpgrpc\", did you mean otlp_grpc?",
+        "service.pipelines.spans: unknown signal \"spans\"",
+        "service.pipelines.traces.receivers[1]: receiver \"kafka\" is not defined under receivers",
+        "service.pipelines.traces.exporters[1]: exporter \"otlp_grpc/missing\" is not defined under exporters",
+    ];
+    for want in expected {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+    assert_eq!(errors.len(), expected.len(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn component_in_a_pipeline_of_a_signal_it_cannot_handle() {
+    // Every shipped component handles all signals today, so check the rule itself
+    // with a section whose only type handles traces.
+    let mut section: Section<dyn ProcessorConfig> = BTreeMap::new();
+    section.insert(ComponentId::parse("spanonly").unwrap(), (&[Signal::Traces], None));
+    let mut errors = Vec::new();
+    let ids = resolve_ids(
+        "service.pipelines.logs",
+        "processors",
+        "processor",
+        &["spanonly".to_string()],
+        &section,
+        Signal::Logs,
+        &mut errors,
+    );
+    assert!(ids.is_empty());
+    assert_eq!(
+        errors[0].to_string(),
+        "service.pipelines.logs.processors[0]: processor \"spanonly\" does not support logs (it handles: traces)"
+    );
+}
+
+#[test]
+fn pipeline_needs_receiver_and_exporter_and_no_duplicates() {
+    let errors = errors_of(
+        "
+processors:
+  batch:
+exporters:
+  debug:
+service:
+  pipelines:
+    logs:
+      processors: [batch, batch]
+      exporters: [debug]
+",
+    );
+    assert!(errors.contains(&"service.pipelines.logs.processors[1]: processor \"batch\" is listed twice".to_string()));
+    assert!(errors.contains(&"service.pipelines.logs.receivers: a pipeline needs at least one receiver".to_string()));
+}
+
+#[test]
+fn missing_service_is_an_error() {
+    assert_eq!(
+        errors_of("exporters:\n  debug:\n"),
+        vec!["service: missing: a config needs service.pipelines"]
+    );
+}
+
+#[test]
+fn unknown_top_level_section_is_an_error() {
+    let errors = errors_of(&format!(
+        "receivers:\n  otlp:\n    protocols:\n      http:\nexporters:\n  debug:\nconnectors:\n  x:\n{PIPELINE}"
+    ));
+    assert!(errors[0].starts_with("connectors: unknown field"), "{errors:?}");
+}
+
+#[test]
+fn files_merge_in_order_and_env_expands() {
+    let base = write_temp(
+        "base.yaml",
+        &format!("receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: localhost:1111\nexporters:\n  debug:\n{PIPELINE}"),
+    );
+    let overlay = write_temp(
+        "overlay.yaml",
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: ${env:SLOOP_TEST_HOST:-127.0.0.1}:${env:SLOOP_TEST_PORT}\n",
+    );
+    let lookup = |name: &str| (name == "SLOOP_TEST_PORT").then(|| "2222".to_string());
+    let dict = load_with_env(&[base, overlay], &lookup, Env::prefixed("SLOOP_TEST_UNSET_PREFIX_")).unwrap();
+    let endpoint = Value::Dict(Tag::Default, dict)
+        .find("receivers.otlp.protocols.grpc.endpoint")
+        .and_then(|v| v.into_string());
+    assert_eq!(endpoint.as_deref(), Some("127.0.0.1:2222"));
+}
+
+#[test]
+fn env_overrides_use_prefix_and_double_underscore() {
+    let file = write_temp(
+        "env.yaml",
+        &format!("receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\n{PIPELINE}"),
+    );
+    // A prefix no other test uses; variables outside the known sections are ignored.
+    std::env::set_var("SLOOPCFGTEST_SERVICE__TELEMETRY__LOGS__LEVEL", "debug");
+    std::env::set_var("SLOOPCFGTEST_BIN", "/not/a/section");
+    let dict = load_with_env(&[file], &|_| None, Env::prefixed("SLOOPCFGTEST_")).unwrap();
+    let config = Config::from_dict(dict).unwrap();
+    assert_eq!(config.telemetry.logs.level, LogLevel::Debug);
+}
+
+#[test]
+fn unset_variable_without_default_names_its_path() {
+    let file = write_temp(
+        "unset.yaml",
+        &format!("receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlp_grpc:\n    endpoint: x:1\n    headers:\n      api-key: ${{env:SLOOP_DEFINITELY_UNSET}}\n{PIPELINE}"),
+    );
+    let errors = load_with_env(&[file], &|_| None, Env::prefixed("SLOOP_TEST_UNSET_PREFIX_")).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!(errors.0[0].path, "exporters.otlp_grpc.headers.api-key");
+    assert!(errors.0[0].message.contains("SLOOP_DEFINITELY_UNSET is not set"));
+}
+
+#[test]
+fn missing_file_and_bad_yaml_are_reported() {
+    let missing = Config::from_files(&[PathBuf::from("/nonexistent/sloop.yaml")]).unwrap_err();
+    assert!(missing
+        .to_string()
+        .contains("/nonexistent/sloop.yaml: no such config file"));
+    let bad = write_temp("bad.yaml", "receivers: [unclosed\n");
+    let errors = Config::from_files(&[bad]).unwrap_err();
+    assert!(errors.to_string().contains("cannot read config"), "{errors}");
+}
+
+#[test]
+fn defaults_match_the_collector() {
+    let config = Config::from_yaml(&format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\n{PIPELINE}"
+    ))
+    .unwrap();
+    assert_eq!(config.telemetry.metrics.address, "127.0.0.1:8888");
+    assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+    let batch: crate::processors::batch::BatchConfig =
+        parse_block(&Value::Empty(Tag::Default, figment::value::Empty::None)).unwrap();
+    assert_eq!(
+        (batch.timeout, batch.send_batch_size, batch.send_batch_max_size),
+        (Duration::from_millis(200), 8192, 0)
+    );
+    let exporter: crate::exporters::otlp_grpc::OtlpGrpcConfig =
+        parse_block(&Value::from(figment::util::map! { "endpoint" => "x:1" })).unwrap();
+    assert_eq!(exporter.timeout, Duration::from_secs(5));
+    assert_eq!(
+        (exporter.sending_queue.queue_size, exporter.sending_queue.num_consumers),
+        (1000, 10)
+    );
+    let retry = &exporter.retry_on_failure;
+    assert_eq!(
+        (
+            retry.initial_interval,
+            retry.max_interval,
+            retry.max_elapsed_time,
+            retry.multiplier
+        ),
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            Duration::from_secs(300),
+            1.5
+        )
+    );
+}

@@ -24,12 +24,15 @@ use crate::component::{
 use crate::config::Config;
 use futures_util::future::join_all;
 
+/// One pipeline's processors, in pipeline order, by pipeline name.
+type PipelineProcessors = (String, Vec<(ComponentId, Arc<dyn Processor>)>);
+
 /// The running graph.
 pub struct Topology {
     extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
     exporters: BTreeMap<ComponentId, Arc<ExporterQueue>>,
     /// Per pipeline, its processors in pipeline order.
-    processors: Vec<(String, Vec<(ComponentId, Arc<dyn Processor>)>)>,
+    processors: Vec<PipelineProcessors>,
     receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
     ready: Arc<AtomicBool>,
 }

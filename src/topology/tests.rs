@@ -1,1 +1,230 @@
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use super::*;
+use crate::component::{BoxFuture, Retry};
+use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings, QueueConfig, RetryConfig};
+use crate::testing::traces;
+
+/// An exporter that answers from a script, then succeeds; records every attempt.
+#[derive(Default)]
+struct Scripted {
+    script: Mutex<VecDeque<Result<ExportOutcome, ExportError>>>,
+    attempts: Mutex<Vec<tokio::time::Instant>>,
+    delivered: Mutex<usize>,
+    hang: bool,
+}
+
+impl Scripted {
+    fn new(script: Vec<Result<ExportOutcome, ExportError>>) -> Arc<Self> {
+        Arc::new(Self {
+            script: Mutex::new(script.into()),
+            ..Default::default()
+        })
+    }
+}
+
+impl Exporter for Scripted {
+    fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        Box::pin(async move {
+            self.attempts.lock().unwrap().push(tokio::time::Instant::now());
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            let next = self.script.lock().unwrap().pop_front();
+            let result = next.unwrap_or(Ok(ExportOutcome::default()));
+            if result.is_ok() {
+                *self.delivered.lock().unwrap() += batch.items();
+            }
+            result
+        })
+    }
+}
+
+fn settings(queue_size: usize, retry: bool) -> HelperSettings {
+    HelperSettings {
+        timeout: Duration::from_secs(1),
+        queue: QueueConfig {
+            enabled: true,
+            num_consumers: 1,
+            queue_size,
+        },
+        retry: RetryConfig {
+            enabled: retry,
+            initial_interval: Duration::from_secs(1),
+            randomization_factor: 0.0,
+            multiplier: 2.0,
+            max_interval: Duration::from_secs(8),
+            max_elapsed_time: Duration::from_secs(20),
+        },
+    }
+}
+
+fn id(name: &str) -> ComponentId {
+    ComponentId::parse(name).unwrap()
+}
+
+fn batch(n: usize) -> Arc<ExportBatch> {
+    let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Arc::new(ExportBatch::new(traces(&[&refs])))
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_errors_are_retried_with_backoff_and_honour_throttle() {
+    let exporter = Scripted::new(vec![
+        Err(ExportError::retryable("unavailable")),
+        Err(ExportError::Retryable {
+            message: "slow down".into(),
+            throttle: Some(Duration::from_secs(7)),
+        }),
+    ]);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
+    queue.start();
+    queue.enqueue(batch(3)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let attempts = exporter.attempts.lock().unwrap().clone();
+    assert_eq!(attempts.len(), 3);
+    // First wait is initial_interval (1s); the second is the throttle (7s), which
+    // is longer than the backoff's 2s.
+    assert_eq!((attempts[1] - attempts[0]).as_secs(), 1);
+    assert_eq!((attempts[2] - attempts[1]).as_secs(), 7);
+    assert_eq!(*exporter.delivered.lock().unwrap(), 3);
+    assert_eq!(
+        queue
+            .shutdown(tokio::time::Instant::now() + Duration::from_secs(1))
+            .await,
+        0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_are_not_retried() {
+    let exporter = Scripted::new(vec![Err(ExportError::permanent("bad request"))]);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
+    queue.start();
+    queue.enqueue(batch(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(exporter.attempts.lock().unwrap().len(), 1);
+    assert_eq!(*exporter.delivered.lock().unwrap(), 0);
+    queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_at_max_elapsed_time() {
+    let failures = (0..100).map(|_| Err(ExportError::retryable("down"))).collect();
+    let exporter = Scripted::new(failures);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
+    queue.start();
+    queue.enqueue(batch(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    // Waits 1, 2, 4, 8 (=15s elapsed); the next 8s wait would pass 20s: give up.
+    assert_eq!(exporter.attempts.lock().unwrap().len(), 5);
+    queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_queue_refuses_with_a_retry_hint() {
+    let exporter = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(2, true));
+    queue.start();
+    queue.enqueue(batch(1)).await.unwrap(); // taken by the (hanging) worker
+    tokio::task::yield_now().await;
+    queue.enqueue(batch(1)).await.unwrap();
+    queue.enqueue(batch(1)).await.unwrap();
+    let refused = queue.enqueue(batch(1)).await.unwrap_err();
+    assert!(matches!(refused.retry, Retry::After(Some(_))), "{refused:?}");
+    assert!(refused.message.contains("sending queue is full"));
+    // At the deadline, the in-flight batch and the two queued ones are reported lost.
+    let lost = queue
+        .shutdown(tokio::time::Instant::now() + Duration::from_secs(1))
+        .await;
+    assert_eq!(lost, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fan_out_delivers_to_the_healthy_exporter_when_one_is_full() {
+    let dead = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let healthy = Scripted::new(vec![]);
+    let a = Arc::new(ExporterQueue::new(id("otlp/dead"), dead, settings(1, true)));
+    let b = Arc::new(ExporterQueue::new(
+        id("otlp/healthy"),
+        healthy.clone(),
+        settings(100, true),
+    ));
+    a.start();
+    b.start();
+    let fan_out = ExporterFanOut::new(vec![a.clone(), b.clone()]);
+    for _ in 0..10 {
+        fan_out.consume(traces(&[&["x", "y"]])).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(*healthy.delivered.lock().unwrap(), 20);
+    // When no exporter can take a batch, the refusal goes back to the client.
+    let only_dead = ExporterFanOut::new(vec![a.clone()]);
+    assert!(only_dead.consume(traces(&[&["z"]])).await.is_err());
+    a.shutdown(tokio::time::Instant::now()).await;
+    b.shutdown(tokio::time::Instant::now()).await;
+}
+
+#[tokio::test]
+async fn every_component_starts_and_stops_twice() {
+    let dir = std::env::temp_dir().join(format!("sloop-topology-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = format!(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+      http:
+        endpoint: 127.0.0.1:0
+processors:
+  batch:
+exporters:
+  debug:
+  file:
+    path: {}
+  otlp_grpc:
+    endpoint: 127.0.0.1:9
+    tls:
+      insecure: true
+  otlp_http:
+    endpoint: http://127.0.0.1:9
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:0
+service:
+  extensions: [health_check]
+  shutdown_timeout: 1s
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [debug, file, otlp_grpc, otlp_http]
+",
+        dir.join("out.jsonl").display()
+    );
+    let config = crate::config::Config::from_yaml(&yaml).unwrap();
+    // Shutdown without start.
+    let topology = Topology::build(&config).unwrap();
+    topology.shutdown(Duration::from_secs(1)).await;
+    // Start, then shutdown twice.
+    let topology = Topology::build(&config).unwrap();
+    topology.start().await.unwrap();
+    assert!(topology.is_ready());
+    let first = topology.shutdown(Duration::from_secs(1)).await;
+    assert!(!topology.is_ready());
+    let second = topology.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(first, ShutdownReport::default());
+    assert_eq!(second, ShutdownReport::default());
+}

@@ -1,1 +1,34 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+
+use super::router;
+
+async fn status(app: axum::Router, path: &str) -> StatusCode {
+    app.oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn readiness_follows_the_ready_flag_and_liveness_is_always_up() {
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = router("/", ready.clone());
+    assert_eq!(status(app.clone(), "/").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status(app.clone(), "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status(app.clone(), "/livez").await, StatusCode::OK);
+    ready.store(true, Ordering::SeqCst);
+    assert_eq!(status(app.clone(), "/").await, StatusCode::OK);
+    assert_eq!(status(app.clone(), "/readyz").await, StatusCode::OK);
+    assert_eq!(status(app, "/nope").await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn custom_path_serves_readiness() {
+    let app = router("/health/status", Arc::new(AtomicBool::new(true)));
+    assert_eq!(status(app, "/health/status").await, StatusCode::OK);
+}

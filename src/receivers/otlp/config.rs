@@ -157,7 +157,7 @@ impl Validate for OtlpReceiverConfig {
             }
         }
         if let (Some(g), Some(h)) = (&p.grpc, &p.http) {
-            if g.endpoint == h.endpoint {
+            if g.endpoint == h.endpoint && !g.endpoint.ends_with(":0") {
                 errors.push(ConfigError::new(
                     "protocols.http.endpoint",
                     "must differ from protocols.grpc.endpoint",

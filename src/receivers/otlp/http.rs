@@ -261,3 +261,13 @@ fn grpc_code_for(status: StatusCode) -> tonic::Code {
         _ => tonic::Code::Unknown,
     }
 }
+
+/// [`decompress`] for unit tests, with the refusal as (status, message).
+#[cfg(test)]
+pub(super) fn decompress_for_test(
+    headers: &HeaderMap,
+    raw: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    decompress(headers, raw, limit).map_err(|r| (r.status, r.message))
+}

@@ -1,1 +1,127 @@
+use std::io::Write;
+use std::time::Duration;
 
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use super::http::{decode, Encoding};
+use super::intake::{grpc_status, http_status};
+use super::*;
+use crate::component::ConsumeError;
+use crate::pdata::Telemetry;
+use crate::testing::{span_names, traces};
+
+#[test]
+fn refusals_map_to_the_otlp_status_codes() {
+    let full = ConsumeError::retryable("queue full", Some(Duration::from_secs(2)));
+    let status = grpc_status(&full);
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(
+        status.get_details_retry_info().and_then(|r| r.retry_delay),
+        Some(Duration::from_secs(2))
+    );
+    assert_eq!(http_status(&full), (StatusCode::TOO_MANY_REQUESTS, Some(2)));
+
+    let stopping = ConsumeError::retryable("shutting down", None);
+    assert_eq!(grpc_status(&stopping).code(), Code::Unavailable);
+    assert_eq!(http_status(&stopping).0, StatusCode::SERVICE_UNAVAILABLE);
+
+    let bad = ConsumeError::permanent("bad data");
+    assert_eq!(grpc_status(&bad).code(), Code::InvalidArgument);
+    assert_eq!(http_status(&bad), (StatusCode::BAD_REQUEST, None));
+}
+
+#[test]
+fn malformed_ids_are_dropped_and_counted() {
+    let mut data = traces(&[&["ok", "bad-trace", "bad-span"]]);
+    if let Telemetry::Traces(r) = &mut data {
+        let spans = &mut r.resource_spans[0].scope_spans[0].spans;
+        spans[1].trace_id = vec![0; 16];
+        spans[2].span_id = vec![1, 2, 3];
+    }
+    let rejected = drop_malformed_ids(&mut data);
+    assert_eq!(rejected.count, 2);
+    assert!(rejected.message.contains("trace_id must be 16 bytes"));
+    assert_eq!(span_names(&data), vec!["ok"]);
+    let mut clean = traces(&[&["a"]]);
+    assert_eq!(drop_malformed_ids(&mut clean), Rejected::default());
+}
+
+#[test]
+fn decodes_protobuf_and_json_and_explains_failures() {
+    let data = traces(&[&["GET /"]]);
+    assert_eq!(
+        decode(Signal::Traces, Encoding::Protobuf, &data.encode_protobuf()).unwrap(),
+        data
+    );
+    assert_eq!(
+        decode(Signal::Traces, Encoding::Json, &data.encode_json()).unwrap(),
+        data
+    );
+    let error = decode(Signal::Traces, Encoding::Protobuf, b"\xff\xff\xff").unwrap_err();
+    assert!(error.starts_with("malformed protobuf body"), "{error}");
+    let error = decode(Signal::Traces, Encoding::Json, b"{\"resourceSpans\": [").unwrap_err();
+    assert!(
+        error.starts_with("invalid OTLP/JSON body") && error.contains("line 1"),
+        "{error}"
+    );
+    let error = decode(
+        Signal::Traces,
+        Encoding::Json,
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#,
+    )
+    .unwrap_err();
+    assert!(error.contains("invalid OTLP/JSON body"), "{error}");
+}
+
+fn headers(encoding: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_str(encoding).unwrap());
+    headers
+}
+
+#[test]
+fn decompression_is_bounded() {
+    let body = vec![b'a'; 10_000];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&body).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 200);
+    assert_eq!(http::decompress_for_test(&headers("gzip"), &gz, 10_000).unwrap(), body);
+    let (status, message) = http::decompress_for_test(&headers("gzip"), &gz, 9_999).unwrap_err();
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(message.contains("decompressed body"));
+    let zstd = zstd::encode_all(body.as_slice(), 3).unwrap();
+    assert_eq!(
+        http::decompress_for_test(&headers("zstd"), &zstd, 10_000).unwrap(),
+        body
+    );
+    assert_eq!(
+        http::decompress_for_test(&headers("br"), &gz, 10_000).unwrap_err().0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        http::decompress_for_test(&headers("gzip"), b"not gzip", 10_000)
+            .unwrap_err()
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn config_requires_a_protocol_and_valid_endpoints() {
+    let errors = parse_block::<OtlpReceiverConfig>(&figment::value::Value::from(figment::util::map! {
+        "protocols" => figment::util::map! { "grpc" => figment::util::map! { "endpoint" => "localhost" } },
+    }))
+    .unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "protocols.grpc.endpoint: \"localhost\" is not host:port"
+    );
+    let errors = parse_block::<OtlpReceiverConfig>(&figment::value::Value::from(figment::util::map! {
+        "protocols" => figment::value::Dict::new(),
+    }))
+    .unwrap_err();
+    assert_eq!(errors[0].path, "protocols");
+}

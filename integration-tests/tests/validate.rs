@@ -1,0 +1,129 @@
+//! `sloop validate` accepts good configs and rejects a typo'd key with a
+//! precise path and a suggestion; `sloop --config` with that bad config
+//! exits non-zero without ever opening its receiver ports.
+
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+use integration_tests::{free_port, port_is_open, workspace_root, Sloop, SloopPorts};
+
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+const TYPO_PATH: &str = "exporters.otlp_grpc/vendor-a.sending_queue.queu_size";
+
+fn config_with_queue(ports: &SloopPorts, queue_key: &str) -> String {
+    format!(
+        "{receivers}\
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  otlp_grpc/vendor-a:
+    endpoint: 127.0.0.1:{backend}
+    tls:
+      insecure: true
+    sending_queue:
+      {queue_key}: 100
+{service}",
+        receivers = ports.otlp_receiver_yaml(&[], &[]),
+        backend = free_port(),
+        service = ports.service_yaml(&["batch"], &["otlp_grpc/vendor-a"]),
+    )
+}
+
+/// Lower-cased, with quotes and backticks removed, so that e.g.
+/// "did you mean `queue_size`?" matches "did you mean queue_size".
+fn normalized(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '`' | '\'' | '"'))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_accepts_the_default_pipeline() {
+    let path = workspace_root().join("pipelines").join("default.yaml");
+    assert!(path.is_file(), "{} does not exist", path.display());
+    let mut sloop = Sloop::spawn(&[OsStr::new("validate"), OsStr::new("--config"), path.as_os_str()], &[]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "`sloop validate --config {}` failed with {status}\n{}",
+        path.display(),
+        sloop.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_accepts_a_correct_config_without_listening() {
+    let ports = SloopPorts::new();
+    let mut sloop = Sloop::spawn(&["validate"], &[&config_with_queue(&ports, "queue_size")]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(status.success(), "validate failed with {status}\n{}", sloop.logs());
+    assert!(!port_is_open(ports.grpc) && !port_is_open(ports.http));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_a_typo_with_its_path_and_a_suggestion() {
+    let ports = SloopPorts::new();
+    let mut sloop = Sloop::spawn(&["validate"], &[&config_with_queue(&ports, "queu_size")]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(
+        !status.success(),
+        "validate accepted a config with a typo'd key\n{}",
+        sloop.logs()
+    );
+    let stderr = sloop.stderr();
+    assert!(
+        stderr.contains(TYPO_PATH),
+        "stderr should name the full key path {TYPO_PATH:?}\n{}",
+        sloop.logs()
+    );
+    assert!(
+        normalized(&stderr).contains("did you mean queue_size"),
+        "stderr should suggest queue_size\n{}",
+        sloop.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_with_a_bad_config_fails_before_listening() {
+    let ports = SloopPorts::new();
+    let mut sloop = Sloop::spawn(&[] as &[&str], &[&config_with_queue(&ports, "queu_size")]);
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    let mut opened = Vec::new();
+    let status = loop {
+        for (name, port) in [
+            ("otlp grpc", ports.grpc),
+            ("otlp http", ports.http),
+            ("health_check", ports.health),
+        ] {
+            if port_is_open(port) && !opened.contains(&name) {
+                opened.push(name);
+            }
+        }
+        if let Some(status) = sloop.try_exit_status() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sloop kept running with an invalid config\n{}",
+            sloop.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        !status.success(),
+        "sloop exited 0 with an invalid config\n{}",
+        sloop.logs()
+    );
+    assert!(
+        opened.is_empty(),
+        "sloop opened {opened:?} before rejecting its config\n{}",
+        sloop.logs()
+    );
+    assert!(
+        sloop.stderr().contains(TYPO_PATH),
+        "the startup error should name {TYPO_PATH:?}\n{}",
+        sloop.logs()
+    );
+}

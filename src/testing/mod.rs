@@ -1,0 +1,106 @@
+//! Helpers shared by unit tests: small payloads and a recording consumer.
+
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+use crate::component::{BoxFuture, ConsumeError, Consumer};
+use crate::pdata::Telemetry;
+
+/// Traces with one resource per inner slice, each holding spans with those names.
+pub fn traces(resources: &[&[&str]]) -> Telemetry {
+    let resource_spans = resources
+        .iter()
+        .enumerate()
+        .map(|(r, names)| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(format!("service-{r}"))),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "test".into(),
+                    ..Default::default()
+                }),
+                spans: names.iter().map(|n| span(n)).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    Telemetry::Traces(ExportTraceServiceRequest { resource_spans })
+}
+
+/// A server span with valid IDs.
+pub fn span(name: &str) -> Span {
+    Span {
+        trace_id: (1..=16).collect(),
+        span_id: (1..=8).collect(),
+        name: name.into(),
+        kind: 2,
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        end_time_unix_nano: 1_700_000_000_250_000_000,
+        ..Default::default()
+    }
+}
+
+/// Span names in order.
+pub fn span_names(data: &Telemetry) -> Vec<String> {
+    match data {
+        Telemetry::Traces(r) => r
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.name.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A consumer that records what it gets, or refuses while `refuse` is set.
+#[derive(Default)]
+pub struct Recorder {
+    /// Every payload received, in order.
+    pub received: Mutex<Vec<Telemetry>>,
+    /// When set, consume fails with this error.
+    pub refuse: Mutex<Option<ConsumeError>>,
+}
+
+impl Recorder {
+    /// A new shared recorder.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Item counts of each received payload.
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Telemetry::item_count)
+            .collect()
+    }
+}
+
+impl Consumer for Recorder {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            if let Some(error) = self.refuse.lock().unwrap().clone() {
+                return Err(error);
+            }
+            self.received.lock().unwrap().push(data);
+            Ok(())
+        })
+    }
+}
