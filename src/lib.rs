@@ -44,6 +44,7 @@
 pub mod component;
 pub mod config;
 pub mod exporters;
+pub mod ottl;
 pub mod extensions;
 pub mod pdata;
 pub mod processors;
