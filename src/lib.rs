@@ -41,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod component;
 pub mod config;
 pub mod exporters;

@@ -25,6 +25,28 @@ enum Command {
     Run,
     /// Check the config and print every problem with its path; exit non-zero if any.
     Validate,
+    /// Service level objectives of a running sloop.
+    Slo {
+        #[command(subcommand)]
+        command: SloCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SloCommand {
+    /// Print SLO status as a table. Exits 1 when a listed SLO's error budget is
+    /// exhausted or its page alert fires (a deploy gate), 2 when the status cannot
+    /// be read.
+    Status {
+        /// The admin address of a running sloop (service.telemetry.metrics.address).
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        endpoint: String,
+        /// Print the JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// SLOs to show and gate on (default: all).
+        names: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -32,6 +54,9 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => validate(&cli.config),
         Command::Run => run(&cli.config),
+        Command::Slo {
+            command: SloCommand::Status { endpoint, json, names },
+        } => slo_status(&endpoint, json, &names),
     }
 }
 
@@ -89,5 +114,68 @@ fn run(paths: &[PathBuf]) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn slo_status(endpoint: &str, json: bool, names: &[String]) -> ExitCode {
+    use sloop::processors::slo::status::{gate_failures, render_table, SloStatus};
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let base = endpoint.trim_end_matches('/');
+    let fetched: Result<Vec<SloStatus>, String> = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        #[derive(serde::Deserialize)]
+        struct List {
+            slos: Vec<SloStatus>,
+        }
+        let response = client
+            .get(format!("{base}/api/v1/slos"))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {base}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{base}/api/v1/slos answered {}", response.status()));
+        }
+        let body = response.bytes().await.map_err(|e| format!("reading {base}/api/v1/slos: {e}"))?;
+        let list: List = serde_json::from_slice(&body).map_err(|e| format!("unexpected answer from {base}: {e}"))?;
+        Ok(list.slos)
+    });
+    let mut statuses = match fetched {
+        Ok(statuses) => statuses,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if !names.is_empty() {
+        let missing: Vec<&String> = names.iter().filter(|n| !statuses.iter().any(|s| &s.name == *n)).collect();
+        if !missing.is_empty() {
+            let known: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+            eprintln!("error: no SLO named {missing:?} (known: {})", known.join(", "));
+            return ExitCode::from(2);
+        }
+        statuses.retain(|s| names.contains(&s.name));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&statuses).unwrap_or_default());
+    } else {
+        print!("{}", render_table(&statuses));
+    }
+    let failures = gate_failures(&statuses);
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for failure in failures {
+            eprintln!("gate: {failure}");
+        }
+        ExitCode::FAILURE
     }
 }

@@ -16,7 +16,7 @@ pub enum RunError {
     /// A component failed to build or start.
     #[error(transparent)]
     Start(#[from] crate::component::StartError),
-    /// The self-metrics endpoint could not be served.
+    /// The admin endpoint (self-metrics, SLO status) could not be served.
     #[error("service.telemetry.metrics.address: cannot listen on {address}: {error}")]
     Metrics {
         /// Where.
@@ -36,14 +36,14 @@ pub async fn run(
     let topology = Topology::build(&config)?;
     let telemetry_stop = CancellationToken::new();
     let mut metrics_server = None;
-    if let (Some(handle), true) = (metrics, config.telemetry.metrics.level != MetricsLevel::None) {
+    if config.telemetry.metrics.level != MetricsLevel::None {
         let address = &config.telemetry.metrics.address;
         // Checked at config time.
         let parsed: SocketAddr = address.parse().map_err(|_| RunError::Metrics {
             address: address.clone(),
             error: std::io::Error::other("not an ip:port address"),
         })?;
-        let server = crate::telemetry::serve_metrics(parsed, handle, telemetry_stop.clone())
+        let server = crate::admin::serve(parsed, metrics, topology.service().slos.clone(), telemetry_stop.clone())
             .await
             .map_err(|error| RunError::Metrics {
                 address: address.clone(),

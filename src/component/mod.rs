@@ -190,6 +190,20 @@ pub struct ProcessorContext<'a> {
     pub pipeline: &'a str,
     /// The signal of that pipeline.
     pub signal: Signal,
+    /// The fan-out to this pipeline's exporters, for processors that emit telemetry
+    /// of their own (the slo processor's metrics).
+    pub exporters: Arc<dyn Consumer>,
+    /// Service-wide handles.
+    pub service: &'a ServiceHandles,
+}
+
+/// Things every component of one running service can reach.
+#[derive(Clone, Default)]
+pub struct ServiceHandles {
+    /// Each pipeline's entry by name, filled once the whole graph is built.
+    pub pipelines: Arc<std::sync::OnceLock<std::collections::BTreeMap<String, Arc<dyn Consumer>>>>,
+    /// Every SLO's state, for the status API.
+    pub slos: Arc<crate::processors::slo::SloRegistry>,
 }
 
 /// A parsed receiver config that can build the running receiver.
@@ -199,9 +213,33 @@ pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
 }
 
 /// A parsed processor config that can build a running instance for one pipeline.
+///
+/// The optional methods let the config check wire-up that spans components: a
+/// condition that only makes sense for spans, an SLI name that an earlier processor
+/// must define, a metrics pipeline that must exist.
 pub trait ProcessorConfig: Send + Sync + std::fmt::Debug {
     /// Builds the processor in front of `next`.
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor>;
+
+    /// Whether this config can run in a pipeline of `signal`; `Err` says why not.
+    fn check_signal(&self, _signal: Signal) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Names this processor defines for the processors after it (SLI names).
+    fn provides(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Names it needs from processors before it: (path in its block, name).
+    fn requires(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Metrics pipelines it sends to: (path in its block, pipeline name).
+    fn metrics_pipelines(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// A parsed exporter config that can build the running exporter.

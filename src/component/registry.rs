@@ -39,7 +39,11 @@ pub type ExtensionFactory = Factory<dyn ExtensionConfig>;
 pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY];
 
 /// Every processor type.
-pub const PROCESSORS: &[ProcessorFactory] = &[crate::processors::batch::FACTORY];
+pub const PROCESSORS: &[ProcessorFactory] = &[
+    crate::processors::batch::FACTORY,
+    crate::processors::sli::FACTORY,
+    crate::processors::slo::FACTORY,
+];
 
 /// Every exporter type.
 pub const EXPORTERS: &[ExporterFactory] = &[

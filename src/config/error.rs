@@ -12,6 +12,19 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong there, lowercase, no trailing period.
     pub message: String,
+    /// For errors inside a value (a condition), where in that value.
+    pub locate: Option<Locate>,
+}
+
+/// A position inside a config value, to be turned into file:line:column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locate {
+    /// The whole value as written.
+    pub text: String,
+    /// 1-based line within the value.
+    pub line: usize,
+    /// 1-based column within that line.
+    pub column: usize,
 }
 
 impl ConfigError {
@@ -20,11 +33,51 @@ impl ConfigError {
         Self {
             path: path.into(),
             message: message.into(),
+            locate: None,
         }
+    }
+
+    /// Marks the error as being at a position inside the value at its path.
+    pub fn located(mut self, locate: Locate) -> Self {
+        self.locate = Some(locate);
+        self
+    }
+
+    /// Points the error at `file:line:column` when the value's text is found in one
+    /// of `sources` ((file name, contents), searched last first, as later files
+    /// win). Otherwise the position within the value is stated.
+    pub fn resolve_location(&mut self, sources: &[(String, String)]) {
+        let Some(locate) = self.locate.take() else { return };
+        let first_line = locate.text.lines().next().unwrap_or("");
+        for (file, contents) in sources.iter().rev() {
+            if first_line.is_empty() {
+                break;
+            }
+            let Some(offset) = contents.find(first_line) else { continue };
+            let before = &contents[..offset];
+            let value_line = before.matches('\n').count() + 1;
+            let value_column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let (line, column) = if locate.line == 1 {
+                (value_line, value_column + locate.column - 1)
+            } else {
+                // Later lines of a block scalar: the value's line in the file is
+                // indented; find that indentation.
+                let file_line = value_line + locate.line - 1;
+                let indent = contents
+                    .lines()
+                    .nth(file_line - 1)
+                    .map_or(0, |l| l.chars().take_while(|c| *c == ' ').count());
+                (file_line, indent + locate.column)
+            };
+            self.message = format!("{file}:{line}:{column}: {}", self.message);
+            return;
+        }
+        self.message = format!("line {}, column {} of the condition: {}", locate.line, locate.column, self.message);
     }
 
     /// Prepends `prefix` to the path (`sending_queue.x` under `exporters.otlp`).
     pub fn under(mut self, prefix: &str) -> Self {
+        // (Keeps `locate`: the value is the same, only its path grows.)
         self.path = join_path(prefix, &self.path);
         self
     }
@@ -50,7 +103,7 @@ impl ConfigError {
                     Kind::Message(message) => message.clone(),
                     other => other.to_string(),
                 };
-                ConfigError { path, message }
+                ConfigError::new(path, message)
             })
             .collect()
     }

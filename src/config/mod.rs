@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub use duration::{deserialize as deserialize_duration, format as format_duration, parse as parse_duration};
-pub use error::{did_you_mean, ConfigError, ConfigErrors};
+pub use error::{did_you_mean, ConfigError, ConfigErrors, Locate};
 
 use crate::component::registry::{self, Factory};
 use crate::component::{ComponentId, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal};
@@ -323,11 +323,21 @@ pub struct Config {
 impl Config {
     /// Loads `paths` and checks everything; all problems are reported together.
     pub fn from_files(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
-        Self::from_dict(load(paths)?)
+        Self::from_dict(load(paths)?).map_err(|ConfigErrors(mut errors)| {
+            let sources: Vec<(String, String)> = paths
+                .iter()
+                .filter_map(|p| Some((p.display().to_string(), std::fs::read_to_string(p).ok()?)))
+                .collect();
+            for error in &mut errors {
+                error.resolve_location(&sources);
+            }
+            ConfigErrors(errors)
+        })
     }
 
     /// Parses a YAML string (tests and examples).
     pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
+        let sources = [("<config>".to_string(), text.to_string())];
         let dict: Dict = Figment::from(serde_saphyr::figment::Yaml::string(text))
             .extract()
             .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
@@ -337,7 +347,12 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        Self::from_dict(dict)
+        Self::from_dict(dict).map_err(|ConfigErrors(mut errors)| {
+            for error in &mut errors {
+                error.resolve_location(&sources);
+            }
+            ConfigErrors(errors)
+        })
     }
 
     /// Parses merged config values.
@@ -398,6 +413,7 @@ impl Config {
             exporters: &exporters,
         };
         let pipelines = check_pipelines(&service.pipelines, &defined, &mut errors);
+        check_processor_wiring(&pipelines, &processors, &mut errors);
 
         let mut service_extensions = Vec::new();
         for (i, name) in service.extensions.iter().enumerate() {
@@ -576,6 +592,55 @@ fn check_pipelines(
         });
     }
     checked
+}
+
+/// Checks what processor configs need from the pipelines around them: the signal
+/// they run on, names defined by earlier processors, metrics pipelines they feed.
+fn check_processor_wiring(pipelines: &[Pipeline], processors: &Section<dyn ProcessorConfig>, errors: &mut Vec<ConfigError>) {
+    let signals: BTreeMap<&str, Signal> = pipelines.iter().map(|p| (p.name.as_str(), p.signal)).collect();
+    for (id, (_, config)) in processors {
+        let Some(config) = config else { continue };
+        for (path, name) in config.metrics_pipelines() {
+            let path = format!("processors.{id}.{path}");
+            match signals.get(name.as_str()) {
+                None => errors.push(ConfigError::new(path, format!("pipeline {name:?} is not defined under service.pipelines"))),
+                Some(Signal::Metrics) => {}
+                Some(other) => errors.push(ConfigError::new(path, format!("pipeline {name:?} carries {other}, not metrics"))),
+            }
+        }
+    }
+    for pipeline in pipelines {
+        let mut provided: Vec<String> = Vec::new();
+        // After a processor whose block has errors, what it would provide is unknown:
+        // do not report names as missing on top of its own errors.
+        let mut complete = true;
+        for (i, id) in pipeline.processors.iter().enumerate() {
+            let Some((_, Some(config))) = processors.get(id) else {
+                complete = false;
+                continue;
+            };
+            if let Err(why) = config.check_signal(pipeline.signal) {
+                errors.push(ConfigError::new(
+                    format!("service.pipelines.{}.processors[{i}]", pipeline.name),
+                    format!("processor \"{id}\" cannot run in a {} pipeline: {why}", pipeline.signal),
+                ));
+            }
+            for (path, name) in config.requires() {
+                if complete && !provided.contains(&name) {
+                    let hint = match did_you_mean(&name, provided.iter().map(String::as_str)) {
+                        Some(best) => format!(", did you mean {best}?"),
+                        None if provided.is_empty() => " (add an sli processor before it)".to_string(),
+                        None => format!(" (defined: {})", provided.join(", ")),
+                    };
+                    errors.push(ConfigError::new(
+                        format!("processors.{id}.{path}"),
+                        format!("{name:?} is not defined by a processor before {id} in pipeline {}{hint}", pipeline.name),
+                    ));
+                }
+            }
+            provided.extend(config.provides());
+        }
+    }
 }
 
 fn resolve_ids<C: ?Sized>(

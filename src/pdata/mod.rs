@@ -8,6 +8,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
 use prost::Message;
 
+pub mod sampling;
+
 use crate::component::Signal;
 
 /// One request's worth of one signal.

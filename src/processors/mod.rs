@@ -2,3 +2,5 @@
 //! Each is a folder with its doc (and YAML example), config, code and tests.
 
 pub mod batch;
+pub mod sli;
+pub mod slo;

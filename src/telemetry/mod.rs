@@ -2,12 +2,7 @@
 //! in Prometheus text format (`service.telemetry.metrics`), named like the
 //! Collector's (`otelcol_receiver_accepted_spans`, `otelcol_exporter_queue_size`, ...).
 
-use std::net::SocketAddr;
-
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::{LogEncoding, LogLevel, LogsConfig};
 
@@ -74,34 +69,4 @@ fn describe() {
         "otelcol_exporter_queue_capacity",
         "Fixed capacity of the retry queue (in batches)."
     );
-}
-
-/// Binds the self-metrics endpoint and serves `GET /metrics` until `stop`.
-pub async fn serve_metrics(
-    address: SocketAddr,
-    handle: PrometheusHandle,
-    stop: CancellationToken,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    handle.render(),
-                )
-            }
-        }),
-    );
-    tracing::info!(message = "Serving self-metrics.", endpoint = %address);
-    Ok(tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-        {
-            tracing::error!(message = "Self-metrics server failed.", %error);
-        }
-    }))
 }

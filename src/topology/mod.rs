@@ -18,8 +18,8 @@ pub use exporter_queue::ExporterQueue;
 pub use fanout::{ExporterFanOut, PipelineFanOut};
 
 use crate::component::{
-    ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, Receiver, ReceiverOutputs, Signal,
-    StartError,
+    ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, Receiver, ReceiverOutputs, ServiceHandles,
+    Signal, StartError,
 };
 use crate::config::Config;
 use futures_util::future::join_all;
@@ -35,6 +35,7 @@ pub struct Topology {
     processors: Vec<PipelineProcessors>,
     receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
     ready: Arc<AtomicBool>,
+    service: ServiceHandles,
 }
 
 /// What shutdown could not do.
@@ -57,6 +58,8 @@ impl Topology {
             );
         }
 
+        let service = ServiceHandles::default();
+        let mut directory = BTreeMap::new();
         let mut processors = Vec::new();
         let mut entries: BTreeMap<(ComponentId, Signal), Vec<Arc<dyn Consumer>>> = BTreeMap::new();
         for pipeline in &config.pipelines {
@@ -65,7 +68,8 @@ impl Topology {
                 .iter()
                 .filter_map(|id| exporters.get(id).cloned())
                 .collect();
-            let mut next: Arc<dyn Consumer> = Arc::new(ExporterFanOut::new(queues));
+            let fan_out: Arc<dyn Consumer> = Arc::new(ExporterFanOut::new(queues));
+            let mut next = fan_out.clone();
             let mut built = Vec::new();
             for id in pipeline.processors.iter().rev() {
                 let Some(processor_config) = config.processors.get(id) else {
@@ -75,6 +79,8 @@ impl Topology {
                     id,
                     pipeline: &pipeline.name,
                     signal: pipeline.signal,
+                    exporters: fan_out.clone(),
+                    service: &service,
                 };
                 let processor = processor_config.build(&ctx, next);
                 next = processor.clone() as Arc<dyn Consumer>;
@@ -82,6 +88,7 @@ impl Topology {
             }
             built.reverse();
             processors.push((pipeline.name.clone(), built));
+            directory.insert(pipeline.name.clone(), next.clone());
             for receiver in &pipeline.receivers {
                 entries
                     .entry((receiver.clone(), pipeline.signal))
@@ -115,6 +122,9 @@ impl Topology {
             }
         }
 
+        // Every pipeline exists now; processors that send into another pipeline find it.
+        let _ = service.pipelines.set(directory);
+
         let ctx = ExtensionContext { ready: ready.clone() };
         let extensions = config
             .service_extensions
@@ -128,7 +138,13 @@ impl Topology {
             processors,
             receivers,
             ready,
+            service,
         })
+    }
+
+    /// Service-wide handles (the SLO registry for the status API).
+    pub fn service(&self) -> &ServiceHandles {
+        &self.service
     }
 
     /// Starts extensions, exporters, processors, then receivers. On failure, what

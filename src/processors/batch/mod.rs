@@ -142,6 +142,11 @@ impl Consumer for BatchProcessor {
             if items == 0 {
                 return Ok(());
             }
+            if self.stop.is_cancelled() {
+                // Shut down: nothing would send a pending batch any more, so pass
+                // data straight on (e.g. an slo processor's final emission).
+                return self.next.consume(data).await;
+            }
             let batches = {
                 let mut pending = self.lock();
                 if let Err(mismatched) = pending.data.append(data) {

@@ -1,0 +1,75 @@
+//! The admin HTTP server on `service.telemetry.metrics.address` (default
+//! `127.0.0.1:8888`): self-metrics for Prometheus and the SLO status API.
+//!
+//! - `GET /metrics` — Prometheus text format, Collector-style names.
+//! - `GET /api/v1/slos` — every SLO: `{"slos": [...]}`.
+//! - `GET /api/v1/slos/{name}` — one SLO, or 404.
+//!
+//! An SLO's JSON: `name`, `sli`, `target`, `window`, `total`, `good`, `bad`,
+//! `allowed_bad`, `error_budget_remaining`, `burn_rates` (by window),
+//! `exhaustion_seconds`, `alerts` (`page`, `ticket`) and, with `group_by`,
+//! `worst_groups` (least budget left first).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::processors::slo::{minute_of, unix_nanos, SloRegistry};
+
+#[derive(Clone)]
+struct AdminState {
+    metrics: Option<PrometheusHandle>,
+    slos: Arc<SloRegistry>,
+}
+
+/// The admin routes.
+pub fn router(metrics: Option<PrometheusHandle>, slos: Arc<SloRegistry>) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/api/v1/slos", get(list_slos))
+        .route("/api/v1/slos/{name}", get(one_slo))
+        .with_state(AdminState { metrics, slos })
+}
+
+async fn render_metrics(State(state): State<AdminState>) -> Response {
+    match state.metrics {
+        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => (StatusCode::NOT_FOUND, "self-metrics are not recorded in this process").into_response(),
+    }
+}
+
+async fn list_slos(State(state): State<AdminState>) -> Json<serde_json::Value> {
+    let statuses = state.slos.statuses(minute_of(unix_nanos()));
+    Json(serde_json::json!({ "slos": statuses }))
+}
+
+async fn one_slo(State(state): State<AdminState>, Path(name): Path<String>) -> Response {
+    match state.slos.status(&name, minute_of(unix_nanos())) {
+        Some(status) => Json(status).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": format!("no SLO named {name:?}") }))).into_response(),
+    }
+}
+
+/// Binds `address` and serves the admin routes until `stop`.
+pub async fn serve(
+    address: SocketAddr,
+    metrics: Option<PrometheusHandle>,
+    slos: Arc<SloRegistry>,
+    stop: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(message = "Serving self-metrics and the SLO status API.", endpoint = %address);
+    let app = router(metrics, slos);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+            tracing::error!(message = "Admin server failed.", %error);
+        }
+    }))
+}

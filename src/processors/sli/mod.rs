@@ -1,0 +1,182 @@
+//! `sli` — classifies events against service level indicators. Each eligible span
+//! or log record gets the attribute `sli.<name>` = `good` or `bad`; events the SLI
+//! does not apply to are left untouched. An [`slo`](crate::processors::slo)
+//! processor later in the pipeline counts those outcomes.
+//!
+//! ```yaml
+//! processors:
+//!   sli:
+//!     slis:
+//!       - name: homepage
+//!         when: 'name == "GET /" and kind == SPAN_KIND_SERVER'
+//!         exclude:
+//!           - 'attributes["synthetic.load_test"] == true'
+//!           - 'IsMatch(attributes["user_agent.original"], "(?i)bot|crawler|spider")'
+//!         good: 'attributes["http.response.status_code"] == 200 and duration < 300ms'
+//! ```
+//!
+//! Conditions use the [condition language](crate::ottl). On spans, `duration`,
+//! `status.code` and friends are available; on log records (for example load
+//! balancer access logs shipped as OTLP logs), `body`, `severity_number` and
+//! attributes. A condition with a syntax or type error fails `sloop validate` with
+//! the file, line and column.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+
+pub use config::{CompiledSli, CompiledSlis, SliConfig, SliProcessorConfig};
+
+use crate::component::registry::ProcessorFactory;
+use crate::component::{BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal};
+use crate::config::{parse_block, ConfigError, RawValue};
+use crate::ottl::{LogView, SpanView};
+use crate::pdata::Telemetry;
+
+/// Registry entry.
+pub const FACTORY: ProcessorFactory = ProcessorFactory {
+    type_name: "sli",
+    aliases: &[],
+    signals: &[Signal::Traces, Signal::Logs],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {
+    let config: SliProcessorConfig = parse_block(value)?;
+    Ok(Box::new(CompiledSlis::compile(config)?))
+}
+
+impl ProcessorConfig for CompiledSlis {
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
+        let compiled = match ctx.signal {
+            Signal::Traces => self.spans.clone().unwrap_or_default(),
+            Signal::Logs => self.logs.clone().unwrap_or_default(),
+            Signal::Metrics => Vec::new(),
+        };
+        Arc::new(SliProcessor { slis: compiled, next })
+    }
+
+    fn check_signal(&self, signal: Signal) -> Result<(), String> {
+        match signal {
+            Signal::Traces => self.spans.as_ref().map(|_| ()).map_err(Clone::clone),
+            Signal::Logs => self.logs.as_ref().map(|_| ()).map_err(Clone::clone),
+            Signal::Metrics => Err("SLIs classify spans and log records".into()),
+        }
+    }
+
+    fn provides(&self) -> Vec<String> {
+        self.names.clone()
+    }
+}
+
+/// The running processor.
+pub struct SliProcessor {
+    slis: Vec<CompiledSli>,
+    next: Arc<dyn Consumer>,
+}
+
+/// What an SLI says of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliOutcome {
+    /// Eligible and met the success condition.
+    Good,
+    /// Eligible and did not.
+    Bad,
+}
+
+impl CompiledSli {
+    /// Classifies a span; `None` when the SLI does not apply to it.
+    pub fn classify_span(&self, view: &SpanView<'_>) -> Option<SliOutcome> {
+        if self.when.as_ref().is_some_and(|w| !w.eval_span(view)) || self.exclude.iter().any(|e| e.eval_span(view)) {
+            return None;
+        }
+        Some(if self.good.eval_span(view) { SliOutcome::Good } else { SliOutcome::Bad })
+    }
+
+    /// Classifies a log record; `None` when the SLI does not apply to it.
+    pub fn classify_log(&self, view: &LogView<'_>) -> Option<SliOutcome> {
+        if self.when.as_ref().is_some_and(|w| !w.eval_log(view)) || self.exclude.iter().any(|e| e.eval_log(view)) {
+            return None;
+        }
+        Some(if self.good.eval_log(view) { SliOutcome::Good } else { SliOutcome::Bad })
+    }
+}
+
+/// Sets `key` to `good`/`bad`, replacing an earlier value.
+fn tag(attributes: &mut Vec<KeyValue>, key: &str, outcome: SliOutcome) {
+    let value = Some(AnyValue {
+        value: Some(any_value::Value::StringValue(
+            match outcome {
+                SliOutcome::Good => "good",
+                SliOutcome::Bad => "bad",
+            }
+            .to_owned(),
+        )),
+    });
+    match attributes.iter_mut().find(|kv| kv.key == key) {
+        Some(existing) => existing.value = value,
+        None => attributes.push(KeyValue {
+            key: key.to_owned(),
+            value,
+            ..Default::default()
+        }),
+    }
+}
+
+impl SliProcessor {
+    fn classify(&self, data: &mut Telemetry) {
+        // Outcomes are computed against an immutable view, then written; the buffer
+        // is reused across events.
+        let mut outcomes: Vec<(usize, SliOutcome)> = Vec::with_capacity(self.slis.len());
+        match data {
+            Telemetry::Traces(request) => {
+                for rs in &mut request.resource_spans {
+                    let resource = rs.resource.as_ref();
+                    for ss in &mut rs.scope_spans {
+                        let scope = ss.scope.as_ref();
+                        for span in &mut ss.spans {
+                            outcomes.clear();
+                            let view = SpanView { span, resource, scope };
+                            outcomes.extend(self.slis.iter().enumerate().filter_map(|(i, s)| s.classify_span(&view).map(|o| (i, o))));
+                            for (i, outcome) in &outcomes {
+                                tag(&mut span.attributes, &self.slis[*i].attribute, *outcome);
+                            }
+                        }
+                    }
+                }
+            }
+            Telemetry::Logs(request) => {
+                for rl in &mut request.resource_logs {
+                    let resource = rl.resource.as_ref();
+                    for sl in &mut rl.scope_logs {
+                        let scope = sl.scope.as_ref();
+                        for log in &mut sl.log_records {
+                            outcomes.clear();
+                            let view = LogView { log, resource, scope };
+                            outcomes.extend(self.slis.iter().enumerate().filter_map(|(i, s)| s.classify_log(&view).map(|o| (i, o))));
+                            for (i, outcome) in &outcomes {
+                                tag(&mut log.attributes, &self.slis[*i].attribute, *outcome);
+                            }
+                        }
+                    }
+                }
+            }
+            Telemetry::Metrics(_) => {}
+        }
+    }
+}
+
+impl Consumer for SliProcessor {
+    fn consume(&self, mut data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            self.classify(&mut data);
+            self.next.consume(data).await
+        })
+    }
+}
+
+impl Lifecycle for SliProcessor {}

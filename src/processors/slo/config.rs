@@ -1,0 +1,241 @@
+//! `slo` processor config.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{deserialize_duration, ConfigError, Validate};
+
+/// `processors.slo`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    /// The objectives to keep.
+    pub objectives: Vec<ObjectiveConfig>,
+    /// How often budget metrics are emitted (default 15s).
+    #[serde(default = "default_interval", deserialize_with = "deserialize_duration")]
+    pub interval: Duration,
+    /// Send the metrics into this metrics pipeline instead of the exporters of the
+    /// pipeline the processor runs in.
+    #[serde(default)]
+    pub metrics_pipeline: Option<String>,
+    /// Directory for the on-disk state; without it, state lives in memory only.
+    #[serde(default)]
+    pub storage: Option<PathBuf>,
+    /// How often state is written to `storage` (default 5s): the most a crash loses.
+    #[serde(default = "default_checkpoint_interval", deserialize_with = "deserialize_duration")]
+    pub checkpoint_interval: Duration,
+    /// Events stamped further in the future than this are not counted (default 5m),
+    /// but counted in `otelcol_processor_slo_future_events`.
+    #[serde(default = "default_max_clock_skew", deserialize_with = "deserialize_duration")]
+    pub max_clock_skew: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_clock_skew() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// One service level objective.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveConfig {
+    /// Unique name; also the key of its stored state.
+    pub name: String,
+    /// The SLI (from an `sli` processor earlier in the pipeline) whose `sli.<name>`
+    /// attribute classifies events.
+    pub sli: String,
+    /// The fraction of good events promised, e.g. 0.999.
+    pub target: f64,
+    /// Rolling window (default 30d). Mutually exclusive with `calendar`.
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    pub window: Option<Duration>,
+    /// A calendar window instead: the current month or ISO week (UTC).
+    #[serde(default)]
+    pub calendar: Option<Calendar>,
+    /// Attribute keys (span/log attributes first, then resource attributes) that
+    /// split the objective into per-group objectives, e.g. `[customer.segment]`.
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Most groups kept; events of further groups count in the group `other`
+    /// (default 50). Each group costs about 0.7 MiB for a 30-day window.
+    #[serde(default = "default_max_groups")]
+    pub max_groups: usize,
+    /// Multiwindow, multi-burn-rate alerting.
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+}
+
+fn default_max_groups() -> usize {
+    50
+}
+
+fn deserialize_optional_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    deserialize_duration(deserializer).map(Some)
+}
+
+/// Calendar windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Calendar {
+    /// Since the first day of the current month, 00:00 UTC.
+    Month,
+    /// Since Monday 00:00 UTC.
+    Week,
+}
+
+/// `alerting`: the SRE Workbook's multiwindow, multi-burn-rate alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Page-severity rules (default: 1h & 5m above 14.4, 6h & 30m above 6).
+    #[serde(default = "default_page")]
+    pub page: Vec<BurnRateRule>,
+    /// Ticket-severity rules (default: 1d & 2h above 3, 3d & 6h above 1).
+    #[serde(default = "default_ticket")]
+    pub ticket: Vec<BurnRateRule>,
+    /// A rule fires only when its long window holds at least this many events
+    /// (default 10), so a single bad request at 3 a.m. pages no one.
+    #[serde(default = "default_min_events")]
+    pub min_events: f64,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            page: default_page(),
+            ticket: default_ticket(),
+            min_events: default_min_events(),
+        }
+    }
+}
+
+fn default_min_events() -> f64 {
+    10.0
+}
+
+fn rule(long_hours: f64, short_minutes: u64, burn_rate: f64) -> BurnRateRule {
+    BurnRateRule {
+        long: Duration::from_secs_f64(long_hours * 3600.0),
+        short: Duration::from_secs(short_minutes * 60),
+        burn_rate,
+    }
+}
+
+fn default_page() -> Vec<BurnRateRule> {
+    vec![rule(1.0, 5, 14.4), rule(6.0, 30, 6.0)]
+}
+
+fn default_ticket() -> Vec<BurnRateRule> {
+    vec![rule(24.0, 120, 3.0), rule(72.0, 360, 1.0)]
+}
+
+/// Fires when the burn rate over both windows exceeds `burn_rate`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BurnRateRule {
+    /// The long window (how much budget has burned).
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub long: Duration,
+    /// The short window (is it still burning?), typically long / 12.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub short: Duration,
+    /// Burn-rate threshold.
+    pub burn_rate: f64,
+}
+
+/// The default rolling window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86400);
+
+impl ObjectiveConfig {
+    /// The number of one-minute slices the ring must hold.
+    pub fn ring_minutes(&self) -> usize {
+        match self.calendar {
+            Some(Calendar::Month) => 31 * 1440,
+            Some(Calendar::Week) => 7 * 1440,
+            None => (self.window.unwrap_or(DEFAULT_WINDOW).as_secs() / 60) as usize,
+        }
+    }
+}
+
+impl Validate for SloConfig {
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.objectives.is_empty() {
+            errors.push(ConfigError::new("objectives", "at least one objective is required"));
+        }
+        if self.interval < Duration::from_secs(1) {
+            errors.push(ConfigError::new("interval", "must be at least 1s"));
+        }
+        if self.checkpoint_interval < Duration::from_millis(100) {
+            errors.push(ConfigError::new("checkpoint_interval", "must be at least 100ms"));
+        }
+        let mut names = BTreeSet::new();
+        for (i, objective) in self.objectives.iter().enumerate() {
+            let path = format!("objectives[{i}]");
+            if !names.insert(objective.name.as_str()) {
+                errors.push(ConfigError::new(format!("{path}.name"), format!("duplicate objective name {:?}", objective.name)));
+            }
+            errors.extend(objective.validate().into_iter().map(|e| e.under(&path)));
+        }
+        errors
+    }
+}
+
+impl Validate for ObjectiveConfig {
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.name.is_empty() || self.name.contains('|') {
+            errors.push(ConfigError::new("name", "must be non-empty and must not contain '|'"));
+        }
+        if self.sli.is_empty() {
+            errors.push(ConfigError::new("sli", "must name an SLI"));
+        }
+        if !(self.target > 0.0 && self.target < 1.0) {
+            errors.push(ConfigError::new("target", format!("must be between 0 and 1 exclusive (e.g. 0.999), found {}", self.target)));
+        }
+        if self.window.is_some() && self.calendar.is_some() {
+            errors.push(ConfigError::new("calendar", "set either window or calendar, not both"));
+        }
+        if let Some(window) = self.window {
+            if window < Duration::from_secs(3600) || window.as_secs() % 60 != 0 {
+                errors.push(ConfigError::new("window", "must be a whole number of minutes, at least 1h"));
+            }
+            if window > Duration::from_secs(400 * 86400) {
+                errors.push(ConfigError::new("window", "must be at most 400d"));
+            }
+        }
+        if self.max_groups == 0 {
+            errors.push(ConfigError::new("max_groups", "must be greater than 0"));
+        }
+        let span = Duration::from_secs(self.ring_minutes() as u64 * 60);
+        for (severity, rules) in [("page", &self.alerting.page), ("ticket", &self.alerting.ticket)] {
+            for (i, rule) in rules.iter().enumerate() {
+                let path = format!("alerting.{severity}[{i}]");
+                if rule.short >= rule.long {
+                    errors.push(ConfigError::new(format!("{path}.short"), "must be shorter than long"));
+                }
+                if rule.short < Duration::from_secs(60) || rule.short.as_secs() % 60 != 0 || rule.long.as_secs() % 60 != 0 {
+                    errors.push(ConfigError::new(path.clone(), "windows must be whole minutes, at least 1m"));
+                }
+                if rule.long > span {
+                    errors.push(ConfigError::new(format!("{path}.long"), "must not be longer than the SLO window"));
+                }
+                if !(rule.burn_rate > 0.0) {
+                    errors.push(ConfigError::new(format!("{path}.burn_rate"), "must be greater than 0"));
+                }
+            }
+        }
+        if self.alerting.min_events < 0.0 {
+            errors.push(ConfigError::new("alerting.min_events", "must not be negative"));
+        }
+        errors
+    }
+}

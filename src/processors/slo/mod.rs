@@ -1,0 +1,455 @@
+//! `slo` — keeps error budgets for service level objectives over rolling or calendar
+//! windows, from events an [`sli`](crate::processors::sli) processor classified, and
+//! emits budget metrics alongside the forwarded telemetry.
+//!
+//! ```yaml
+//! processors:
+//!   slo:
+//!     interval: 15s                 # default: how often slo.* metrics are emitted
+//!     storage: /var/lib/sloop/slo   # optional: state survives restarts (redb)
+//!     checkpoint_interval: 5s       # default: the most a crash can lose
+//!     max_clock_skew: 5m            # default: events further in the future are not counted
+//!     # metrics_pipeline: metrics/slo  # optional: emit into this metrics pipeline
+//!     objectives:
+//!       - name: homepage-availability
+//!         sli: homepage             # counts the sli.homepage attribute
+//!         target: 0.999
+//!         window: 30d               # default; or `calendar: month | week`
+//!         group_by: [customer.segment]   # optional per-segment objectives
+//!         max_groups: 50            # default; further groups count as "other"
+//!         alerting:                 # defaults from the SRE Workbook:
+//!           page:   [{long: 1h, short: 5m, burn_rate: 14.4}, {long: 6h, short: 30m, burn_rate: 6}]
+//!           ticket: [{long: 1d, short: 2h, burn_rate: 3}, {long: 3d, short: 6h, burn_rate: 1}]
+//!           min_events: 10          # default: no alert on tinier traffic
+//! ```
+//!
+//! Each event counts by its end time into a one-minute slice of a ring covering the
+//! window, weighted by its adjusted count (`ot=th:` tracestate threshold, else a
+//! `SampleRate` attribute, else 1), so the numbers stay right behind samplers.
+//! Events older than the window or beyond `max_clock_skew` in the future are not
+//! counted, and are counted in `otelcol_processor_slo_late_events` and
+//! `otelcol_processor_slo_future_events`. Telemetry is forwarded unchanged.
+//!
+//! Every `interval` the processor emits `slo.*` metrics (see [`emit`]) into the
+//! exporters of its own pipeline, or into `metrics_pipeline`. The same figures are
+//! served as JSON at `/api/v1/slos` on the admin address.
+
+mod budget;
+mod config;
+pub mod emit;
+mod ring;
+mod state;
+pub mod status;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use metrics::Counter;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use tokio_util::sync::CancellationToken;
+
+pub use budget::{assess, window_label, Assessment, BurnRate};
+pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig};
+pub use ring::{minute_of, Minute, SliceRing};
+pub use state::{ObjectiveHandle, ObjectiveState, Series};
+pub use status::{SloRegistry, SloStatus};
+
+use crate::component::registry::ProcessorFactory;
+use crate::component::{
+    BoxFuture, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal, StartError,
+};
+use crate::config::{parse_block, ConfigError, RawValue};
+use crate::pdata::sampling::adjusted_count;
+use crate::pdata::Telemetry;
+use state::Event;
+use store::{SeriesCheckpoint, SloStore, StoredSeries};
+
+/// Registry entry.
+pub const FACTORY: ProcessorFactory = ProcessorFactory {
+    type_name: "slo",
+    aliases: &[],
+    signals: &[Signal::Traces, Signal::Logs],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {
+    Ok(Box::new(parse_block::<SloConfig>(value)?))
+}
+
+impl ProcessorConfig for SloConfig {
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
+        Arc::new(SloProcessor::new(self.clone(), ctx, next))
+    }
+
+    fn requires(&self) -> Vec<(String, String)> {
+        self.objectives
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("objectives[{i}].sli"), o.sli.clone()))
+            .collect()
+    }
+
+    fn metrics_pipelines(&self) -> Vec<(String, String)> {
+        self.metrics_pipeline.iter().map(|p| ("metrics_pipeline".to_string(), p.clone())).collect()
+    }
+}
+
+/// The value of the attribute an sli processor sets.
+pub fn sli_attribute(sli: &str) -> String {
+    format!("sli.{sli}")
+}
+
+/// Separates group values in a group key (a character no attribute value needs).
+const GROUP_SEPARATOR: char = '\u{1f}';
+/// Store key prefix for groups, so no group can collide with the overall series ("").
+const GROUP_PREFIX: &str = "g:";
+
+struct Objective {
+    handle: Arc<ObjectiveHandle>,
+    attribute: String,
+}
+
+/// Self-metrics of one slo processor.
+struct SloCounters {
+    late: Counter,
+    future: Counter,
+    overflow: Counter,
+}
+
+/// The running processor.
+pub struct SloProcessor {
+    id: ComponentId,
+    config: SloConfig,
+    objectives: Arc<Vec<Objective>>,
+    next: Arc<dyn Consumer>,
+    exporters: Arc<dyn Consumer>,
+    pipelines: Arc<OnceLock<BTreeMap<String, Arc<dyn Consumer>>>>,
+    counters: SloCounters,
+    store: Mutex<Option<Arc<SloStore>>>,
+    stop: CancellationToken,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Unix time in nanoseconds.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+impl SloProcessor {
+    fn new(config: SloConfig, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Self {
+        let now = unix_nanos();
+        let objectives = config
+            .objectives
+            .iter()
+            .map(|o| {
+                let handle = ObjectiveHandle::new(o.clone(), ObjectiveState::new(o, minute_of(now), now));
+                ctx.service.slos.register(handle.clone());
+                Objective {
+                    handle,
+                    attribute: sli_attribute(&o.sli),
+                }
+            })
+            .collect();
+        let label = ctx.id.to_string();
+        Self {
+            id: ctx.id.clone(),
+            counters: SloCounters {
+                late: metrics::counter!("otelcol_processor_slo_late_events", "processor" => label.clone()),
+                future: metrics::counter!("otelcol_processor_slo_future_events", "processor" => label.clone()),
+                overflow: metrics::counter!("otelcol_processor_slo_group_overflow_events", "processor" => label),
+            },
+            config,
+            objectives: Arc::new(objectives),
+            next,
+            exporters: ctx.exporters.clone(),
+            pipelines: ctx.service.pipelines.clone(),
+            store: Mutex::new(None),
+            stop: CancellationToken::new(),
+            task: Mutex::new(None),
+        }
+    }
+
+    fn max_future_minutes(&self) -> Minute {
+        self.config.max_clock_skew.as_secs().div_ceil(60) as Minute
+    }
+
+    /// Where the slo.* metrics go.
+    fn metrics_target(&self) -> Arc<dyn Consumer> {
+        match &self.config.metrics_pipeline {
+            Some(name) => self
+                .pipelines
+                .get()
+                .and_then(|p| p.get(name).cloned())
+                .unwrap_or_else(|| self.exporters.clone()),
+            None => self.exporters.clone(),
+        }
+    }
+
+    /// Classifies one span or log record for every objective whose SLI tagged it.
+    #[allow(clippy::too_many_arguments)]
+    fn classify<'a>(
+        &self,
+        events: &mut [Vec<Event<'a>>],
+        attributes: &[KeyValue],
+        resource: &[KeyValue],
+        trace_state: &str,
+        end: u64,
+        ids: (&'a [u8], &'a [u8]),
+        now: u64,
+    ) {
+        let mut weight = None;
+        for (i, objective) in self.objectives.iter().enumerate() {
+            let Some(bad) = outcome(attributes, &objective.attribute) else { continue };
+            let weight = *weight.get_or_insert_with(|| adjusted_count(trace_state, attributes));
+            let end = if end == 0 { now } else { end };
+            let (group, group_values) = group_of(&objective.handle.config.group_by, attributes, resource);
+            events[i].push(Event {
+                group,
+                group_values,
+                minute: minute_of(end),
+                time_unix_nano: end,
+                bad,
+                weight,
+                trace_id: ids.0,
+                span_id: ids.1,
+            });
+        }
+    }
+
+    fn count(&self, data: &Telemetry) {
+        let now = unix_nanos();
+        let now_minute = minute_of(now);
+        let mut events: Vec<Vec<Event<'_>>> = self.objectives.iter().map(|_| Vec::new()).collect();
+        match data {
+            Telemetry::Traces(request) => {
+                for rs in &request.resource_spans {
+                    let resource = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+                    for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                        let ids = (span.trace_id.as_slice(), span.span_id.as_slice());
+                        self.classify(&mut events, &span.attributes, resource, &span.trace_state, span.end_time_unix_nano, ids, now);
+                    }
+                }
+            }
+            Telemetry::Logs(request) => {
+                for rl in &request.resource_logs {
+                    let resource = rl.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+                    for log in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+                        let time = if log.time_unix_nano != 0 { log.time_unix_nano } else { log.observed_time_unix_nano };
+                        let ids = (log.trace_id.as_slice(), log.span_id.as_slice());
+                        self.classify(&mut events, &log.attributes, resource, "", time, ids, now);
+                    }
+                }
+            }
+            Telemetry::Metrics(_) => {}
+        }
+        for (objective, events) in self.objectives.iter().zip(&events) {
+            if events.is_empty() {
+                continue;
+            }
+            let config = &objective.handle.config;
+            let outcome = objective.handle.lock().record(config, events, now_minute, now, self.max_future_minutes());
+            self.counters.late.increment(outcome.too_late);
+            self.counters.future.increment(outcome.too_early);
+            self.counters.overflow.increment(outcome.overflowed);
+        }
+    }
+}
+
+/// `Some(true)` for a bad event, `Some(false)` for good, `None` when the SLI did not
+/// classify it.
+fn outcome(attributes: &[KeyValue], key: &str) -> Option<bool> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()?;
+    match value {
+        any_value::Value::StringValue(s) if s == "bad" => Some(true),
+        any_value::Value::StringValue(s) if s == "good" => Some(false),
+        _ => None,
+    }
+}
+
+/// The group key and values for `group_by` (event attributes first, then resource).
+fn group_of(group_by: &[String], attributes: &[KeyValue], resource: &[KeyValue]) -> (String, Vec<String>) {
+    if group_by.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let values: Vec<String> = group_by
+        .iter()
+        .map(|key| {
+            attributes
+                .iter()
+                .chain(resource)
+                .find(|kv| &kv.key == key)
+                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                .map(display_value)
+                .unwrap_or_default()
+        })
+        .collect();
+    (values.join(&GROUP_SEPARATOR.to_string()), values)
+}
+
+fn display_value(value: &any_value::Value) -> String {
+    match value {
+        any_value::Value::StringValue(s) => s.clone(),
+        any_value::Value::BoolValue(b) => b.to_string(),
+        any_value::Value::IntValue(i) => i.to_string(),
+        any_value::Value::DoubleValue(d) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+impl Consumer for SloProcessor {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            self.count(&data);
+            self.next.consume(data).await
+        })
+    }
+}
+
+/// Rebuilds a series from what the store held, moved forward to `now`.
+fn restore(stored: &StoredSeries, ring_minutes: usize, now: Minute) -> Series {
+    let head = stored.slices.last().map_or(now, |(m, _, _)| (*m).max(now));
+    let mut series = Series::new(ring_minutes, head, stored.start_unix_nano);
+    for (minute, good, bad) in &stored.slices {
+        series.ring.add(*minute, *good, *bad);
+    }
+    series.ring.advance(now);
+    series.cumulative_good = stored.cumulative_good;
+    series.cumulative_bad = stored.cumulative_bad;
+    series
+}
+
+/// Everything changed since the last checkpoint, marking it clean.
+fn take_checkpoint(objectives: &[Objective]) -> Vec<SeriesCheckpoint> {
+    let mut out = Vec::new();
+    for objective in objectives {
+        let mut state = objective.handle.lock();
+        let name = &objective.handle.config.name;
+        let state = &mut *state;
+        let series = std::iter::once((String::new(), &mut state.overall))
+            .chain(state.groups.iter_mut().map(|(key, (_, s))| (format!("{GROUP_PREFIX}{key}"), s)));
+        for (group, series) in series {
+            if !series.dirty && series.dirty_from.is_none() {
+                continue;
+            }
+            let from = series.dirty_from.unwrap_or(series.ring.head());
+            out.push(SeriesCheckpoint {
+                objective: name.clone(),
+                group,
+                series: StoredSeries {
+                    cumulative_good: series.cumulative_good,
+                    cumulative_bad: series.cumulative_bad,
+                    start_unix_nano: series.start_unix_nano,
+                    slices: series.ring.slices_since(from).collect(),
+                },
+                oldest: series.ring.oldest(),
+            });
+            series.dirty = false;
+            series.dirty_from = None;
+        }
+    }
+    out
+}
+
+async fn save(store: &Option<Arc<SloStore>>, objectives: &Arc<Vec<Objective>>) {
+    let Some(store) = store.clone() else { return };
+    let checkpoints = take_checkpoint(objectives);
+    if checkpoints.is_empty() {
+        return;
+    }
+    let result = tokio::task::spawn_blocking(move || store.save(&checkpoints)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(message = "SLO checkpoint failed; state since the last one is only in memory.", %error),
+        Err(error) => tracing::error!(message = "SLO checkpoint task failed.", %error),
+    }
+}
+
+async fn emit(objectives: &Arc<Vec<Objective>>, target: &Arc<dyn Consumer>) {
+    let now = unix_nanos();
+    let handles: Vec<_> = objectives.iter().map(|o| o.handle.clone()).collect();
+    let request = emit::build(&handles, minute_of(now), now);
+    if let Err(error) = target.consume(Telemetry::Metrics(request)).await {
+        tracing::warn!(message = "SLO metrics were refused downstream.", %error);
+    }
+}
+
+impl Lifecycle for SloProcessor {
+    fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
+        Box::pin(async move {
+            if self.task.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                return Ok(());
+            }
+            let store = match &self.config.storage {
+                Some(dir) => {
+                    let dir = dir.clone();
+                    let opened = tokio::task::spawn_blocking(move || SloStore::open(&dir))
+                        .await
+                        .map_err(|e| StartError::new(&self.id, e))?
+                        .map_err(|e| StartError::new(&self.id, e))?;
+                    Some(Arc::new(opened))
+                }
+                None => None,
+            };
+            if let Some(store) = &store {
+                let now = unix_nanos();
+                let now_minute = minute_of(now);
+                for objective in self.objectives.iter() {
+                    let config = &objective.handle.config;
+                    let stored = store.load(&config.name).map_err(|e| StartError::new(&self.id, e))?;
+                    let mut state = ObjectiveState::new(config, now_minute, now);
+                    for (key, series) in &stored {
+                        let restored = restore(series, config.ring_minutes(), now_minute);
+                        match key.strip_prefix(GROUP_PREFIX) {
+                            None => state.overall = restored,
+                            Some(group) => {
+                                let values = group.split(GROUP_SEPARATOR).map(str::to_owned).collect();
+                                state.groups.insert(group.to_owned(), (values, restored));
+                            }
+                        }
+                    }
+                    let (good, bad) = state.overall.ring.totals();
+                    tracing::info!(message = "SLO state restored.", slo = %config.name, window_good = good, window_bad = bad, groups = state.groups.len());
+                    *objective.handle.lock() = state;
+                }
+            }
+            *self.store.lock().unwrap_or_else(|p| p.into_inner()) = store.clone();
+            let objectives = self.objectives.clone();
+            let target = self.metrics_target();
+            let stop = self.stop.clone();
+            let (interval, checkpoint_interval) = (self.config.interval, self.config.checkpoint_interval);
+            let task = tokio::spawn(async move {
+                let start = tokio::time::Instant::now();
+                let mut emit_tick = tokio::time::interval_at(start + interval, interval);
+                let mut save_tick = tokio::time::interval_at(start + checkpoint_interval, checkpoint_interval);
+                emit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = emit_tick.tick() => emit(&objectives, &target).await,
+                        _ = save_tick.tick() => save(&store, &objectives).await,
+                    }
+                }
+            });
+            *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            Ok(())
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.stop.cancel();
+            let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(task) = task else { return };
+            let _ = task.await;
+            // Last figures out, last state down.
+            emit(&self.objectives, &self.metrics_target()).await;
+            let store = self.store.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            save(&store, &self.objectives).await;
+        })
+    }
+}

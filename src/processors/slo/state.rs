@@ -1,0 +1,224 @@
+//! The state one objective keeps: a [`Series`] for all its events and one per group.
+//!
+//! State is separate from the processor that feeds it (the component's wiring), so
+//! a config reload or restart can hand it to a new processor, and the status API
+//! can read it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::budget::{assess, Assessment};
+use super::config::ObjectiveConfig;
+use super::ring::{Minute, Placement, SliceRing};
+
+/// Recent bad events kept per series, for exemplars.
+const EXEMPLARS: usize = 5;
+
+/// The group that events of groups beyond `max_groups` count in.
+pub const OVERFLOW_GROUP: &str = "other";
+
+/// A recent bad event, emitted as an exemplar on `slo.events{slo.outcome="bad"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadEvent {
+    /// Its trace (16 bytes; empty for logs without one).
+    pub trace_id: Vec<u8>,
+    /// Its span (8 bytes; may be empty).
+    pub span_id: Vec<u8>,
+    /// When it ended, Unix nanoseconds.
+    pub time_unix_nano: u64,
+    /// Its weight (adjusted count).
+    pub weight: f64,
+}
+
+/// Counts for one objective, or one group of it.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Per-minute counts over the window.
+    pub ring: SliceRing,
+    /// Good events since `start_unix_nano` (the `slo.events` counter).
+    pub cumulative_good: f64,
+    /// Bad events since `start_unix_nano`.
+    pub cumulative_bad: f64,
+    /// When counting began; survives restarts with the stored state.
+    pub start_unix_nano: u64,
+    /// The most recent bad events.
+    pub recent_bad: VecDeque<BadEvent>,
+    /// The oldest minute changed since the last checkpoint.
+    pub dirty_from: Option<Minute>,
+    /// Whether the cumulative counters changed since the last checkpoint.
+    pub dirty: bool,
+}
+
+impl Series {
+    /// An empty series whose newest minute is `now`.
+    pub fn new(ring_minutes: usize, now: Minute, start_unix_nano: u64) -> Self {
+        Self {
+            ring: SliceRing::new(ring_minutes, now),
+            cumulative_good: 0.0,
+            cumulative_bad: 0.0,
+            start_unix_nano,
+            recent_bad: VecDeque::new(),
+            dirty_from: None,
+            dirty: false,
+        }
+    }
+
+    fn record(&mut self, event: &Event<'_>) -> Placement {
+        let (good, bad) = if event.bad { (0.0, event.weight) } else { (event.weight, 0.0) };
+        let placement = self.ring.add(event.minute, good, bad);
+        if placement == Placement::Counted {
+            self.cumulative_good += good;
+            self.cumulative_bad += bad;
+            self.dirty = true;
+            self.dirty_from = Some(self.dirty_from.map_or(event.minute, |d| d.min(event.minute)));
+            if event.bad {
+                if self.recent_bad.len() == EXEMPLARS {
+                    self.recent_bad.pop_front();
+                }
+                self.recent_bad.push_back(BadEvent {
+                    trace_id: event.trace_id.to_vec(),
+                    span_id: event.span_id.to_vec(),
+                    time_unix_nano: event.time_unix_nano,
+                    weight: event.weight,
+                });
+            }
+        }
+        placement
+    }
+}
+
+/// One classified event, as the processor extracts it.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    /// Group key (empty without `group_by`).
+    pub group: String,
+    /// Group attribute values, in `group_by` order.
+    pub group_values: Vec<String>,
+    /// The slice it belongs in (by end time).
+    pub minute: Minute,
+    /// End time, Unix nanoseconds.
+    pub time_unix_nano: u64,
+    /// Bad (else good).
+    pub bad: bool,
+    /// Adjusted count.
+    pub weight: f64,
+    /// For exemplars.
+    pub trace_id: &'a [u8],
+    /// For exemplars.
+    pub span_id: &'a [u8],
+}
+
+/// What happened to recorded events, for self-metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// Counted.
+    pub counted: u64,
+    /// Older than the window.
+    pub too_late: u64,
+    /// Further in the future than `max_clock_skew`.
+    pub too_early: u64,
+    /// Counted in the overflow group because `max_groups` was reached.
+    pub overflowed: u64,
+}
+
+/// The whole state of one objective.
+#[derive(Debug)]
+pub struct ObjectiveState {
+    /// Every event.
+    pub overall: Series,
+    /// Per group (when `group_by` is set), keyed by the group key.
+    pub groups: BTreeMap<String, (Vec<String>, Series)>,
+}
+
+impl ObjectiveState {
+    /// Fresh state at `now`.
+    pub fn new(config: &ObjectiveConfig, now: Minute, now_unix_nano: u64) -> Self {
+        Self {
+            overall: Series::new(config.ring_minutes(), now, now_unix_nano),
+            groups: BTreeMap::new(),
+        }
+    }
+
+    /// Moves every series to `now`, expiring old slices.
+    pub fn advance(&mut self, now: Minute) {
+        self.overall.ring.advance(now);
+        for (_, series) in self.groups.values_mut() {
+            series.ring.advance(now);
+        }
+    }
+
+    /// Counts `events`, refusing those beyond `max_future` minutes ahead of `now`.
+    pub fn record(&mut self, config: &ObjectiveConfig, events: &[Event<'_>], now: Minute, now_unix_nano: u64, max_future: Minute) -> RecordOutcome {
+        self.advance(now);
+        let mut outcome = RecordOutcome::default();
+        for event in events {
+            if event.minute > now + max_future {
+                outcome.too_early += 1;
+                continue;
+            }
+            match self.overall.record(event) {
+                Placement::Counted => outcome.counted += 1,
+                Placement::TooLate => {
+                    outcome.too_late += 1;
+                    continue;
+                }
+            }
+            if config.group_by.is_empty() {
+                continue;
+            }
+            let key = if self.groups.contains_key(&event.group) || self.groups.len() < config.max_groups {
+                event.group.as_str()
+            } else {
+                outcome.overflowed += 1;
+                OVERFLOW_GROUP
+            };
+            let (_, series) = self.groups.entry(key.to_owned()).or_insert_with(|| {
+                let values = if key == OVERFLOW_GROUP {
+                    vec![OVERFLOW_GROUP.to_owned(); config.group_by.len()]
+                } else {
+                    event.group_values.clone()
+                };
+                (values, Series::new(config.ring_minutes(), now, now_unix_nano))
+            });
+            series.record(event);
+        }
+        outcome
+    }
+}
+
+/// An objective's config and state, shared by its processor, its checkpointer and
+/// the status API.
+#[derive(Debug)]
+pub struct ObjectiveHandle {
+    /// The objective.
+    pub config: ObjectiveConfig,
+    state: Mutex<ObjectiveState>,
+}
+
+impl ObjectiveHandle {
+    /// Wraps state.
+    pub fn new(config: ObjectiveConfig, state: ObjectiveState) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            state: Mutex::new(state),
+        })
+    }
+
+    /// Locks the state. A panic while counting cannot leave it unusable; keep going.
+    pub fn lock(&self) -> MutexGuard<'_, ObjectiveState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Assessments at `now`: overall, then every group.
+    pub fn assess(&self, now: Minute) -> (Assessment, Vec<(Vec<String>, Assessment)>) {
+        let mut state = self.lock();
+        state.advance(now);
+        let overall = assess(&state.overall.ring, &self.config, now);
+        let groups = state
+            .groups
+            .values()
+            .map(|(values, series)| (values.clone(), assess(&series.ring, &self.config, now)))
+            .collect();
+        (overall, groups)
+    }
+}

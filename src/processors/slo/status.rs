@@ -1,0 +1,227 @@
+//! The SLO status the admin API serves (`GET /api/v1/slos[/{name}]`) and
+//! `sloop slo status` reads.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::budget::{window_label, BurnRate};
+use super::config::Calendar;
+use super::ring::Minute;
+use super::state::ObjectiveHandle;
+
+/// Groups listed as worst offenders per objective.
+const WORST_GROUPS: usize = 10;
+
+/// Every objective of every slo processor, by name.
+#[derive(Debug, Default)]
+pub struct SloRegistry {
+    objectives: RwLock<BTreeMap<String, Arc<ObjectiveHandle>>>,
+}
+
+impl SloRegistry {
+    /// Adds (or replaces) an objective.
+    pub fn register(&self, handle: Arc<ObjectiveHandle>) {
+        self.objectives
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle.config.name.clone(), handle);
+    }
+
+    /// The status of every objective at `now`.
+    pub fn statuses(&self, now: Minute) -> Vec<SloStatus> {
+        let handles: Vec<_> = self.objectives.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        handles.iter().map(|h| status(h, now)).collect()
+    }
+
+    /// The status of one objective.
+    pub fn status(&self, name: &str, now: Minute) -> Option<SloStatus> {
+        let handle = self.objectives.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        handle.map(|h| status(&h, now))
+    }
+}
+
+/// One objective's figures, as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloStatus {
+    /// Objective name.
+    pub name: String,
+    /// The SLI it counts.
+    pub sli: String,
+    /// Target ratio.
+    pub target: f64,
+    /// `30d` (rolling) or `calendar month` / `calendar week`.
+    pub window: String,
+    /// The objective as a whole.
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Groups with the least budget left, worst first (with `group_by`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst_groups: Vec<GroupStatus>,
+}
+
+/// The figures of an objective or one group of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Weighted events in the window.
+    pub total: f64,
+    /// Good events in the window.
+    pub good: f64,
+    /// Bad events in the window.
+    pub bad: f64,
+    /// Bad events the target allows over this traffic.
+    pub allowed_bad: f64,
+    /// 1 untouched, 0 exhausted, negative overspent.
+    pub error_budget_remaining: f64,
+    /// Burn rate by window label.
+    pub burn_rates: BTreeMap<String, f64>,
+    /// Seconds until exhaustion at the last hour's rate, if burning.
+    pub exhaustion_seconds: Option<f64>,
+    /// Firing alerts.
+    pub alerts: Alerts,
+}
+
+/// Alert state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alerts {
+    /// A page rule fires.
+    pub page: bool,
+    /// A ticket rule fires.
+    pub ticket: bool,
+}
+
+/// One group's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// `group_by` attribute -> value.
+    pub group: BTreeMap<String, String>,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+fn figures(a: &super::budget::Assessment) -> Figures {
+    Figures {
+        total: a.total,
+        good: a.good,
+        bad: a.bad,
+        allowed_bad: a.allowed_bad,
+        error_budget_remaining: a.error_budget_remaining,
+        burn_rates: a.burn_rates.iter().map(|BurnRate { window, rate, .. }| (window.clone(), *rate)).collect(),
+        exhaustion_seconds: a.exhaustion_seconds,
+        alerts: Alerts {
+            page: a.page,
+            ticket: a.ticket,
+        },
+    }
+}
+
+fn status(handle: &ObjectiveHandle, now: Minute) -> SloStatus {
+    let config = &handle.config;
+    let (overall, groups) = handle.assess(now);
+    let mut worst: Vec<GroupStatus> = groups
+        .iter()
+        .map(|(values, a)| GroupStatus {
+            group: config.group_by.iter().cloned().zip(values.iter().cloned()).collect(),
+            figures: figures(a),
+        })
+        .collect();
+    worst.sort_by(|a, b| a.figures.error_budget_remaining.total_cmp(&b.figures.error_budget_remaining));
+    worst.truncate(WORST_GROUPS);
+    SloStatus {
+        name: config.name.clone(),
+        sli: config.sli.clone(),
+        target: config.target,
+        window: match config.calendar {
+            Some(Calendar::Month) => "calendar month".into(),
+            Some(Calendar::Week) => "calendar week".into(),
+            None => window_label(config.window.unwrap_or(super::config::DEFAULT_WINDOW)),
+        },
+        figures: figures(&overall),
+        worst_groups: worst,
+    }
+}
+
+/// Why a deploy gate should stop: for each SLO, an exhausted budget or a page alert.
+pub fn gate_failures(statuses: &[SloStatus]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for s in statuses {
+        if s.figures.total > 0.0 && s.figures.error_budget_remaining <= 0.0 {
+            failures.push(format!("{}: error budget exhausted ({:.1}% left)", s.name, s.figures.error_budget_remaining * 100.0));
+        }
+        if s.figures.alerts.page {
+            failures.push(format!("{}: page alert firing (fast burn)", s.name));
+        }
+    }
+    failures
+}
+
+fn human_duration(seconds: f64) -> String {
+    match seconds {
+        s if s <= 0.0 => "now".into(),
+        s if s < 3600.0 => format!("{:.0}m", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1}h", s / 3600.0),
+        s => format!("{:.1}d", s / 86400.0),
+    }
+}
+
+/// A fixed-width table of SLOs, for `sloop slo status`.
+pub fn render_table(statuses: &[SloStatus]) -> String {
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "TARGET".into(),
+        "WINDOW".into(),
+        "EVENTS".into(),
+        "BAD".into(),
+        "BUDGET LEFT".into(),
+        "BURN 1H".into(),
+        "EXHAUSTED IN".into(),
+        "ALERT".into(),
+    ]];
+    for s in statuses {
+        let f = &s.figures;
+        let alert = match (f.alerts.page, f.alerts.ticket) {
+            (true, _) => "PAGE",
+            (false, true) => "ticket",
+            _ => "-",
+        };
+        rows.push([
+            s.name.clone(),
+            format!("{}%", s.target * 100.0),
+            s.window.clone(),
+            format!("{:.0}", f.total),
+            format!("{:.0}", f.bad),
+            format!("{:.1}%", f.error_budget_remaining * 100.0),
+            f.burn_rates.get("1h").map_or("-".into(), |r| format!("{r:.2}")),
+            f.exhaustion_seconds.map_or("-".into(), human_duration),
+            alert.into(),
+        ]);
+        for g in &s.worst_groups {
+            let name = g.group.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            rows.push([
+                format!("  {name}"),
+                String::new(),
+                String::new(),
+                format!("{:.0}", g.figures.total),
+                format!("{:.0}", g.figures.bad),
+                format!("{:.1}%", g.figures.error_budget_remaining * 100.0),
+                g.figures.burn_rates.get("1h").map_or("-".into(), |r| format!("{r:.2}")),
+                g.figures.exhaustion_seconds.map_or("-".into(), human_duration),
+                match (g.figures.alerts.page, g.figures.alerts.ticket) {
+                    (true, _) => "PAGE".into(),
+                    (false, true) => "ticket".into(),
+                    _ => "-".into(),
+                },
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
