@@ -144,7 +144,10 @@ fn slo_status(endpoint: &str, json: bool, names: &[String]) -> ExitCode {
         if !response.status().is_success() {
             return Err(format!("{base}/api/v1/slos answered {}", response.status()));
         }
-        let body = response.bytes().await.map_err(|e| format!("reading {base}/api/v1/slos: {e}"))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("reading {base}/api/v1/slos: {e}"))?;
         let list: List = serde_json::from_slice(&body).map_err(|e| format!("unexpected answer from {base}: {e}"))?;
         Ok(list.slos)
     });
@@ -156,7 +159,10 @@ fn slo_status(endpoint: &str, json: bool, names: &[String]) -> ExitCode {
         }
     };
     if !names.is_empty() {
-        let missing: Vec<&String> = names.iter().filter(|n| !statuses.iter().any(|s| &s.name == *n)).collect();
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !statuses.iter().any(|s| &s.name == *n))
+            .collect();
         if !missing.is_empty() {
             let known: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
             eprintln!("error: no SLO named {missing:?} (known: {})", known.join(", "));

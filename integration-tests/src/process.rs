@@ -260,6 +260,17 @@ impl Sloop {
         assert!(status.success(), "`kill -TERM {}` failed: {status}", self.pid());
     }
 
+    /// Sends SIGKILL to the child (via the `kill` command): no shutdown, no
+    /// flush, no final checkpoint. Reap it with [`Sloop::wait_exit`].
+    pub fn sigkill(&self) {
+        let status = Command::new("kill")
+            .arg("-KILL")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running `kill -KILL`");
+        assert!(status.success(), "`kill -KILL {}` failed: {status}", self.pid());
+    }
+
     /// The exit status if the child has exited, without blocking.
     pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() {

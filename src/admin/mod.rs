@@ -53,7 +53,11 @@ async fn list_slos(State(state): State<AdminState>) -> Json<serde_json::Value> {
 async fn one_slo(State(state): State<AdminState>, Path(name): Path<String>) -> Response {
     match state.slos.status(&name, minute_of(unix_nanos())) {
         Some(status) => Json(status).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": format!("no SLO named {name:?}") }))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no SLO named {name:?}") })),
+        )
+            .into_response(),
     }
 }
 
@@ -68,7 +72,10 @@ pub async fn serve(
     tracing::info!(message = "Serving self-metrics and the SLO status API.", endpoint = %address);
     let app = router(metrics, slos);
     Ok(tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
             tracing::error!(message = "Admin server failed.", %error);
         }
     }))

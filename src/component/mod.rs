@@ -240,6 +240,17 @@ pub trait ProcessorConfig: Send + Sync + std::fmt::Debug {
     fn metrics_pipelines(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// `Some(why)` when one instance must not run in several pipelines (each
+    /// pipeline gets its own instance, which would split state kept by name).
+    fn single_pipeline(&self) -> Option<String> {
+        None
+    }
+
+    /// Names that must be unique across every processor: (path in its block, name).
+    fn unique_names(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// A parsed exporter config that can build the running exporter.

@@ -48,31 +48,44 @@ impl ConfigError {
     /// win). Otherwise the position within the value is stated.
     pub fn resolve_location(&mut self, sources: &[(String, String)]) {
         let Some(locate) = self.locate.take() else { return };
-        let first_line = locate.text.lines().next().unwrap_or("");
+        let lines: Vec<&str> = locate.text.lines().collect();
+        let first_line = lines.first().copied().unwrap_or("");
         for (file, contents) in sources.iter().rev() {
             if first_line.is_empty() {
                 break;
             }
-            let Some(offset) = contents.find(first_line) else { continue };
+            let file_lines: Vec<&str> = contents.lines().collect();
+            // Every place the first line occurs; the right one is where the value's
+            // later lines (a block scalar's) follow it, ignoring indentation.
+            let found = contents
+                .match_indices(first_line)
+                .map(|(offset, _)| offset)
+                .find(|offset| {
+                    let start = contents[..*offset].matches('\n').count();
+                    lines.iter().enumerate().skip(1).all(|(k, line)| {
+                        file_lines
+                            .get(start + k)
+                            .is_some_and(|f| f.trim_start() == line.trim_start())
+                    })
+                });
+            let Some(offset) = found else { continue };
             let before = &contents[..offset];
             let value_line = before.matches('\n').count() + 1;
             let value_column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             let (line, column) = if locate.line == 1 {
                 (value_line, value_column + locate.column - 1)
             } else {
-                // Later lines of a block scalar: the value's line in the file is
-                // indented; find that indentation.
-                let file_line = value_line + locate.line - 1;
-                let indent = contents
-                    .lines()
-                    .nth(file_line - 1)
-                    .map_or(0, |l| l.chars().take_while(|c| *c == ' ').count());
-                (file_line, indent + locate.column)
+                // A block scalar's lines lose the block's indentation (that of its
+                // first line); columns within the value count from there.
+                (value_line + locate.line - 1, value_column - 1 + locate.column)
             };
             self.message = format!("{file}:{line}:{column}: {}", self.message);
             return;
         }
-        self.message = format!("line {}, column {} of the condition: {}", locate.line, locate.column, self.message);
+        self.message = format!(
+            "line {}, column {} of the condition: {}",
+            locate.line, locate.column, self.message
+        );
     }
 
     /// Prepends `prefix` to the path (`sending_queue.x` under `exporters.otlp`).

@@ -596,16 +596,52 @@ fn check_pipelines(
 
 /// Checks what processor configs need from the pipelines around them: the signal
 /// they run on, names defined by earlier processors, metrics pipelines they feed.
-fn check_processor_wiring(pipelines: &[Pipeline], processors: &Section<dyn ProcessorConfig>, errors: &mut Vec<ConfigError>) {
+fn check_processor_wiring(
+    pipelines: &[Pipeline],
+    processors: &Section<dyn ProcessorConfig>,
+    errors: &mut Vec<ConfigError>,
+) {
     let signals: BTreeMap<&str, Signal> = pipelines.iter().map(|p| (p.name.as_str(), p.signal)).collect();
     for (id, (_, config)) in processors {
         let Some(config) = config else { continue };
         for (path, name) in config.metrics_pipelines() {
             let path = format!("processors.{id}.{path}");
             match signals.get(name.as_str()) {
-                None => errors.push(ConfigError::new(path, format!("pipeline {name:?} is not defined under service.pipelines"))),
+                None => errors.push(ConfigError::new(
+                    path,
+                    format!("pipeline {name:?} is not defined under service.pipelines"),
+                )),
                 Some(Signal::Metrics) => {}
-                Some(other) => errors.push(ConfigError::new(path, format!("pipeline {name:?} carries {other}, not metrics"))),
+                Some(other) => errors.push(ConfigError::new(
+                    path,
+                    format!("pipeline {name:?} carries {other}, not metrics"),
+                )),
+            }
+        }
+    }
+    let mut unique: BTreeMap<String, String> = BTreeMap::new();
+    for (id, (_, config)) in processors {
+        let Some(config) = config else { continue };
+        if let Some(why) = config.single_pipeline() {
+            let users: Vec<&str> = pipelines
+                .iter()
+                .filter(|p| p.processors.contains(id))
+                .map(|p| p.name.as_str())
+                .collect();
+            if users.len() > 1 {
+                errors.push(ConfigError::new(
+                    format!("processors.{id}"),
+                    format!("used in pipelines {}: {why}", users.join(", ")),
+                ));
+            }
+        }
+        for (path, name) in config.unique_names() {
+            let here = format!("processors.{id}.{path}");
+            match unique.get(&name) {
+                Some(first) => errors.push(ConfigError::new(here, format!("{name} is already defined at {first}"))),
+                None => {
+                    unique.insert(name, here);
+                }
             }
         }
     }
@@ -634,7 +670,10 @@ fn check_processor_wiring(pipelines: &[Pipeline], processors: &Section<dyn Proce
                     };
                     errors.push(ConfigError::new(
                         format!("processors.{id}.{path}"),
-                        format!("{name:?} is not defined by a processor before {id} in pipeline {}{hint}", pipeline.name),
+                        format!(
+                            "{name:?} is not defined by a processor before {id} in pipeline {}{hint}",
+                            pipeline.name
+                        ),
                     ));
                 }
             }

@@ -266,3 +266,84 @@ fn defaults_match_the_collector() {
         )
     );
 }
+
+#[test]
+fn an_slo_processor_runs_in_one_pipeline_and_objective_names_are_unique() {
+    let errors = errors_of(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  sli:
+    slis:
+      - name: homepage
+        good: 'attributes[\"ok\"] == true'
+  slo:
+    objectives:
+      - {name: home, sli: homepage, target: 0.99}
+  slo/other:
+    objectives:
+      - {name: home, sli: homepage, target: 0.9}
+exporters:
+  debug:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [sli, slo]
+      exporters: [debug]
+    logs:
+      receivers: [otlp]
+      processors: [sli, slo, slo/other]
+      exporters: [debug]
+",
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("processors.slo: used in pipelines logs, traces")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&"processors.slo/other.objectives[0].name: SLO \"home\" is already defined at processors.slo.objectives[0].name".to_string()),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn condition_errors_point_into_block_scalars_and_skip_lookalikes() {
+    let yaml = "receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  sli:
+    slis:
+      - name: a
+        good: |
+          attributes[\"code\"] == 200
+            and duration < 1s
+      - name: b
+        good: |
+          attributes[\"code\"] == 200
+            and duraton < 1s
+exporters:
+  debug:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [sli]
+      exporters: [debug]
+";
+    let errors = errors_of(yaml);
+    // `duraton` is on file line 15; the block is indented by 10, the token sits 6
+    // further in: column 17.
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("processors.sli.slis[1].good: <config>:15:17: unknown path duraton"),
+        "{errors:?}"
+    );
+}

@@ -170,9 +170,10 @@ impl Path {
         for key in self.keys.iter() {
             val = match (val, key) {
                 (Val::Map(kvs), Key::Str(k)) => lookup(kvs, k),
-                (Val::List(items), Key::Int(i)) => {
-                    usize::try_from(*i).ok().and_then(|i| items.get(i)).map_or(Val::Nil, any_value)
-                }
+                (Val::List(items), Key::Int(i)) => usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .map_or(Val::Nil, any_value),
                 _ => Val::Nil,
             };
         }
@@ -365,5 +366,7 @@ fn equality(equal: bool, op: CmpOp) -> bool {
 
 /// Maps are equal when they hold the same keys with equal values, in any order.
 fn maps_equal(x: &[KeyValue], y: &[KeyValue]) -> bool {
-    x.len() == y.len() && x.iter().all(|kv| y.iter().any(|other| other.key == kv.key && other.value == kv.value))
+    x.len() == y.len()
+        && x.iter()
+            .all(|kv| y.iter().any(|other| other.key == kv.key && other.value == kv.value))
 }

@@ -73,7 +73,11 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Builds a [`ParseError`] for a byte offset in `text`.
 pub(crate) fn error_at(text: &str, offset: usize, message: impl Into<String>) -> ParseError {
     let (line, column) = line_col(text, offset);
-    ParseError { line, column, message: message.into() }
+    ParseError {
+        line,
+        column,
+        message: message.into(),
+    }
 }
 
 /// Duration units and their length in nanoseconds.
@@ -89,7 +93,11 @@ const UNITS: &[(&str, i128)] = &[
 
 /// Splits `text` into tokens, ending with [`Tok::Eof`].
 pub(crate) fn tokenize(text: &str) -> Result<Vec<Token<'_>>, ParseError> {
-    let mut lexer = Lexer { text, pos: 0, tokens: Vec::new() };
+    let mut lexer = Lexer {
+        text,
+        pos: 0,
+        tokens: Vec::new(),
+    };
     lexer.run()?;
     Ok(lexer.tokens)
 }
@@ -110,7 +118,11 @@ impl<'s> Lexer<'s> {
     }
 
     fn push(&mut self, tok: Tok<'s>, start: usize) {
-        self.tokens.push(Token { tok, start, end: self.pos });
+        self.tokens.push(Token {
+            tok,
+            start,
+            end: self.pos,
+        });
     }
 
     fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
@@ -166,7 +178,11 @@ impl<'s> Lexer<'s> {
             }
         }
         let end = self.tokens.last().map_or(0, |t| t.end);
-        self.tokens.push(Token { tok: Tok::Eof, start: end, end });
+        self.tokens.push(Token {
+            tok: Tok::Eof,
+            start: end,
+            end,
+        });
         Ok(())
     }
 
@@ -249,7 +265,9 @@ impl<'s> Lexer<'s> {
     fn unit(&mut self) -> &'s str {
         let text = self.text;
         let start = self.pos;
-        let len = text[start..].find(|c: char| !(c.is_alphabetic() || c == '_')).unwrap_or(text.len() - start);
+        let len = text[start..]
+            .find(|c: char| !(c.is_alphabetic() || c == '_'))
+            .unwrap_or(text.len() - start);
         self.pos += len;
         &text[start..start + len]
     }
@@ -284,7 +302,8 @@ impl<'s> Lexer<'s> {
                 ));
             };
             total = total.saturating_add(
-                part_nanos(part, scale).ok_or_else(|| self.err(start, format!("invalid duration {part}{part_unit}")))?,
+                part_nanos(part, scale)
+                    .ok_or_else(|| self.err(start, format!("invalid duration {part}{part_unit}")))?,
             );
             if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 break;

@@ -172,7 +172,11 @@ impl Condition {
     /// Parses and type-checks `text` for `context`. See the [module docs](self) for the language.
     pub fn parse(text: &str, context: Context) -> Result<Condition, ParseError> {
         let root = parser::parse(text, context)?;
-        Ok(Condition { text: text.to_string(), context, root })
+        Ok(Condition {
+            text: text.to_string(),
+            context,
+            root,
+        })
     }
 
     /// The original text (for error messages and docs).

@@ -13,7 +13,13 @@ const MAX_DEPTH: usize = 64;
 /// Parses and type-checks `text` for `context`.
 pub(crate) fn parse(text: &str, context: Context) -> Result<Node, ParseError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { text, tokens, pos: 0, context, depth: 0 };
+    let mut parser = Parser {
+        text,
+        tokens,
+        pos: 0,
+        context,
+        depth: 0,
+    };
     parser.condition()
 }
 
@@ -91,7 +97,10 @@ impl<'s> Parser<'s> {
             Tok::RParen => Err(self.err(next.start, "unmatched ')'")),
             _ => Err(self.err(
                 next.start,
-                format!("expected 'and', 'or' or the end of the condition, found {}", self.found(next)),
+                format!(
+                    "expected 'and', 'or' or the end of the condition, found {}",
+                    self.found(next)
+                ),
             )),
         }
     }
@@ -102,7 +111,11 @@ impl<'s> Parser<'s> {
             self.bump();
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Node::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Node::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Node, ParseError> {
@@ -111,7 +124,11 @@ impl<'s> Parser<'s> {
             self.bump();
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Node::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Node::And(items)
+        })
     }
 
     fn unary(&mut self) -> Result<Node, ParseError> {
@@ -139,7 +156,10 @@ impl<'s> Parser<'s> {
                     Ok(inner)
                 }
                 Tok::Eof => Err(self.err(open.start, "unclosed '('")),
-                _ => Err(self.err(next.start, format!("expected 'and', 'or' or ')', found {}", self.found(next)))),
+                _ => Err(self.err(
+                    next.start,
+                    format!("expected 'and', 'or' or ')', found {}", self.found(next)),
+                )),
             };
         }
         let mut left = self.value()?;
@@ -158,7 +178,8 @@ impl<'s> Parser<'s> {
             (Ty::Bool | Ty::Any, _) => Ok(Node::Truthy(left.expr)),
             _ => {
                 let next = self.peek();
-                let ends = matches!(next.tok, Tok::Eof | Tok::RParen) || is_keyword(&next.tok, "and")
+                let ends = matches!(next.tok, Tok::Eof | Tok::RParen)
+                    || is_keyword(&next.tok, "and")
                     || is_keyword(&next.tok, "or");
                 if ends {
                     Err(self.err(
@@ -186,7 +207,16 @@ impl<'s> Parser<'s> {
     fn value(&mut self) -> Result<Operand, ParseError> {
         let token = self.bump();
         let (start, end) = (token.start, token.end);
-        let lit = |lit: Lit, ty: Ty| Ok(Operand { expr: Expr::Lit(lit), ty, start, end, literal: true, nullable: false });
+        let lit = |lit: Lit, ty: Ty| {
+            Ok(Operand {
+                expr: Expr::Lit(lit),
+                ty,
+                start,
+                end,
+                literal: true,
+                nullable: false,
+            })
+        };
         match token.tok {
             Tok::Str(s) => lit(Lit::Str(s.into()), Ty::Str),
             Tok::Int(i) => lit(Lit::Int(i), Ty::Int(IntKind::Plain)),
@@ -249,7 +279,10 @@ impl<'s> Parser<'s> {
                 Scope::Log => ("log", "span"),
                 _ => ("span", "log"),
             };
-            return Err(self.err(start, format!("{name} is only available for {only}s, not in {here} conditions")));
+            return Err(self.err(
+                start,
+                format!("{name} is only available for {only}s, not in {here} conditions"),
+            ));
         }
         let mut ty = def.ty;
         let mut keys = Vec::new();
@@ -280,7 +313,10 @@ impl<'s> Parser<'s> {
             ty = Ty::Any;
         }
         Ok(Operand {
-            expr: Expr::Path(Path { field: def.field, keys: keys.into() }),
+            expr: Expr::Path(Path {
+                field: def.field,
+                keys: keys.into(),
+            }),
             ty,
             start,
             end,
@@ -319,9 +355,7 @@ impl<'s> Parser<'s> {
                     Tok::Comma => continue,
                     Tok::RParen => break,
                     Tok::Eof => return Err(self.err(open.start, "unclosed '('")),
-                    _ => {
-                        return Err(self.err(next.start, format!("expected ',' or ')', found {}", self.found(&next))))
-                    }
+                    _ => return Err(self.err(next.start, format!("expected ',' or ')', found {}", self.found(&next)))),
                 }
             }
         }
@@ -346,10 +380,12 @@ impl<'s> Parser<'s> {
         };
         let arity = params.split(", ").count();
         if args.len() != arity {
-            let plural = if arity == 1 { "" } else { "s" };
             return Err(self.err(
                 start,
-                format!("wrong number of arguments: {name}({params}) takes {arity}, found {}", args.len()),
+                format!(
+                    "wrong number of arguments: {name}({params}) takes {arity}, found {}",
+                    args.len()
+                ),
             ));
         }
         let mut args = args.into_iter();
@@ -388,7 +424,10 @@ impl<'s> Parser<'s> {
                 if !matches!(first.ty, Ty::Str | Ty::Any | Ty::Map | Ty::Bytes(_)) {
                     return Err(self.err(
                         first.start,
-                        format!("the argument of Len must be a string, list or map, found {}", self.describe(&first)),
+                        format!(
+                            "the argument of Len must be a string, list or map, found {}",
+                            self.describe(&first)
+                        ),
                     ));
                 }
                 (Call::Len(first.expr), Ty::Int(IntKind::Plain))
@@ -406,7 +445,14 @@ impl<'s> Parser<'s> {
             }
         };
         let nullable = matches!(call, Call::Len(_));
-        Ok(Operand { expr: Expr::Call(Box::new(call)), ty, start, end, literal: false, nullable })
+        Ok(Operand {
+            expr: Expr::Call(Box::new(call)),
+            ty,
+            start,
+            end,
+            literal: false,
+            nullable,
+        })
     }
 
     /// An operand as named in error messages: `a string`, `duration (int)`.
@@ -439,7 +485,11 @@ impl<'s> Parser<'s> {
                 if matches!(side.ty, Ty::Bool | Ty::Nil | Ty::Map | Ty::Bytes(_)) {
                     return Err(self.err(
                         side.start,
-                        format!("cannot use {} with {}, only == and !=", op.as_str(), self.describe(side)),
+                        format!(
+                            "cannot use {} with {}, only == and !=",
+                            op.as_str(),
+                            self.describe(side)
+                        ),
                     ));
                 }
             }
@@ -450,7 +500,11 @@ impl<'s> Parser<'s> {
             (Ty::Any, _) | (_, Ty::Any) | (Ty::Nil, Ty::Nil) => true,
             (Ty::Nil, _) | (_, Ty::Nil) if left.nullable || right.nullable => true,
             (Ty::Nil, other) | (other, Ty::Nil) => {
-                let (nil, typed) = if left.ty == Ty::Nil { (&*left, &*right) } else { (&*right, &*left) };
+                let (nil, typed) = if left.ty == Ty::Nil {
+                    (&*left, &*right)
+                } else {
+                    (&*right, &*left)
+                };
                 let (kind, hint) = match other {
                     Ty::Str => ("a string", "; test for an empty string with == \"\""),
                     Ty::Bool => ("a bool", ""),
@@ -461,7 +515,10 @@ impl<'s> Parser<'s> {
                 };
                 return Err(self.err(
                     nil.start,
-                    format!("cannot compare {} with nil, {kind} is never nil{hint}", self.describe(typed)),
+                    format!(
+                        "cannot compare {} with nil, {kind} is never nil{hint}",
+                        self.describe(typed)
+                    ),
                 ));
             }
             (Ty::Int(a), Ty::Int(b)) => a == b || a == IntKind::Plain || b == IntKind::Plain,
@@ -472,10 +529,25 @@ impl<'s> Parser<'s> {
         if compatible {
             return Ok(());
         }
-        let at = if left.literal && !right.literal { left.start } else { right.start };
-        let (typed, other) = if left.literal && !right.literal { (&*right, &*left) } else { (&*left, &*right) };
+        let at = if left.literal && !right.literal {
+            left.start
+        } else {
+            right.start
+        };
+        let (typed, other) = if left.literal && !right.literal {
+            (&*right, &*left)
+        } else {
+            (&*left, &*right)
+        };
         let hint = hint(typed.ty).or_else(|| hint(other.ty)).unwrap_or_default();
-        Err(self.err(at, format!("cannot compare {} with {}{hint}", self.describe(left), self.describe(right))))
+        Err(self.err(
+            at,
+            format!(
+                "cannot compare {} with {}{hint}",
+                self.describe(left),
+                self.describe(right)
+            ),
+        ))
     }
 
     /// `trace_id == "4bf9…"`: decodes the hex literal once, at parse time.
@@ -511,7 +583,9 @@ fn hint(ty: Ty) -> Option<&'static str> {
              SPAN_KIND_CLIENT, SPAN_KIND_PRODUCER and SPAN_KIND_CONSUMER"
         }
         Ty::Int(IntKind::StatusCode) => "; status codes are STATUS_CODE_UNSET, STATUS_CODE_OK and STATUS_CODE_ERROR",
-        Ty::Int(IntKind::Severity) => "; severity numbers are 1 to 24, or SEVERITY_NUMBER_TRACE to SEVERITY_NUMBER_FATAL4",
+        Ty::Int(IntKind::Severity) => {
+            "; severity numbers are 1 to 24, or SEVERITY_NUMBER_TRACE to SEVERITY_NUMBER_FATAL4"
+        }
         Ty::Bytes(_) => "; ids are compared with hex string literals",
         _ => return None,
     })
@@ -520,5 +594,7 @@ fn hint(ty: Ty) -> Option<&'static str> {
 /// `SPAN_KIND_SERVER`-style names.
 fn is_enum_like(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }

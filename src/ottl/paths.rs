@@ -55,7 +55,10 @@ pub(crate) enum Scope {
 
 impl Scope {
     pub(crate) fn allows(self, context: Context) -> bool {
-        matches!((self, context), (Scope::Both, _) | (Scope::Span, Context::Span) | (Scope::Log, Context::Log))
+        matches!(
+            (self, context),
+            (Scope::Both, _) | (Scope::Span, Context::Span) | (Scope::Log, Context::Log)
+        )
     }
 }
 
@@ -77,7 +80,12 @@ const TIMESTAMP: Ty = Ty::Int(IntKind::Timestamp);
 pub(crate) const PATHS: &[PathDef] = &[
     path("name", Field::Name, Ty::Str, Scope::Span),
     path("kind", Field::Kind, Ty::Int(IntKind::SpanKind), Scope::Span),
-    path("status.code", Field::StatusCode, Ty::Int(IntKind::StatusCode), Scope::Span),
+    path(
+        "status.code",
+        Field::StatusCode,
+        Ty::Int(IntKind::StatusCode),
+        Scope::Span,
+    ),
     path("status.message", Field::StatusMessage, Ty::Str, Scope::Span),
     path("duration", Field::Duration, Ty::Int(IntKind::Duration), Scope::Span),
     path("start_time", Field::StartTime, TIMESTAMP, Scope::Span),
@@ -88,7 +96,12 @@ pub(crate) const PATHS: &[PathDef] = &[
     path("parent_span_id", Field::ParentSpanId, Ty::Bytes(8), Scope::Span),
     path("parent_span_id.string", Field::ParentSpanId, Ty::Bytes(8), Scope::Span),
     path("body", Field::Body, Ty::Any, Scope::Log),
-    path("severity_number", Field::SeverityNumber, Ty::Int(IntKind::Severity), Scope::Log),
+    path(
+        "severity_number",
+        Field::SeverityNumber,
+        Ty::Int(IntKind::Severity),
+        Scope::Log,
+    ),
     path("severity_text", Field::SeverityText, Ty::Str, Scope::Log),
     path("time", Field::Time, TIMESTAMP, Scope::Log),
     path("time_unix_nano", Field::Time, TIMESTAMP, Scope::Log),
@@ -98,8 +111,18 @@ pub(crate) const PATHS: &[PathDef] = &[
     path("attributes", Field::Attributes, Ty::Map, Scope::Both),
     path("resource.attributes", Field::ResourceAttributes, Ty::Map, Scope::Both),
     path("instrumentation_scope.name", Field::ScopeName, Ty::Str, Scope::Both),
-    path("instrumentation_scope.version", Field::ScopeVersion, Ty::Str, Scope::Both),
-    path("instrumentation_scope.attributes", Field::ScopeAttributes, Ty::Map, Scope::Both),
+    path(
+        "instrumentation_scope.version",
+        Field::ScopeVersion,
+        Ty::Str,
+        Scope::Both,
+    ),
+    path(
+        "instrumentation_scope.attributes",
+        Field::ScopeAttributes,
+        Ty::Map,
+        Scope::Both,
+    ),
     path("trace_id", Field::TraceId, Ty::Bytes(16), Scope::Both),
     path("trace_id.string", Field::TraceId, Ty::Bytes(16), Scope::Both),
     path("span_id", Field::SpanId, Ty::Bytes(8), Scope::Both),
@@ -146,8 +169,18 @@ pub(crate) const ENUMS: &[(&str, i64, IntKind)] = &[
 ];
 
 /// Every function, sorted by name.
-pub(crate) const FUNCTIONS: &[&str] =
-    &["HasPrefix", "HasSuffix", "IsBool", "IsDouble", "IsInt", "IsList", "IsMap", "IsMatch", "IsString", "Len"];
+pub(crate) const FUNCTIONS: &[&str] = &[
+    "HasPrefix",
+    "HasSuffix",
+    "IsBool",
+    "IsDouble",
+    "IsInt",
+    "IsList",
+    "IsMap",
+    "IsMatch",
+    "IsString",
+    "Len",
+];
 
 /// The candidate closest to `word` if it is close enough to be a likely typo.
 pub(crate) fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {

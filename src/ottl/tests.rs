@@ -9,7 +9,11 @@ use proptest::prelude::*;
 use super::*;
 
 fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 fn s(v: &str) -> Value {
@@ -39,7 +43,10 @@ fn fixture() -> Fixture {
     let home = Span {
         name: "GET /".into(),
         kind: SpanKind::Server as i32,
-        status: Some(Status { code: StatusCode::Error as i32, message: "boom".into() }),
+        status: Some(Status {
+            code: StatusCode::Error as i32,
+            message: "boom".into(),
+        }),
         start_time_unix_nano: 1_000_000_000,
         end_time_unix_nano: 1_250_000_000,
         trace_id: hex::decode(TRACE_ID).unwrap(),
@@ -59,9 +66,18 @@ fn fixture() -> Fixture {
                     values: vec![AnyValue { value: Some(s("a")) }, AnyValue { value: Some(s("b")) }],
                 }),
             ),
-            kv("headers", Value::KvlistValue(KeyValueList { values: vec![kv("accept", s("text/html"))] })),
+            kv(
+                "headers",
+                Value::KvlistValue(KeyValueList {
+                    values: vec![kv("accept", s("text/html"))],
+                }),
+            ),
             kv("blob", Value::BytesValue(vec![1, 2, 3])),
-            KeyValue { key: "empty".into(), value: Some(AnyValue { value: None }), ..Default::default() },
+            KeyValue {
+                key: "empty".into(),
+                value: Some(AnyValue { value: None }),
+                ..Default::default()
+            },
         ],
         ..Default::default()
     };
@@ -73,7 +89,10 @@ fn fixture() -> Fixture {
         parent_span_id: hex::decode(SPAN_ID).unwrap(),
         ..Default::default()
     };
-    let resource = Resource { attributes: vec![kv("service.name", s("checkout"))], ..Default::default() };
+    let resource = Resource {
+        attributes: vec![kv("service.name", s("checkout"))],
+        ..Default::default()
+    };
     let scope = InstrumentationScope {
         name: "io.opentelemetry.http".into(),
         version: "1.2.3".into(),
@@ -81,7 +100,9 @@ fn fixture() -> Fixture {
         ..Default::default()
     };
     let crash = LogRecord {
-        body: Some(AnyValue { value: Some(s("disk full")) }),
+        body: Some(AnyValue {
+            value: Some(s("disk full")),
+        }),
         severity_number: 17,
         severity_text: "ERROR".into(),
         time_unix_nano: 5,
@@ -91,7 +112,11 @@ fn fixture() -> Fixture {
         attributes: vec![kv("user", s("alice")), kv("attempt", Value::IntValue(3))],
         ..Default::default()
     };
-    let quiet = LogRecord { severity_number: 9, severity_text: "INFO".into(), ..Default::default() };
+    let quiet = LogRecord {
+        severity_number: 9,
+        severity_text: "INFO".into(),
+        ..Default::default()
+    };
     let structured = LogRecord {
         body: Some(AnyValue {
             value: Some(Value::KvlistValue(KeyValueList {
@@ -101,7 +126,15 @@ fn fixture() -> Fixture {
         severity_number: 13,
         ..Default::default()
     };
-    Fixture { home, cart, resource, scope, crash, quiet, structured }
+    Fixture {
+        home,
+        cart,
+        resource,
+        scope,
+        crash,
+        quiet,
+        structured,
+    }
 }
 
 fn parse_span(text: &str) -> Condition {
@@ -116,8 +149,16 @@ fn parse_log(text: &str) -> Condition {
 fn on_spans(text: &str) -> (bool, bool) {
     let f = fixture();
     let c = parse_span(text);
-    let home = SpanView { span: &f.home, resource: Some(&f.resource), scope: Some(&f.scope) };
-    let cart = SpanView { span: &f.cart, resource: None, scope: None };
+    let home = SpanView {
+        span: &f.home,
+        resource: Some(&f.resource),
+        scope: Some(&f.scope),
+    };
+    let cart = SpanView {
+        span: &f.cart,
+        resource: None,
+        scope: None,
+    };
     (c.eval_span(&home), c.eval_span(&cart))
 }
 
@@ -125,9 +166,21 @@ fn on_spans(text: &str) -> (bool, bool) {
 fn on_logs(text: &str) -> (bool, bool, bool) {
     let f = fixture();
     let c = parse_log(text);
-    let crash = LogView { log: &f.crash, resource: Some(&f.resource), scope: Some(&f.scope) };
-    let quiet = LogView { log: &f.quiet, resource: None, scope: None };
-    let structured = LogView { log: &f.structured, resource: None, scope: None };
+    let crash = LogView {
+        log: &f.crash,
+        resource: Some(&f.resource),
+        scope: Some(&f.scope),
+    };
+    let quiet = LogView {
+        log: &f.quiet,
+        resource: None,
+        scope: None,
+    };
+    let structured = LogView {
+        log: &f.structured,
+        resource: None,
+        scope: None,
+    };
     (c.eval_log(&crash), c.eval_log(&quiet), c.eval_log(&structured))
 }
 
@@ -163,7 +216,11 @@ fn span_paths() {
         ("end_time_unix_nano < 2000000000", true, false),
         (r#"trace_state == "rojo=00f067aa0ba902b7""#, true, false),
         (&format!(r#"trace_id == "{TRACE_ID}""#), true, false),
-        (&format!(r#"trace_id.string == "{}""#, TRACE_ID.to_uppercase()), true, false),
+        (
+            &format!(r#"trace_id.string == "{}""#, TRACE_ID.to_uppercase()),
+            true,
+            false,
+        ),
         (&format!(r#"span_id == "{SPAN_ID}""#), true, false),
         (&format!(r#"span_id.string != "{SPAN_ID}""#), false, true),
         (r#"parent_span_id == """#, true, false),
@@ -208,8 +265,14 @@ fn log_paths() {
         (r#"event_name == "app.crash""#, (true, false, false)),
         (r#"attributes["user"] == "alice""#, (true, false, false)),
         (r#"attributes["attempt"] > 2"#, (true, false, false)),
-        (r#"resource.attributes["service.name"] == "checkout""#, (true, false, false)),
-        (r#"instrumentation_scope.name == "io.opentelemetry.http""#, (true, false, false)),
+        (
+            r#"resource.attributes["service.name"] == "checkout""#,
+            (true, false, false),
+        ),
+        (
+            r#"instrumentation_scope.name == "io.opentelemetry.http""#,
+            (true, false, false),
+        ),
         (r#"instrumentation_scope.version != "1.2.3""#, (false, true, true)),
         (&format!(r#"trace_id == "{TRACE_ID}""#), (true, false, false)),
         (r#"span_id == """#, (true, true, true)),
@@ -297,7 +360,11 @@ fn nil_and_type_mismatches() {
         (r#"attributes["cached"] != 1"#, true, true),
         (r#"attributes["tags"] == "a""#, false, false),
         (r#"attributes["blob"] == "010203""#, false, false),
-        (r#"attributes["http.request.method"] < attributes["http.response.status_code"]"#, false, false),
+        (
+            r#"attributes["http.request.method"] < attributes["http.response.status_code"]"#,
+            false,
+            false,
+        ),
         // a bare non-bool attribute is false; a missing one too
         (r#"attributes["cached"]"#, true, false),
         (r#"attributes["retried"]"#, false, false),
@@ -330,11 +397,27 @@ fn durations() {
             end_time_unix_nano: start.checked_add_signed(nanos).unwrap(),
             ..Default::default()
         };
-        let view = SpanView { span: &span, resource: None, scope: None };
-        assert!(parse_span(&format!("duration == {literal}")).eval_span(&view), "{literal}");
-        assert!(parse_span(&format!("duration == {nanos}")).eval_span(&view), "{literal}");
-        assert!(!parse_span(&format!("duration < {literal}")).eval_span(&view), "{literal}");
-        assert!(parse_span(&format!("{literal} == {nanos}")).eval_span(&view), "{literal}");
+        let view = SpanView {
+            span: &span,
+            resource: None,
+            scope: None,
+        };
+        assert!(
+            parse_span(&format!("duration == {literal}")).eval_span(&view),
+            "{literal}"
+        );
+        assert!(
+            parse_span(&format!("duration == {nanos}")).eval_span(&view),
+            "{literal}"
+        );
+        assert!(
+            !parse_span(&format!("duration < {literal}")).eval_span(&view),
+            "{literal}"
+        );
+        assert!(
+            parse_span(&format!("{literal} == {nanos}")).eval_span(&view),
+            "{literal}"
+        );
     }
     // An attribute holding nanoseconds compares with a duration literal.
     check_spans(&[(r#"attributes["http.response.status_code"] < 1us"#, true, false)]);
@@ -344,12 +427,28 @@ fn durations() {
 fn precedence_not_and_parens() {
     check_spans(&[
         // and binds tighter than or: true or (false and false)
-        (r#"name == "GET /" or kind == SPAN_KIND_INTERNAL and flags == 7"#, true, false),
+        (
+            r#"name == "GET /" or kind == SPAN_KIND_INTERNAL and flags == 7"#,
+            true,
+            false,
+        ),
         // (true or false) and false
-        (r#"(name == "GET /" or kind == SPAN_KIND_INTERNAL) and flags == 7"#, false, false),
+        (
+            r#"(name == "GET /" or kind == SPAN_KIND_INTERNAL) and flags == 7"#,
+            false,
+            false,
+        ),
         // false and false or true == (false and false) or true
-        (r#"flags == 7 and kind == SPAN_KIND_INTERNAL or name == "GET /""#, true, false),
-        (r#"flags == 7 and (kind == SPAN_KIND_INTERNAL or name == "GET /")"#, false, false),
+        (
+            r#"flags == 7 and kind == SPAN_KIND_INTERNAL or name == "GET /""#,
+            true,
+            false,
+        ),
+        (
+            r#"flags == 7 and (kind == SPAN_KIND_INTERNAL or name == "GET /")"#,
+            false,
+            false,
+        ),
         // not negates the comparison after it, not more
         (r#"not name == "GET /""#, false, true),
         (r#"not name == "GET /" and kind == SPAN_KIND_CLIENT"#, false, true),
@@ -360,20 +459,40 @@ fn precedence_not_and_parens() {
         ("not (not false)", false, false),
         ("((((duration < 300ms))))", true, false),
         // chains of the same operator
-        ("flags == 1 and kind == 2 and duration < 1s and start_time > 0", true, false),
-        ("flags == 5 or kind == 5 or duration == 400ms or start_time == 0", false, true),
+        (
+            "flags == 1 and kind == 2 and duration < 1s and start_time > 0",
+            true,
+            false,
+        ),
+        (
+            "flags == 5 or kind == 5 or duration == 400ms or start_time == 0",
+            false,
+            true,
+        ),
     ]);
 }
 
 #[test]
 fn functions() {
     check_spans(&[
-        (r#"IsMatch(attributes["user_agent.original"], ".*(bot|crawler).*")"#, true, false),
-        (r#"not IsMatch(attributes["user_agent.original"], ".*(bot|crawler).*")"#, false, true),
+        (
+            r#"IsMatch(attributes["user_agent.original"], ".*(bot|crawler).*")"#,
+            true,
+            false,
+        ),
+        (
+            r#"not IsMatch(attributes["user_agent.original"], ".*(bot|crawler).*")"#,
+            false,
+            true,
+        ),
         (r#"IsMatch(name, "^GET ")"#, true, false),
         (r#"IsMatch(name, "cart")"#, false, true),
         (r#"IsMatch(name, "^cart$")"#, false, false),
-        (r#"IsMatch(attributes["http.response.status_code"], "200")"#, false, false),
+        (
+            r#"IsMatch(attributes["http.response.status_code"], "200")"#,
+            false,
+            false,
+        ),
         (r#"IsMatch(attributes["missing"], ".*")"#, false, false),
         (r#"IsMatch(name, "\\d")"#, false, false),
         (r#"IsMatch(name, "^\\w+ /")"#, true, true),
@@ -403,7 +522,11 @@ fn functions() {
         (r#"Len(attributes["missing"]) != nil"#, false, false),
         (r#"HasPrefix(name, "GET")"#, true, false),
         (r#"HasPrefix(name, "")"#, true, true),
-        (r#"HasPrefix(attributes["http.response.status_code"], "2")"#, false, false),
+        (
+            r#"HasPrefix(attributes["http.response.status_code"], "2")"#,
+            false,
+            false,
+        ),
         (r#"HasSuffix(name, "/cart")"#, false, true),
         (r#"HasSuffix(resource.attributes["service.name"], "out")"#, true, false),
         (r#"IsString(IsMatch(name, "x"))"#, false, false),
@@ -419,9 +542,21 @@ fn homepage_sli_and_brief_examples() {
             true,
             false,
         ),
-        (r#"not IsMatch(attributes["user_agent.original"], ".*(bot|crawler).*")"#, false, true),
-        (r#"resource.attributes["service.name"] == "checkout" and status.code != STATUS_CODE_ERROR"#, false, false),
-        (r#"resource.attributes["service.name"] == "checkout" and status.code == STATUS_CODE_ERROR"#, true, false),
+        (
+            r#"not IsMatch(attributes["user_agent.original"], ".*(bot|crawler).*")"#,
+            false,
+            true,
+        ),
+        (
+            r#"resource.attributes["service.name"] == "checkout" and status.code != STATUS_CODE_ERROR"#,
+            false,
+            false,
+        ),
+        (
+            r#"resource.attributes["service.name"] == "checkout" and status.code == STATUS_CODE_ERROR"#,
+            true,
+            false,
+        ),
     ]);
     // A multi-line condition, as from a YAML block scalar.
     let text = "name == \"GET /\"\n  and attributes[\"http.response.status_code\"] == 200\n  and duration < 300ms\n";
@@ -431,12 +566,26 @@ fn homepage_sli_and_brief_examples() {
 
 #[test]
 fn strings_and_escapes() {
-    let span = Span { name: "say \"hi\"\\\n\tok".into(), ..Default::default() };
-    let view = SpanView { span: &span, resource: None, scope: None };
+    let span = Span {
+        name: "say \"hi\"\\\n\tok".into(),
+        ..Default::default()
+    };
+    let view = SpanView {
+        span: &span,
+        resource: None,
+        scope: None,
+    };
     assert!(parse_span(r#"name == "say \"hi\"\\\n\tok""#).eval_span(&view));
     assert!(!parse_span(r#"name == "say \"hi\"\\ \tok""#).eval_span(&view));
-    let unicode = Span { name: "café ☕".into(), ..Default::default() };
-    let view = SpanView { span: &unicode, resource: None, scope: None };
+    let unicode = Span {
+        name: "café ☕".into(),
+        ..Default::default()
+    };
+    let view = SpanView {
+        span: &unicode,
+        resource: None,
+        scope: None,
+    };
     assert!(parse_span("name == \"café ☕\"").eval_span(&view));
 }
 
@@ -445,8 +594,16 @@ fn wrong_context_evaluates_to_false() {
     let f = fixture();
     let span_cond = parse_span("true");
     let log_cond = parse_log("true");
-    let span = SpanView { span: &f.home, resource: None, scope: None };
-    let log = LogView { log: &f.crash, resource: None, scope: None };
+    let span = SpanView {
+        span: &f.home,
+        resource: None,
+        scope: None,
+    };
+    let log = LogView {
+        log: &f.crash,
+        resource: None,
+        scope: None,
+    };
     assert!(span_cond.eval_span(&span));
     assert!(!span_cond.eval_log(&log));
     assert!(log_cond.eval_log(&log));
@@ -460,9 +617,20 @@ fn wrong_context_evaluates_to_false() {
 }
 
 #[test]
+fn conditions_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Condition>();
+    assert_send_sync::<ParseError>();
+}
+
+#[test]
 fn clone_shares_behaviour() {
     let f = fixture();
-    let view = SpanView { span: &f.home, resource: None, scope: None };
+    let view = SpanView {
+        span: &f.home,
+        resource: None,
+        scope: None,
+    };
     let c = parse_span(r#"IsMatch(name, "^GET")"#);
     let copy = c.clone();
     drop(c);
@@ -614,7 +782,15 @@ const ERRORS: &[(&str, Context, usize, usize, &str)] = &[
 fn parse_errors() {
     for &(text, context, line, column, message) in ERRORS {
         let err = Condition::parse(text, context).expect_err(text);
-        assert_eq!(err, ParseError { line, column, message: message.to_string() }, "{text:?}");
+        assert_eq!(
+            err,
+            ParseError {
+                line,
+                column,
+                message: message.to_string()
+            },
+            "{text:?}"
+        );
         assert!(err.message.starts_with(|c: char| c.is_lowercase()), "{text:?}");
         assert_eq!(err.to_string(), format!("line {line}, column {column}: {message}"));
     }
@@ -624,8 +800,17 @@ fn parse_errors() {
 fn unknown_path_without_suggestion_lists_paths() {
     let err = Condition::parse("zzzzzzzz == 1", Context::Log).unwrap_err();
     assert_eq!((err.line, err.column), (1, 1));
-    assert!(err.message.starts_with("unknown path zzzzzzzz; known paths are body, severity_number"), "{}", err.message);
-    assert!(!err.message.contains("status.code"), "span paths are not offered for logs: {}", err.message);
+    assert!(
+        err.message
+            .starts_with("unknown path zzzzzzzz; known paths are body, severity_number"),
+        "{}",
+        err.message
+    );
+    assert!(
+        !err.message.contains("status.code"),
+        "span paths are not offered for logs: {}",
+        err.message
+    );
 }
 
 #[test]
@@ -728,20 +913,19 @@ fn atom() -> impl Strategy<Value = Tree> {
             format!(r#"attributes["http.response.status_code"] {op} {n}"#),
             apply(200, op, n)
         )),
-        (proptest::sample::select(vec!["GET /", "GET", "GET /a", "POST /cart", "", "A", "z"]), op.clone())
+        (
+            proptest::sample::select(vec!["GET /", "GET", "GET /a", "POST /cart", "", "A", "z"]),
+            op.clone()
+        )
             .prop_map(|(s, op)| Tree::Atom(format!(r#"name {op} "{s}""#), apply("GET /", op, s))),
-        (0i64..600, op.clone())
-            .prop_map(|(ms, op)| Tree::Atom(format!("duration {op} {ms}ms"), apply(250, op, ms))),
+        (0i64..600, op.clone()).prop_map(|(ms, op)| Tree::Atom(format!("duration {op} {ms}ms"), apply(250, op, ms))),
         (-2.0f64..2.0, op.clone())
             .prop_map(|(x, op)| Tree::Atom(format!(r#"attributes["ratio"] {op} {x:?}"#), apply(0.5, op, x))),
         (proptest::sample::select(vec!["==", "!="]), any::<bool>()).prop_map(|(op, missing)| {
             let key = if missing { "missing" } else { "cached" };
             Tree::Atom(format!(r#"attributes["{key}"] {op} nil"#), (op == "==") == missing)
         }),
-        op.prop_map(|op| Tree::Atom(
-            format!(r#"attributes["http.request.method"] {op} 1"#),
-            op == "!="
-        )),
+        op.prop_map(|op| Tree::Atom(format!(r#"attributes["http.request.method"] {op} 1"#), op == "!=")),
         proptest::sample::select(vec![
             ("true", true),
             ("false", false),
@@ -771,9 +955,49 @@ fn tree() -> impl Strategy<Value = Tree> {
 
 /// Fragments that make up plausible (and implausible) conditions.
 const FRAGMENTS: &[&str] = &[
-    "name", "duration", "attributes", "[", "]", "\"k\"", "\"", "\\", "(", ")", ",", ".", "==", "!=", "<", ">=", "=",
-    "!", "and", "or", "not", "nil", "true", "1", "-", "-5", "1.5", "1e", "300ms", "1h30", "µs", "IsMatch", "Len",
-    "IsString", "SPAN_KIND_SERVER", "STATUS", "body", "status.code", "\n", " ", "é", "\"(\"", "0.",
+    "name",
+    "duration",
+    "attributes",
+    "[",
+    "]",
+    "\"k\"",
+    "\"",
+    "\\",
+    "(",
+    ")",
+    ",",
+    ".",
+    "==",
+    "!=",
+    "<",
+    ">=",
+    "=",
+    "!",
+    "and",
+    "or",
+    "not",
+    "nil",
+    "true",
+    "1",
+    "-",
+    "-5",
+    "1.5",
+    "1e",
+    "300ms",
+    "1h30",
+    "µs",
+    "IsMatch",
+    "Len",
+    "IsString",
+    "SPAN_KIND_SERVER",
+    "STATUS",
+    "body",
+    "status.code",
+    "\n",
+    " ",
+    "é",
+    "\"(\"",
+    "0.",
 ];
 
 proptest! {
@@ -805,13 +1029,24 @@ fn check_error_position(text: &str) {
         if let Err(e) = Condition::parse(text, context) {
             let lines: Vec<&str> = text.split('\n').collect();
             assert!(e.line >= 1 && e.line <= lines.len(), "{text:?}: {e}");
-            assert!(e.column >= 1 && e.column <= lines[e.line - 1].chars().count() + 1, "{text:?}: {e}");
+            assert!(
+                e.column >= 1 && e.column <= lines[e.line - 1].chars().count() + 1,
+                "{text:?}: {e}"
+            );
             assert!(!e.message.is_empty());
         } else {
             // Whatever parses also evaluates without panicking.
             let f = fixture();
-            let span = SpanView { span: &f.home, resource: Some(&f.resource), scope: Some(&f.scope) };
-            let log = LogView { log: &f.structured, resource: None, scope: None };
+            let span = SpanView {
+                span: &f.home,
+                resource: Some(&f.resource),
+                scope: Some(&f.scope),
+            };
+            let log = LogView {
+                log: &f.structured,
+                resource: None,
+                scope: None,
+            };
             let c = Condition::parse(text, context).unwrap();
             let _ = (c.eval_span(&span), c.eval_log(&log));
         }

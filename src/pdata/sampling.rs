@@ -43,7 +43,13 @@ pub fn adjusted_count(trace_state: &str, attributes: &[KeyValue]) -> f64 {
 
 /// A `SampleRate` attribute of at least 1 (int, double or numeric string).
 fn sample_rate(attributes: &[KeyValue]) -> Option<f64> {
-    let value = attributes.iter().find(|kv| kv.key == "SampleRate")?.value.as_ref()?.value.as_ref()?;
+    let value = attributes
+        .iter()
+        .find(|kv| kv.key == "SampleRate")?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?;
     let rate = match value {
         any_value::Value::IntValue(n) => *n as f64,
         any_value::Value::DoubleValue(d) => *d,

@@ -18,8 +18,8 @@ pub use exporter_queue::ExporterQueue;
 pub use fanout::{ExporterFanOut, PipelineFanOut};
 
 use crate::component::{
-    ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, Receiver, ReceiverOutputs, ServiceHandles,
-    Signal, StartError,
+    ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, Receiver, ReceiverOutputs,
+    ServiceHandles, Signal, StartError,
 };
 use crate::config::Config;
 use futures_util::future::join_all;

@@ -37,12 +37,19 @@ impl Validate for SliProcessorConfig {
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, sli) in self.slis.iter().enumerate() {
-            let valid = !sli.name.is_empty() && sli.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            let valid =
+                !sli.name.is_empty() && sli.name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
             if !valid {
-                errors.push(ConfigError::new(format!("slis[{i}].name"), "use letters, digits, '_', '-' and '.'"));
+                errors.push(ConfigError::new(
+                    format!("slis[{i}].name"),
+                    "use letters, digits, '_', '-' and '.'",
+                ));
             }
             if !seen.insert(sli.name.as_str()) {
-                errors.push(ConfigError::new(format!("slis[{i}].name"), format!("duplicate SLI name {:?}", sli.name)));
+                errors.push(ConfigError::new(
+                    format!("slis[{i}].name"),
+                    format!("duplicate SLI name {:?}", sli.name),
+                ));
             }
         }
         errors
@@ -102,7 +109,11 @@ fn compile_context(config: &SliProcessorConfig, context: Context) -> Result<Vec<
             Ok(CompiledSli {
                 name: sli.name.clone(),
                 attribute: crate::processors::slo::sli_attribute(&sli.name),
-                when: sli.when.as_deref().map(|w| compile((i, 0), format!("slis[{i}].when"), w)).transpose()?,
+                when: sli
+                    .when
+                    .as_deref()
+                    .map(|w| compile((i, 0), format!("slis[{i}].when"), w))
+                    .transpose()?,
                 exclude: sli
                     .exclude
                     .iter()
@@ -124,18 +135,28 @@ impl CompiledSlis {
         if let (Err(span), Err(log)) = (&spans, &logs) {
             // Report the error of the context that compiled further: a span-only path
             // fails at once for logs, while the span context reaches the real error.
-            let failed = if (span.order, span.error.line, span.error.column) >= (log.order, log.error.line, log.error.column) {
-                span
-            } else {
-                log
-            };
-            return Err(vec![ConfigError::new(failed.path.clone(), failed.error.message.clone()).located(Locate {
+            let failed =
+                if (span.order, span.error.line, span.error.column) >= (log.order, log.error.line, log.error.column) {
+                    span
+                } else {
+                    log
+                };
+            return Err(vec![ConfigError::new(
+                failed.path.clone(),
+                failed.error.message.clone(),
+            )
+            .located(Locate {
                 text: failed.text.clone(),
                 line: failed.error.line,
                 column: failed.error.column,
             })]);
         }
-        let describe = |f: Failed| format!("{}: {} (line {}, column {} of the condition)", f.path, f.error.message, f.error.line, f.error.column);
+        let describe = |f: Failed| {
+            format!(
+                "{}: {} (line {}, column {} of the condition)",
+                f.path, f.error.message, f.error.line, f.error.column
+            )
+        };
         Ok(Self {
             names: config.slis.iter().map(|s| s.name.clone()).collect(),
             spans: spans.map_err(describe),

@@ -32,7 +32,9 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 pub use config::{CompiledSli, CompiledSlis, SliConfig, SliProcessorConfig};
 
 use crate::component::registry::ProcessorFactory;
-use crate::component::{BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal};
+use crate::component::{
+    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+};
 use crate::config::{parse_block, ConfigError, RawValue};
 use crate::ottl::{LogView, SpanView};
 use crate::pdata::Telemetry;
@@ -94,7 +96,11 @@ impl CompiledSli {
         if self.when.as_ref().is_some_and(|w| !w.eval_span(view)) || self.exclude.iter().any(|e| e.eval_span(view)) {
             return None;
         }
-        Some(if self.good.eval_span(view) { SliOutcome::Good } else { SliOutcome::Bad })
+        Some(if self.good.eval_span(view) {
+            SliOutcome::Good
+        } else {
+            SliOutcome::Bad
+        })
     }
 
     /// Classifies a log record; `None` when the SLI does not apply to it.
@@ -102,7 +108,11 @@ impl CompiledSli {
         if self.when.as_ref().is_some_and(|w| !w.eval_log(view)) || self.exclude.iter().any(|e| e.eval_log(view)) {
             return None;
         }
-        Some(if self.good.eval_log(view) { SliOutcome::Good } else { SliOutcome::Bad })
+        Some(if self.good.eval_log(view) {
+            SliOutcome::Good
+        } else {
+            SliOutcome::Bad
+        })
     }
 }
 
@@ -141,7 +151,12 @@ impl SliProcessor {
                         for span in &mut ss.spans {
                             outcomes.clear();
                             let view = SpanView { span, resource, scope };
-                            outcomes.extend(self.slis.iter().enumerate().filter_map(|(i, s)| s.classify_span(&view).map(|o| (i, o))));
+                            outcomes.extend(
+                                self.slis
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(i, s)| s.classify_span(&view).map(|o| (i, o))),
+                            );
                             for (i, outcome) in &outcomes {
                                 tag(&mut span.attributes, &self.slis[*i].attribute, *outcome);
                             }
@@ -157,7 +172,12 @@ impl SliProcessor {
                         for log in &mut sl.log_records {
                             outcomes.clear();
                             let view = LogView { log, resource, scope };
-                            outcomes.extend(self.slis.iter().enumerate().filter_map(|(i, s)| s.classify_log(&view).map(|o| (i, o))));
+                            outcomes.extend(
+                                self.slis
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(i, s)| s.classify_log(&view).map(|o| (i, o))),
+                            );
                             for (i, outcome) in &outcomes {
                                 tag(&mut log.attributes, &self.slis[*i].attribute, *outcome);
                             }

@@ -1,0 +1,201 @@
+use std::sync::Arc;
+
+use figment::providers::Format;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+use super::*;
+use crate::component::{ComponentId, ServiceHandles};
+use crate::testing::{traces, Recorder};
+
+fn compile(yaml: &str) -> Result<CompiledSlis, Vec<ConfigError>> {
+    let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(yaml))
+        .extract()
+        .unwrap();
+    let config: SliProcessorConfig = parse_block(&figment::value::Value::from(dict))?;
+    CompiledSlis::compile(config)
+}
+
+fn int(key: &str, v: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(v)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn boolean(key: &str, v: bool) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::BoolValue(v)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn string_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?
+    {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+const HOMEPAGE: &str = r#"
+slis:
+  - name: homepage
+    when: 'name == "GET /"'
+    exclude:
+      - 'attributes["synthetic"] == true'
+    good: 'attributes["http.response.status_code"] == 200 and duration < 300ms'
+"#;
+
+async fn run(compiled: &CompiledSlis, signal: Signal, data: Telemetry) -> Telemetry {
+    let next = Recorder::new();
+    let id = ComponentId::parse("sli").unwrap();
+    let service = ServiceHandles::default();
+    let ctx = ProcessorContext {
+        id: &id,
+        pipeline: signal.as_str(),
+        signal,
+        exporters: Recorder::new(),
+        service: &service,
+    };
+    let processor: Arc<dyn Processor> = compiled.build(&ctx, next.clone());
+    processor.consume(data).await.unwrap();
+    let mut received = next.received.lock().unwrap();
+    received.remove(0)
+}
+
+#[tokio::test]
+async fn tags_eligible_spans_good_or_bad_and_leaves_others_untouched() {
+    let compiled = compile(HOMEPAGE).unwrap();
+    let mut data = traces(&[&["GET /", "GET /", "GET /", "GET /", "POST /cart"]]);
+    if let Telemetry::Traces(r) = &mut data {
+        let spans = &mut r.resource_spans[0].scope_spans[0].spans;
+        spans[0].attributes.push(int("http.response.status_code", 200)); // 250ms: good
+        spans[1].attributes.push(int("http.response.status_code", 500)); // bad
+        spans[2].attributes.push(int("http.response.status_code", 200));
+        spans[2].end_time_unix_nano = spans[2].start_time_unix_nano + 300_000_000; // not < 300ms: bad
+        spans[3].attributes.push(int("http.response.status_code", 200));
+        spans[3].attributes.push(boolean("synthetic", true)); // excluded
+    }
+    let original = data.clone();
+    let Telemetry::Traces(out) = run(&compiled, Signal::Traces, data).await else {
+        panic!()
+    };
+    let spans = &out.resource_spans[0].scope_spans[0].spans;
+    let tags: Vec<Option<&str>> = spans
+        .iter()
+        .map(|s| string_attr(&s.attributes, "sli.homepage"))
+        .collect();
+    assert_eq!(tags, vec![Some("good"), Some("bad"), Some("bad"), None, None]);
+    // Nothing else changed.
+    let Telemetry::Traces(original) = original else {
+        panic!()
+    };
+    for (before, after) in original.resource_spans[0].scope_spans[0].spans.iter().zip(spans) {
+        let mut after = after.clone();
+        after.attributes.retain(|kv| kv.key != "sli.homepage");
+        assert_eq!(before, &after);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_pass_replaces_the_tag_instead_of_duplicating_it() {
+    let compiled = compile(HOMEPAGE).unwrap();
+    let mut data = traces(&[&["GET /"]]);
+    if let Telemetry::Traces(r) = &mut data {
+        r.resource_spans[0].scope_spans[0].spans[0]
+            .attributes
+            .push(int("http.response.status_code", 200));
+    }
+    let once = run(&compiled, Signal::Traces, data).await;
+    let Telemetry::Traces(twice) = run(&compiled, Signal::Traces, once).await else {
+        panic!()
+    };
+    let attributes = &twice.resource_spans[0].scope_spans[0].spans[0].attributes;
+    assert_eq!(attributes.iter().filter(|kv| kv.key == "sli.homepage").count(), 1);
+}
+
+#[tokio::test]
+async fn classifies_load_balancer_access_logs() {
+    let compiled = compile(
+        r#"
+slis:
+  - name: lb
+    when: 'attributes["url.path"] == "/"'
+    good: 'attributes["http.response.status_code"] < 500'
+"#,
+    )
+    .unwrap();
+    let log = |path: &str, status: i64| LogRecord {
+        attributes: vec![
+            KeyValue {
+                key: "url.path".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(path.into())),
+                }),
+                ..Default::default()
+            },
+            int("http.response.status_code", status),
+        ],
+        ..Default::default()
+    };
+    let data = Telemetry::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![log("/", 200), log("/", 503), log("/health", 503)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let Telemetry::Logs(out) = run(&compiled, Signal::Logs, data).await else {
+        panic!()
+    };
+    let tags: Vec<Option<&str>> = out.resource_logs[0].scope_logs[0]
+        .log_records
+        .iter()
+        .map(|l| string_attr(&l.attributes, "sli.lb"))
+        .collect();
+    assert_eq!(tags, vec![Some("good"), Some("bad"), None]);
+}
+
+#[test]
+fn span_only_conditions_cannot_run_on_logs() {
+    let compiled = compile(HOMEPAGE).unwrap();
+    assert!(compiled.check_signal(Signal::Traces).is_ok());
+    let why = compiled.check_signal(Signal::Logs).unwrap_err();
+    assert!(why.contains("slis[0].when") && why.contains("name"), "{why}");
+    assert_eq!(compiled.provides(), vec!["homepage".to_string()]);
+}
+
+#[test]
+fn a_condition_invalid_everywhere_is_an_error_with_its_position() {
+    let errors = compile("slis:\n  - name: x\n    good: 'duration < \"abc\"'\n").unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "slis[0].good");
+    let locate = errors[0].locate.as_ref().unwrap();
+    assert_eq!((locate.line, locate.column), (1, 12));
+    assert!(errors[0].message.contains("string"), "{}", errors[0].message);
+}
+
+#[test]
+fn names_must_be_unique_and_plain() {
+    let errors =
+        compile("slis:\n  - {name: a, good: 'true'}\n  - {name: a, good: 'true'}\n  - {name: 'a b', good: 'true'}\n")
+            .unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, vec!["slis[1].name", "slis[2].name"]);
+}

@@ -129,7 +129,11 @@ pub fn assess(ring: &SliceRing, objective: &ObjectiveConfig, now: Minute) -> Ass
     };
     let total = good + bad;
     let allowed_bad = (1.0 - target) * total;
-    let error_budget_remaining = if allowed_bad > 0.0 { 1.0 - bad / allowed_bad } else { 1.0 };
+    let error_budget_remaining = if allowed_bad > 0.0 {
+        1.0 - bad / allowed_bad
+    } else {
+        1.0
+    };
 
     let mut windows: Vec<Duration> = objective
         .alerting
@@ -234,9 +238,16 @@ mod tests {
             let a = assess(&ring, &objective, now);
             let hours_left = a.exhaustion_seconds.unwrap() / 3600.0;
             // Exhausted 10 hours after the burn began: after `hour` hours, 10 - hour remain.
-            assert!((hours_left - (10 - hour) as f64).abs() < 0.01, "hour {hour}: {hours_left} h left");
+            assert!(
+                (hours_left - (10 - hour) as f64).abs() < 0.01,
+                "hour {hour}: {hours_left} h left"
+            );
             let remaining = 1.0 - (100.0 * hour as f64) / 1000.0;
-            assert!((a.error_budget_remaining - remaining).abs() < 0.001, "hour {hour}: {}", a.error_budget_remaining);
+            assert!(
+                (a.error_budget_remaining - remaining).abs() < 0.001,
+                "hour {hour}: {}",
+                a.error_budget_remaining
+            );
             // The 1h burn rate: 100 bad of ~1389 events (1380-1392 with this spread),
             // over a 0.1% allowance = ~72, which spends a full 30-day budget in
             // 720h / 72 = 10h.
@@ -251,7 +262,11 @@ mod tests {
     fn workbook_fires(history: &[(f64, f64)], rule: &BurnRateRule, target: f64, min_events: f64) -> bool {
         let sum = |window: Duration| {
             let n = (window.as_secs() / 60) as usize;
-            history.iter().rev().take(n).fold((0.0, 0.0), |(g, b), (mg, mb)| (g + mg, b + mb))
+            history
+                .iter()
+                .rev()
+                .take(n)
+                .fold((0.0, 0.0), |(g, b), (mg, mb)| (g + mg, b + mb))
         };
         let rate = |(g, b): (f64, f64)| if g + b > 0.0 { b / (g + b) / (1.0 - target) } else { 0.0 };
         let long = sum(rule.long);
@@ -276,8 +291,14 @@ mod tests {
                 ring.add(minute, 100.0 - bad, bad);
                 history.push((100.0 - bad, bad));
                 let a = assess(&ring, &objective, minute);
-                let page = alerting.page.iter().any(|r| workbook_fires(&history, r, 0.999, alerting.min_events));
-                let ticket = alerting.ticket.iter().any(|r| workbook_fires(&history, r, 0.999, alerting.min_events));
+                let page = alerting
+                    .page
+                    .iter()
+                    .any(|r| workbook_fires(&history, r, 0.999, alerting.min_events));
+                let ticket = alerting
+                    .ticket
+                    .iter()
+                    .any(|r| workbook_fires(&history, r, 0.999, alerting.min_events));
                 assert_eq!((a.page, a.ticket), (page, ticket), "minute {minute}");
                 page_changes += usize::from(page != last_page);
                 ticket_changes += usize::from(ticket != last_ticket);
@@ -286,7 +307,10 @@ mod tests {
             }
         }
         // The stream exercises both severities firing and clearing.
-        assert!(page_changes >= 2 && ticket_changes >= 2, "page {page_changes}, ticket {ticket_changes}");
+        assert!(
+            page_changes >= 2 && ticket_changes >= 2,
+            "page {page_changes}, ticket {ticket_changes}"
+        );
         assert!(!last_page && !last_ticket, "both cleared after 7h clean");
     }
 

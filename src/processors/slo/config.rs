@@ -77,7 +77,9 @@ fn default_max_groups() -> usize {
     50
 }
 
-fn deserialize_optional_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+fn deserialize_optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
     deserialize_duration(deserializer).map(Some)
 }
 
@@ -181,7 +183,10 @@ impl Validate for SloConfig {
         for (i, objective) in self.objectives.iter().enumerate() {
             let path = format!("objectives[{i}]");
             if !names.insert(objective.name.as_str()) {
-                errors.push(ConfigError::new(format!("{path}.name"), format!("duplicate objective name {:?}", objective.name)));
+                errors.push(ConfigError::new(
+                    format!("{path}.name"),
+                    format!("duplicate objective name {:?}", objective.name),
+                ));
             }
             errors.extend(objective.validate().into_iter().map(|e| e.under(&path)));
         }
@@ -198,15 +203,21 @@ impl Validate for ObjectiveConfig {
         if self.sli.is_empty() {
             errors.push(ConfigError::new("sli", "must name an SLI"));
         }
-        if !(self.target > 0.0 && self.target < 1.0) {
-            errors.push(ConfigError::new("target", format!("must be between 0 and 1 exclusive (e.g. 0.999), found {}", self.target)));
+        if self.target.is_nan() || self.target <= 0.0 || self.target >= 1.0 {
+            errors.push(ConfigError::new(
+                "target",
+                format!("must be between 0 and 1 exclusive (e.g. 0.999), found {}", self.target),
+            ));
         }
         if self.window.is_some() && self.calendar.is_some() {
             errors.push(ConfigError::new("calendar", "set either window or calendar, not both"));
         }
         if let Some(window) = self.window {
             if window < Duration::from_secs(3600) || window.as_secs() % 60 != 0 {
-                errors.push(ConfigError::new("window", "must be a whole number of minutes, at least 1h"));
+                errors.push(ConfigError::new(
+                    "window",
+                    "must be a whole number of minutes, at least 1h",
+                ));
             }
             if window > Duration::from_secs(400 * 86400) {
                 errors.push(ConfigError::new("window", "must be at most 400d"));
@@ -222,13 +233,22 @@ impl Validate for ObjectiveConfig {
                 if rule.short >= rule.long {
                     errors.push(ConfigError::new(format!("{path}.short"), "must be shorter than long"));
                 }
-                if rule.short < Duration::from_secs(60) || rule.short.as_secs() % 60 != 0 || rule.long.as_secs() % 60 != 0 {
-                    errors.push(ConfigError::new(path.clone(), "windows must be whole minutes, at least 1m"));
+                if rule.short < Duration::from_secs(60)
+                    || rule.short.as_secs() % 60 != 0
+                    || rule.long.as_secs() % 60 != 0
+                {
+                    errors.push(ConfigError::new(
+                        path.clone(),
+                        "windows must be whole minutes, at least 1m",
+                    ));
                 }
                 if rule.long > span {
-                    errors.push(ConfigError::new(format!("{path}.long"), "must not be longer than the SLO window"));
+                    errors.push(ConfigError::new(
+                        format!("{path}.long"),
+                        "must not be longer than the SLO window",
+                    ));
                 }
-                if !(rule.burn_rate > 0.0) {
+                if rule.burn_rate.is_nan() || rule.burn_rate <= 0.0 {
                     errors.push(ConfigError::new(format!("{path}.burn_rate"), "must be greater than 0"));
                 }
             }

@@ -14,8 +14,8 @@
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics,
-    ScopeMetrics, Sum,
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Gauge, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -58,8 +58,18 @@ impl Points {
     fn add_series(&mut self, handle: &ObjectiveHandle, base: &[KeyValue], series: &Series, now: Minute, time: u64) {
         let config = &handle.config;
         let with = |extra: &[KeyValue]| base.iter().chain(extra).cloned().collect::<Vec<_>>();
-        self.events.push(point(with(&[kv("slo.outcome", "good")]), series.cumulative_good, series.start_unix_nano, time));
-        let mut bad = point(with(&[kv("slo.outcome", "bad")]), series.cumulative_bad, series.start_unix_nano, time);
+        self.events.push(point(
+            with(&[kv("slo.outcome", "good")]),
+            series.cumulative_good,
+            series.start_unix_nano,
+            time,
+        ));
+        let mut bad = point(
+            with(&[kv("slo.outcome", "bad")]),
+            series.cumulative_bad,
+            series.start_unix_nano,
+            time,
+        );
         bad.exemplars = series
             .recent_bad
             .iter()
@@ -76,13 +86,19 @@ impl Points {
         self.objective.push(point(with(&[]), config.target, 0, time));
         self.remaining.push(point(with(&[]), a.error_budget_remaining, 0, time));
         for burn in &a.burn_rates {
-            self.burn_rate.push(point(with(&[kv("slo.window", &burn.window)]), burn.rate, 0, time));
+            self.burn_rate
+                .push(point(with(&[kv("slo.window", &burn.window)]), burn.rate, 0, time));
         }
         if let Some(seconds) = a.exhaustion_seconds {
             self.exhaustion.push(point(with(&[]), seconds, 0, time));
         }
         for (severity, firing) in [("page", a.page), ("ticket", a.ticket)] {
-            self.alert.push(point(with(&[kv("slo.severity", severity)]), if firing { 1.0 } else { 0.0 }, 0, time));
+            self.alert.push(point(
+                with(&[kv("slo.severity", severity)]),
+                if firing { 1.0 } else { 0.0 },
+                0,
+                time,
+            ));
         }
     }
 }
@@ -123,11 +139,36 @@ pub fn build(handles: &[std::sync::Arc<ObjectiveHandle>], now: Minute, time: u64
             })),
             ..Default::default()
         },
-        gauge("slo.objective", "The SLO's target ratio of good events.", "1", points.objective),
-        gauge("slo.error_budget.remaining", "Fraction of the error budget left in the window (negative when overspent).", "1", points.remaining),
-        gauge("slo.burn_rate", "Rate of error-budget spend over a window; 1 spends it exactly by the end of the SLO window.", "1", points.burn_rate),
-        gauge("slo.error_budget.exhaustion", "Seconds until the error budget is spent at the last hour's rate.", "s", points.exhaustion),
-        gauge("slo.alert", "1 while a multiwindow burn-rate alert of the severity fires.", "1", points.alert),
+        gauge(
+            "slo.objective",
+            "The SLO's target ratio of good events.",
+            "1",
+            points.objective,
+        ),
+        gauge(
+            "slo.error_budget.remaining",
+            "Fraction of the error budget left in the window (negative when overspent).",
+            "1",
+            points.remaining,
+        ),
+        gauge(
+            "slo.burn_rate",
+            "Rate of error-budget spend over a window; 1 spends it exactly by the end of the SLO window.",
+            "1",
+            points.burn_rate,
+        ),
+        gauge(
+            "slo.error_budget.exhaustion",
+            "Seconds until the error budget is spent at the last hour's rate.",
+            "s",
+            points.exhaustion,
+        ),
+        gauge(
+            "slo.alert",
+            "1 while a multiwindow burn-rate alert of the severity fires.",
+            "1",
+            points.alert,
+        ),
     ];
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
@@ -141,7 +182,10 @@ pub fn build(handles: &[std::sync::Arc<ObjectiveHandle>], now: Minute, time: u64
                     version: env!("CARGO_PKG_VERSION").into(),
                     ..Default::default()
                 }),
-                metrics: metrics.into_iter().filter(|m| crate::pdata::data_point_count(m) > 0).collect(),
+                metrics: metrics
+                    .into_iter()
+                    .filter(|m| crate::pdata::data_point_count(m) > 0)
+                    .collect(),
                 ..Default::default()
             }],
             ..Default::default()

@@ -60,7 +60,8 @@ pub use status::{SloRegistry, SloStatus};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal, StartError,
+    BoxFuture, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    StartError,
 };
 use crate::config::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::adjusted_count;
@@ -94,7 +95,25 @@ impl ProcessorConfig for SloConfig {
     }
 
     fn metrics_pipelines(&self) -> Vec<(String, String)> {
-        self.metrics_pipeline.iter().map(|p| ("metrics_pipeline".to_string(), p.clone())).collect()
+        self.metrics_pipeline
+            .iter()
+            .map(|p| ("metrics_pipeline".to_string(), p.clone()))
+            .collect()
+    }
+
+    fn single_pipeline(&self) -> Option<String> {
+        Some(
+            "it keeps one state per objective; define one slo processor per pipeline (e.g. slo/traces and slo/logs)"
+                .into(),
+        )
+    }
+
+    fn unique_names(&self) -> Vec<(String, String)> {
+        self.objectives
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("objectives[{i}].name"), format!("SLO {:?}", o.name)))
+            .collect()
     }
 }
 
@@ -136,7 +155,10 @@ pub struct SloProcessor {
 
 /// Unix time in nanoseconds.
 pub fn unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 impl SloProcessor {
@@ -203,7 +225,9 @@ impl SloProcessor {
     ) {
         let mut weight = None;
         for (i, objective) in self.objectives.iter().enumerate() {
-            let Some(bad) = outcome(attributes, &objective.attribute) else { continue };
+            let Some(bad) = outcome(attributes, &objective.attribute) else {
+                continue;
+            };
             let weight = *weight.get_or_insert_with(|| adjusted_count(trace_state, attributes));
             let end = if end == 0 { now } else { end };
             let (group, group_values) = group_of(&objective.handle.config.group_by, attributes, resource);
@@ -227,18 +251,38 @@ impl SloProcessor {
         match data {
             Telemetry::Traces(request) => {
                 for rs in &request.resource_spans {
-                    let resource = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+                    let resource = rs
+                        .resource
+                        .as_ref()
+                        .map(|r| r.attributes.as_slice())
+                        .unwrap_or_default();
                     for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                         let ids = (span.trace_id.as_slice(), span.span_id.as_slice());
-                        self.classify(&mut events, &span.attributes, resource, &span.trace_state, span.end_time_unix_nano, ids, now);
+                        self.classify(
+                            &mut events,
+                            &span.attributes,
+                            resource,
+                            &span.trace_state,
+                            span.end_time_unix_nano,
+                            ids,
+                            now,
+                        );
                     }
                 }
             }
             Telemetry::Logs(request) => {
                 for rl in &request.resource_logs {
-                    let resource = rl.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+                    let resource = rl
+                        .resource
+                        .as_ref()
+                        .map(|r| r.attributes.as_slice())
+                        .unwrap_or_default();
                     for log in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
-                        let time = if log.time_unix_nano != 0 { log.time_unix_nano } else { log.observed_time_unix_nano };
+                        let time = if log.time_unix_nano != 0 {
+                            log.time_unix_nano
+                        } else {
+                            log.observed_time_unix_nano
+                        };
                         let ids = (log.trace_id.as_slice(), log.span_id.as_slice());
                         self.classify(&mut events, &log.attributes, resource, "", time, ids, now);
                     }
@@ -251,7 +295,10 @@ impl SloProcessor {
                 continue;
             }
             let config = &objective.handle.config;
-            let outcome = objective.handle.lock().record(config, events, now_minute, now, self.max_future_minutes());
+            let outcome = objective
+                .handle
+                .lock()
+                .record(config, events, now_minute, now, self.max_future_minutes());
             self.counters.late.increment(outcome.too_late);
             self.counters.future.increment(outcome.too_early);
             self.counters.overflow.increment(outcome.overflowed);
@@ -262,7 +309,13 @@ impl SloProcessor {
 /// `Some(true)` for a bad event, `Some(false)` for good, `None` when the SLI did not
 /// classify it.
 fn outcome(attributes: &[KeyValue], key: &str) -> Option<bool> {
-    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()?;
+    let value = attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?;
     match value {
         any_value::Value::StringValue(s) if s == "bad" => Some(true),
         any_value::Value::StringValue(s) if s == "good" => Some(false),
@@ -329,8 +382,12 @@ fn take_checkpoint(objectives: &[Objective]) -> Vec<SeriesCheckpoint> {
         let mut state = objective.handle.lock();
         let name = &objective.handle.config.name;
         let state = &mut *state;
-        let series = std::iter::once((String::new(), &mut state.overall))
-            .chain(state.groups.iter_mut().map(|(key, (_, s))| (format!("{GROUP_PREFIX}{key}"), s)));
+        let series = std::iter::once((String::new(), &mut state.overall)).chain(
+            state
+                .groups
+                .iter_mut()
+                .map(|(key, (_, s))| (format!("{GROUP_PREFIX}{key}"), s)),
+        );
         for (group, series) in series {
             if !series.dirty && series.dirty_from.is_none() {
                 continue;
@@ -360,11 +417,38 @@ async fn save(store: &Option<Arc<SloStore>>, objectives: &Arc<Vec<Objective>>) {
     if checkpoints.is_empty() {
         return;
     }
-    let result = tokio::task::spawn_blocking(move || store.save(&checkpoints)).await;
+    let result = tokio::task::spawn_blocking(move || store.save(&checkpoints).map_err(|e| (e, checkpoints))).await;
     match result {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(message = "SLO checkpoint failed; state since the last one is only in memory.", %error),
+        Ok(Err((error, checkpoints))) => {
+            tracing::error!(message = "SLO checkpoint failed; it is retried at the next interval.", %error);
+            mark_dirty_again(objectives, &checkpoints);
+        }
         Err(error) => tracing::error!(message = "SLO checkpoint task failed.", %error),
+    }
+}
+
+/// After a failed write, marks what it held as changed again so the next
+/// checkpoint carries it.
+fn mark_dirty_again(objectives: &[Objective], checkpoints: &[SeriesCheckpoint]) {
+    for checkpoint in checkpoints {
+        let Some(objective) = objectives.iter().find(|o| o.handle.config.name == checkpoint.objective) else {
+            continue;
+        };
+        let mut state = objective.handle.lock();
+        let series = match checkpoint.group.strip_prefix(GROUP_PREFIX) {
+            None => Some(&mut state.overall),
+            Some(group) => state.groups.get_mut(group).map(|(_, s)| s),
+        };
+        if let Some(series) = series {
+            series.dirty = true;
+            let from = checkpoint
+                .series
+                .slices
+                .first()
+                .map_or(series.ring.head(), |(m, _, _)| *m);
+            series.dirty_from = Some(series.dirty_from.map_or(from, |d| d.min(from)));
+        }
     }
 }
 

@@ -63,14 +63,18 @@ impl Series {
         }
     }
 
-    fn record(&mut self, event: &Event<'_>) -> Placement {
-        let (good, bad) = if event.bad { (0.0, event.weight) } else { (event.weight, 0.0) };
-        let placement = self.ring.add(event.minute, good, bad);
+    fn record(&mut self, event: &Event<'_>, minute: Minute) -> Placement {
+        let (good, bad) = if event.bad {
+            (0.0, event.weight)
+        } else {
+            (event.weight, 0.0)
+        };
+        let placement = self.ring.add(minute, good, bad);
         if placement == Placement::Counted {
             self.cumulative_good += good;
             self.cumulative_bad += bad;
             self.dirty = true;
-            self.dirty_from = Some(self.dirty_from.map_or(event.minute, |d| d.min(event.minute)));
+            self.dirty_from = Some(self.dirty_from.map_or(minute, |d| d.min(minute)));
             if event.bad {
                 if self.recent_bad.len() == EXEMPLARS {
                     self.recent_bad.pop_front();
@@ -148,7 +152,14 @@ impl ObjectiveState {
     }
 
     /// Counts `events`, refusing those beyond `max_future` minutes ahead of `now`.
-    pub fn record(&mut self, config: &ObjectiveConfig, events: &[Event<'_>], now: Minute, now_unix_nano: u64, max_future: Minute) -> RecordOutcome {
+    pub fn record(
+        &mut self,
+        config: &ObjectiveConfig,
+        events: &[Event<'_>],
+        now: Minute,
+        now_unix_nano: u64,
+        max_future: Minute,
+    ) -> RecordOutcome {
         self.advance(now);
         let mut outcome = RecordOutcome::default();
         for event in events {
@@ -156,7 +167,10 @@ impl ObjectiveState {
                 outcome.too_early += 1;
                 continue;
             }
-            match self.overall.record(event) {
+            // A clock a little ahead counts in the current minute: slices never run
+            // ahead of now, so every window still ends at the present.
+            let minute = event.minute.min(now);
+            match self.overall.record(event, minute) {
                 Placement::Counted => outcome.counted += 1,
                 Placement::TooLate => {
                     outcome.too_late += 1;
@@ -180,7 +194,7 @@ impl ObjectiveState {
                 };
                 (values, Series::new(config.ring_minutes(), now, now_unix_nano))
             });
-            series.record(event);
+            series.record(event, minute);
         }
         outcome
     }

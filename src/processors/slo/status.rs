@@ -31,13 +31,24 @@ impl SloRegistry {
 
     /// The status of every objective at `now`.
     pub fn statuses(&self, now: Minute) -> Vec<SloStatus> {
-        let handles: Vec<_> = self.objectives.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let handles: Vec<_> = self
+            .objectives
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         handles.iter().map(|h| status(h, now)).collect()
     }
 
     /// The status of one objective.
     pub fn status(&self, name: &str, now: Minute) -> Option<SloStatus> {
-        let handle = self.objectives.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let handle = self
+            .objectives
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
         handle.map(|h| status(&h, now))
     }
 }
@@ -108,7 +119,11 @@ fn figures(a: &super::budget::Assessment) -> Figures {
         bad: a.bad,
         allowed_bad: a.allowed_bad,
         error_budget_remaining: a.error_budget_remaining,
-        burn_rates: a.burn_rates.iter().map(|BurnRate { window, rate, .. }| (window.clone(), *rate)).collect(),
+        burn_rates: a
+            .burn_rates
+            .iter()
+            .map(|BurnRate { window, rate, .. }| (window.clone(), *rate))
+            .collect(),
         exhaustion_seconds: a.exhaustion_seconds,
         alerts: Alerts {
             page: a.page,
@@ -127,7 +142,11 @@ fn status(handle: &ObjectiveHandle, now: Minute) -> SloStatus {
             figures: figures(a),
         })
         .collect();
-    worst.sort_by(|a, b| a.figures.error_budget_remaining.total_cmp(&b.figures.error_budget_remaining));
+    worst.sort_by(|a, b| {
+        a.figures
+            .error_budget_remaining
+            .total_cmp(&b.figures.error_budget_remaining)
+    });
     worst.truncate(WORST_GROUPS);
     SloStatus {
         name: config.name.clone(),
@@ -148,7 +167,11 @@ pub fn gate_failures(statuses: &[SloStatus]) -> Vec<String> {
     let mut failures = Vec::new();
     for s in statuses {
         if s.figures.total > 0.0 && s.figures.error_budget_remaining <= 0.0 {
-            failures.push(format!("{}: error budget exhausted ({:.1}% left)", s.name, s.figures.error_budget_remaining * 100.0));
+            failures.push(format!(
+                "{}: error budget exhausted ({:.1}% left)",
+                s.name,
+                s.figures.error_budget_remaining * 100.0
+            ));
         }
         if s.figures.alerts.page {
             failures.push(format!("{}: page alert firing (fast burn)", s.name));
@@ -198,7 +221,12 @@ pub fn render_table(statuses: &[SloStatus]) -> String {
             alert.into(),
         ]);
         for g in &s.worst_groups {
-            let name = g.group.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            let name = g
+                .group
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
             rows.push([
                 format!("  {name}"),
                 String::new(),
@@ -216,7 +244,9 @@ pub fn render_table(statuses: &[SloStatus]) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..9)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();

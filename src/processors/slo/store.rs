@@ -137,7 +137,10 @@ impl SloStore {
             for c in checkpoints {
                 let (objective, group) = (c.objective.as_str(), c.group.as_str());
                 let s = &c.series;
-                series_table.insert((objective, group), (s.cumulative_good, s.cumulative_bad, s.start_unix_nano))?;
+                series_table.insert(
+                    (objective, group),
+                    (s.cumulative_good, s.cumulative_bad, s.start_unix_nano),
+                )?;
                 for (minute, good, bad) in &s.slices {
                     slices_table.insert((objective, group, *minute), (*good, *bad))?;
                 }
@@ -169,15 +172,22 @@ mod tests {
             },
             oldest,
         };
-        store.save(&[checkpoint(vec![(100, 5.0, 1.0), (101, 5.0, 1.0)], 0)]).unwrap();
+        store
+            .save(&[checkpoint(vec![(100, 5.0, 1.0), (101, 5.0, 1.0)], 0)])
+            .unwrap();
         // A later checkpoint rewrites minute 101 and moves the window past 100.
-        store.save(&[checkpoint(vec![(101, 6.0, 1.0), (102, 1.0, 0.0)], 101)]).unwrap();
+        store
+            .save(&[checkpoint(vec![(101, 6.0, 1.0), (102, 1.0, 0.0)], 101)])
+            .unwrap();
         drop(store);
         let store = SloStore::open(&dir).unwrap();
         let loaded = store.load("homepage").unwrap();
         let series = &loaded[""];
         assert_eq!(series.slices, vec![(101, 6.0, 1.0), (102, 1.0, 0.0)]);
-        assert_eq!((series.cumulative_good, series.cumulative_bad, series.start_unix_nano), (10.0, 2.0, 42));
+        assert_eq!(
+            (series.cumulative_good, series.cumulative_bad, series.start_unix_nano),
+            (10.0, 2.0, 42)
+        );
         assert!(store.load("checkout").unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,0 +1,181 @@
+//! Per-span cost of the sli and slo processors on realistic requests: 100 spans of
+//! ~10 attributes each, a homepage/checkout/other mix, one in 50 bad.
+//!
+//! `cargo bench --bench sli_slo` — results and the exact command in BENCHMARKS.md.
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use figment::providers::Format;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sloop::component::registry::{self, ProcessorFactory};
+use sloop::component::{
+    BoxFuture, ComponentId, ConsumeError, Consumer, Processor, ProcessorContext, ServiceHandles, Signal,
+};
+use sloop::pdata::Telemetry;
+
+struct Sink;
+
+impl Consumer for Sink {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        drop(data);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn request() -> Telemetry {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let spans = (0..100u64)
+        .map(|i| {
+            let (name, status) = match i % 10 {
+                0..=5 => ("GET /", if i % 50 == 0 { 500 } else { 200 }),
+                6 | 7 => ("POST /checkout", 200),
+                _ => ("GET /api/items", 200),
+            };
+            let mut trace_id = [0u8; 16];
+            trace_id[..8].copy_from_slice(&(i + 1).to_be_bytes());
+            Span {
+                trace_id: trace_id.to_vec(),
+                span_id: (i + 1).to_be_bytes().to_vec(),
+                name: name.into(),
+                kind: 2,
+                start_time_unix_nano: now - 120_000_000,
+                end_time_unix_nano: now,
+                attributes: vec![
+                    kv("http.request.method", any_value::Value::StringValue("GET".into())),
+                    kv("http.response.status_code", any_value::Value::IntValue(status)),
+                    kv(
+                        "url.path",
+                        any_value::Value::StringValue(name.trim_start_matches("GET ").into()),
+                    ),
+                    kv("server.address", any_value::Value::StringValue("shop.example".into())),
+                    kv(
+                        "user_agent.original",
+                        any_value::Value::StringValue("Mozilla/5.0 (X11; Linux x86_64)".into()),
+                    ),
+                    kv(
+                        "customer.segment",
+                        any_value::Value::StringValue(if i % 3 == 0 { "gold" } else { "free" }.into()),
+                    ),
+                    kv("network.peer.port", any_value::Value::IntValue(44_000 + i as i64)),
+                    kv("http.route", any_value::Value::StringValue("/".into())),
+                    kv("cache.hit", any_value::Value::BoolValue(i % 2 == 0)),
+                    kv("db.duration_ms", any_value::Value::DoubleValue(1.5)),
+                ],
+                ..Default::default()
+            }
+        })
+        .collect();
+    Telemetry::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", any_value::Value::StringValue("shop".into()))],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+const SLI: &str = r#"
+slis:
+  - name: homepage
+    when: 'name == "GET /"'
+    exclude:
+      - 'attributes["synthetic.load_test"] == true'
+      - 'IsMatch(attributes["user_agent.original"], "(?i)bot|crawler|spider")'
+    good: 'attributes["http.response.status_code"] == 200 and duration < 300ms'
+  - name: checkout
+    when: 'name == "POST /checkout"'
+    good: 'status.code != STATUS_CODE_ERROR'
+"#;
+
+const SLO: &str = r#"
+objectives:
+  - {name: homepage, sli: homepage, target: 0.999}
+  - {name: checkout, sli: checkout, target: 0.995, group_by: [customer.segment]}
+"#;
+
+fn build(factory_name: &str, yaml: &str, next: Arc<dyn Consumer>, service: &ServiceHandles) -> Arc<dyn Processor> {
+    let factory: &ProcessorFactory = registry::find(registry::PROCESSORS, factory_name).expect("registered");
+    let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(yaml))
+        .extract()
+        .expect("yaml");
+    let config = (factory.parse)(&figment::value::Value::from(dict)).expect("valid config");
+    let id = ComponentId::parse(factory_name).expect("id");
+    let ctx = ProcessorContext {
+        id: &id,
+        pipeline: "traces",
+        signal: Signal::Traces,
+        exporters: Arc::new(Sink),
+        service,
+    };
+    config.build(&ctx, next)
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let service = ServiceHandles::default();
+    let slo = build("slo", SLO, Arc::new(Sink), &service);
+    let sli_then_slo = build("sli", SLI, slo.clone(), &service);
+    let sli_only = build("sli", SLI, Arc::new(Sink), &service);
+    // The input for slo alone: spans already tagged by the sli processor.
+    let tagged = {
+        let recorder = Arc::new(Recorder::default());
+        let sli = build("sli", SLI, recorder.clone(), &service);
+        runtime.block_on(sli.consume(request())).expect("consume");
+        let tagged = recorder.0.lock().expect("lock").pop().expect("tagged");
+        tagged
+    };
+    let input = request();
+    let mut group = c.benchmark_group("per_request_of_100_spans");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("clone_only_baseline", |b| {
+        b.iter_batched(|| input.clone(), drop, BatchSize::SmallInput)
+    });
+    for (name, processor, data) in [
+        ("sli", &sli_only, &input),
+        ("slo", &slo, &tagged),
+        ("sli_then_slo", &sli_then_slo, &input),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || data.clone(),
+                |d| runtime.block_on(processor.consume(d)).expect("consume"),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Telemetry>>);
+
+impl Consumer for Recorder {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        self.0.lock().expect("lock").push(data);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
