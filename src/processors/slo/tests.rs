@@ -314,3 +314,31 @@ fn config_errors_name_their_paths() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_changed_config_keeps_the_state_of_unchanged_objective_names() {
+    let dir = std::env::temp_dir().join(format!("sloop-slo-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let before = format!("storage: {}\n{HOMEPAGE}  - name: old\n    sli: homepage\n    target: 0.9\n", dir.display());
+    let first = harness(config(&before));
+    first.processor.start().await.unwrap();
+    first.processor.consume(tagged(&[("good", "gold"), ("bad", "gold")])).await.unwrap();
+    first.processor.shutdown().await;
+    drop(first);
+
+    // "homepage" stays (its target changed), "old" is gone, "new" appears.
+    let after = format!(
+        "storage: {}\nobjectives:\n  - name: homepage\n    sli: homepage\n    target: 0.95\n  - name: new\n    sli: homepage\n    target: 0.9\n",
+        dir.display()
+    );
+    let second = harness(config(&after));
+    second.processor.start().await.unwrap();
+    let now = minute_of(unix_nanos());
+    let kept = second.service.slos.status("homepage", now).unwrap();
+    assert_eq!((kept.figures.good, kept.figures.bad, kept.target), (1.0, 1.0, 0.95));
+    let fresh = second.service.slos.status("new", now).unwrap();
+    assert_eq!(fresh.figures.total, 0.0);
+    assert!(second.service.slos.status("old", now).is_none());
+    second.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
