@@ -333,6 +333,11 @@ fn position(attributes: &[KeyValue], key: &str) -> Option<usize> {
 }
 
 impl Action {
+    /// For `delete` and `hash`: whether `key` is `self.key` or matches the pattern.
+    fn selects(&self, key: &str, pattern: Option<&Regex>) -> bool {
+        (!self.key.is_empty() && key == self.key) || pattern.is_some_and(|p| p.is_match(key))
+    }
+
     fn apply(&self, attributes: &mut Vec<KeyValue>) {
         match &self.op {
             Op::Set { kind, source } => {
@@ -355,11 +360,11 @@ impl Action {
                 set_at(attributes, at, &self.key, value);
             }
             Op::Delete { pattern } => {
-                attributes.retain(|kv| !(kv.key == self.key || pattern.as_ref().is_some_and(|p| p.is_match(&kv.key))));
+                attributes.retain(|kv| !self.selects(&kv.key, pattern.as_ref()));
             }
             Op::Hash { pattern } => {
                 for kv in attributes.iter_mut() {
-                    if kv.key == self.key || pattern.as_ref().is_some_and(|p| p.is_match(&kv.key)) {
+                    if self.selects(&kv.key, pattern.as_ref()) {
                         if let Some(value) = kv.value.as_mut() {
                             let digest = hash(value);
                             value.value = Some(any_value::Value::StringValue(digest));

@@ -33,6 +33,12 @@ pub struct MatchConfig {
     /// Span names (spans).
     #[serde(default)]
     pub span_names: Vec<String>,
+    /// Span kinds, as `SPAN_KIND_SERVER`, `SPAN_KIND_CLIENT`, ... (spans).
+    #[serde(default)]
+    pub span_kinds: Vec<String>,
+    /// Instrumentation scopes: `name`, and `version` when given (spans, log records).
+    #[serde(default)]
+    pub libraries: Vec<LibraryMatch>,
     /// Item attributes that must all be present, with the value when one is given
     /// (spans and log records).
     #[serde(default)]
@@ -72,12 +78,25 @@ pub struct AttributeMatch {
     pub value: Option<ConfigValue>,
 }
 
+/// One `{name, version}` of `libraries`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryMatch {
+    /// The instrumentation scope name.
+    pub name: String,
+    /// The scope version; when absent, any version.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
 impl MatchConfig {
     /// The properties that are set, by config key.
     pub fn used(&self) -> Vec<&'static str> {
         [
             ("services", !self.services.is_empty()),
             ("span_names", !self.span_names.is_empty()),
+            ("span_kinds", !self.span_kinds.is_empty()),
+            ("libraries", !self.libraries.is_empty()),
             ("attributes", !self.attributes.is_empty()),
             ("resources", !self.resources.is_empty()),
             ("log_bodies", !self.log_bodies.is_empty()),
@@ -94,14 +113,15 @@ impl MatchConfig {
         if self.used().is_empty() {
             errors.push(ConfigError::new(
                 at,
-                "set at least one of services, span_names, attributes, resources, log_bodies, \
-                 log_severity_texts, metric_names",
+                "set at least one of services, span_names, span_kinds, libraries, attributes, resources, \
+                 log_bodies, log_severity_texts, metric_names",
             ));
         }
         if self.match_type == MatchType::Regexp {
             let lists = [
                 ("services", &self.services),
                 ("span_names", &self.span_names),
+                ("span_kinds", &self.span_kinds),
                 ("log_bodies", &self.log_bodies),
                 ("log_severity_texts", &self.log_severity_texts),
                 ("metric_names", &self.metric_names),
@@ -111,6 +131,17 @@ impl MatchConfig {
                     if let Err(e) = regex::Regex::new(pattern) {
                         errors.push(ConfigError::new(
                             format!("{at}.{name}[{i}]"),
+                            format!("invalid regex: {e}"),
+                        ));
+                    }
+                }
+            }
+            for (i, library) in self.libraries.iter().enumerate() {
+                let fields = [("name", Some(&library.name)), ("version", library.version.as_ref())];
+                for (field, pattern) in fields {
+                    if let Some(Err(e)) = pattern.map(|p| regex::Regex::new(p)) {
+                        errors.push(ConfigError::new(
+                            format!("{at}.libraries[{i}].{field}"),
                             format!("invalid regex: {e}"),
                         ));
                     }
@@ -143,9 +174,31 @@ impl MatchConfig {
                 }
             }
         }
+        if self.match_type == MatchType::Strict {
+            for (i, kind) in self.span_kinds.iter().enumerate() {
+                if !SPAN_KINDS.contains(&kind.as_str()) {
+                    let hint = crate::config::did_you_mean(kind, SPAN_KINDS.iter().copied())
+                        .map_or(String::new(), |k| format!(", did you mean {k}?"));
+                    errors.push(ConfigError::new(
+                        format!("{at}.span_kinds[{i}]"),
+                        format!("unknown span kind{hint}"),
+                    ));
+                }
+            }
+        }
         errors
     }
 }
+
+/// Span kind names, indexed by the OTLP enum value.
+pub const SPAN_KINDS: [&str; 6] = [
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
 
 impl Validate for AttributesConfig {
     fn validate(&self) -> Vec<ConfigError> {

@@ -1,21 +1,25 @@
 //! Compiled `include` / `exclude` properties (the Collector's `filterconfig.MatchProperties`).
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use regex::Regex;
 
 use super::actions::string_form;
-use super::config::{AttributeMatch, MatchConfig, MatchType};
+use super::config::{AttributeMatch, LibraryMatch, MatchConfig, MatchType, SPAN_KINDS};
 
 /// One item as matching sees it. Fields that do not apply to the signal are `None`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Item<'a> {
     /// The item's resource.
     pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the item.
+    pub scope: Option<&'a InstrumentationScope>,
     /// The item's own attributes (spans, log records).
     pub attributes: &'a [KeyValue],
     /// Span name.
     pub span_name: Option<&'a str>,
+    /// Span kind (the OTLP enum value).
+    pub span_kind: Option<i32>,
     /// Log record body.
     pub log_body: Option<&'a AnyValue>,
     /// Log record severity text.
@@ -94,11 +98,34 @@ impl AttributeMatcher {
     }
 }
 
+#[derive(Debug, Clone)]
+struct LibraryMatcher {
+    name: Names,
+    version: Option<Names>,
+}
+
+impl LibraryMatcher {
+    fn compile(match_type: MatchType, config: &LibraryMatch) -> LibraryMatcher {
+        let one = |text: &String| Names::compile(match_type, std::slice::from_ref(text)).expect("one entry");
+        LibraryMatcher {
+            name: one(&config.name),
+            version: config.version.as_ref().map(one),
+        }
+    }
+
+    fn matches(&self, scope: Option<&InstrumentationScope>) -> bool {
+        let (name, version) = scope.map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+        self.name.matches(name) && self.version.as_ref().is_none_or(|v| v.matches(version))
+    }
+}
+
 /// A compiled `include` or `exclude`.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     services: Option<Names>,
     span_names: Option<Names>,
+    span_kinds: Option<Names>,
+    libraries: Vec<LibraryMatcher>,
     log_bodies: Option<Names>,
     log_severity_texts: Option<Names>,
     metric_names: Option<Names>,
@@ -115,6 +142,8 @@ impl Matcher {
         Matcher {
             services: Names::compile(t, &config.services),
             span_names: Names::compile(t, &config.span_names),
+            span_kinds: Names::compile(t, &config.span_kinds),
+            libraries: config.libraries.iter().map(|l| LibraryMatcher::compile(t, l)).collect(),
             log_bodies: Names::compile(t, &config.log_bodies),
             log_severity_texts: Names::compile(t, &config.log_severity_texts),
             metric_names: Names::compile(t, &config.metric_names),
@@ -151,7 +180,16 @@ impl Matcher {
             Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
             _ => None,
         };
+        let kind = item.span_kind.map(|k| {
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| SPAN_KINDS.get(k))
+                .copied()
+                .unwrap_or("")
+        });
         text(&self.span_names, item.span_name)
+            && text(&self.span_kinds, kind)
+            && (self.libraries.is_empty() || self.libraries.iter().any(|l| l.matches(item.scope)))
             && text(&self.log_bodies, body)
             && text(&self.log_severity_texts, item.severity_text)
             && text(&self.metric_names, item.metric_name)

@@ -30,8 +30,10 @@
 //! converted stay as they are.
 //!
 //! An item is processed when it matches `include` (if set) and does not match
-//! `exclude` (if set). Metric data points are matched by their metric
-//! (`metric_names`, `resources`).
+//! `exclude` (if set): `services`, `span_names`, `span_kinds`, `libraries`,
+//! `attributes`, `resources`, `log_bodies`, `log_severity_texts` and `metric_names`,
+//! compared `strict`ly or as `regexp`s. Metric data points are matched by their
+//! metric (`metric_names`, `resources`).
 
 pub mod actions;
 mod config;
@@ -44,7 +46,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
 
 pub use actions::{ActionConfig, ActionKind, Actions, ConfigValue, ConvertedType};
-pub use config::{AttributeMatch, AttributesConfig, MatchConfig, MatchType};
+pub use config::{AttributeMatch, AttributesConfig, LibraryMatch, MatchConfig, MatchType, SPAN_KINDS};
 pub use matcher::{Item, Matcher};
 
 use crate::component::registry::ProcessorFactory;
@@ -107,10 +109,13 @@ impl CompiledAttributes {
 /// Which match properties apply to items of `signal` (as in the Collector).
 fn applies(signal: Signal, property: &str) -> bool {
     match signal {
-        Signal::Traces => matches!(property, "services" | "span_names" | "attributes" | "resources"),
+        Signal::Traces => matches!(
+            property,
+            "services" | "span_names" | "span_kinds" | "libraries" | "attributes" | "resources"
+        ),
         Signal::Logs => matches!(
             property,
-            "attributes" | "resources" | "log_bodies" | "log_severity_texts"
+            "libraries" | "attributes" | "resources" | "log_bodies" | "log_severity_texts"
         ),
         Signal::Metrics => matches!(property, "metric_names" | "resources"),
     }
@@ -149,39 +154,48 @@ impl AttributesProcessor {
             Telemetry::Traces(request) => {
                 for rs in &mut request.resource_spans {
                     let resource = rs.resource.as_ref();
-                    for span in rs.scope_spans.iter_mut().flat_map(|ss| &mut ss.spans) {
-                        if filtered {
-                            let item = Item {
-                                resource,
-                                attributes: &span.attributes,
-                                span_name: Some(&span.name),
-                                ..Default::default()
-                            };
-                            if !self.selected(&item) {
-                                continue;
+                    for ss in &mut rs.scope_spans {
+                        let scope = ss.scope.as_ref();
+                        for span in &mut ss.spans {
+                            if filtered {
+                                let item = Item {
+                                    resource,
+                                    scope,
+                                    attributes: &span.attributes,
+                                    span_name: Some(&span.name),
+                                    span_kind: Some(span.kind),
+                                    ..Default::default()
+                                };
+                                if !self.selected(&item) {
+                                    continue;
+                                }
                             }
+                            actions.apply(&mut span.attributes);
                         }
-                        actions.apply(&mut span.attributes);
                     }
                 }
             }
             Telemetry::Logs(request) => {
                 for rl in &mut request.resource_logs {
                     let resource = rl.resource.as_ref();
-                    for log in rl.scope_logs.iter_mut().flat_map(|sl| &mut sl.log_records) {
-                        if filtered {
-                            let item = Item {
-                                resource,
-                                attributes: &log.attributes,
-                                log_body: log.body.as_ref(),
-                                severity_text: Some(&log.severity_text),
-                                ..Default::default()
-                            };
-                            if !self.selected(&item) {
-                                continue;
+                    for sl in &mut rl.scope_logs {
+                        let scope = sl.scope.as_ref();
+                        for log in &mut sl.log_records {
+                            if filtered {
+                                let item = Item {
+                                    resource,
+                                    scope,
+                                    attributes: &log.attributes,
+                                    log_body: log.body.as_ref(),
+                                    severity_text: Some(&log.severity_text),
+                                    ..Default::default()
+                                };
+                                if !self.selected(&item) {
+                                    continue;
+                                }
                             }
+                            actions.apply(&mut log.attributes);
                         }
-                        actions.apply(&mut log.attributes);
                     }
                 }
             }

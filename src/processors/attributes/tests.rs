@@ -314,6 +314,46 @@ fn include_and_exclude_combine() {
     assert!(!tagged(&compiled, with_service_and_attribute("x", "search", s("GET"))));
 }
 
+#[test]
+fn span_kinds_and_libraries_select_spans() {
+    let compiled = compile(&format!(
+        "{TAG}include:\n  match_type: strict\n  span_kinds: [SPAN_KIND_SERVER]\n  \
+         libraries: [{{name: test}}, {{name: other, version: '1.0'}}]\n"
+    ))
+    .unwrap();
+    // testing::span is a server span in scope `test`.
+    assert!(tagged(&compiled, with_service_and_attribute("x", "a", s("GET"))));
+    let mut client = with_service_and_attribute("x", "a", s("GET"));
+    if let Telemetry::Traces(r) = &mut client {
+        r.resource_spans[0].scope_spans[0].spans[0].kind = 3;
+    }
+    assert!(!tagged(&compiled, client));
+    let mut other_scope = with_service_and_attribute("x", "a", s("GET"));
+    if let Telemetry::Traces(r) = &mut other_scope {
+        r.resource_spans[0].scope_spans[0].scope.as_mut().unwrap().name = "other".into();
+    }
+    assert!(!tagged(&compiled, other_scope.clone()), "version 1.0 required");
+    if let Telemetry::Traces(r) = &mut other_scope {
+        r.resource_spans[0].scope_spans[0].scope.as_mut().unwrap().version = "1.0".into();
+    }
+    assert!(tagged(&compiled, other_scope));
+    let errs =
+        errors("actions: [{key: a, action: delete}]\ninclude: {match_type: strict, span_kinds: [SPAN_KIND_SERVR]}");
+    assert_eq!(
+        errs,
+        vec!["include.span_kinds[0]: unknown span kind, did you mean SPAN_KIND_SERVER?"]
+    );
+}
+
+#[test]
+fn delete_without_key_does_not_touch_empty_keys_outside_the_pattern() {
+    let out = apply(
+        "actions: [{action: delete, pattern: '^tmp'}]",
+        vec![kv("", s("odd")), kv("tmp.x", s("x"))],
+    );
+    assert_eq!(out, vec![kv("", s("odd"))]);
+}
+
 fn logs(records: Vec<LogRecord>) -> Telemetry {
     Telemetry::Logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
