@@ -41,6 +41,9 @@ pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY];
 /// Every processor type.
 pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::batch::FACTORY,
+    crate::processors::attributes::FACTORY,
+    crate::processors::resource::FACTORY,
+    crate::processors::resourcedetection::FACTORY,
     crate::processors::sli::FACTORY,
     crate::processors::slo::FACTORY,
 ];

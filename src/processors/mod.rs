@@ -1,6 +1,9 @@
 //! Processors: stages between receivers and exporters, run in pipeline order.
 //! Each is a folder with its doc (and YAML example), config, code and tests.
 
+pub mod attributes;
 pub mod batch;
+pub mod resource;
+pub mod resourcedetection;
 pub mod sli;
 pub mod slo;
