@@ -145,7 +145,11 @@ mod tests;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::{
+    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use eval::{Node, Subject};
@@ -157,6 +161,45 @@ pub enum Context {
     Span,
     /// Log records, with their resource and instrumentation scope.
     Log,
+    /// Span events, with their span, resource and instrumentation scope.
+    SpanEvent,
+    /// Metrics (the metric as a whole, not its points), with their resource and scope.
+    Metric,
+    /// Metric data points, with their metric, resource and scope.
+    DataPoint,
+}
+
+impl Context {
+    /// Every context, in documentation order.
+    pub const ALL: [Context; 5] = [
+        Context::Span,
+        Context::Log,
+        Context::SpanEvent,
+        Context::Metric,
+        Context::DataPoint,
+    ];
+
+    /// `span`, `log`, `span event`, `metric`, `data point`.
+    pub fn singular(self) -> &'static str {
+        match self {
+            Context::Span => "span",
+            Context::Log => "log",
+            Context::SpanEvent => "span event",
+            Context::Metric => "metric",
+            Context::DataPoint => "data point",
+        }
+    }
+
+    /// `spans`, `logs`, `span events`, `metrics`, `data points`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Context::Span => "spans",
+            Context::Log => "logs",
+            Context::SpanEvent => "span events",
+            Context::Metric => "metrics",
+            Context::DataPoint => "data points",
+        }
+    }
 }
 
 /// A parsed condition. Parse once at startup with [`Condition::parse`]; evaluation does not
@@ -198,6 +241,21 @@ impl Condition {
     pub fn eval_log(&self, log: &LogView<'_>) -> bool {
         self.context == Context::Log && self.root.eval(Subject::Log(*log))
     }
+
+    /// Evaluates the condition against a span event. False if parsed for another context.
+    pub fn eval_span_event(&self, event: &SpanEventView<'_>) -> bool {
+        self.context == Context::SpanEvent && self.root.eval(Subject::SpanEvent(*event))
+    }
+
+    /// Evaluates the condition against a metric. False if parsed for another context.
+    pub fn eval_metric(&self, metric: &MetricView<'_>) -> bool {
+        self.context == Context::Metric && self.root.eval(Subject::Metric(*metric))
+    }
+
+    /// Evaluates the condition against a data point. False if parsed for another context.
+    pub fn eval_data_point(&self, point: &DataPointView<'_>) -> bool {
+        self.context == Context::DataPoint && self.root.eval(Subject::DataPoint(*point))
+    }
 }
 
 impl std::fmt::Display for Condition {
@@ -225,6 +283,56 @@ pub struct LogView<'a> {
     /// The resource of the `ResourceLogs` the record came in, if any.
     pub resource: Option<&'a Resource>,
     /// The instrumentation scope of the `ScopeLogs` the record came in, if any.
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// A span event with its span, resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanEventView<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// The span the event belongs to.
+    pub span: &'a Span,
+    /// The resource of the `ResourceSpans` the span came in, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the `ScopeSpans` the span came in, if any.
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// A metric with its resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricView<'a> {
+    /// The metric.
+    pub metric: &'a Metric,
+    /// The resource of the `ResourceMetrics` the metric came in, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the `ScopeMetrics` the metric came in, if any.
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// One data point of any metric type.
+#[derive(Debug, Clone, Copy)]
+pub enum DataPoint<'a> {
+    /// A gauge or sum point.
+    Number(&'a NumberDataPoint),
+    /// A histogram point.
+    Histogram(&'a HistogramDataPoint),
+    /// An exponential histogram point.
+    ExponentialHistogram(&'a ExponentialHistogramDataPoint),
+    /// A summary point.
+    Summary(&'a SummaryDataPoint),
+}
+
+/// A data point with its metric, resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct DataPointView<'a> {
+    /// The point.
+    pub point: DataPoint<'a>,
+    /// The metric the point belongs to.
+    pub metric: &'a Metric,
+    /// The resource of the `ResourceMetrics` the metric came in, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the `ScopeMetrics` the metric came in, if any.
     pub scope: Option<&'a InstrumentationScope>,
 }
 

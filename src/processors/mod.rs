@@ -2,5 +2,7 @@
 //! Each is a folder with its doc (and YAML example), config, code and tests.
 
 pub mod batch;
+pub mod filter;
+pub mod probabilistic_sampler;
 pub mod sli;
 pub mod slo;
