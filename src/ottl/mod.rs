@@ -1,7 +1,7 @@
 //! # Conditions
 //!
 //! The condition language every component uses to select telemetry: SLI classification
-//! today, the filter and tail-sampling processors later. It is the condition part of the
+//! and the filter processor today, the tail-sampling processor later. It is the condition part of the
 //! [OpenTelemetry Transform Language (OTTL)](https://github.com/open-telemetry/opentelemetry-collector-contrib/tree/main/pkg/ottl):
 //! the same paths, operators, functions and comparison rules, so conditions written for
 //! the Collector read the same here.
@@ -15,8 +15,8 @@
 //! loud_logs: severity_number >= SEVERITY_NUMBER_ERROR or body == nil
 //! ```
 //!
-//! A condition is parsed once, when the config is loaded, for one [`Context`] (spans or
-//! log records); every mistake that can be found then is a [`ParseError`] with the line and
+//! A condition is parsed once, when the config is loaded, for one [`Context`] (spans, log
+//! records, span events, metrics or data points); every mistake that can be found then is a [`ParseError`] with the line and
 //! column inside the condition. Evaluating a parsed [`Condition`] does not allocate.
 //!
 //! ```
@@ -94,7 +94,7 @@
 //! | `time`, `observed_time` | int | unix nanoseconds (also `time_unix_nano`, `observed_time_unix_nano`) |
 //! | `event_name` | string | |
 //!
-//! Both:
+//! Spans and log records:
 //!
 //! | path | type | |
 //! |---|---|---|
@@ -105,10 +105,40 @@
 //! | `trace_id`, `span_id` | bytes | compare with hex strings: `trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"` (`.string` variants too) |
 //! | `flags` | int | |
 //!
+//! Span events ([`Context::SpanEvent`], the filter processor's `spanevent`):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `name` | string | the event's name |
+//! | `attributes["key"]` | any | the event's attribute |
+//! | `time` | int | unix nanoseconds (also `time_unix_nano`) |
+//! | `span.name` | string | the span the event belongs to |
+//! | `span.attributes["key"]` | any | |
+//!
+//! Metrics ([`Context::Metric`], the filter processor's `metric`):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `name`, `description`, `unit` | string | |
+//! | `type` | int | `METRIC_DATA_TYPE_{NONE,GAUGE,SUM,HISTOGRAM,EXPONENTIAL_HISTOGRAM,SUMMARY}` |
+//!
+//! Data points ([`Context::DataPoint`], the filter processor's `datapoint`):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `attributes["key"]` | any | the point's attribute |
+//! | `metric.name`, `metric.description`, `metric.unit` | string | the point's metric |
+//! | `metric.type` | int | as `type` for metrics |
+//! | `value_double`, `value_int` | float, int | gauge and sum points; the other type reads as 0 (as in the Collector), nil for other points |
+//! | `time`, `start_time` | int | unix nanoseconds (also `time_unix_nano`, `start_time_unix_nano`) |
+//!
+//! Every context also has `resource.attributes["key"]` and the `instrumentation_scope.*` paths;
+//! `trace_id`, `span_id` and `flags` are only for spans and log records.
+//!
 //! `attributes`, `resource.attributes` and `instrumentation_scope.attributes` without a key are
 //! the whole map (for `Len` and `IsMap`). Values inside attributes can be indexed further:
 //! `attributes["http.request.header"]["accept"]` for maps, `attributes["tags"][0]` for lists.
-//! Using a span path in a log condition (or the other way round) is an error.
+//! Using a path in a context that does not have it (a span path in a log condition) is an error.
 //!
 //! ## Functions
 //!

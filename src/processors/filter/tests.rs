@@ -327,7 +327,7 @@ logs:
 "#,
     )
     .unwrap_err();
-    let summary: Vec<(String, String, Option<(usize, usize)>)> = errors
+    let summary: Vec<_> = errors
         .iter()
         .map(|e| {
             (

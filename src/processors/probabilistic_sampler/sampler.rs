@@ -205,9 +205,15 @@ fn number(value: &any_value::Value) -> Option<f64> {
 /// The OpenTracing `sampling.priority` span attribute: 0 drops, above 0 keeps.
 fn span_priority(span: &Span) -> Priority {
     match attribute(&span.attributes, "sampling.priority").and_then(number) {
-        Some(p) if p == 0.0 => Priority::MustNot,
         Some(p) if p > 0.0 => Priority::Must,
-        _ => Priority::Defer,
+        Some(p) => {
+            if p == 0.0 {
+                Priority::MustNot
+            } else {
+                Priority::Defer
+            }
+        }
+        None => Priority::Defer,
     }
 }
 
