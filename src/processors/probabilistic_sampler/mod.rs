@@ -46,9 +46,9 @@
 //! span, above 0 keeps it. For logs, `sampling_priority` names a record attribute
 //! whose number replaces the percentage for that record: 0 drops, 100 keeps.
 //!
-//! **Logs.** Randomness is the record's `sampling.randomness` attribute, else its
-//! trace id, else (or always, with `attribute_source: record`) a hash of the
-//! `from_attribute` attribute. Kept records get `sampling.threshold` (and, in
+//! **Logs.** Randomness is the record's `sampling.randomness` attribute (in the
+//! consistent modes), else its trace id (unless `attribute_source: record`), else a
+//! hash of the `from_attribute` attribute (with `hash_seed`). Kept records get `sampling.threshold` (and, in
 //! `hash_seed` mode, `sampling.randomness`) attributes.
 //!
 //! **fail_closed** (default true): an item without usable randomness (no or an

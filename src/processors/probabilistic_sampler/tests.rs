@@ -590,3 +590,43 @@ async fn the_processor_drops_unsampled_items_and_empty_containers() {
     });
     assert_eq!(run(&cfg, logs).await.unwrap().item_count(), 1);
 }
+
+#[test]
+fn validate_reports_full_paths_and_signals() {
+    let yaml = |block: &str, signal: &str| {
+        format!(
+            "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  probabilistic_sampler:
+{block}
+exporters:
+  debug:
+service:
+  pipelines:
+    {signal}:
+      receivers: [otlp]
+      processors: [probabilistic_sampler]
+      exporters: [debug]
+"
+        )
+    };
+    let errors = |text: String| match crate::config::Config::from_yaml(&text) {
+        Ok(_) => Vec::new(),
+        Err(crate::config::ConfigErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+    };
+    assert!(errors(yaml("    sampling_percentage: 10", "traces")).is_empty());
+    assert!(errors(yaml("    sampling_percentage: 10", "logs")).is_empty());
+    let bad = errors(yaml("    sampling_precision: 20", "traces"));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with("processors.probabilistic_sampler.sampling_precision: "),
+        "{bad:?}"
+    );
+    let metrics = errors(yaml("    sampling_percentage: 10", "metrics"));
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    assert!(metrics[0].contains("does not support metrics"), "{metrics:?}");
+}
