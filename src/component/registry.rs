@@ -46,6 +46,8 @@ pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::resourcedetection::FACTORY,
     crate::processors::sli::FACTORY,
     crate::processors::slo::FACTORY,
+    crate::processors::filter::FACTORY,
+    crate::processors::probabilistic_sampler::FACTORY,
 ];
 
 /// Every exporter type.

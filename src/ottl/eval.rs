@@ -5,7 +5,9 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use regex::Regex;
 
 use super::lexer::CmpOp;
-use super::{LogView, SpanView};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
+
+use super::{DataPoint, DataPointView, LogView, MetricView, SpanEventView, SpanView};
 
 /// A boolean expression.
 #[derive(Debug, Clone)]
@@ -82,6 +84,20 @@ pub(crate) enum Field {
     Time,
     ObservedTime,
     EventName,
+    // Span event.
+    SpanName,
+    SpanAttributes,
+    // Metric.
+    Description,
+    Unit,
+    MetricType,
+    // Data point.
+    MetricName,
+    MetricDescription,
+    MetricUnit,
+    MetricMetricType,
+    ValueDouble,
+    ValueInt,
 }
 
 /// A function call, arguments already checked.
@@ -110,6 +126,9 @@ pub(crate) enum TypeTest {
 pub(crate) enum Subject<'a> {
     Span(SpanView<'a>),
     Log(LogView<'a>),
+    SpanEvent(SpanEventView<'a>),
+    Metric(MetricView<'a>),
+    DataPoint(DataPointView<'a>),
 }
 
 /// A runtime value, borrowed from the telemetry or from the condition.
@@ -203,6 +222,18 @@ pub(crate) fn any_value(value: &AnyValue) -> Val<'_> {
     }
 }
 
+/// The `METRIC_DATA_TYPE_*` number of a metric (0 when it has no data).
+fn metric_type(metric: &Metric) -> i64 {
+    match metric.data {
+        None => 0,
+        Some(metric::Data::Gauge(_)) => 1,
+        Some(metric::Data::Sum(_)) => 2,
+        Some(metric::Data::Histogram(_)) => 3,
+        Some(metric::Data::ExponentialHistogram(_)) => 4,
+        Some(metric::Data::Summary(_)) => 5,
+    }
+}
+
 fn nanos(t: u64) -> Val<'static> {
     Val::Int(i64::try_from(t).unwrap_or(i64::MAX))
 }
@@ -212,6 +243,79 @@ impl Field {
         match subject {
             Subject::Span(view) => self.eval_span(view),
             Subject::Log(view) => self.eval_log(view),
+            Subject::SpanEvent(view) => self.eval_span_event(view),
+            Subject::Metric(view) => self.eval_metric(view),
+            Subject::DataPoint(view) => self.eval_data_point(view),
+        }
+    }
+
+    fn eval_span_event<'a>(self, view: SpanEventView<'a>) -> Val<'a> {
+        let event = view.event;
+        match self {
+            Field::Name => Val::Str(&event.name),
+            Field::Attributes => Val::Map(&event.attributes),
+            Field::Time => nanos(event.time_unix_nano),
+            Field::SpanName => Val::Str(&view.span.name),
+            Field::SpanAttributes => Val::Map(&view.span.attributes),
+            Field::ResourceAttributes => Val::Map(view.resource.map_or(&[][..], |r| &r.attributes)),
+            Field::ScopeAttributes => Val::Map(view.scope.map_or(&[][..], |s| &s.attributes)),
+            Field::ScopeName => Val::Str(view.scope.map_or("", |s| &s.name)),
+            Field::ScopeVersion => Val::Str(view.scope.map_or("", |s| &s.version)),
+            _ => Val::Nil,
+        }
+    }
+
+    fn eval_metric<'a>(self, view: MetricView<'a>) -> Val<'a> {
+        let metric = view.metric;
+        match self {
+            Field::Name => Val::Str(&metric.name),
+            Field::Description => Val::Str(&metric.description),
+            Field::Unit => Val::Str(&metric.unit),
+            Field::MetricType => Val::Int(metric_type(metric)),
+            Field::ResourceAttributes => Val::Map(view.resource.map_or(&[][..], |r| &r.attributes)),
+            Field::ScopeAttributes => Val::Map(view.scope.map_or(&[][..], |s| &s.attributes)),
+            Field::ScopeName => Val::Str(view.scope.map_or("", |s| &s.name)),
+            Field::ScopeVersion => Val::Str(view.scope.map_or("", |s| &s.version)),
+            _ => Val::Nil,
+        }
+    }
+
+    fn eval_data_point<'a>(self, view: DataPointView<'a>) -> Val<'a> {
+        let (attributes, start, time) = match view.point {
+            DataPoint::Number(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano),
+            DataPoint::Histogram(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano),
+            DataPoint::ExponentialHistogram(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano),
+            DataPoint::Summary(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano),
+        };
+        let metric = view.metric;
+        match self {
+            Field::Attributes => Val::Map(attributes),
+            Field::Time => nanos(time),
+            Field::StartTime => nanos(start),
+            // As in the Collector: the value of the other type reads as zero.
+            Field::ValueDouble => match view.point {
+                DataPoint::Number(p) => Val::Float(match p.value {
+                    Some(number_data_point::Value::AsDouble(d)) => d,
+                    _ => 0.0,
+                }),
+                _ => Val::Nil,
+            },
+            Field::ValueInt => match view.point {
+                DataPoint::Number(p) => Val::Int(match p.value {
+                    Some(number_data_point::Value::AsInt(i)) => i,
+                    _ => 0,
+                }),
+                _ => Val::Nil,
+            },
+            Field::MetricName => Val::Str(&metric.name),
+            Field::MetricDescription => Val::Str(&metric.description),
+            Field::MetricUnit => Val::Str(&metric.unit),
+            Field::MetricMetricType => Val::Int(metric_type(metric)),
+            Field::ResourceAttributes => Val::Map(view.resource.map_or(&[][..], |r| &r.attributes)),
+            Field::ScopeAttributes => Val::Map(view.scope.map_or(&[][..], |s| &s.attributes)),
+            Field::ScopeName => Val::Str(view.scope.map_or("", |s| &s.name)),
+            Field::ScopeVersion => Val::Str(view.scope.map_or("", |s| &s.version)),
+            _ => Val::Nil,
         }
     }
 
@@ -238,12 +342,7 @@ impl Field {
             Field::EndTime => nanos(span.end_time_unix_nano),
             Field::TraceState => Val::Str(&span.trace_state),
             Field::ParentSpanId => Val::Bytes(&span.parent_span_id),
-            Field::Body
-            | Field::SeverityNumber
-            | Field::SeverityText
-            | Field::Time
-            | Field::ObservedTime
-            | Field::EventName => Val::Nil,
+            _ => Val::Nil,
         }
     }
 
@@ -264,15 +363,7 @@ impl Field {
             Field::Time => nanos(log.time_unix_nano),
             Field::ObservedTime => nanos(log.observed_time_unix_nano),
             Field::EventName => Val::Str(&log.event_name),
-            Field::Name
-            | Field::Kind
-            | Field::StatusCode
-            | Field::StatusMessage
-            | Field::Duration
-            | Field::StartTime
-            | Field::EndTime
-            | Field::TraceState
-            | Field::ParentSpanId => Val::Nil,
+            _ => Val::Nil,
         }
     }
 }

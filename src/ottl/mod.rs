@@ -1,7 +1,7 @@
 //! # Conditions
 //!
 //! The condition language every component uses to select telemetry: SLI classification
-//! today, the filter and tail-sampling processors later. It is the condition part of the
+//! and the filter processor today, the tail-sampling processor later. It is the condition part of the
 //! [OpenTelemetry Transform Language (OTTL)](https://github.com/open-telemetry/opentelemetry-collector-contrib/tree/main/pkg/ottl):
 //! the same paths, operators, functions and comparison rules, so conditions written for
 //! the Collector read the same here.
@@ -15,8 +15,8 @@
 //! loud_logs: severity_number >= SEVERITY_NUMBER_ERROR or body == nil
 //! ```
 //!
-//! A condition is parsed once, when the config is loaded, for one [`Context`] (spans or
-//! log records); every mistake that can be found then is a [`ParseError`] with the line and
+//! A condition is parsed once, when the config is loaded, for one [`Context`] (spans, log
+//! records, span events, metrics or data points); every mistake that can be found then is a [`ParseError`] with the line and
 //! column inside the condition. Evaluating a parsed [`Condition`] does not allocate.
 //!
 //! ```
@@ -94,7 +94,7 @@
 //! | `time`, `observed_time` | int | unix nanoseconds (also `time_unix_nano`, `observed_time_unix_nano`) |
 //! | `event_name` | string | |
 //!
-//! Both:
+//! Spans and log records:
 //!
 //! | path | type | |
 //! |---|---|---|
@@ -105,10 +105,40 @@
 //! | `trace_id`, `span_id` | bytes | compare with hex strings: `trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"` (`.string` variants too) |
 //! | `flags` | int | |
 //!
+//! Span events ([`Context::SpanEvent`], the filter processor's `spanevent`):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `name` | string | the event's name |
+//! | `attributes["key"]` | any | the event's attribute |
+//! | `time` | int | unix nanoseconds (also `time_unix_nano`) |
+//! | `span.name` | string | the span the event belongs to |
+//! | `span.attributes["key"]` | any | |
+//!
+//! Metrics ([`Context::Metric`], the filter processor's `metric`):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `name`, `description`, `unit` | string | |
+//! | `type` | int | `METRIC_DATA_TYPE_{NONE,GAUGE,SUM,HISTOGRAM,EXPONENTIAL_HISTOGRAM,SUMMARY}` |
+//!
+//! Data points ([`Context::DataPoint`], the filter processor's `datapoint`):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `attributes["key"]` | any | the point's attribute |
+//! | `metric.name`, `metric.description`, `metric.unit` | string | the point's metric |
+//! | `metric.type` | int | as `type` for metrics |
+//! | `value_double`, `value_int` | float, int | gauge and sum points; the other type reads as 0 (as in the Collector), nil for other points |
+//! | `time`, `start_time` | int | unix nanoseconds (also `time_unix_nano`, `start_time_unix_nano`) |
+//!
+//! Every context also has `resource.attributes["key"]` and the `instrumentation_scope.*` paths;
+//! `trace_id`, `span_id` and `flags` are only for spans and log records.
+//!
 //! `attributes`, `resource.attributes` and `instrumentation_scope.attributes` without a key are
 //! the whole map (for `Len` and `IsMap`). Values inside attributes can be indexed further:
 //! `attributes["http.request.header"]["accept"]` for maps, `attributes["tags"][0]` for lists.
-//! Using a span path in a log condition (or the other way round) is an error.
+//! Using a path in a context that does not have it (a span path in a log condition) is an error.
 //!
 //! ## Functions
 //!
@@ -145,7 +175,11 @@ mod tests;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::{
+    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use eval::{Node, Subject};
@@ -157,6 +191,45 @@ pub enum Context {
     Span,
     /// Log records, with their resource and instrumentation scope.
     Log,
+    /// Span events, with their span, resource and instrumentation scope.
+    SpanEvent,
+    /// Metrics (the metric as a whole, not its points), with their resource and scope.
+    Metric,
+    /// Metric data points, with their metric, resource and scope.
+    DataPoint,
+}
+
+impl Context {
+    /// Every context, in documentation order.
+    pub const ALL: [Context; 5] = [
+        Context::Span,
+        Context::Log,
+        Context::SpanEvent,
+        Context::Metric,
+        Context::DataPoint,
+    ];
+
+    /// `span`, `log`, `span event`, `metric`, `data point`.
+    pub fn singular(self) -> &'static str {
+        match self {
+            Context::Span => "span",
+            Context::Log => "log",
+            Context::SpanEvent => "span event",
+            Context::Metric => "metric",
+            Context::DataPoint => "data point",
+        }
+    }
+
+    /// `spans`, `logs`, `span events`, `metrics`, `data points`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Context::Span => "spans",
+            Context::Log => "logs",
+            Context::SpanEvent => "span events",
+            Context::Metric => "metrics",
+            Context::DataPoint => "data points",
+        }
+    }
 }
 
 /// A parsed condition. Parse once at startup with [`Condition::parse`]; evaluation does not
@@ -198,6 +271,21 @@ impl Condition {
     pub fn eval_log(&self, log: &LogView<'_>) -> bool {
         self.context == Context::Log && self.root.eval(Subject::Log(*log))
     }
+
+    /// Evaluates the condition against a span event. False if parsed for another context.
+    pub fn eval_span_event(&self, event: &SpanEventView<'_>) -> bool {
+        self.context == Context::SpanEvent && self.root.eval(Subject::SpanEvent(*event))
+    }
+
+    /// Evaluates the condition against a metric. False if parsed for another context.
+    pub fn eval_metric(&self, metric: &MetricView<'_>) -> bool {
+        self.context == Context::Metric && self.root.eval(Subject::Metric(*metric))
+    }
+
+    /// Evaluates the condition against a data point. False if parsed for another context.
+    pub fn eval_data_point(&self, point: &DataPointView<'_>) -> bool {
+        self.context == Context::DataPoint && self.root.eval(Subject::DataPoint(*point))
+    }
 }
 
 impl std::fmt::Display for Condition {
@@ -225,6 +313,56 @@ pub struct LogView<'a> {
     /// The resource of the `ResourceLogs` the record came in, if any.
     pub resource: Option<&'a Resource>,
     /// The instrumentation scope of the `ScopeLogs` the record came in, if any.
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// A span event with its span, resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanEventView<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// The span the event belongs to.
+    pub span: &'a Span,
+    /// The resource of the `ResourceSpans` the span came in, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the `ScopeSpans` the span came in, if any.
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// A metric with its resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricView<'a> {
+    /// The metric.
+    pub metric: &'a Metric,
+    /// The resource of the `ResourceMetrics` the metric came in, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the `ScopeMetrics` the metric came in, if any.
+    pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// One data point of any metric type.
+#[derive(Debug, Clone, Copy)]
+pub enum DataPoint<'a> {
+    /// A gauge or sum point.
+    Number(&'a NumberDataPoint),
+    /// A histogram point.
+    Histogram(&'a HistogramDataPoint),
+    /// An exponential histogram point.
+    ExponentialHistogram(&'a ExponentialHistogramDataPoint),
+    /// A summary point.
+    Summary(&'a SummaryDataPoint),
+}
+
+/// A data point with its metric, resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct DataPointView<'a> {
+    /// The point.
+    pub point: DataPoint<'a>,
+    /// The metric the point belongs to.
+    pub metric: &'a Metric,
+    /// The resource of the `ResourceMetrics` the metric came in, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope of the `ScopeMetrics` the metric came in, if any.
     pub scope: Option<&'a InstrumentationScope>,
 }
 

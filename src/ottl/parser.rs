@@ -4,7 +4,7 @@ use regex::Regex;
 
 use super::eval::{Call, Expr, Key, Lit, Node, Path, TypeTest};
 use super::lexer::{error_at, tokenize, CmpOp, Tok, Token};
-use super::paths::{suggest, IntKind, Scope, Ty, ENUMS, FUNCTIONS, PATHS};
+use super::paths::{suggest, IntKind, Ty, ENUMS, FUNCTIONS, PATHS};
 use super::{Context, ParseError};
 
 /// Deepest nesting of parentheses, `not`s and calls; keeps hostile input from overflowing the stack.
@@ -271,17 +271,26 @@ impl<'s> Parser<'s> {
                 }
             }
         }
-        let Some(def) = PATHS.iter().find(|p| p.name == name) else {
+        // A name may have one definition per context (`start_time` of spans and of data points).
+        let Some(def) = PATHS
+            .iter()
+            .find(|p| p.name == name && p.scope.allows(self.context))
+            .or_else(|| PATHS.iter().find(|p| p.name == name))
+        else {
             return Err(self.err(start, self.unknown_path(&name)));
         };
         if !def.scope.allows(self.context) {
-            let (only, here) = match def.scope {
-                Scope::Log => ("log", "span"),
-                _ => ("span", "log"),
-            };
+            let only = PATHS
+                .iter()
+                .filter(|p| p.name == name)
+                .fold(def.scope, |scope, p| scope.or(p.scope));
             return Err(self.err(
                 start,
-                format!("{name} is only available for {only}s, not in {here} conditions"),
+                format!(
+                    "{name} is only available for {}, not in {} conditions",
+                    only.describe(),
+                    self.context.singular()
+                ),
             ));
         }
         let mut ty = def.ty;
@@ -468,6 +477,7 @@ impl<'s> Parser<'s> {
             Ty::Int(IntKind::SpanKind) => format!("{src} (a span kind)"),
             Ty::Int(IntKind::StatusCode) => format!("{src} (a status code)"),
             Ty::Int(IntKind::Severity) => format!("{src} (a severity number)"),
+            Ty::Int(IntKind::MetricType) => format!("{src} (a metric type)"),
             Ty::Int(IntKind::Timestamp) => "a timestamp".to_string(),
             Ty::Float => "a float".to_string(),
             Ty::Bool => "a bool".to_string(),
@@ -585,6 +595,10 @@ fn hint(ty: Ty) -> Option<&'static str> {
         Ty::Int(IntKind::StatusCode) => "; status codes are STATUS_CODE_UNSET, STATUS_CODE_OK and STATUS_CODE_ERROR",
         Ty::Int(IntKind::Severity) => {
             "; severity numbers are 1 to 24, or SEVERITY_NUMBER_TRACE to SEVERITY_NUMBER_FATAL4"
+        }
+        Ty::Int(IntKind::MetricType) => {
+            "; metric types are METRIC_DATA_TYPE_NONE, METRIC_DATA_TYPE_GAUGE, METRIC_DATA_TYPE_SUM, \
+             METRIC_DATA_TYPE_HISTOGRAM, METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM and METRIC_DATA_TYPE_SUMMARY"
         }
         Ty::Bytes(_) => "; ids are compared with hex string literals",
         _ => return None,

@@ -27,6 +27,7 @@ pub(crate) enum IntKind {
     SpanKind,
     StatusCode,
     Severity,
+    MetricType,
 }
 
 impl Ty {
@@ -45,20 +46,51 @@ impl Ty {
     }
 }
 
-/// Which contexts a path is valid in.
+/// Which contexts a path is valid in: a set of [`Context`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    Both,
-    Span,
-    Log,
-}
+pub(crate) struct Scope(u8);
 
 impl Scope {
+    pub(crate) const SPAN: Scope = Scope(1);
+    pub(crate) const LOG: Scope = Scope(2);
+    pub(crate) const SPAN_EVENT: Scope = Scope(4);
+    pub(crate) const METRIC: Scope = Scope(8);
+    pub(crate) const DATA_POINT: Scope = Scope(16);
+    /// Spans and log records (the two contexts with ids and flags).
+    pub(crate) const BOTH: Scope = Scope(1 | 2);
+    /// Every context.
+    pub(crate) const ALL: Scope = Scope(1 | 2 | 4 | 8 | 16);
+
+    pub(crate) const fn or(self, other: Scope) -> Scope {
+        Scope(self.0 | other.0)
+    }
+
+    fn of(context: Context) -> Scope {
+        match context {
+            Context::Span => Scope::SPAN,
+            Context::Log => Scope::LOG,
+            Context::SpanEvent => Scope::SPAN_EVENT,
+            Context::Metric => Scope::METRIC,
+            Context::DataPoint => Scope::DATA_POINT,
+        }
+    }
+
     pub(crate) fn allows(self, context: Context) -> bool {
-        matches!(
-            (self, context),
-            (Scope::Both, _) | (Scope::Span, Context::Span) | (Scope::Log, Context::Log)
-        )
+        self.0 & Scope::of(context).0 != 0
+    }
+
+    /// The contexts in the set, plural, for error messages: `spans and span events`.
+    pub(crate) fn describe(self) -> String {
+        let names: Vec<&str> = Context::ALL
+            .iter()
+            .filter(|c| self.allows(**c))
+            .map(|c| c.plural())
+            .collect();
+        match names.split_last() {
+            None => String::new(),
+            Some((last, [])) => (*last).to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        }
     }
 }
 
@@ -75,59 +107,87 @@ const fn path(name: &'static str, field: Field, ty: Ty, scope: Scope) -> PathDef
 }
 
 const TIMESTAMP: Ty = Ty::Int(IntKind::Timestamp);
+const METRIC_TYPE: Ty = Ty::Int(IntKind::MetricType);
+/// Contexts with a `name`: spans, span events and metrics.
+const NAMED: Scope = Scope::SPAN.or(Scope::SPAN_EVENT).or(Scope::METRIC);
+/// Contexts with a `time`: log records, span events and data points.
+const TIMED: Scope = Scope::LOG.or(Scope::SPAN_EVENT).or(Scope::DATA_POINT);
+/// Contexts with their own `attributes`: everything but metrics.
+const ATTRIBUTED: Scope = Scope::BOTH.or(Scope::SPAN_EVENT).or(Scope::DATA_POINT);
 
 /// Every path, in the order they are documented.
 pub(crate) const PATHS: &[PathDef] = &[
-    path("name", Field::Name, Ty::Str, Scope::Span),
-    path("kind", Field::Kind, Ty::Int(IntKind::SpanKind), Scope::Span),
+    path("name", Field::Name, Ty::Str, NAMED),
+    path("kind", Field::Kind, Ty::Int(IntKind::SpanKind), Scope::SPAN),
     path(
         "status.code",
         Field::StatusCode,
         Ty::Int(IntKind::StatusCode),
-        Scope::Span,
+        Scope::SPAN,
     ),
-    path("status.message", Field::StatusMessage, Ty::Str, Scope::Span),
-    path("duration", Field::Duration, Ty::Int(IntKind::Duration), Scope::Span),
-    path("start_time", Field::StartTime, TIMESTAMP, Scope::Span),
-    path("start_time_unix_nano", Field::StartTime, TIMESTAMP, Scope::Span),
-    path("end_time", Field::EndTime, TIMESTAMP, Scope::Span),
-    path("end_time_unix_nano", Field::EndTime, TIMESTAMP, Scope::Span),
-    path("trace_state", Field::TraceState, Ty::Str, Scope::Span),
-    path("parent_span_id", Field::ParentSpanId, Ty::Bytes(8), Scope::Span),
-    path("parent_span_id.string", Field::ParentSpanId, Ty::Bytes(8), Scope::Span),
-    path("body", Field::Body, Ty::Any, Scope::Log),
+    path("status.message", Field::StatusMessage, Ty::Str, Scope::SPAN),
+    path("duration", Field::Duration, Ty::Int(IntKind::Duration), Scope::SPAN),
+    path("start_time", Field::StartTime, TIMESTAMP, Scope::SPAN),
+    path("start_time_unix_nano", Field::StartTime, TIMESTAMP, Scope::SPAN),
+    path("end_time", Field::EndTime, TIMESTAMP, Scope::SPAN),
+    path("end_time_unix_nano", Field::EndTime, TIMESTAMP, Scope::SPAN),
+    path("trace_state", Field::TraceState, Ty::Str, Scope::SPAN),
+    path("parent_span_id", Field::ParentSpanId, Ty::Bytes(8), Scope::SPAN),
+    path("parent_span_id.string", Field::ParentSpanId, Ty::Bytes(8), Scope::SPAN),
+    path("body", Field::Body, Ty::Any, Scope::LOG),
     path(
         "severity_number",
         Field::SeverityNumber,
         Ty::Int(IntKind::Severity),
-        Scope::Log,
+        Scope::LOG,
     ),
-    path("severity_text", Field::SeverityText, Ty::Str, Scope::Log),
-    path("time", Field::Time, TIMESTAMP, Scope::Log),
-    path("time_unix_nano", Field::Time, TIMESTAMP, Scope::Log),
-    path("observed_time", Field::ObservedTime, TIMESTAMP, Scope::Log),
-    path("observed_time_unix_nano", Field::ObservedTime, TIMESTAMP, Scope::Log),
-    path("event_name", Field::EventName, Ty::Str, Scope::Log),
-    path("attributes", Field::Attributes, Ty::Map, Scope::Both),
-    path("resource.attributes", Field::ResourceAttributes, Ty::Map, Scope::Both),
-    path("instrumentation_scope.name", Field::ScopeName, Ty::Str, Scope::Both),
+    path("severity_text", Field::SeverityText, Ty::Str, Scope::LOG),
+    path("time", Field::Time, TIMESTAMP, TIMED),
+    path("time_unix_nano", Field::Time, TIMESTAMP, TIMED),
+    path("observed_time", Field::ObservedTime, TIMESTAMP, Scope::LOG),
+    path("observed_time_unix_nano", Field::ObservedTime, TIMESTAMP, Scope::LOG),
+    path("event_name", Field::EventName, Ty::Str, Scope::LOG),
+    path("attributes", Field::Attributes, Ty::Map, ATTRIBUTED),
+    path("resource.attributes", Field::ResourceAttributes, Ty::Map, Scope::ALL),
+    path("instrumentation_scope.name", Field::ScopeName, Ty::Str, Scope::ALL),
     path(
         "instrumentation_scope.version",
         Field::ScopeVersion,
         Ty::Str,
-        Scope::Both,
+        Scope::ALL,
     ),
     path(
         "instrumentation_scope.attributes",
         Field::ScopeAttributes,
         Ty::Map,
-        Scope::Both,
+        Scope::ALL,
     ),
-    path("trace_id", Field::TraceId, Ty::Bytes(16), Scope::Both),
-    path("trace_id.string", Field::TraceId, Ty::Bytes(16), Scope::Both),
-    path("span_id", Field::SpanId, Ty::Bytes(8), Scope::Both),
-    path("span_id.string", Field::SpanId, Ty::Bytes(8), Scope::Both),
-    path("flags", Field::Flags, Ty::Int(IntKind::Plain), Scope::Both),
+    path("trace_id", Field::TraceId, Ty::Bytes(16), Scope::BOTH),
+    path("trace_id.string", Field::TraceId, Ty::Bytes(16), Scope::BOTH),
+    path("span_id", Field::SpanId, Ty::Bytes(8), Scope::BOTH),
+    path("span_id.string", Field::SpanId, Ty::Bytes(8), Scope::BOTH),
+    path("flags", Field::Flags, Ty::Int(IntKind::Plain), Scope::BOTH),
+    // Span events.
+    path("span.name", Field::SpanName, Ty::Str, Scope::SPAN_EVENT),
+    path("span.attributes", Field::SpanAttributes, Ty::Map, Scope::SPAN_EVENT),
+    // Metrics, and data points through `metric.`.
+    path("description", Field::Description, Ty::Str, Scope::METRIC),
+    path("unit", Field::Unit, Ty::Str, Scope::METRIC),
+    path("type", Field::MetricType, METRIC_TYPE, Scope::METRIC),
+    path("metric.name", Field::MetricName, Ty::Str, Scope::DATA_POINT),
+    path(
+        "metric.description",
+        Field::MetricDescription,
+        Ty::Str,
+        Scope::DATA_POINT,
+    ),
+    path("metric.unit", Field::MetricUnit, Ty::Str, Scope::DATA_POINT),
+    path("metric.type", Field::MetricMetricType, METRIC_TYPE, Scope::DATA_POINT),
+    // Data points.
+    path("value_double", Field::ValueDouble, Ty::Float, Scope::DATA_POINT),
+    path("value_int", Field::ValueInt, Ty::Int(IntKind::Plain), Scope::DATA_POINT),
+    path("start_time", Field::StartTime, TIMESTAMP, Scope::DATA_POINT),
+    path("start_time_unix_nano", Field::StartTime, TIMESTAMP, Scope::DATA_POINT),
 ];
 
 /// Enum literals: name, value and meaning.
@@ -166,6 +226,12 @@ pub(crate) const ENUMS: &[(&str, i64, IntKind)] = &[
     ("SEVERITY_NUMBER_FATAL2", 22, IntKind::Severity),
     ("SEVERITY_NUMBER_FATAL3", 23, IntKind::Severity),
     ("SEVERITY_NUMBER_FATAL4", 24, IntKind::Severity),
+    ("METRIC_DATA_TYPE_NONE", 0, IntKind::MetricType),
+    ("METRIC_DATA_TYPE_GAUGE", 1, IntKind::MetricType),
+    ("METRIC_DATA_TYPE_SUM", 2, IntKind::MetricType),
+    ("METRIC_DATA_TYPE_HISTOGRAM", 3, IntKind::MetricType),
+    ("METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM", 4, IntKind::MetricType),
+    ("METRIC_DATA_TYPE_SUMMARY", 5, IntKind::MetricType),
 ];
 
 /// Every function, sorted by name.

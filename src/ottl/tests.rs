@@ -1052,3 +1052,255 @@ fn check_error_position(text: &str) {
         }
     }
 }
+
+// ---- Span events, metrics and data points. ----
+
+mod contexts {
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric, number_data_point, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    };
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+
+    use super::*;
+
+    fn parse(text: &str, context: Context) -> Condition {
+        Condition::parse(text, context).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    fn event() -> Event {
+        Event {
+            name: "debug".into(),
+            time_unix_nano: 1_500,
+            attributes: vec![kv("level", s("verbose")), kv("n", Value::IntValue(7))],
+            ..Default::default()
+        }
+    }
+
+    fn on_event(text: &str) -> bool {
+        let f = fixture();
+        let event = event();
+        let view = SpanEventView {
+            event: &event,
+            span: &f.home,
+            resource: Some(&f.resource),
+            scope: Some(&f.scope),
+        };
+        parse(text, Context::SpanEvent).eval_span_event(&view)
+    }
+
+    #[test]
+    fn span_event_paths() {
+        for (text, expected) in [
+            (r#"name == "debug""#, true),
+            (r#"name == "GET /""#, false),
+            (r#"attributes["level"] == "verbose""#, true),
+            (r#"attributes["n"] > 5"#, true),
+            (r#"attributes["missing"] == nil"#, true),
+            ("time == 1500", true),
+            ("time_unix_nano > 2000", false),
+            (r#"span.name == "GET /""#, true),
+            (r#"span.attributes["http.request.method"] == "GET""#, true),
+            (r#"resource.attributes["service.name"] == "checkout""#, true),
+            (r#"instrumentation_scope.name == "io.opentelemetry.http""#, true),
+            (r#"IsMatch(name, "^deb")"#, true),
+        ] {
+            assert_eq!(on_event(text), expected, "{text}");
+        }
+    }
+
+    fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+        Metric {
+            name: name.into(),
+            description: "how much".into(),
+            unit: "By".into(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: points })),
+            ..Default::default()
+        }
+    }
+
+    fn number(value: number_data_point::Value, attributes: Vec<KeyValue>) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: 10,
+            time_unix_nano: 20,
+            value: Some(value),
+            ..Default::default()
+        }
+    }
+
+    fn on_metric(text: &str, metric: &Metric) -> bool {
+        let f = fixture();
+        let view = MetricView {
+            metric,
+            resource: Some(&f.resource),
+            scope: Some(&f.scope),
+        };
+        parse(text, Context::Metric).eval_metric(&view)
+    }
+
+    #[test]
+    fn metric_paths() {
+        let memory = gauge("process.memory", vec![]);
+        let requests = Metric {
+            name: "requests".into(),
+            data: Some(metric::Data::Sum(Sum::default())),
+            ..Default::default()
+        };
+        let latency = Metric {
+            name: "latency".into(),
+            data: Some(metric::Data::Histogram(Histogram::default())),
+            ..Default::default()
+        };
+        for (text, metric, expected) in [
+            (r#"name == "process.memory""#, &memory, true),
+            (r#"name == "process.memory""#, &requests, false),
+            (r#"description == "how much""#, &memory, true),
+            (r#"unit == "By""#, &memory, true),
+            (r#"unit == "By""#, &requests, false),
+            ("type == METRIC_DATA_TYPE_GAUGE", &memory, true),
+            ("type == METRIC_DATA_TYPE_GAUGE", &requests, false),
+            ("type == METRIC_DATA_TYPE_SUM", &requests, true),
+            ("type == METRIC_DATA_TYPE_HISTOGRAM", &latency, true),
+            ("type != METRIC_DATA_TYPE_SUMMARY", &latency, true),
+            (r#"resource.attributes["service.name"] == "checkout""#, &memory, true),
+            (r#"HasPrefix(name, "process.")"#, &memory, true),
+        ] {
+            assert_eq!(on_metric(text, metric), expected, "{text} on {}", metric.name);
+        }
+    }
+
+    #[test]
+    fn data_point_paths() {
+        let f = fixture();
+        let metric = gauge("process.memory", vec![]);
+        let double = number(number_data_point::Value::AsDouble(2.5), vec![kv("env", s("dev"))]);
+        let int = number(number_data_point::Value::AsInt(42), vec![kv("env", s("prod"))]);
+        let histogram = HistogramDataPoint {
+            attributes: vec![kv("env", s("dev"))],
+            time_unix_nano: 30,
+            ..Default::default()
+        };
+        let eval = |text: &str, point: DataPoint<'_>| {
+            let view = DataPointView {
+                point,
+                metric: &metric,
+                resource: Some(&f.resource),
+                scope: None,
+            };
+            parse(text, Context::DataPoint).eval_data_point(&view)
+        };
+        for (text, on_double, on_int, on_histogram) in [
+            (r#"attributes["env"] == "dev""#, true, false, true),
+            (r#"metric.name == "process.memory""#, true, true, true),
+            ("metric.type == METRIC_DATA_TYPE_GAUGE", true, true, true),
+            ("value_double > 2.0", true, false, false),
+            ("value_int == 42", false, true, false),
+            // The other type of number reads as zero, as in the Collector.
+            ("value_int == 0", true, false, false),
+            ("time == 20", true, true, false),
+            ("time == 30", false, false, true),
+            ("start_time == 10", true, true, false),
+            (r#"resource.attributes["service.name"] == "checkout""#, true, true, true),
+        ] {
+            assert_eq!(
+                eval(text, DataPoint::Number(&double)),
+                on_double,
+                "{text} on the double"
+            );
+            assert_eq!(eval(text, DataPoint::Number(&int)), on_int, "{text} on the int");
+            assert_eq!(
+                eval(text, DataPoint::Histogram(&histogram)),
+                on_histogram,
+                "{text} on the histogram"
+            );
+        }
+    }
+
+    #[test]
+    fn conditions_only_evaluate_in_their_context() {
+        let f = fixture();
+        let event = event();
+        let by_name = parse(r#"name == "debug""#, Context::SpanEvent);
+        let span = SpanView {
+            span: &f.home,
+            resource: None,
+            scope: None,
+        };
+        assert!(!by_name.eval_span(&span));
+        assert!(by_name.eval_span_event(&SpanEventView {
+            event: &event,
+            span: &f.home,
+            resource: None,
+            scope: None
+        }));
+        let metric = gauge("debug", vec![]);
+        assert!(!by_name.eval_metric(&MetricView {
+            metric: &metric,
+            resource: None,
+            scope: None
+        }));
+    }
+
+    #[test]
+    fn context_errors() {
+        for (text, context, column, message) in [
+            (
+                "kind == 2",
+                Context::SpanEvent,
+                1,
+                "kind is only available for spans, not in span event conditions",
+            ),
+            (
+                "time > 0",
+                Context::Span,
+                1,
+                "time is only available for logs, span events and data points, not in span conditions",
+            ),
+            (
+                r#"attributes["a"] == 1"#,
+                Context::Metric,
+                1,
+                "attributes is only available for spans, logs, span events and data points, not in metric conditions",
+            ),
+            (
+                "value_double > 1",
+                Context::Metric,
+                1,
+                "value_double is only available for data points, not in metric conditions",
+            ),
+            (
+                "name == \"x\"",
+                Context::DataPoint,
+                1,
+                "name is only available for spans, span events and metrics, not in data point conditions",
+            ),
+            (
+                "span.name == \"x\"",
+                Context::Span,
+                1,
+                "span.name is only available for span events, not in span conditions",
+            ),
+            (
+                "type == STATUS_CODE_OK",
+                Context::Metric,
+                9,
+                "cannot compare type (int) with STATUS_CODE_OK (a status code); metric types are \
+                 METRIC_DATA_TYPE_NONE, METRIC_DATA_TYPE_GAUGE, METRIC_DATA_TYPE_SUM, METRIC_DATA_TYPE_HISTOGRAM, \
+                 METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM and METRIC_DATA_TYPE_SUMMARY",
+            ),
+            (
+                "type == METRIC_DATA_TYPE_GAUG",
+                Context::Metric,
+                9,
+                "unknown name METRIC_DATA_TYPE_GAUG, did you mean METRIC_DATA_TYPE_GAUGE?",
+            ),
+        ] {
+            let err = Condition::parse(text, context).expect_err(text);
+            assert_eq!(
+                (err.line, err.column, err.message.as_str()),
+                (1, column, message),
+                "{text:?}"
+            );
+        }
+    }
+}

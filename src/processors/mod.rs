@@ -3,6 +3,8 @@
 
 pub mod attributes;
 pub mod batch;
+pub mod filter;
+pub mod probabilistic_sampler;
 pub mod resource;
 pub mod resourcedetection;
 pub mod sli;
