@@ -172,19 +172,22 @@ impl Consumer for BatchProcessor {
 
 impl Lifecycle for BatchProcessor {
     fn start(&self) -> BoxFuture<'_, Result<(), crate::component::StartError>> {
-        let mut timer = self.timer.lock().unwrap_or_else(|p| p.into_inner());
-        if timer.is_none() && !self.stop.is_cancelled() {
-            let task = BatchTimer {
-                pending: self.pending.clone(),
-                wake: self.wake.clone(),
-                stop: self.stop.clone(),
-                next: self.next.clone(),
-                timeout: self.config.timeout,
-                max: self.config.send_batch_max_size,
-            };
-            *timer = Some(tokio::spawn(task.run()));
-        }
-        Box::pin(async { Ok(()) })
+        // Spawn inside the future, so the timer starts on the runtime that awaits it.
+        Box::pin(async move {
+            let mut timer = self.timer.lock().unwrap_or_else(|p| p.into_inner());
+            if timer.is_none() && !self.stop.is_cancelled() {
+                let task = BatchTimer {
+                    pending: self.pending.clone(),
+                    wake: self.wake.clone(),
+                    stop: self.stop.clone(),
+                    next: self.next.clone(),
+                    timeout: self.config.timeout,
+                    max: self.config.send_batch_max_size,
+                };
+                *timer = Some(tokio::spawn(task.run()));
+            }
+            Ok(())
+        })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {

@@ -319,10 +319,17 @@ fn config_errors_name_their_paths() {
 async fn a_changed_config_keeps_the_state_of_unchanged_objective_names() {
     let dir = std::env::temp_dir().join(format!("sloop-slo-reload-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let before = format!("storage: {}\n{HOMEPAGE}  - name: old\n    sli: homepage\n    target: 0.9\n", dir.display());
+    let before = format!(
+        "storage: {}\n{HOMEPAGE}  - name: old\n    sli: homepage\n    target: 0.9\n",
+        dir.display()
+    );
     let first = harness(config(&before));
     first.processor.start().await.unwrap();
-    first.processor.consume(tagged(&[("good", "gold"), ("bad", "gold")])).await.unwrap();
+    first
+        .processor
+        .consume(tagged(&[("good", "gold"), ("bad", "gold")]))
+        .await
+        .unwrap();
     first.processor.shutdown().await;
     drop(first);
 

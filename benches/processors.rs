@@ -1,7 +1,7 @@
-//! Per-span cost of the sli and slo processors on realistic requests: 100 spans of
-//! ~10 attributes each, a homepage/checkout/other mix, one in 50 bad.
+//! Per-span cost of each processor on realistic requests: 100 spans of ~10
+//! attributes each, a homepage/checkout/other mix, one in 50 bad.
 //!
-//! `cargo bench --bench sli_slo` — results and the exact command in BENCHMARKS.md.
+//! `cargo bench --bench processors` — results and the exact command in BENCHMARKS.md.
 
 use std::sync::Arc;
 
@@ -131,8 +131,25 @@ fn build(factory_name: &str, yaml: &str, next: Arc<dyn Consumer>, service: &Serv
     config.build(&ctx, next)
 }
 
+/// Each processor alone, with a typical config.
+const SINGLE: &[(&str, &str, &str)] = &[
+    ("batch", "batch", "send_batch_size: 8192\ntimeout: 200ms\n"),
+    (
+        "attributes",
+        "attributes",
+        "actions:\n  - {key: env, value: prod, action: insert}\n  - {key: user_agent.original, action: delete}\n  - {key: customer.segment, action: hash}\n",
+    ),
+    ("resource", "resource", "attributes:\n  - {key: deployment.environment, value: prod, action: upsert}\n"),
+    ("resourcedetection", "resourcedetection", "detectors: [env, system]\n"),
+    ("filter", "filter", "traces:\n  span:\n    - 'attributes[\"http.route\"] == \"/healthz\"'\n    - 'name == \"GET /api/items\" and duration < 1ms'\n"),
+    ("probabilistic_sampler", "probabilistic_sampler", "sampling_percentage: 10\nmode: proportional\n"),
+];
+
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
     let service = ServiceHandles::default();
     let slo = build("slo", SLO, Arc::new(Sink), &service);
     let sli_then_slo = build("sli", SLI, slo.clone(), &service);
@@ -152,20 +169,31 @@ fn bench(c: &mut Criterion) {
     group.bench_function("drop_only_baseline", |b| {
         b.iter_batched(|| input.clone(), drop, BatchSize::SmallInput)
     });
-    for (name, processor, data) in [
-        ("sli", &sli_only, &input),
-        ("slo", &slo, &tagged),
-        ("sli_then_slo", &sli_then_slo, &input),
-    ] {
-        group.bench_function(name, |b| {
+    let mut cases: Vec<(String, Arc<dyn Processor>, &Telemetry)> = vec![
+        ("sli".into(), sli_only, &input),
+        ("slo".into(), slo, &tagged),
+        ("sli_then_slo".into(), sli_then_slo, &input),
+    ];
+    for (name, factory, yaml) in SINGLE {
+        if registry::find(registry::PROCESSORS, factory).is_some() {
+            cases.push((name.to_string(), build(factory, yaml, Arc::new(Sink), &service), &input));
+        }
+    }
+    for (name, processor, data) in &cases {
+        // Processors with timers (batch, tail_sampling) run theirs in this runtime.
+        runtime.block_on(processor.start()).expect("start");
+        group.bench_function(name.as_str(), |b| {
             b.iter_batched(
-                || data.clone(),
+                || (*data).clone(),
                 |d| runtime.block_on(processor.consume(d)).expect("consume"),
                 BatchSize::SmallInput,
             )
         });
     }
     group.finish();
+    for (_, processor, _) in &cases {
+        runtime.block_on(processor.shutdown());
+    }
 }
 
 #[derive(Default)]
