@@ -43,6 +43,7 @@ pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::batch::FACTORY,
     crate::processors::sli::FACTORY,
     crate::processors::slo::FACTORY,
+    crate::processors::tail_sampling::FACTORY,
 ];
 
 /// Every exporter type.

@@ -4,3 +4,4 @@
 pub mod batch;
 pub mod sli;
 pub mod slo;
+pub mod tail_sampling;
