@@ -191,6 +191,7 @@ struct Kept {
 }
 
 /// A trace waiting for its decision.
+#[derive(Default)]
 struct Pending {
     batches: Vec<ResourceSpans>,
     spans: u64,
@@ -334,10 +335,8 @@ impl TailSamplingProcessor {
 }
 
 /// Spans grouped by trace ID, each group keeping its resources and scopes.
-fn group_by_trace(
-    request: ExportTraceServiceRequest,
-) -> (HashMap<TraceId, (Vec<ResourceSpans>, u64)>, Vec<ResourceSpans>) {
-    let mut traces: HashMap<TraceId, (Vec<ResourceSpans>, u64)> = HashMap::new();
+fn group_by_trace(request: ExportTraceServiceRequest) -> (HashMap<TraceId, Pending>, Vec<ResourceSpans>) {
+    let mut traces: HashMap<TraceId, Pending> = HashMap::new();
     let mut unkeyed: Vec<ResourceSpans> = Vec::new();
     for rs in request.resource_spans {
         let ResourceSpans {
@@ -355,8 +354,8 @@ fn group_by_trace(
                 let target = match TraceId::try_from(span.trace_id.as_slice()) {
                     Ok(id) => {
                         let entry = traces.entry(id).or_default();
-                        entry.1 += 1;
-                        &mut entry.0
+                        entry.spans += 1;
+                        &mut entry.batches
                     }
                     // Malformed IDs cannot be grouped (the receiver drops them anyway).
                     Err(_) => &mut unkeyed,
@@ -502,9 +501,9 @@ impl Inner {
         let (traces, mut late) = group_by_trace(request);
         let stopped = self.stop.is_cancelled();
         let shards = self.shards.len();
-        let mut by_shard: Vec<Vec<(TraceId, Vec<ResourceSpans>, u64)>> = (0..shards).map(|_| Vec::new()).collect();
-        for (id, (batches, spans)) in traces {
-            by_shard[shard_of(&id, shards)].push((id, batches, spans));
+        let mut by_shard: Vec<Vec<(TraceId, Pending)>> = (0..shards).map(|_| Vec::new()).collect();
+        for (id, pending) in traces {
+            by_shard[shard_of(&id, shards)].push((id, pending));
         }
         let mut decided = Vec::new();
         let now = Instant::now();
@@ -515,7 +514,7 @@ impl Inner {
             }
             let mut guard = lock(&self.shards[index]);
             let shard = &mut *guard;
-            for (id, mut batches, spans) in group {
+            for (id, Pending { mut batches, spans }) in group {
                 if let Some(kept) = shard.kept.get(&id).copied() {
                     self.mark(&mut batches, kept);
                     late.extend(batches);
