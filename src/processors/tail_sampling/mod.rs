@@ -506,14 +506,15 @@ impl Inner {
             by_shard[shard_of(&id, shards)].push((id, pending));
         }
         let mut decided = Vec::new();
-        let now = Instant::now();
-        let deadline = now + self.config.decision_wait;
         for (index, group) in by_shard.into_iter().enumerate() {
             if group.is_empty() {
                 continue;
             }
             let mut guard = lock(&self.shards[index]);
             let shard = &mut *guard;
+            // Read under the lock, so each shard's deadlines stay in order.
+            let now = Instant::now();
+            let deadline = now + self.config.decision_wait;
             for (id, Pending { mut batches, spans }) in group {
                 if let Some(kept) = shard.kept.get(&id).copied() {
                     self.mark(&mut batches, kept);

@@ -572,3 +572,35 @@ fn sli_policies_require_their_sli_names_and_only_run_on_traces() {
     assert!(config.check_signal(Signal::Traces).is_ok());
     assert!(config.check_signal(Signal::Logs).is_err());
 }
+
+#[test]
+fn a_whole_config_checks_sli_names_against_the_sli_processor_before_it() {
+    let yaml = |names: &str| {
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  sli:
+    slis: [{{name: homepage, good: 'true'}}]
+  tail_sampling:
+    policies: [{{name: b, type: sli, sli: {{names: [{names}]}}}}]
+exporters:
+  debug:
+service:
+  pipelines:
+    traces: {{receivers: [otlp], processors: [sli, tail_sampling], exporters: [debug]}}
+"#
+        )
+    };
+    assert!(crate::config::Config::from_yaml(&yaml("homepage")).is_ok());
+    let errors = crate::config::Config::from_yaml(&yaml("homepag")).unwrap_err().0;
+    assert_eq!(errors[0].path, "processors.tail_sampling.policies[0].sli.names[0]");
+    assert!(
+        errors[0].message.contains("did you mean homepage"),
+        "{}",
+        errors[0].message
+    );
+}
