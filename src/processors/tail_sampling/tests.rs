@@ -604,3 +604,80 @@ service:
         errors[0].message
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn self_metrics_count_decisions_early_ones_and_traces_held() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let next = Recorder::new();
+    let yaml = r#"
+decision_wait: 10s
+num_traces: 2
+policies:
+  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+  - {name: fat, type: span_count, span_count: {min_spans: 2}}
+"#;
+    let tail = metrics::with_local_recorder(&recorder, || processor(yaml, next.clone()));
+    tail.start().await.unwrap();
+    // Trace 3 pushes trace 1 out early; trace 1 (two spans) is kept, 2 and 3 are not.
+    tail.consume(request(vec![span(1, 1, 1), span(1, 2, 1), span(2, 1, 1)]))
+        .await
+        .unwrap();
+    tail.consume(request(vec![span(3, 1, 1)])).await.unwrap();
+    let value = |needle: &[&str]| -> Option<f64> {
+        handle
+            .render()
+            .lines()
+            .find(|l| !l.starts_with('#') && needle.iter().all(|n| l.contains(n)))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let on_memory = "otelcol_processor_tail_sampling_traces_on_memory";
+    assert_eq!(value(&[on_memory]), Some(2.0));
+    assert_eq!(value(&["dropped_too_early"]), Some(1.0));
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let global = "otelcol_processor_tail_sampling_global_count_traces_sampled";
+    assert_eq!(value(&[global, "sampled=\"true\""]), Some(1.0));
+    assert_eq!(value(&[global, "sampled=\"false\""]), Some(2.0));
+    let per_policy = "otelcol_processor_tail_sampling_count_traces_sampled{";
+    assert_eq!(value(&[per_policy, "policy=\"fat\"", "sampled=\"true\""]), Some(1.0));
+    assert_eq!(
+        value(&[per_policy, "policy=\"errors\"", "sampled=\"false\""]),
+        Some(3.0)
+    );
+    assert_eq!(value(&[on_memory]), Some(0.0));
+    assert_eq!(kept_traces(&next), vec![1]);
+    tail.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_for_the_same_traces_forward_every_span_once() {
+    let next = Recorder::new();
+    let yaml = "decision_wait: 50ms\nnum_traces: 5000\npolicies: [{name: all, type: always_sample}]\n";
+    let tail = Arc::new(processor(yaml, next.clone()));
+    tail.start().await.unwrap();
+    // Four senders each send one span of each of 2000 traces, in requests of 100,
+    // while the timer decides traces as they come due: every span must come out
+    // exactly once, whether it joined its trace before the decision or came late.
+    let tasks: Vec<_> = (0..4u64)
+        .map(|sender| {
+            let tail = tail.clone();
+            tokio::spawn(async move {
+                for chunk in 0..20u128 {
+                    let spans = (0..100u128).map(|i| span(chunk * 100 + i + 1, sender + 1, 1)).collect();
+                    tail.consume(request(spans)).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    tail.shutdown().await;
+    let mut seen: Vec<(Vec<u8>, Vec<u8>)> = received(&next).into_iter().map(|s| (s.trace_id, s.span_id)).collect();
+    let total = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(total, 8000);
+    assert_eq!(seen.len(), 8000);
+}
