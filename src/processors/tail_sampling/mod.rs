@@ -258,7 +258,8 @@ impl TailSamplingProcessor {
         let shards = (0..count)
             .map(|i| {
                 let capacity = share(config.num_traces, i);
-                let expected = config.expected_new_traces_per_sec / count * config.decision_wait.as_secs() as usize;
+                let expected = (config.expected_new_traces_per_sec / count)
+                    .saturating_mul(config.decision_wait.as_secs().max(1) as usize);
                 Mutex::new(Shard {
                     traces: HashMap::with_capacity(expected.min(capacity)),
                     deadlines: VecDeque::new(),

@@ -681,3 +681,30 @@ async fn concurrent_requests_for_the_same_traces_forward_every_span_once() {
     assert_eq!(total, 8000);
     assert_eq!(seen.len(), 8000);
 }
+
+#[tokio::test]
+async fn probabilistic_policies_combine_by_salt_in_the_weight() {
+    async fn run(salt_b: &str) -> (f64, Vec<String>) {
+        let next = Recorder::new();
+        let yaml = format!(
+            "num_traces: 100000\npolicies:\n  - {{name: a, type: probabilistic, probabilistic: {{sampling_percentage: 50}}}}\n  - {{name: b, type: probabilistic, probabilistic: {{sampling_percentage: 50, hash_salt: '{salt_b}'}}}}\n"
+        );
+        let tail = processor(&yaml, next.clone());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let spans: Vec<Span> = (0..40_000).map(|_| span(rng.random(), 1, 1)).collect();
+        tail.consume(request(spans)).await.unwrap();
+        tail.shutdown().await;
+        let kept = received(&next);
+        let mut states: Vec<String> = kept.iter().map(|s| s.trace_state.clone()).collect();
+        states.dedup();
+        (kept.len() as f64 / 40_000.0, states)
+    }
+    // The same salt: one draw, 50% (th:8).
+    let (fraction, states) = run("").await;
+    assert!((fraction - 0.5).abs() < 0.01, "{fraction}");
+    assert_eq!(states, vec!["ot=th:8"]);
+    // Different salts: independent draws, 1 - 0.5 * 0.5 = 75% (th:4).
+    let (fraction, states) = run("other").await;
+    assert!((fraction - 0.75).abs() < 0.01, "{fraction}");
+    assert_eq!(states, vec!["ot=th:4"]);
+}
