@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use metrics::{Counter, Gauge};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -337,70 +337,57 @@ impl TailSamplingProcessor {
 
 /// Spans grouped by trace ID, each group keeping its resources and scopes.
 fn group_by_trace(request: ExportTraceServiceRequest) -> (HashMap<TraceId, Pending>, Vec<ResourceSpans>) {
-    let mut traces: HashMap<TraceId, Pending> = HashMap::new();
-    let mut unkeyed: Vec<ResourceSpans> = Vec::new();
-    for rs in request.resource_spans {
+    // Per trace, the (resource, scope) position in the request its last span came
+    // from: a span from the same place joins the same group without comparing
+    // resources or scopes.
+    let mut traces: HashMap<TraceId, (Pending, (usize, usize))> = HashMap::new();
+    let mut unkeyed = (Pending::default(), NOWHERE);
+    for (r, rs) in request.resource_spans.into_iter().enumerate() {
         let ResourceSpans {
             resource,
             scope_spans,
             schema_url,
         } = rs;
-        for ss in scope_spans {
+        for (s, ss) in scope_spans.into_iter().enumerate() {
             let ScopeSpans {
                 scope,
                 spans,
                 schema_url: scope_schema,
             } = ss;
             for span in spans {
-                let target = match TraceId::try_from(span.trace_id.as_slice()) {
-                    Ok(id) => {
-                        let entry = traces.entry(id).or_default();
-                        entry.spans += 1;
-                        &mut entry.batches
-                    }
+                let (pending, at) = match TraceId::try_from(span.trace_id.as_slice()) {
+                    Ok(id) => traces.entry(id).or_insert_with(|| (Pending::default(), NOWHERE)),
                     // Malformed IDs cannot be grouped (the receiver drops them anyway).
                     Err(_) => &mut unkeyed,
                 };
-                push_span(target, &resource, &schema_url, &scope, &scope_schema, span);
+                if at.0 != r {
+                    pending.batches.push(ResourceSpans {
+                        resource: resource.clone(),
+                        scope_spans: Vec::new(),
+                        schema_url: schema_url.clone(),
+                    });
+                    *at = (r, usize::MAX);
+                }
+                let batch = pending.batches.last_mut().expect("pushed above");
+                if at.1 != s {
+                    batch.scope_spans.push(ScopeSpans {
+                        scope: scope.clone(),
+                        spans: Vec::new(),
+                        schema_url: scope_schema.clone(),
+                    });
+                    at.1 = s;
+                }
+                batch.scope_spans.last_mut().expect("pushed above").spans.push(span);
+                pending.spans += 1;
             }
         }
     }
-    (traces, unkeyed)
+    let traces = traces.into_iter().map(|(id, (pending, _))| (id, pending)).collect();
+    (traces, unkeyed.0.batches)
 }
 
-/// Appends `span` under its resource and scope, reusing the last ones when they match.
-fn push_span(
-    batches: &mut Vec<ResourceSpans>,
-    resource: &Option<opentelemetry_proto::tonic::resource::v1::Resource>,
-    schema_url: &str,
-    scope: &Option<opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
-    scope_schema: &str,
-    span: Span,
-) {
-    let same_resource = batches
-        .last()
-        .is_some_and(|rs| rs.resource == *resource && rs.schema_url == schema_url);
-    if !same_resource {
-        batches.push(ResourceSpans {
-            resource: resource.clone(),
-            scope_spans: Vec::new(),
-            schema_url: schema_url.to_owned(),
-        });
-    }
-    let rs = batches.last_mut().expect("pushed above");
-    let same_scope = rs
-        .scope_spans
-        .last()
-        .is_some_and(|ss| ss.scope == *scope && ss.schema_url == scope_schema);
-    if !same_scope {
-        rs.scope_spans.push(ScopeSpans {
-            scope: scope.clone(),
-            spans: Vec::new(),
-            schema_url: scope_schema.to_owned(),
-        });
-    }
-    rs.scope_spans.last_mut().expect("pushed above").spans.push(span);
-}
+/// No position yet.
+const NOWHERE: (usize, usize) = (usize::MAX, usize::MAX);
 
 impl Inner {
     /// Decides one trace under its shard's lock, so a late span cannot slip in

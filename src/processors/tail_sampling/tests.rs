@@ -708,3 +708,49 @@ async fn probabilistic_policies_combine_by_salt_in_the_weight() {
     assert!((fraction - 0.75).abs() < 0.01, "{fraction}");
     assert_eq!(states, vec!["ot=th:4"]);
 }
+
+#[tokio::test]
+async fn spans_keep_their_resources_and_scopes() {
+    let next = Recorder::new();
+    let tail = processor("policies: [{name: all, type: always_sample}]\n", next.clone());
+    // One trace over two resources, in two requests.
+    tail.consume(crate::testing::traces(&[&["a", "b"], &["c"]]))
+        .await
+        .unwrap();
+    tail.consume(crate::testing::traces(&[&["d"]])).await.unwrap();
+    tail.shutdown().await;
+    let received = next.received.lock().unwrap();
+    assert_eq!(received.len(), 1);
+    let Telemetry::Traces(out) = &received[0] else { panic!() };
+    let layout: Vec<(String, Vec<String>)> = out
+        .resource_spans
+        .iter()
+        .map(|rs| {
+            let service = match rs.resource.as_ref().unwrap().attributes[0]
+                .value
+                .as_ref()
+                .unwrap()
+                .value
+                .as_ref()
+            {
+                Some(any_value::Value::StringValue(s)) => s.clone(),
+                _ => String::new(),
+            };
+            assert_eq!(rs.scope_spans.len(), 1);
+            assert_eq!(rs.scope_spans[0].scope.as_ref().unwrap().name, "test");
+            (
+                service,
+                rs.scope_spans[0].spans.iter().map(|s| s.name.clone()).collect(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("service-0", vec!["a", "b"]),
+        ("service-1", vec!["c"]),
+        ("service-0", vec!["d"]),
+    ];
+    assert_eq!(
+        layout,
+        expected.map(|(s, names)| (s.to_string(), names.into_iter().map(String::from).collect::<Vec<_>>()))
+    );
+}
