@@ -487,7 +487,6 @@ impl Inner {
 
     async fn consume(&self, request: ExportTraceServiceRequest) -> Result<(), ConsumeError> {
         let (traces, mut late) = group_by_trace(request);
-        let stopped = self.stop.is_cancelled();
         let shards = self.shards.len();
         let mut by_shard: Vec<Vec<(TraceId, Pending)>> = (0..shards).map(|_| Vec::new()).collect();
         for (id, pending) in traces {
@@ -531,7 +530,9 @@ impl Inner {
                     self.held.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            if stopped {
+            // Checked under the lock: either shutdown's final flush takes this shard's
+            // lock after us and decides what we added, or we see the stop and decide.
+            if self.stop.is_cancelled() {
                 // Nothing would decide it later: decide now.
                 self.decide_due(shard, None, now, &mut decided);
             }
