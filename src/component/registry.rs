@@ -48,6 +48,7 @@ pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::slo::FACTORY,
     crate::processors::filter::FACTORY,
     crate::processors::probabilistic_sampler::FACTORY,
+    crate::processors::tail_sampling::FACTORY,
 ];
 
 /// Every exporter type.

@@ -75,6 +75,16 @@ where
     Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
 }
 
+/// Serde helper for nested settings blocks (`telemetry:`, `sending_queue:`): a block
+/// left empty in YAML means "all defaults", as in the Collector.
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// Reads, merges and expands the config files and `SLOOP_` environment overrides.
 pub fn load(paths: &[PathBuf]) -> Result<Dict, ConfigErrors> {
     load_with_env(paths, &|name| std::env::var(name).ok(), Env::prefixed("SLOOP_"))
@@ -153,7 +163,7 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
     /// Self-telemetry settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub telemetry: TelemetryConfig,
     /// How long shutdown may take to flush batches and exporter queues (sloop's
     /// addition; the Collector has no such key). Default 10s.
@@ -187,10 +197,10 @@ pub struct PipelineConfig {
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// `service.telemetry.logs`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub logs: LogsConfig,
     /// `service.telemetry.metrics`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metrics: MetricsConfig,
 }
 

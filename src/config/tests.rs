@@ -347,3 +347,29 @@ service:
         "{errors:?}"
     );
 }
+
+#[test]
+fn empty_nested_blocks_mean_defaults() {
+    let config = Config::from_yaml(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+exporters:
+  otlp_grpc:
+    endpoint: x:1
+    tls:
+    sending_queue:
+    retry_on_failure:
+service:
+  telemetry:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp_grpc]
+",
+    )
+    .unwrap();
+    assert_eq!(config.telemetry.metrics.address, "127.0.0.1:8888");
+}

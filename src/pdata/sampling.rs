@@ -69,6 +69,36 @@ pub fn encode_threshold(threshold: u64) -> String {
     hex.trim_end_matches('0').to_string()
 }
 
+/// The threshold that keeps spans with probability `p` (clamped to (0, 1]).
+pub fn threshold_for(p: f64) -> u64 {
+    let keep = (p.clamp(0.0, 1.0) * MAX_THRESHOLD as f64).round() as u64;
+    MAX_THRESHOLD - keep.clamp(1, MAX_THRESHOLD)
+}
+
+/// `trace_state` with its `ot` entry's `th` set to `threshold`. Other `ot` sub-keys
+/// and other vendors' entries are kept; the `ot` entry moves to the front, as the
+/// W3C rules ask of a modified entry.
+pub fn with_threshold(trace_state: &str, threshold: u64) -> String {
+    let th = format!("th:{}", encode_threshold(threshold));
+    let mut ot = th.clone();
+    let mut others = Vec::new();
+    for entry in trace_state.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.strip_prefix("ot=") {
+            Some(value) => {
+                ot = std::iter::once(th.as_str())
+                    .chain(value.split(';').filter(|kv| !kv.is_empty() && !kv.starts_with("th:")))
+                    .collect::<Vec<_>>()
+                    .join(";");
+            }
+            None => others.push(entry),
+        }
+    }
+    std::iter::once(format!("ot={ot}"))
+        .chain(others.into_iter().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +145,17 @@ mod tests {
         let one_percent = (0.99 * MAX_THRESHOLD as f64) as u64;
         assert!(encode_threshold(one_percent).starts_with("fd70a3d7"));
         assert_eq!(encode_threshold(0), "0");
+    }
+
+    #[test]
+    fn sets_the_threshold_keeping_other_entries() {
+        assert_eq!(with_threshold("", 0), "ot=th:0");
+        assert_eq!(
+            with_threshold("vendor=x,ot=rv:abc;th:8", 0xc << 52),
+            "ot=th:c;rv:abc,vendor=x"
+        );
+        assert_eq!(threshold(&with_threshold("a=b", threshold_for(0.25))), Some(0xc << 52));
+        assert_eq!(threshold_for(1.0), 0);
+        assert_eq!(threshold_for(0.0), MAX_THRESHOLD - 1);
     }
 }

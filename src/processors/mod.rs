@@ -9,3 +9,4 @@ pub mod resource;
 pub mod resourcedetection;
 pub mod sli;
 pub mod slo;
+pub mod tail_sampling;

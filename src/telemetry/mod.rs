@@ -69,4 +69,20 @@ fn describe() {
         "otelcol_exporter_queue_capacity",
         "Fixed capacity of the retry queue (in batches)."
     );
+    metrics::describe_counter!(
+        "otelcol_processor_tail_sampling_global_count_traces_sampled",
+        "Traces decided by the tail_sampling processor, kept (sampled=true) or dropped."
+    );
+    metrics::describe_counter!(
+        "otelcol_processor_tail_sampling_count_traces_sampled",
+        "Traces each tail_sampling policy would keep (sampled=true) or drop."
+    );
+    metrics::describe_counter!(
+        "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
+        "Traces decided before decision_wait because num_traces was reached."
+    );
+    metrics::describe_gauge!(
+        "otelcol_processor_tail_sampling_traces_on_memory",
+        "Traces the tail_sampling processor holds, waiting for their decision."
+    );
 }

@@ -25,13 +25,13 @@ pub struct OtlpGrpcConfig {
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
     /// TLS settings; `insecure: true` for plaintext.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::null_as_default")]
     pub tls: ClientTls,
     /// The bounded queue in front of the exporter.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::null_as_default")]
     pub sending_queue: QueueConfig,
     /// Retry policy for retryable failures.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::null_as_default")]
     pub retry_on_failure: RetryConfig,
 }
 

@@ -69,7 +69,7 @@ pub struct ObjectiveConfig {
     #[serde(default = "default_max_groups")]
     pub max_groups: usize,
     /// Multiwindow, multi-burn-rate alerting.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::null_as_default")]
     pub alerting: AlertingConfig,
 }
 

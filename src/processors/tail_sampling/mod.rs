@@ -1,0 +1,619 @@
+//! `tail_sampling` — keeps or drops whole traces once they are complete, as the
+//! Collector's tail sampling processor does: spans are held by trace ID, and
+//! `decision_wait` after a trace's first span the policies decide it. The trace is
+//! kept when any policy says so; its spans go downstream together, a dropped
+//! trace's are discarded.
+//!
+//! ```yaml
+//! processors:
+//!   tail_sampling:
+//!     decision_wait: 10s            # default 30s
+//!     num_traces: 50000             # default: traces held at once
+//!     decision_cache: {sampled_cache_size: 100000, non_sampled_cache_size: 100000}
+//!     record_policy: false          # true: kept spans get `tailsampling.policy`
+//!     policies:
+//!       - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+//!       - {name: slow, type: latency, latency: {threshold_ms: 500}}
+//!       - {name: budget, type: sli, sli: {names: [homepage, checkout]}}
+//!       - {name: rest, type: probabilistic, probabilistic: {sampling_percentage: 5}}
+//! ```
+//!
+//! **Late spans** (after the decision) follow it through bounded FIFO caches of
+//! decided trace IDs; once an ID has left the caches its late spans form a new trace.
+//!
+//! **Memory.** Traces are spread over up to 16 shards by trace ID, each with its own
+//! lock and an equal share of `num_traces`; a shard that is full decides its oldest
+//! trace at once (counted in `otelcol_processor_tail_sampling_sampling_trace_dropped_too_early`),
+//! so no more than `num_traces` traces are ever held.
+//!
+//! **Sampling weight.** Kept spans carry an `ot=th:` threshold in their tracestate so
+//! that counts downstream (the slo processor) stay right:
+//! - kept by any policy that does not draw lots (status_code, latency, sli,
+//!   always_sample, attributes, span_count, ottl_condition, an `and` of such) →
+//!   weight unchanged: an existing threshold or `SampleRate` stays; otherwise `th:0`;
+//! - kept only by random policies (probabilistic, rate_limiting, composite) → the
+//!   probability `p` that any of them would keep the trace (probabilistic policies
+//!   with the same `hash_salt` count as one, with their largest percentage; others as
+//!   independent), multiplied with the probability the span already carried
+//!   (`ot=th:` or `SampleRate`). For rate_limiting and composite, `p` is estimated
+//!   from the share of offered spans kept in the last full second: an approximation.
+
+mod config;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use metrics::{Counter, Gauge};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use config::TailSamplingConfig;
+pub use policy::{keep_probability, Policy, TraceId, TraceView, Verdict};
+
+use crate::component::registry::ProcessorFactory;
+use crate::component::{
+    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal, StartError,
+};
+use crate::config::{parse_block, ConfigError, RawValue};
+use crate::pdata::sampling::{adjusted_count, threshold, threshold_for, with_threshold};
+use crate::pdata::Telemetry;
+
+/// The attribute `record_policy` writes.
+pub const POLICY_ATTRIBUTE: &str = "tailsampling.policy";
+
+/// Most shards; fewer when `num_traces` is small, so each holds at least 1024.
+const MAX_SHARDS: usize = 16;
+
+/// Registry entry.
+pub const FACTORY: ProcessorFactory = ProcessorFactory {
+    type_name: "tail_sampling",
+    aliases: &[],
+    signals: &[Signal::Traces],
+    parse,
+};
+
+fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {
+    let config: TailSamplingConfig = parse_block(value)?;
+    compile(&config)?;
+    Ok(Box::new(config))
+}
+
+/// Compiles the policies (conditions, regexes); errors carry their paths.
+fn compile(config: &TailSamplingConfig) -> Result<Vec<Policy>, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let policies = policy::compile(&config.policies, "policies", &mut Vec::new(), &mut errors);
+    if errors.is_empty() {
+        Ok(policies)
+    } else {
+        Err(errors)
+    }
+}
+
+/// SLI names used by `sli` policies, with their paths.
+fn sli_names(policies: &[config::PolicyConfig], path: &str, out: &mut Vec<(String, String)>) {
+    for (i, p) in policies.iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        if let Some(sli) = &p.sli {
+            for (j, name) in sli.names.iter().enumerate() {
+                out.push((format!("{here}.sli.names[{j}]"), name.clone()));
+            }
+        }
+        if let Some(and) = &p.and {
+            sli_names(&and.and_sub_policy, &format!("{here}.and.and_sub_policy"), out);
+        }
+        if let Some(c) = &p.composite {
+            sli_names(
+                &c.composite_sub_policy,
+                &format!("{here}.composite.composite_sub_policy"),
+                out,
+            );
+        }
+    }
+}
+
+impl ProcessorConfig for TailSamplingConfig {
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
+        // Compiled successfully at parse time; compiling again gives each pipeline its
+        // own rate-limit state.
+        let policies = compile(self).unwrap_or_default();
+        Arc::new(TailSamplingProcessor::new(
+            self.clone(),
+            policies,
+            &ctx.id.to_string(),
+            next,
+        ))
+    }
+
+    fn check_signal(&self, signal: Signal) -> Result<(), String> {
+        match signal {
+            Signal::Traces => Ok(()),
+            _ => Err("tail sampling decides whole traces".into()),
+        }
+    }
+
+    fn requires(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        sli_names(&self.policies, "policies", &mut out);
+        out
+    }
+}
+
+/// A bounded map that forgets its oldest entries first.
+struct FifoCache<V> {
+    map: HashMap<TraceId, V>,
+    order: VecDeque<TraceId>,
+    capacity: usize,
+}
+
+impl<V> FifoCache<V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn get(&self, id: &TraceId) -> Option<&V> {
+        self.map.get(id)
+    }
+
+    fn insert(&mut self, id: TraceId, value: V) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.map.insert(id, value).is_none() {
+            if self.order.len() >= self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+            self.order.push_back(id);
+        }
+    }
+}
+
+/// How a kept trace's spans are marked.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    /// Index of the first top-level policy that kept it.
+    policy: usize,
+    /// The probability it was kept with (1 = deterministically).
+    p: f64,
+}
+
+/// A trace waiting for its decision.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<ResourceSpans>,
+    spans: u64,
+}
+
+/// One shard: its traces, their deadlines in arrival order, and past decisions.
+struct Shard {
+    traces: HashMap<TraceId, Pending>,
+    deadlines: VecDeque<(Instant, TraceId)>,
+    capacity: usize,
+    kept: FifoCache<Kept>,
+    dropped: FifoCache<()>,
+}
+
+/// Self-metrics.
+struct Counters {
+    sampled: Counter,
+    not_sampled: Counter,
+    too_early: Counter,
+    on_memory: Gauge,
+    /// Per top-level policy: (sampled, not sampled).
+    per_policy: Vec<(Counter, Counter)>,
+}
+
+/// What the shards and the timer task share.
+struct Inner {
+    config: TailSamplingConfig,
+    policies: Vec<Policy>,
+    shards: Vec<Mutex<Shard>>,
+    next: Arc<dyn Consumer>,
+    counters: Counters,
+    /// Traces held, over all shards.
+    held: AtomicUsize,
+    /// Traces decided early because their shard was full (for tests and logs).
+    early: AtomicU64,
+    wake: Notify,
+    stop: CancellationToken,
+}
+
+/// The running processor of one pipeline.
+pub struct TailSamplingProcessor {
+    inner: Arc<Inner>,
+    timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic under a shard lock leaves at worst a trace decided twice; keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn shard_of(id: &TraceId, shards: usize) -> usize {
+    let mut h = u64::from_le_bytes(id[8..16].try_into().unwrap_or_default())
+        ^ u64::from_le_bytes(id[..8].try_into().unwrap_or_default());
+    h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    (h % shards as u64) as usize
+}
+
+impl TailSamplingProcessor {
+    /// A processor with compiled `policies`, labelled `id` in self-metrics.
+    pub fn new(config: TailSamplingConfig, policies: Vec<Policy>, id: &str, next: Arc<dyn Consumer>) -> Self {
+        let count = (config.num_traces / 1024).clamp(1, MAX_SHARDS);
+        let share = |total: usize, i: usize| total / count + usize::from(i < total % count);
+        let shards = (0..count)
+            .map(|i| {
+                let capacity = share(config.num_traces, i);
+                let expected = (config.expected_new_traces_per_sec / count)
+                    .saturating_mul(config.decision_wait.as_secs().max(1) as usize);
+                Mutex::new(Shard {
+                    traces: HashMap::with_capacity(expected.min(capacity)),
+                    deadlines: VecDeque::new(),
+                    capacity,
+                    kept: FifoCache::new(share(config.decision_cache.sampled_cache_size, i)),
+                    dropped: FifoCache::new(share(config.decision_cache.non_sampled_cache_size, i)),
+                })
+            })
+            .collect();
+        let label = id.to_string();
+        let counter = |name: &'static str, sampled: &'static str| metrics::counter!(name, "processor" => label.clone(), "sampled" => sampled);
+        let counters = Counters {
+            sampled: counter("otelcol_processor_tail_sampling_global_count_traces_sampled", "true"),
+            not_sampled: counter("otelcol_processor_tail_sampling_global_count_traces_sampled", "false"),
+            too_early: metrics::counter!(
+                "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
+                "processor" => label.clone()
+            ),
+            on_memory: metrics::gauge!("otelcol_processor_tail_sampling_traces_on_memory", "processor" => label.clone()),
+            per_policy: policies
+                .iter()
+                .map(|p| {
+                    let c = |sampled: &'static str| {
+                        metrics::counter!(
+                            "otelcol_processor_tail_sampling_count_traces_sampled",
+                            "processor" => label.clone(),
+                            "policy" => p.name.clone(),
+                            "sampled" => sampled
+                        )
+                    };
+                    (c("true"), c("false"))
+                })
+                .collect(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                policies,
+                shards,
+                next,
+                counters,
+                held: AtomicUsize::new(0),
+                early: AtomicU64::new(0),
+                wake: Notify::new(),
+                stop: CancellationToken::new(),
+            }),
+            timer: Mutex::new(None),
+        }
+    }
+
+    /// Traces held now, over all shards.
+    pub fn traces_held(&self) -> usize {
+        self.inner.held.load(Ordering::Relaxed)
+    }
+
+    /// Traces decided early because `num_traces` was reached.
+    pub fn decided_early(&self) -> u64 {
+        self.inner.early.load(Ordering::Relaxed)
+    }
+
+    /// The largest number of traces any map holds compared with its share of
+    /// `num_traces` (for tests): (held, capacity) per shard.
+    #[cfg(test)]
+    fn shard_usage(&self) -> Vec<(usize, usize)> {
+        self.inner
+            .shards
+            .iter()
+            .map(|s| {
+                let s = lock(s);
+                (s.traces.len(), s.capacity)
+            })
+            .collect()
+    }
+}
+
+/// Spans grouped by trace ID, each group keeping its resources and scopes.
+fn group_by_trace(request: ExportTraceServiceRequest) -> (HashMap<TraceId, Pending>, Vec<ResourceSpans>) {
+    // Per trace, the (resource, scope) position in the request its last span came
+    // from: a span from the same place joins the same group without comparing
+    // resources or scopes.
+    let mut traces: HashMap<TraceId, (Pending, (usize, usize))> = HashMap::new();
+    let mut unkeyed = (Pending::default(), NOWHERE);
+    for (r, rs) in request.resource_spans.into_iter().enumerate() {
+        let ResourceSpans {
+            resource,
+            scope_spans,
+            schema_url,
+        } = rs;
+        for (s, ss) in scope_spans.into_iter().enumerate() {
+            let ScopeSpans {
+                scope,
+                spans,
+                schema_url: scope_schema,
+            } = ss;
+            for span in spans {
+                let (pending, at) = match TraceId::try_from(span.trace_id.as_slice()) {
+                    Ok(id) => traces.entry(id).or_insert_with(|| (Pending::default(), NOWHERE)),
+                    // Malformed IDs cannot be grouped (the receiver drops them anyway).
+                    Err(_) => &mut unkeyed,
+                };
+                if at.0 != r {
+                    pending.batches.push(ResourceSpans {
+                        resource: resource.clone(),
+                        scope_spans: Vec::new(),
+                        schema_url: schema_url.clone(),
+                    });
+                    *at = (r, usize::MAX);
+                }
+                let batch = pending.batches.last_mut().expect("pushed above");
+                if at.1 != s {
+                    batch.scope_spans.push(ScopeSpans {
+                        scope: scope.clone(),
+                        spans: Vec::new(),
+                        schema_url: scope_schema.clone(),
+                    });
+                    at.1 = s;
+                }
+                batch.scope_spans.last_mut().expect("pushed above").spans.push(span);
+                pending.spans += 1;
+            }
+        }
+    }
+    let traces = traces.into_iter().map(|(id, (pending, _))| (id, pending)).collect();
+    (traces, unkeyed.0.batches)
+}
+
+/// No position yet.
+const NOWHERE: (usize, usize) = (usize::MAX, usize::MAX);
+
+impl Inner {
+    /// Decides one trace under its shard's lock, so a late span cannot slip in
+    /// between the decision and the cache entry. Kept spans are appended to `out`.
+    fn decide(&self, shard: &mut Shard, id: TraceId, pending: Pending, now: Instant, out: &mut Vec<ResourceSpans>) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        let view = TraceView {
+            id: &id,
+            batches: &pending.batches,
+            span_count: pending.spans,
+        };
+        let verdicts: Vec<Verdict> = self.policies.iter().map(|p| p.evaluate(&view, now)).collect();
+        for (verdict, (yes, no)) in verdicts.iter().zip(&self.counters.per_policy) {
+            if verdict.sample { yes } else { no }.increment(1);
+        }
+        match keep_probability(&verdicts) {
+            Some(p) => {
+                self.counters.sampled.increment(1);
+                let kept = Kept {
+                    policy: verdicts.iter().position(|v| v.sample).unwrap_or(0),
+                    p,
+                };
+                shard.kept.insert(id, kept);
+                let mut batches = pending.batches;
+                self.mark(&mut batches, kept);
+                out.extend(batches);
+            }
+            None => {
+                self.counters.not_sampled.increment(1);
+                shard.dropped.insert(id, ());
+            }
+        }
+    }
+
+    /// Writes the sampling weight (and the policy name) on kept spans.
+    fn mark(&self, batches: &mut [ResourceSpans], kept: Kept) {
+        let policy = self
+            .config
+            .record_policy
+            .then(|| self.policies[kept.policy].name.as_str());
+        for span in batches
+            .iter_mut()
+            .flat_map(|rs| &mut rs.scope_spans)
+            .flat_map(|ss| &mut ss.spans)
+        {
+            if kept.p >= 1.0 {
+                if threshold(&span.trace_state).is_none() && adjusted_count("", &span.attributes) == 1.0 {
+                    span.trace_state = with_threshold(&span.trace_state, 0);
+                }
+            } else {
+                let before = 1.0 / adjusted_count(&span.trace_state, &span.attributes);
+                span.trace_state = with_threshold(&span.trace_state, threshold_for(before * kept.p));
+            }
+            if let Some(name) = policy {
+                let value = Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(name.to_owned())),
+                });
+                match span.attributes.iter_mut().find(|kv| kv.key == POLICY_ATTRIBUTE) {
+                    Some(kv) => kv.value = value,
+                    None => span.attributes.push(KeyValue {
+                        key: POLICY_ATTRIBUTE.into(),
+                        value,
+                        ..Default::default()
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Decides every trace of `shard` due by `due` (all when `None`).
+    fn decide_due(&self, shard: &mut Shard, due: Option<Instant>, now: Instant, out: &mut Vec<ResourceSpans>) {
+        while let Some(&(deadline, id)) = shard.deadlines.front() {
+            if due.is_some_and(|d| deadline > d) {
+                break;
+            }
+            shard.deadlines.pop_front();
+            if let Some(pending) = shard.traces.remove(&id) {
+                self.decide(shard, id, pending, now, out);
+            }
+        }
+    }
+
+    fn update_gauge(&self) {
+        self.counters.on_memory.set(self.held.load(Ordering::Relaxed) as f64);
+    }
+
+    async fn send(&self, batches: Vec<ResourceSpans>) -> Result<(), ConsumeError> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        self.next
+            .consume(Telemetry::Traces(ExportTraceServiceRequest {
+                resource_spans: batches,
+            }))
+            .await
+    }
+
+    async fn consume(&self, request: ExportTraceServiceRequest) -> Result<(), ConsumeError> {
+        let (traces, mut late) = group_by_trace(request);
+        let shards = self.shards.len();
+        let mut by_shard: Vec<Vec<(TraceId, Pending)>> = (0..shards).map(|_| Vec::new()).collect();
+        for (id, pending) in traces {
+            by_shard[shard_of(&id, shards)].push((id, pending));
+        }
+        let mut decided = Vec::new();
+        for (index, group) in by_shard.into_iter().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let mut guard = lock(&self.shards[index]);
+            let shard = &mut *guard;
+            // Read under the lock, so each shard's deadlines stay in order.
+            let now = Instant::now();
+            let deadline = now + self.config.decision_wait;
+            for (id, Pending { mut batches, spans }) in group {
+                if let Some(kept) = shard.kept.get(&id).copied() {
+                    self.mark(&mut batches, kept);
+                    late.extend(batches);
+                } else if shard.dropped.get(&id).is_some() {
+                    // Late spans of a dropped trace are dropped too.
+                } else if let Some(pending) = shard.traces.get_mut(&id) {
+                    pending.batches.extend(batches);
+                    pending.spans += spans;
+                } else {
+                    while shard.traces.len() >= shard.capacity {
+                        let Some((_, oldest)) = shard.deadlines.pop_front() else {
+                            break;
+                        };
+                        if let Some(pending) = shard.traces.remove(&oldest) {
+                            self.early.fetch_add(1, Ordering::Relaxed);
+                            self.counters.too_early.increment(1);
+                            self.decide(shard, oldest, pending, now, &mut decided);
+                        }
+                    }
+                    if shard.deadlines.is_empty() {
+                        self.wake.notify_one();
+                    }
+                    shard.traces.insert(id, Pending { batches, spans });
+                    shard.deadlines.push_back((deadline, id));
+                    self.held.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // Checked under the lock: either shutdown's final flush takes this shard's
+            // lock after us and decides what we added, or we see the stop and decide.
+            if self.stop.is_cancelled() {
+                // Nothing would decide it later: decide now.
+                self.decide_due(shard, None, now, &mut decided);
+            }
+        }
+        self.update_gauge();
+        // Traces decided early belong to other requests: a refusal is only logged.
+        if let Err(error) = self.send(decided).await {
+            tracing::warn!(message = "Sampled traces refused downstream.", %error);
+        }
+        self.send(late).await
+    }
+
+    /// Decides everything due by `due` (everything when `None`) and sends it.
+    async fn flush(&self, due: Option<Instant>) {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            self.decide_due(&mut lock(shard), due, now, &mut out);
+        }
+        self.update_gauge();
+        if let Err(error) = self.send(out).await {
+            tracing::warn!(message = "Sampled traces refused downstream.", %error);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.shards
+            .iter()
+            .filter_map(|s| lock(s).deadlines.front().map(|(d, _)| *d))
+            .min()
+    }
+}
+
+/// The timer: sleeps until the earliest deadline, then decides what is due.
+async fn run_timer(inner: Arc<Inner>) {
+    loop {
+        let Some(deadline) = inner.next_deadline() else {
+            tokio::select! {
+                _ = inner.wake.notified() => continue,
+                _ = inner.stop.cancelled() => return,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+        inner.flush(Some(Instant::now())).await;
+    }
+}
+
+impl Consumer for TailSamplingProcessor {
+    fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            match data {
+                Telemetry::Traces(request) => self.inner.consume(request).await,
+                other => Err(ConsumeError::permanent(format!(
+                    "tail_sampling processor got {}",
+                    other.signal()
+                ))),
+            }
+        })
+    }
+}
+
+impl Lifecycle for TailSamplingProcessor {
+    fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
+        let mut timer = lock(&self.timer);
+        if timer.is_none() && !self.inner.stop.is_cancelled() {
+            *timer = Some(tokio::spawn(run_timer(self.inner.clone())));
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.inner.stop.cancel();
+            let timer = lock(&self.timer).take();
+            if let Some(timer) = timer {
+                let _ = timer.await;
+            }
+            self.inner.flush(None).await;
+        })
+    }
+}
