@@ -143,6 +143,14 @@ const SINGLE: &[(&str, &str, &str)] = &[
     ("resourcedetection", "resourcedetection", "detectors: [env, system]\n"),
     ("filter", "filter", "traces:\n  span:\n    - 'attributes[\"http.route\"] == \"/healthz\"'\n    - 'name == \"GET /api/items\" and duration < 1ms'\n"),
     ("probabilistic_sampler", "probabilistic_sampler", "sampling_percentage: 10\nmode: proportional\n"),
+    // Buffers every span (one trace per span here) until decision_wait; the cost
+    // measured is admission into the buffer plus, once num_traces is reached,
+    // deciding the oldest trace early.
+    (
+        "tail_sampling",
+        "tail_sampling",
+        "decision_wait: 1s\nnum_traces: 20000\npolicies:\n  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n  - {name: rest, type: probabilistic, probabilistic: {sampling_percentage: 5}}\n",
+    ),
 ];
 
 fn bench(c: &mut Criterion) {
