@@ -74,3 +74,68 @@ pub fn names<C: ?Sized>(factories: &[Factory<C>]) -> Vec<&'static str> {
         .flat_map(|f| std::iter::once(f.type_name).chain(f.aliases.iter().copied()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use figment::providers::Format;
+
+    use super::*;
+    use crate::component::{ComponentId, ProcessorContext, ServiceHandles};
+    use crate::testing::Recorder;
+
+    /// A minimal valid config for each processor type.
+    fn minimal(type_name: &str) -> &'static str {
+        match type_name {
+            "attributes" => "actions: [{key: a, value: b, action: upsert}]",
+            "resource" => "attributes: [{key: a, value: b, action: upsert}]",
+            "resourcedetection" => "detectors: [env]",
+            "sli" => "slis: [{name: s, good: 'true'}]",
+            "slo" => "objectives: [{name: o, sli: s, target: 0.99}]",
+            "filter" => "traces: {span: ['name == \"x\"']}",
+            "probabilistic_sampler" => "sampling_percentage: 10",
+            "tail_sampling" => "policies: [{name: all, type: always_sample}]",
+            _ => "{}",
+        }
+    }
+
+    /// Every processor's `start()` future may be created outside a runtime and
+    /// awaited on one: work (spawning timers) happens when it is awaited, not when
+    /// it is built. Twice over: start/shutdown twice, and shutdown without start.
+    #[test]
+    fn every_processor_starts_on_the_runtime_that_awaits_it() {
+        for factory in PROCESSORS {
+            let dict: figment::value::Dict =
+                figment::Figment::from(serde_saphyr::figment::Yaml::string(minimal(factory.type_name)))
+                    .extract()
+                    .unwrap_or_default();
+            let config = (factory.parse)(&figment::value::Value::from(dict))
+                .unwrap_or_else(|e| panic!("{}: minimal config rejected: {e:?}", factory.type_name));
+            let id = ComponentId::parse(factory.type_name).unwrap();
+            let service = ServiceHandles::default();
+            let signal = factory.signals[0];
+            let ctx = ProcessorContext {
+                id: &id,
+                pipeline: signal.as_str(),
+                signal,
+                exporters: Recorder::new(),
+                service: &service,
+            };
+            let processor = config.build(&ctx, Arc::new(Recorder::default()));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(processor.shutdown());
+            let processor = config.build(&ctx, Arc::new(Recorder::default()));
+            for _ in 0..2 {
+                let start = processor.start(); // built outside any runtime
+                runtime
+                    .block_on(start)
+                    .unwrap_or_else(|e| panic!("{}: {e}", factory.type_name));
+                runtime.block_on(processor.shutdown());
+            }
+        }
+    }
+}

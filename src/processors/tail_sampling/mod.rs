@@ -599,11 +599,14 @@ impl Consumer for TailSamplingProcessor {
 
 impl Lifecycle for TailSamplingProcessor {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
-        let mut timer = lock(&self.timer);
-        if timer.is_none() && !self.inner.stop.is_cancelled() {
-            *timer = Some(tokio::spawn(run_timer(self.inner.clone())));
-        }
-        Box::pin(async { Ok(()) })
+        // Spawn inside the future, so the timer starts on the runtime that awaits it.
+        Box::pin(async move {
+            let mut timer = lock(&self.timer);
+            if timer.is_none() && !self.inner.stop.is_cancelled() {
+                *timer = Some(tokio::spawn(run_timer(self.inner.clone())));
+            }
+            Ok(())
+        })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
