@@ -49,7 +49,7 @@ async fn loadgen(args: &[&str]) -> (i32, serde_json::Value) {
     (output.status.code().unwrap_or(-1), report)
 }
 
-async fn run_protocol(protocol: &str) {
+async fn run_protocol(protocol: &str, extra: &[&str]) {
     let backend = GrpcBackend::start().await;
     let ports = SloopPorts::new();
     let sloop = Sloop::start(&collector_config(&ports, &backend), &ports).await;
@@ -58,18 +58,24 @@ async fn run_protocol(protocol: &str) {
         _ => format!("http://127.0.0.1:{}", ports.http),
     };
 
-    let (code, report) = loadgen(&[
-        "--protocol",
-        protocol,
-        "--endpoint",
-        &endpoint,
-        "--count",
-        "20",
-        "--spans-per-request",
-        "50",
-        "--spans-per-trace",
-        "5",
-    ])
+    let (code, report) = loadgen(
+        &[
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &endpoint,
+            "--count",
+            "20",
+            "--spans-per-request",
+            "50",
+            "--spans-per-trace",
+            "5",
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<_>>(),
+    )
     .await;
     assert_eq!(code, 0, "loadgen exit code; report: {report:#}\n{}", sloop.logs());
     assert_eq!(report["requests_sent"], 20, "{report:#}");
@@ -98,12 +104,23 @@ async fn run_protocol(protocol: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_over_grpc_is_fully_accepted() {
-    run_protocol("grpc").await;
+    run_protocol("grpc", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_over_grpc_with_gzip_and_headers_is_fully_accepted() {
+    run_protocol("grpc", &["--gzip", "--header", "x-tenant=a", "--concurrency", "2"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_over_http_is_fully_accepted() {
-    run_protocol("http").await;
+    run_protocol("http", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_over_http_with_gzip_and_rate_is_fully_accepted() {
+    // 20 requests of 50 spans at 10 000 spans/s: about 100 ms.
+    run_protocol("http", &["--gzip", "--rate", "10000"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

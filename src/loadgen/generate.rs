@@ -7,7 +7,7 @@
 //! front. Protobuf puts a `bytes` field of fixed length (trace_id: 16, span_id and
 //! parent_span_id: 8) and a `fixed64` field (the timestamps) at a fixed place in
 //! the encoding, so after encoding a template we walk the wire format once
-//! ([`locate_patches`]) and record the byte offset of each of those fields. A send
+//! (`locate_patches`) and record the byte offset of each of those fields. A send
 //! is then: copy the template (one memcpy), overwrite those few bytes with
 //! counter-derived IDs and "now"-relative timestamps, done. The result is still
 //! valid protobuf of exactly the same length; only the values changed.

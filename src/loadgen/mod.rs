@@ -22,7 +22,7 @@
 //!
 //! The generator is never the bottleneck: a pool of requests is encoded once and
 //! every send copies one and patches fresh trace/span IDs and timestamps in place
-//! (see [`generate`]). `--concurrency` senders share one connection; `--rate`
+//! (see [`generate`]). `--concurrency` senders each have their own connection; `--rate`
 //! spaces requests evenly (spans per second, 0 = flat out).
 //!
 //! The result ([`Report`]) is printed as a table, or as JSON with `--json`; the
@@ -122,7 +122,7 @@ pub struct LoadgenArgs {
     #[arg(long)]
     pub count: Option<u64>,
     /// Spans in each export request.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub spans_per_request: u32,
     /// Spans in each trace: one SERVER root and CLIENT children.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -199,9 +199,9 @@ impl LoadgenArgs {
 }
 
 /// Distinct requests in the pool: up to 128, fewer for big requests (about 13 000
-/// spans in all), at least 8, and no more than `--count`.
+/// spans in all, a few MB), at least 2, and no more than `--count`.
 fn pool_size(args: &LoadgenArgs) -> usize {
-    let by_spans = (12_800 / args.spans_per_request as usize).clamp(8, 128);
+    let by_spans = (12_800 / args.spans_per_request as usize).clamp(2, 128);
     match args.count {
         Some(count) => by_spans.min(count.max(1) as usize),
         None => by_spans,
@@ -219,7 +219,6 @@ fn now_ns() -> u64 {
 /// State shared by the senders.
 struct Run {
     pool: RequestPool,
-    client: TraceClient,
     start: Instant,
     deadline: Option<Instant>,
     count: Option<u64>,
@@ -257,7 +256,11 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, String> {
     }
     let pool = RequestPool::build(&shape, pool_size(args), &mut rand::rng())?;
     let endpoint = args.endpoint().to_string();
-    let client = TraceClient::new(args.protocol, &endpoint, &args.headers, args.gzip, args.timeout)?;
+    // One client (for gRPC: one HTTP/2 connection) per sender, so the receiver
+    // can spread the load over its cores as it would over many SDKs.
+    let clients = (0..args.concurrency.max(1))
+        .map(|_| TraceClient::new(args.protocol, &endpoint, &args.headers, args.gzip, args.timeout))
+        .collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
     let deadline = match (args.count, args.duration) {
         (Some(_), _) => None,
@@ -265,7 +268,6 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, String> {
     };
     let run = Arc::new(Run {
         pool,
-        client,
         start,
         deadline,
         count: args.count,
@@ -285,8 +287,9 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, String> {
         .is_terminal()
         .then(|| tokio::spawn(progress(run.clone(), done.clone())));
 
-    let senders: Vec<_> = (0..args.concurrency.max(1))
-        .map(|_| tokio::spawn(sender(run.clone())))
+    let senders: Vec<_> = clients
+        .into_iter()
+        .map(|client| tokio::spawn(sender(run.clone(), client)))
         .collect();
     let mut merged = SenderStats::default();
     for sender in senders {
@@ -312,7 +315,7 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, String> {
 
 /// One sender: takes the next request number, waits for its slot under
 /// `--rate`, sends, records; until `--count` or the deadline.
-async fn sender(run: Arc<Run>) -> SenderStats {
+async fn sender(run: Arc<Run>, client: TraceClient) -> SenderStats {
     let mut stats = SenderStats::default();
     loop {
         let k = run.next_request.fetch_add(1, Ordering::Relaxed);
@@ -334,7 +337,7 @@ async fn sender(run: Arc<Run>) -> SenderStats {
         run.requests_sent.fetch_add(1, Ordering::Relaxed);
         run.spans_sent.fetch_add(spans, Ordering::Relaxed);
         let sent_at = Instant::now();
-        let outcome = run.client.export(body).await;
+        let outcome = client.export(body).await;
         let micros = sent_at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         stats.latencies_us.push(micros);
         match outcome {

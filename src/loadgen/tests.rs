@@ -219,13 +219,61 @@ fn flags_parse_with_defaults() {
 }
 
 #[tokio::test]
-async fn unreachable_endpoint_counts_failures() {
-    // A port nothing listens on: every request fails, and the report says so.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+async fn rate_limit_holds_back_sends() {
+    // 1000 spans/s at 100 spans per request: the 5th request is due after 400 ms.
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let report = run(&args(&[
+        "--endpoint",
+        &format!("http://127.0.0.1:{port}"),
+        "--count",
+        "5",
+        "--rate",
+        "1000",
+        "--timeout",
+        "2s",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(report.requests_sent, 5);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_stops_at_the_deadline() {
+    // One request per second for 1.5 s: requests 0 and 1 (due at 0 s and 1 s).
+    let port = free_port();
+    let report = run(&args(&[
+        "--endpoint",
+        &format!("http://127.0.0.1:{port}"),
+        "--duration",
+        "1500ms",
+        "--rate",
+        "100",
+        "--concurrency",
+        "3",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(report.requests_sent, 2);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_counts_failures() {
+    // A port nothing listens on: every request fails, and the report says so.
+    let port = free_port();
     for protocol in ["grpc", "http"] {
         let endpoint = format!("http://127.0.0.1:{port}");
         let report = run(&args(&[
