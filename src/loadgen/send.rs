@@ -137,7 +137,14 @@ impl TraceClient {
                         PreEncoded::<ExportTraceServiceResponse>::default(),
                     )
                     .await
-                    .map_err(|status| format!("grpc {:?}", status.code()))?;
+                    .map_err(|status| {
+                        // tonic reports the channel's request timeout as CANCELLED.
+                        if status.code() == tonic::Code::Cancelled && status.message().contains("Timeout") {
+                            "timeout".to_string()
+                        } else {
+                            format!("grpc {:?}", status.code())
+                        }
+                    })?;
                 Ok(rejected(response.into_inner()))
             }
             Self::Http {
