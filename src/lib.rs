@@ -38,6 +38,7 @@
 //! - [`receivers`], [`processors`], [`exporters`], [`extensions`]: one folder per
 //!   component, named by its config type.
 //! - [`telemetry`]: logs and self-metrics.
+//! - [`loadgen`]: `sloop loadgen`, an OTLP trace load generator.
 
 #![warn(missing_docs)]
 
@@ -46,6 +47,7 @@ pub mod component;
 pub mod config;
 pub mod exporters;
 pub mod extensions;
+pub mod loadgen;
 pub mod ottl;
 pub mod pdata;
 pub mod processors;

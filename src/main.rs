@@ -30,6 +30,10 @@ enum Command {
         #[command(subcommand)]
         command: SloCommand,
     },
+    /// Send generated OTLP trace traffic to a receiver and report throughput,
+    /// latency and errors. Exits 0 when every span was accepted, 1 when any
+    /// request failed or spans were rejected, 2 when it cannot start.
+    Loadgen(sloop::loadgen::LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Slo {
             command: SloCommand::Status { endpoint, json, names },
         } => slo_status(&endpoint, json, &names),
+        Command::Loadgen(args) => loadgen(&args),
     }
 }
 
@@ -114,6 +119,33 @@ fn run(paths: &[PathBuf]) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn loadgen(args: &sloop::loadgen::LoadgenArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match runtime.block_on(sloop::loadgen::run(args)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.table());
+    }
+    if report.all_accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -29,7 +29,7 @@
 //! are retried, RESOURCE_EXHAUSTED only with RetryInfo (whose delay is honoured),
 //! everything else is permanent.
 
-mod codec;
+pub(crate) mod codec;
 mod config;
 #[cfg(test)]
 mod tests;
