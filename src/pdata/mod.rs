@@ -156,6 +156,21 @@ pub fn data_point_count(metric: &Metric) -> usize {
     }
 }
 
+/// Calls `f` with the attributes of every data point of `metric`.
+pub fn for_each_data_point(
+    metric: &mut Metric,
+    mut f: impl FnMut(&mut Vec<opentelemetry_proto::tonic::common::v1::KeyValue>),
+) {
+    match metric.data.as_mut() {
+        None => {}
+        Some(metric::Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(metric::Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(metric::Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(metric::Data::Summary(s)) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+    }
+}
+
 /// Moves the first `n` data points of a metric into a new metric with the same
 /// name, unit and type; the original keeps the rest.
 fn split_metric(metric: &mut Metric, n: usize) -> Metric {

@@ -92,6 +92,17 @@ impl ExporterQueue {
         &self.id
     }
 
+    /// What one worker needs: shared handles to the exporter, policy and counters.
+    fn worker(&self) -> Worker {
+        Worker {
+            id: self.id.clone(),
+            exporter: self.exporter.clone(),
+            settings: self.settings.clone(),
+            abort: self.abort.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
     /// Spawns the queue's workers.
     pub fn start(&self) {
         if !self.settings.queue.enabled {
@@ -102,13 +113,7 @@ impl ExporterQueue {
             return;
         }
         for _ in 0..self.settings.queue.num_consumers {
-            let worker = Worker {
-                id: self.id.clone(),
-                exporter: self.exporter.clone(),
-                settings: self.settings.clone(),
-                abort: self.abort.clone(),
-                metrics: self.metrics.clone(),
-            };
+            let worker = self.worker();
             let receiver = self.receiver.clone();
             workers.spawn(async move {
                 while let Ok(batch) = receiver.recv().await {
@@ -127,13 +132,7 @@ impl ExporterQueue {
     /// queue refuses at once (counted in `otelcol_exporter_enqueue_failed_*`).
     pub async fn enqueue(&self, batch: Arc<ExportBatch>) -> Result<(), ConsumeError> {
         if !self.settings.queue.enabled {
-            let worker = Worker {
-                id: self.id.clone(),
-                exporter: self.exporter.clone(),
-                settings: self.settings.clone(),
-                abort: self.abort.clone(),
-                metrics: self.metrics.clone(),
-            };
+            let worker = self.worker();
             return match worker.send_with_retry(&batch).await {
                 true => Ok(()),
                 false => Err(ConsumeError::retryable(

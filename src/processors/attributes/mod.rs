@@ -43,8 +43,6 @@ mod tests;
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
-
 pub use actions::{ActionConfig, ActionKind, Actions, ConfigValue, ConvertedType};
 pub use config::{AttributeMatch, AttributesConfig, LibraryMatch, MatchConfig, MatchType, SPAN_KINDS};
 pub use matcher::{Item, Matcher};
@@ -54,7 +52,7 @@ use crate::component::{
     BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
 use crate::config::{parse_block, ConfigError, RawValue};
-use crate::pdata::Telemetry;
+use crate::pdata::{for_each_data_point, Telemetry};
 
 /// Registry entry.
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
@@ -218,21 +216,6 @@ impl AttributesProcessor {
                 }
             }
         }
-    }
-}
-
-/// Calls `f` with the attributes of every data point of `metric`.
-pub fn for_each_data_point(
-    metric: &mut Metric,
-    mut f: impl FnMut(&mut Vec<opentelemetry_proto::tonic::common::v1::KeyValue>),
-) {
-    match metric.data.as_mut() {
-        None => {}
-        Some(metric::Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-        Some(metric::Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-        Some(metric::Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-        Some(metric::Data::Summary(s)) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
     }
 }
 
