@@ -105,7 +105,9 @@ fn sampled_counts_stay_within_two_percent_of_the_truth() {
     // records it as ot=th:...; the slo counts kept events by 1/p.
     let threshold = (0.9 * MAX_THRESHOLD as f64) as u64;
     let trace_state = format!("ot=th:{}", encode_threshold(threshold));
-    let mut rng = rand::rng();
+    // A fixed stream: with 10k samples one standard deviation of the total is ~1%,
+    // so a fresh random stream would miss the 2% bound about once in 30 runs.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0x5107_5a3d);
     let objective = config(HOMEPAGE).objectives.remove(0);
     let now = minute_of(unix_nanos());
     let mut state = ObjectiveState::new(&objective, now, 0);
