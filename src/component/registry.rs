@@ -41,6 +41,7 @@ pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY];
 /// Every processor type.
 pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::batch::FACTORY,
+    crate::processors::memory_limiter::FACTORY,
     crate::processors::attributes::FACTORY,
     crate::processors::resource::FACTORY,
     crate::processors::resourcedetection::FACTORY,
@@ -96,6 +97,7 @@ mod tests {
             "filter" => "traces: {span: ['name == \"x\"']}",
             "probabilistic_sampler" => "sampling_percentage: 10",
             "tail_sampling" => "policies: [{name: all, type: always_sample}]",
+            "memory_limiter" => "{check_interval: 1s, limit_mib: 1048576}",
             _ => "{}",
         }
     }

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod batch;
 pub mod filter;
+pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod resource;
 pub mod resourcedetection;

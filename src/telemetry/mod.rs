@@ -60,6 +60,10 @@ fn describe() {
             format!("otelcol_exporter_enqueue_failed_{item}"),
             format!("Number of {item} failed to be added to the sending queue.")
         );
+        metrics::describe_counter!(
+            format!("otelcol_processor_refused_{item}"),
+            format!("Number of {item} a processor refused (memory_limiter: usage at or above its soft limit).")
+        );
     }
     metrics::describe_gauge!(
         "otelcol_exporter_queue_size",
@@ -80,6 +84,10 @@ fn describe() {
     metrics::describe_counter!(
         "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
         "Traces decided before decision_wait because num_traces was reached."
+    );
+    metrics::describe_gauge!(
+        "otelcol_processor_memory_limiter_rss_bytes",
+        "Resident set size of the process at the memory_limiter's last check."
     );
     metrics::describe_gauge!(
         "otelcol_processor_tail_sampling_traces_on_memory",

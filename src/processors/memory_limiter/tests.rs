@@ -1,0 +1,360 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::memory::{cgroup_limit_files, parse_cgroup_limit, parse_kib_field};
+use super::*;
+use crate::component::{Consumer, Lifecycle, Retry, Signal};
+use crate::config::Config;
+use crate::testing::{traces, Recorder};
+
+fn config(limit_mib: u64, spike_limit_mib: u64) -> MemoryLimiterConfig {
+    MemoryLimiterConfig {
+        check_interval: Duration::from_secs(1),
+        limit_mib,
+        spike_limit_mib,
+        ..MemoryLimiterConfig::default()
+    }
+}
+
+/// Memory figures a test sets by hand.
+struct Scripted {
+    usage: Arc<AtomicU64>,
+}
+
+impl Scripted {
+    fn new(usage_mib: u64) -> (Self, MemorySources) {
+        let usage = Arc::new(AtomicU64::new(usage_mib * MIB));
+        let read = usage.clone();
+        let sources = MemorySources {
+            usage: Arc::new(move || Ok(read.load(Ordering::Relaxed))),
+            total: Arc::new(|| Ok(1000 * MIB)),
+        };
+        (Self { usage }, sources)
+    }
+
+    fn set_mib(&self, mib: u64) {
+        self.usage.store(mib * MIB, Ordering::Relaxed);
+    }
+}
+
+fn limiter(config: MemoryLimiterConfig, sources: MemorySources, next: Arc<Recorder>) -> MemoryLimiter {
+    MemoryLimiter::new(config, "memory_limiter".into(), Signal::Traces, next, sources)
+}
+
+fn errors_of(yaml: &str) -> Vec<(String, String)> {
+    let text = format!(
+        "receivers: {{otlp: {{protocols: {{grpc: }}}}}}\n\
+         processors:\n  memory_limiter:\n{yaml}\
+         exporters: {{debug: }}\n\
+         service: {{pipelines: {{traces: {{receivers: [otlp], processors: [memory_limiter], exporters: [debug]}}}}}}\n"
+    );
+    match Config::from_yaml(&text) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.0.into_iter().map(|e| (e.path, e.message)).collect(),
+    }
+}
+
+#[test]
+fn a_valid_config_parses() {
+    assert_eq!(
+        errors_of("    check_interval: 1s\n    limit_mib: 512\n    spike_limit_mib: 128\n"),
+        vec![]
+    );
+    assert_eq!(
+        errors_of("    check_interval: 500ms\n    limit_percentage: 80\n    spike_limit_percentage: 25\n"),
+        vec![]
+    );
+}
+
+#[test]
+fn validation_errors_name_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "    limit_mib: 512\n",
+            "processors.memory_limiter.check_interval",
+            "required",
+        ),
+        (
+            "    check_interval: 0s\n    limit_mib: 512\n",
+            "processors.memory_limiter.check_interval",
+            "greater than 0",
+        ),
+        (
+            "    check_interval: 1s\n",
+            "processors.memory_limiter.limit_mib",
+            "set limit_mib or limit_percentage",
+        ),
+        (
+            "    check_interval: 1s\n    limit_mib: 512\n    limit_percentage: 50\n",
+            "processors.memory_limiter.limit_percentage",
+            "not both",
+        ),
+        (
+            "    check_interval: 1s\n    limit_mib: 512\n    spike_limit_mib: 512\n",
+            "processors.memory_limiter.spike_limit_mib",
+            "less than limit_mib (512)",
+        ),
+        (
+            "    check_interval: 1s\n    limit_percentage: 101\n",
+            "processors.memory_limiter.limit_percentage",
+            "between 1 and 100",
+        ),
+        (
+            "    check_interval: 1s\n    limit_percentage: 50\n    spike_limit_percentage: 150\n",
+            "processors.memory_limiter.spike_limit_percentage",
+            "between 1 and 100",
+        ),
+        (
+            "    check_interval: 1s\n    limit_percentage: 50\n    spike_limit_percentage: 50\n",
+            "processors.memory_limiter.spike_limit_percentage",
+            "less than limit_percentage (50)",
+        ),
+        (
+            "    check_interval: 1s\n    limit_percentage: 50\n    spike_limit_mib: 10\n",
+            "processors.memory_limiter.spike_limit_mib",
+            "use spike_limit_percentage",
+        ),
+        (
+            "    check_interval: 1s\n    limit_mib: 50\n    spike_limit_percentage: 10\n",
+            "processors.memory_limiter.spike_limit_percentage",
+            "use spike_limit_mib",
+        ),
+        (
+            "    check_interval: 1s\n    limit_mib: 50\n    ballast_size_mib: 10\n",
+            "processors.memory_limiter.ballast_size_mib",
+            "",
+        ),
+    ];
+    for (yaml, path, message) in cases {
+        let errors = errors_of(yaml);
+        assert!(
+            errors.iter().any(|(p, m)| p == path && m.contains(message)),
+            "for\n{yaml}expected an error at {path} containing {message:?}, got {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn limits_in_mib_default_the_spike_to_a_fifth() {
+    let never = || -> std::io::Result<u64> { panic!("total memory read for a MiB limit") };
+    assert_eq!(
+        config(500, 100).limits(never).unwrap(),
+        Limits {
+            hard: 500 * MIB,
+            soft: 400 * MIB
+        }
+    );
+    assert_eq!(
+        config(500, 0).limits(never).unwrap(),
+        Limits {
+            hard: 500 * MIB,
+            soft: 400 * MIB
+        }
+    );
+}
+
+#[test]
+fn percentages_are_of_the_total() {
+    let percent = |limit, spike| MemoryLimiterConfig {
+        check_interval: Duration::from_secs(1),
+        limit_percentage: limit,
+        spike_limit_percentage: spike,
+        ..MemoryLimiterConfig::default()
+    };
+    let total = || Ok(2000 * MIB);
+    assert_eq!(
+        percent(80, 25).limits(total).unwrap(),
+        Limits {
+            hard: 1600 * MIB,
+            soft: 1100 * MIB
+        }
+    );
+    assert_eq!(
+        percent(50, 0).limits(total).unwrap(),
+        Limits {
+            hard: 1000 * MIB,
+            soft: 800 * MIB
+        }
+    );
+    let unreadable = percent(50, 0).limits(|| Err(std::io::Error::other("no procfs")));
+    assert!(unreadable.unwrap_err().contains("no procfs"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn refuses_above_the_soft_limit_and_accepts_again_below() {
+    let (memory, sources) = Scripted::new(100);
+    let next = Recorder::new();
+    // Hard 500 MiB, soft 400 MiB.
+    let limiter = limiter(config(500, 100), sources, next.clone());
+    limiter.start().await.unwrap();
+    limiter.consume(traces(&[&["a"]])).await.unwrap();
+
+    memory.set_mib(450);
+    // Nothing changes until the next check: the data path reads only a flag.
+    limiter.consume(traces(&[&["b"]])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(limiter.is_refusing());
+    let error = limiter.consume(traces(&[&["c", "d"]])).await.unwrap_err();
+    assert_eq!(error.retry, Retry::After(Some(Duration::from_secs(1))));
+    assert!(error.message.contains("high memory usage"), "{}", error.message);
+    assert!(error.message.contains("450 MiB"), "{}", error.message);
+
+    // Above the hard limit: still refused.
+    memory.set_mib(600);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(limiter.consume(traces(&[&["e"]])).await.is_err());
+
+    // Exactly at the soft limit counts as above, as in the Collector.
+    memory.set_mib(400);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(limiter.consume(traces(&[&["f"]])).await.is_err());
+
+    memory.set_mib(399);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!limiter.is_refusing());
+    limiter.consume(traces(&[&["g"]])).await.unwrap();
+    assert_eq!(next.batch_sizes(), vec![1, 1, 1]);
+    limiter.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_sample_is_taken_at_start() {
+    let (_memory, sources) = Scripted::new(450);
+    let next = Recorder::new();
+    let limiter = limiter(config(500, 100), sources, next.clone());
+    assert!(!limiter.is_refusing(), "nothing measured before start");
+    limiter.start().await.unwrap();
+    assert!(limiter.is_refusing());
+    assert!(limiter.consume(traces(&[&["a"]])).await.is_err());
+    assert!(next.batch_sizes().is_empty());
+    limiter.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_read_keeps_the_last_state() {
+    let failing = Arc::new(AtomicU64::new(0));
+    let read = failing.clone();
+    let sources = MemorySources {
+        usage: Arc::new(move || match read.load(Ordering::Relaxed) {
+            0 => Ok(450 * MIB),
+            _ => Err(std::io::Error::other("gone")),
+        }),
+        total: Arc::new(|| Ok(1000 * MIB)),
+    };
+    let limiter = limiter(config(500, 100), sources, Recorder::new());
+    limiter.start().await.unwrap();
+    assert!(limiter.is_refusing());
+    failing.store(1, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(limiter.is_refusing());
+    limiter.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_fails_when_memory_cannot_be_read() {
+    let sources = MemorySources {
+        usage: Arc::new(|| Err(std::io::Error::other("no procfs"))),
+        total: Arc::new(|| Ok(1000 * MIB)),
+    };
+    let limiter = limiter(config(500, 100), sources, Recorder::new());
+    let error = limiter.start().await.unwrap_err();
+    assert!(error.to_string().contains("no procfs"), "{error}");
+    limiter.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_hint_is_the_check_interval_but_at_least_a_second() {
+    let (_memory, sources) = Scripted::new(450);
+    let mut slow = config(500, 100);
+    slow.check_interval = Duration::from_secs(5);
+    let limiter = limiter(slow, sources, Recorder::new());
+    limiter.start().await.unwrap();
+    let error = limiter.consume(traces(&[&["a"]])).await.unwrap_err();
+    assert_eq!(error.retry, Retry::After(Some(Duration::from_secs(5))));
+    limiter.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_is_safe_twice_and_without_start() {
+    let (_memory, sources) = Scripted::new(100);
+    let limiter = limiter(config(500, 100), sources, Recorder::new());
+    limiter.shutdown().await;
+    limiter.shutdown().await;
+    limiter.start().await.unwrap();
+    limiter.shutdown().await;
+}
+
+#[test]
+fn vm_rss_is_parsed_from_a_status_sample() {
+    let status = "Name:\tsloop\nVmPeak:\t  912344 kB\nVmRSS:\t   48212 kB\nRssAnon:\t   30000 kB\n";
+    assert_eq!(parse_kib_field(status, "VmRSS:"), Some(48212 * 1024));
+    assert_eq!(parse_kib_field(status, "VmSwap:"), None);
+    assert_eq!(parse_kib_field("VmRSS:\t12 MB\n", "VmRSS:"), None);
+    let meminfo = "MemTotal:       16314444 kB\nMemFree:         1234 kB\n";
+    assert_eq!(parse_kib_field(meminfo, "MemTotal:"), Some(16314444 * 1024));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn this_process_rss_and_total_are_plausible() {
+    let rss = memory::resident_set_size().unwrap();
+    let total = memory::total_memory().unwrap();
+    assert!(rss > MIB, "rss {rss}");
+    assert!(total > rss, "total {total} rss {rss}");
+}
+
+#[test]
+fn cgroup_limit_files_cover_the_cgroup_and_its_ancestors() {
+    let root = Path::new("/sys/fs/cgroup");
+    let v2 = cgroup_limit_files("0::/system.slice/sloop.service\n", root);
+    let expected: Vec<PathBuf> = [
+        "/sys/fs/cgroup/system.slice/sloop.service/memory.max",
+        "/sys/fs/cgroup/system.slice/memory.max",
+        "/sys/fs/cgroup/memory.max",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    assert_eq!(v2, expected);
+    assert_eq!(
+        cgroup_limit_files("0::/\n", root),
+        vec![PathBuf::from("/sys/fs/cgroup/memory.max")]
+    );
+    let v1 = cgroup_limit_files("12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n", root);
+    assert_eq!(
+        v1,
+        [
+            "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/docker/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn cgroup_limits_without_a_limit_are_none() {
+    assert_eq!(parse_cgroup_limit("536870912\n"), Some(512 * MIB));
+    assert_eq!(parse_cgroup_limit("max\n"), None);
+    assert_eq!(parse_cgroup_limit("9223372036854771712\n"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn built_from_config_the_processor_reads_the_real_process() {
+    // The production sources: a huge limit accepts, and the gauge-side state is set.
+    let next = Recorder::new();
+    let limiter = MemoryLimiter::new(
+        config(1 << 20, 0),
+        "memory_limiter".into(),
+        Signal::Logs,
+        next.clone(),
+        MemorySources::system(),
+    );
+    limiter.start().await.unwrap();
+    assert!(!limiter.is_refusing());
+    limiter.shutdown().await;
+}
