@@ -35,9 +35,9 @@
 //! **Where it goes.** First in every pipeline, as the Collector advises: a refusal is
 //! only worth something before other processors spent memory on the data. Data that
 //! arrives before the first check after start-up is measured against a first sample
-//! taken in `start`. Each pipeline gets its own instance (and its own check task,
-//! cheap: one small procfs read per interval); they measure the same process, so they
-//! agree.
+//! taken in `start`. As in the Collector, one `memory_limiter` id listed in several
+//! pipelines is one limiter: the pipelines' processors share its check task and its
+//! state, so each change of state is logged once.
 //!
 //! Self-metrics: `otelcol_processor_refused_spans`, `..._metric_points` and
 //! `..._log_records`, labelled `processor` = the processor id, and the gauge
@@ -49,7 +49,7 @@ pub mod memory;
 mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge};
@@ -73,18 +73,47 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {
-    Ok(Box::new(parse_block::<MemoryLimiterConfig>(value)?))
+    let config = parse_block::<MemoryLimiterConfig>(value)?;
+    Ok(Box::new(MemoryLimiterComponent::new(config, MemorySources::system())))
 }
 
-impl ProcessorConfig for MemoryLimiterConfig {
+/// A parsed `memory_limiter` block. Every pipeline that lists it gets its own
+/// processor, but they share one [`MemoryCheck`] (built with the first), as the
+/// Collector shares one memory limiter per id: one check task, one log line per
+/// change of state.
+#[derive(Debug)]
+pub struct MemoryLimiterComponent {
+    config: MemoryLimiterConfig,
+    sources: MemorySources,
+    check: Mutex<Option<Arc<MemoryCheck>>>,
+}
+
+impl MemoryLimiterComponent {
+    /// A component reading memory from `sources`.
+    pub fn new(config: MemoryLimiterConfig, sources: MemorySources) -> Self {
+        Self {
+            config,
+            sources,
+            check: Mutex::new(None),
+        }
+    }
+}
+
+impl ProcessorConfig for MemoryLimiterComponent {
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        Arc::new(MemoryLimiter::new(
-            self.clone(),
-            ctx.id.to_string(),
-            ctx.signal,
-            next,
-            MemorySources::system(),
-        ))
+        let check = self
+            .check
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| {
+                Arc::new(MemoryCheck::new(
+                    self.config.clone(),
+                    ctx.id.to_string(),
+                    self.sources.clone(),
+                ))
+            })
+            .clone();
+        Arc::new(MemoryLimiter::new(check, ctx.signal, next))
     }
 }
 
@@ -111,23 +140,42 @@ impl MemorySources {
     }
 }
 
-/// The running processor of one pipeline.
-pub struct MemoryLimiter {
+impl std::fmt::Debug for MemorySources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemorySources")
+    }
+}
+
+/// The measuring half of one `memory_limiter`, shared by its pipelines: the limits,
+/// the refusing flag every request reads, and the task that measures.
+pub struct MemoryCheck {
     config: MemoryLimiterConfig,
-    next: Arc<dyn Consumer>,
     state: Arc<LimiterState>,
     total: ReadBytes,
-    refused: Counter,
-    stop: CancellationToken,
-    sampler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    run: Mutex<CheckRun>,
+}
+
+impl std::fmt::Debug for MemoryCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCheck").field("id", &self.state.id).finish()
+    }
+}
+
+/// The check task, while any processor using it is started.
+#[derive(Default)]
+struct CheckRun {
+    /// Started processors using this check.
+    users: usize,
+    task: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 /// What the check task writes and every request reads.
 struct LimiterState {
     id: String,
     usage_source: ReadBytes,
-    /// Set in `start`, once the limits are known (a percentage needs the system).
-    limits: OnceLock<Limits>,
+    /// The soft limit in bytes, for refusal messages; set at start (a percentage
+    /// needs the system).
+    soft_limit: AtomicU64,
     /// Refuse incoming data: usage was at or above the soft limit at the last check.
     refusing: AtomicBool,
     /// Usage was at or above the hard limit at the last check (for logging).
@@ -139,27 +187,16 @@ struct LimiterState {
     usage_gauge: Gauge,
 }
 
-impl MemoryLimiter {
-    /// A limiter in front of `next`, reading memory from `sources`.
-    pub fn new(
-        config: MemoryLimiterConfig,
-        id: String,
-        signal: Signal,
-        next: Arc<dyn Consumer>,
-        sources: MemorySources,
-    ) -> Self {
-        let refused = metrics::counter!(
-            format!("otelcol_processor_refused_{}", signal.item_name()),
-            "processor" => id.clone()
-        );
+impl MemoryCheck {
+    /// A check for the processor `id`, reading memory from `sources`.
+    pub fn new(config: MemoryLimiterConfig, id: String, sources: MemorySources) -> Self {
         let usage_gauge = metrics::gauge!("otelcol_processor_memory_limiter_rss_bytes", "processor" => id.clone());
         Self {
             config,
-            next,
             state: Arc::new(LimiterState {
                 id,
                 usage_source: sources.usage,
-                limits: OnceLock::new(),
+                soft_limit: AtomicU64::new(0),
                 refusing: AtomicBool::new(false),
                 above_hard: AtomicBool::new(false),
                 read_failing: AtomicBool::new(false),
@@ -167,16 +204,8 @@ impl MemoryLimiter {
                 usage_gauge,
             }),
             total: sources.total,
-            refused,
-            stop: CancellationToken::new(),
-            sampler: Mutex::new(None),
+            run: Mutex::new(CheckRun::default()),
         }
-    }
-
-    /// Measures now and updates the refusing state (the check task does this every
-    /// `check_interval`).
-    pub fn check(&self) {
-        self.state.check();
     }
 
     /// Whether incoming data is refused at the moment.
@@ -189,18 +218,75 @@ impl MemoryLimiter {
     fn retry_after(&self) -> Duration {
         self.config.check_interval.max(Duration::from_secs(1))
     }
+
+    /// One more user; the first computes the limits, measures once (so data that
+    /// arrives before the first tick is judged, and a system without procfs fails
+    /// here rather than later) and spawns the check task. Must run on a runtime.
+    fn start(&self) -> Result<(), StartError> {
+        let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        if run.task.is_none() {
+            let fail = |message: String| StartError {
+                component: self.state.id.clone(),
+                message,
+            };
+            let limits = self.config.limits(|| (self.total)()).map_err(fail)?;
+            let usage = (self.state.usage_source)().map_err(|e| fail(format!("cannot read memory usage: {e}")))?;
+            self.state.soft_limit.store(limits.soft, Ordering::Relaxed);
+            self.state.record(usage, limits);
+            tracing::info!(
+                message = "Memory limiter started.",
+                processor = %self.state.id,
+                hard_limit_mib = limits.hard / MIB,
+                soft_limit_mib = limits.soft / MIB,
+                usage_mib = usage / MIB,
+            );
+            let state = self.state.clone();
+            let stop = CancellationToken::new();
+            let cancelled = stop.clone();
+            let interval = self.config.check_interval;
+            let task = tokio::spawn(async move {
+                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = ticks.tick() => state.check(limits),
+                        _ = cancelled.cancelled() => return,
+                    }
+                }
+            });
+            run.task = Some((stop, task));
+        }
+        run.users += 1;
+        Ok(())
+    }
+
+    /// One user fewer; the last one stops the check task.
+    async fn stop(&self) {
+        let task = {
+            let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+            run.users = run.users.saturating_sub(1);
+            if run.users > 0 {
+                return;
+            }
+            run.task.take()
+        };
+        if let Some((stop, task)) = task {
+            stop.cancel();
+            let _ = task.await;
+        }
+    }
 }
 
 impl LimiterState {
     /// Measures and records; a failed read keeps the last state (it says nothing
     /// about memory) and is logged once until reads work again.
-    fn check(&self) {
+    fn check(&self, limits: Limits) {
         match (self.usage_source)() {
             Ok(usage) => {
                 if self.read_failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(message = "Memory usage can be read again.", processor = %self.id);
                 }
-                self.record(usage);
+                self.record(usage, limits);
             }
             Err(error) => {
                 if !self.read_failing.swap(true, Ordering::Relaxed) {
@@ -211,8 +297,7 @@ impl LimiterState {
     }
 
     /// Updates the refusing state from one measurement, logging changes.
-    fn record(&self, usage: u64) {
-        let Some(limits) = self.limits.get() else { return };
+    fn record(&self, usage: u64, limits: Limits) {
         self.last_usage.store(usage, Ordering::Relaxed);
         self.usage_gauge.set(usage as f64);
         let above_soft = usage >= limits.soft;
@@ -245,20 +330,50 @@ impl LimiterState {
     }
 }
 
+/// The running processor of one pipeline: refuses while its [`MemoryCheck`] says so.
+pub struct MemoryLimiter {
+    check: Arc<MemoryCheck>,
+    next: Arc<dyn Consumer>,
+    refused: Counter,
+    /// Whether this processor counts as a user of `check` (started, not shut down).
+    started: AtomicBool,
+}
+
+impl MemoryLimiter {
+    /// A limiter for a pipeline of `signal` in front of `next`.
+    pub fn new(check: Arc<MemoryCheck>, signal: Signal, next: Arc<dyn Consumer>) -> Self {
+        let refused = metrics::counter!(
+            format!("otelcol_processor_refused_{}", signal.item_name()),
+            "processor" => check.state.id.clone()
+        );
+        Self {
+            check,
+            next,
+            refused,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether incoming data is refused at the moment.
+    pub fn is_refusing(&self) -> bool {
+        self.check.is_refusing()
+    }
+}
+
 impl Consumer for MemoryLimiter {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
         Box::pin(async move {
             if self.is_refusing() {
                 self.refused.increment(data.item_count() as u64);
-                let soft = self.state.limits.get().map_or(0, |l| l.soft);
+                let state = &self.check.state;
                 return Err(ConsumeError::retryable(
                     format!(
                         "{}: data refused due to high memory usage ({} MiB in use, soft limit {} MiB)",
-                        self.state.id,
-                        self.state.last_usage.load(Ordering::Relaxed) / MIB,
-                        soft / MIB
+                        state.id,
+                        state.last_usage.load(Ordering::Relaxed) / MIB,
+                        state.soft_limit.load(Ordering::Relaxed) / MIB
                     ),
-                    Some(self.retry_after()),
+                    Some(self.check.retry_after()),
                 ));
             }
             self.next.consume(data).await
@@ -270,50 +385,19 @@ impl Lifecycle for MemoryLimiter {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
         // Spawn inside the future, so the check task runs on the runtime that awaits it.
         Box::pin(async move {
-            let mut sampler = self.sampler.lock().unwrap_or_else(|p| p.into_inner());
-            if sampler.is_some() || self.stop.is_cancelled() {
+            if self.started.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
-            let fail = |message: String| StartError {
-                component: self.state.id.clone(),
-                message,
-            };
-            let limits = self.config.limits(|| (self.total)()).map_err(fail)?;
-            let _ = self.state.limits.set(limits);
-            // A first measurement now, so data arriving before the first tick is
-            // judged by it, and a system without procfs fails at start, not later.
-            let usage = (self.state.usage_source)().map_err(|e| fail(format!("cannot read memory usage: {e}")))?;
-            self.state.record(usage);
-            tracing::info!(
-                message = "Memory limiter started.",
-                processor = %self.state.id,
-                hard_limit_mib = limits.hard / MIB,
-                soft_limit_mib = limits.soft / MIB,
-                usage_mib = usage / MIB,
-            );
-            let state = self.state.clone();
-            let stop = self.stop.clone();
-            let interval = self.config.check_interval;
-            *sampler = Some(tokio::spawn(async move {
-                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => state.check(),
-                        _ = stop.cancelled() => return,
-                    }
-                }
-            }));
-            Ok(())
+            self.check
+                .start()
+                .inspect_err(|_| self.started.store(false, Ordering::SeqCst))
         })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.stop.cancel();
-            let sampler = self.sampler.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(sampler) = sampler {
-                let _ = sampler.await;
+            if self.started.swap(false, Ordering::SeqCst) {
+                self.check.stop().await;
             }
         })
     }

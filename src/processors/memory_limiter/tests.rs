@@ -40,7 +40,8 @@ impl Scripted {
 }
 
 fn limiter(config: MemoryLimiterConfig, sources: MemorySources, next: Arc<Recorder>) -> MemoryLimiter {
-    MemoryLimiter::new(config, "memory_limiter".into(), Signal::Traces, next, sources)
+    let check = MemoryCheck::new(config, "memory_limiter".into(), sources);
+    MemoryLimiter::new(Arc::new(check), Signal::Traces, next)
 }
 
 fn errors_of(yaml: &str) -> Vec<(String, String)> {
@@ -345,16 +346,54 @@ fn cgroup_limits_without_a_limit_are_none() {
 
 #[tokio::test(start_paused = true)]
 async fn built_from_config_the_processor_reads_the_real_process() {
-    // The production sources: a huge limit accepts, and the gauge-side state is set.
-    let next = Recorder::new();
-    let limiter = MemoryLimiter::new(
-        config(1 << 20, 0),
-        "memory_limiter".into(),
-        Signal::Logs,
-        next.clone(),
-        MemorySources::system(),
-    );
+    // The production sources: a huge limit accepts.
+    let limiter = limiter(config(1 << 20, 0), MemorySources::system(), Recorder::new());
     limiter.start().await.unwrap();
     assert!(!limiter.is_refusing());
     limiter.shutdown().await;
+}
+
+/// Builds the component's processor for a pipeline of `signal`.
+fn build(component: &MemoryLimiterComponent, signal: Signal, next: Arc<Recorder>) -> Arc<dyn Processor> {
+    let id = crate::component::ComponentId::parse("memory_limiter").unwrap();
+    let service = crate::component::ServiceHandles::default();
+    let ctx = ProcessorContext {
+        id: &id,
+        pipeline: signal.as_str(),
+        signal,
+        exporters: Recorder::new(),
+        service: &service,
+    };
+    component.build(&ctx, next)
+}
+
+#[tokio::test(start_paused = true)]
+async fn pipelines_share_one_check_that_runs_until_the_last_one_stops() {
+    let (memory, sources) = Scripted::new(100);
+    let component = MemoryLimiterComponent::new(config(500, 100), sources);
+    let traces_next = Recorder::new();
+    let traces_limiter = build(&component, Signal::Traces, traces_next.clone());
+    let logs_limiter = build(&component, Signal::Logs, Recorder::new());
+    traces_limiter.start().await.unwrap();
+    logs_limiter.start().await.unwrap();
+    logs_limiter.shutdown().await;
+
+    // The traces pipeline still runs: its checks go on after the logs one stopped.
+    memory.set_mib(450);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(traces_limiter.consume(traces(&[&["a"]])).await.is_err());
+    memory.set_mib(100);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    traces_limiter.consume(traces(&[&["b"]])).await.unwrap();
+    traces_limiter.shutdown().await;
+
+    // Stopped: nothing measures any more, so the last state stays.
+    memory.set_mib(450);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    traces_limiter.consume(traces(&[&["c"]])).await.unwrap();
+    // And it can start again.
+    traces_limiter.start().await.unwrap();
+    assert!(traces_limiter.consume(traces(&[&["d"]])).await.is_err());
+    traces_limiter.shutdown().await;
+    assert_eq!(traces_next.batch_sizes(), vec![1, 1]);
 }
