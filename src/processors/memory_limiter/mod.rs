@@ -44,7 +44,7 @@
 //! `otelcol_processor_memory_limiter_rss_bytes` (the last measured usage).
 
 mod config;
-pub mod memory;
+mod memory;
 #[cfg(test)]
 mod tests;
 
@@ -146,7 +146,7 @@ impl std::fmt::Debug for MemorySources {
     }
 }
 
-/// The measuring half of one `memory_limiter`, shared by its pipelines: the limits,
+/// The measuring half of one `memory_limiter`, shared by its pipelines: its config,
 /// the refusing flag every request reads, and the task that measures.
 pub struct MemoryCheck {
     config: MemoryLimiterConfig,
