@@ -144,7 +144,7 @@ extensions:
     let mut client = TraceServiceClient::connect(ports.grpc_url()).await.expect("connect");
 
     // 100,000 homepage spans, one per trace, 20% of them failing.
-    let mut rng = Rng(0x5eed_0f_5100);
+    let mut rng = Rng(0x005e_ed0f_5100);
     let end = now_nanos();
     let (mut good, mut bad) = (0.0, 0.0);
     for batch in 0..100u64 {
@@ -153,7 +153,7 @@ extensions:
                 let mut trace_id = [0u8; 16];
                 trace_id[..8].copy_from_slice(&rng.next().to_be_bytes());
                 trace_id[8..].copy_from_slice(&rng.next().to_be_bytes());
-                let failing = rng.next() % 5 == 0;
+                let failing = rng.next().is_multiple_of(5);
                 if failing {
                     bad += 1.0;
                 } else {
