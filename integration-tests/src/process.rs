@@ -165,7 +165,13 @@ impl Sloop {
 
     /// Like [`Sloop::start`], with one `--config` per element of `yamls`.
     pub async fn start_with_configs(yamls: &[&str], ports: &SloopPorts) -> Sloop {
-        let mut sloop = Self::spawn(&[] as &[&str], yamls);
+        Self::start_with_env(yamls, ports, &[]).await
+    }
+
+    /// Like [`Sloop::start_with_configs`], with extra environment variables for
+    /// the child (e.g. `TOKIO_WORKER_THREADS`).
+    pub async fn start_with_env(yamls: &[&str], ports: &SloopPorts, env: &[(&str, &str)]) -> Sloop {
+        let mut sloop = Self::spawn_with_env(&[] as &[&str], yamls, env);
         sloop.health_port = Some(ports.health);
         sloop.telemetry_port = Some(ports.telemetry);
         sloop.wait_ready().await;
@@ -176,6 +182,11 @@ impl Sloop {
     /// waiting for anything. Each element of `yamls` is written to its own
     /// file in the instance's temp dir first.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S], yamls: &[&str]) -> Sloop {
+        Self::spawn_with_env(args, yamls, &[])
+    }
+
+    /// Like [`Sloop::spawn`], with extra environment variables for the child.
+    pub fn spawn_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], yamls: &[&str], env: &[(&str, &str)]) -> Sloop {
         let bin = sloop_bin();
         let dir = unique_temp_dir();
         let mut command_args: Vec<OsString> = args.iter().map(|a| a.as_ref().into()).collect();
@@ -195,6 +206,7 @@ impl Sloop {
         let child = Command::new(&bin)
             .args(&command_args)
             .current_dir(&dir)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))

@@ -1,0 +1,428 @@
+//! The end-to-end benchmark harness behind `./scripts/bench` (binary `sloop-bench`).
+//!
+//! For every [`Scenario`] it starts the collector under test as its own process —
+//! the real `sloop` binary, or the [`floor`] forwarder — exporting into [`sink`]s
+//! run by the harness, drives it with `sloop loadgen` (a third process) and
+//! measures, each from a fresh collector process:
+//!
+//! * **fixed rate** (default 20 000 spans/s): CPU time of the collector process per
+//!   span (from `/proc/<pid>/stat`, the load and the drain included), peak RSS
+//!   (`VmHWM`), and end-to-end latency p99 (generator → sink);
+//! * **saturation**: spans/s accepted flat out, with loss checked (every request
+//!   answered OK, nothing refused or failed in sloop's own counters, and for the
+//!   unsampled scenarios every span at the sink);
+//! * **latency at half of that saturation**: p99;
+//! * for the floor and passthrough, saturation again with one Tokio worker thread,
+//!   to show what the second core buys;
+//! * once, **overload**: flat out into a blackholed backend with a memory limit,
+//!   sampling RSS and counting how clients were refused.
+//!
+//! Runs are interleaved (floor, a, b, c, floor, a, b, c, ...) so drift on a shared
+//! machine hits every scenario alike; ratios to the floor are taken within each
+//! round and then summarised (median, min–max).
+
+pub mod floor;
+pub mod procfs;
+pub mod report;
+pub mod scenarios;
+pub mod sink;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use report::Summary;
+pub use scenarios::Scenario;
+pub use sink::Sink;
+
+use crate::{free_port, metric_sum, sloop_bin, Sloop, SloopPorts};
+
+/// Spans in each generated request (`sloop loadgen`'s default).
+const SPANS_PER_REQUEST: u64 = 100;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rounds; each round measures every scenario once.
+    pub runs: usize,
+    /// Length of each load phase.
+    pub duration: Duration,
+    /// The fixed offered rate for CPU and memory, in spans/s.
+    pub fixed_rate: u64,
+    /// Requests in flight from the generator.
+    pub concurrency: usize,
+    /// Spans per trace in the generated traffic.
+    pub spans_per_trace: u32,
+    /// Which scenarios.
+    pub scenarios: Vec<Scenario>,
+    /// Also measure saturation with one worker thread.
+    pub threads: bool,
+    /// Also run the overload check, for this long.
+    pub overload: Option<Duration>,
+    /// The `sloop-bench` executable, to start the floor with.
+    pub harness_exe: PathBuf,
+}
+
+/// One scenario in one round.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Measurement {
+    /// Collector CPU time per accepted span at the fixed rate, µs.
+    pub cpu_us_per_span: f64,
+    /// Spans the fixed-rate phase got accepted.
+    pub fixed_rate_spans: u64,
+    /// Peak RSS of the fixed-rate collector process, MiB.
+    pub peak_rss_mib: f64,
+    /// Latency p99 at the fixed rate, ms.
+    pub p99_ms_at_fixed_rate: f64,
+    /// Saturation throughput, spans/s accepted (and, unsampled, delivered).
+    pub saturation_spans_per_s: f64,
+    /// Whether the saturation phase lost nothing.
+    pub saturation_lossless: bool,
+    /// What was lost or refused at saturation, if anything.
+    pub saturation_losses: String,
+    /// Latency p99 at half the saturation rate, ms.
+    pub p99_ms_at_half_saturation: f64,
+    /// Saturation with one worker thread, spans/s (floor and passthrough only).
+    pub saturation_one_thread: Option<f64>,
+}
+
+/// The overload check's outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overload {
+    /// The configured `memory_limiter.limit_mib`.
+    pub limit_mib: u64,
+    /// Highest RSS sampled during the run, MiB.
+    pub max_rss_mib: f64,
+    /// Offered rate (spans/s in sent requests), and as a multiple of passthrough saturation.
+    pub offered_spans_per_s: f64,
+    /// Requests answered OK.
+    pub requests_ok: u64,
+    /// Failed requests by kind (retryable refusals, timeouts, ...).
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// Everything one harness run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Results {
+    /// `rounds[r][scenario name]`.
+    pub rounds: Vec<BTreeMap<&'static str, Measurement>>,
+    /// The overload check, if run.
+    pub overload: Option<Overload>,
+}
+
+/// Runs the whole benchmark and returns the raw results. Progress goes to stderr.
+pub async fn run(options: &Options) -> Result<Results, String> {
+    let mut results = Results::default();
+    for round in 0..options.runs {
+        let mut measured = BTreeMap::new();
+        for &scenario in &options.scenarios {
+            eprintln!("round {}/{}: {}", round + 1, options.runs, scenario.name());
+            let m = measure(scenario, options).await?;
+            eprintln!("  {m:?}");
+            measured.insert(scenario.name(), m);
+        }
+        results.rounds.push(measured);
+    }
+    if let Some(duration) = options.overload {
+        eprintln!("overload check");
+        results.overload = Some(overload(options, duration).await?);
+    }
+    Ok(results)
+}
+
+async fn measure(scenario: Scenario, options: &Options) -> Result<Measurement, String> {
+    let mut m = Measurement::default();
+
+    let setup = Setup::start(scenario, options, 2).await?;
+    let fixed = setup.phase(options.fixed_rate, options).await?;
+    m.cpu_us_per_span = fixed.cpu.as_secs_f64() * 1e6 / fixed.accepted.max(1) as f64;
+    m.fixed_rate_spans = fixed.accepted;
+    m.peak_rss_mib = mib(procfs::memory(setup.collector.pid())?.peak_rss);
+    m.p99_ms_at_fixed_rate = fixed.p99_ms;
+    drop(setup);
+
+    let setup = Setup::start(scenario, options, 2).await?;
+    let saturated = setup.phase(0, options).await?;
+    m.saturation_spans_per_s = saturated.accepted as f64 / saturated.seconds.max(1e-9);
+    m.saturation_losses = saturated.losses.join("; ");
+    m.saturation_lossless = saturated.losses.is_empty();
+    drop(setup);
+
+    let half = (m.saturation_spans_per_s / 2.0).max(1.0) as u64;
+    let setup = Setup::start(scenario, options, 2).await?;
+    m.p99_ms_at_half_saturation = setup.phase(half, options).await?.p99_ms;
+    drop(setup);
+
+    if options.threads && matches!(scenario, Scenario::Floor | Scenario::Passthrough) {
+        let setup = Setup::start(scenario, options, 1).await?;
+        let one = setup.phase(0, options).await?;
+        m.saturation_one_thread = Some(one.accepted as f64 / one.seconds.max(1e-9));
+    }
+    Ok(m)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The process being measured.
+enum Collector {
+    Sloop(Box<Sloop>, SloopPorts),
+    Floor(FloorProcess),
+}
+
+/// The floor forwarder's child process; killed on drop.
+struct FloorProcess {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for FloorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Collector {
+    fn pid(&self) -> u32 {
+        match self {
+            Collector::Sloop(sloop, _) => sloop.pid(),
+            Collector::Floor(floor) => floor.child.id(),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        match self {
+            Collector::Sloop(_, ports) => ports.grpc_url(),
+            Collector::Floor(floor) => format!("http://127.0.0.1:{}", floor.port),
+        }
+    }
+
+    /// Spans sloop refused, failed to send or dropped at a full queue, so far
+    /// (the floor cannot lose without the client seeing it: it forwards synchronously).
+    async fn losses(&self) -> BTreeMap<&'static str, f64> {
+        let mut out = BTreeMap::new();
+        if let Collector::Sloop(sloop, _) = self {
+            let text = sloop.scrape_metrics().await;
+            for name in [
+                "otelcol_receiver_refused_spans",
+                "otelcol_exporter_send_failed_spans",
+                "otelcol_exporter_enqueue_failed_spans",
+            ] {
+                out.insert(name, metric_sum(&text, name, &[]));
+            }
+        }
+        out
+    }
+}
+
+/// A collector and its sinks.
+struct Setup {
+    scenario: Scenario,
+    sinks: Vec<Sink>,
+    collector: Collector,
+}
+
+/// What one load phase gave.
+struct Phase {
+    accepted: u64,
+    seconds: f64,
+    cpu: Duration,
+    p99_ms: f64,
+    losses: Vec<String>,
+}
+
+impl Setup {
+    async fn start(scenario: Scenario, options: &Options, threads: usize) -> Result<Self, String> {
+        let mut sinks = Vec::new();
+        for _ in 0..scenario.sinks() {
+            sinks.push(Sink::start(false).await.map_err(|e| format!("starting a sink: {e}"))?);
+        }
+        let endpoints: Vec<String> = sinks.iter().map(Sink::endpoint).collect();
+        let threads = threads.to_string();
+        let ports = SloopPorts::new();
+        let collector = match scenario.config(&ports, &endpoints, &state_dir()) {
+            None => Collector::Floor(start_floor(&options.harness_exe, &endpoints[0], &threads).await?),
+            Some(yaml) => {
+                let sloop = Sloop::start_with_env(&[&yaml], &ports, &[("TOKIO_WORKER_THREADS", &threads)]).await;
+                Collector::Sloop(Box::new(sloop), ports)
+            }
+        };
+        Ok(Self {
+            scenario,
+            sinks,
+            collector,
+        })
+    }
+
+    /// Offers `rate` spans/s (0 = flat out) for the configured duration, waits for
+    /// the pipeline to drain, and reads what happened.
+    async fn phase(&self, rate: u64, options: &Options) -> Result<Phase, String> {
+        for sink in &self.sinks {
+            sink.reset();
+        }
+        let lost_before = self.collector.losses().await;
+        let pid = self.collector.pid();
+        let cpu_before = procfs::cpu_time(pid)?;
+        let load = loadgen(&self.collector.endpoint(), rate, options, options.duration).await?;
+        // Drain: the batch timeout, plus tail sampling's decision wait.
+        let quiet = match self.scenario {
+            Scenario::TailSampling => Duration::from_millis(2_600),
+            _ => Duration::from_millis(600),
+        };
+        let expected = self.scenario.delivers_everything().then_some(load.spans_accepted);
+        for sink in &self.sinks {
+            sink.settle(expected, quiet, Duration::from_secs(30)).await;
+        }
+        let cpu = procfs::cpu_time(pid)?.saturating_sub(cpu_before);
+        let lost_after = self.collector.losses().await;
+
+        let mut losses = Vec::new();
+        if load.requests_failed > 0 || load.spans_rejected > 0 {
+            losses.push(format!(
+                "{} requests failed ({:?}), {} spans rejected",
+                load.requests_failed, load.errors, load.spans_rejected
+            ));
+        }
+        for (name, after) in &lost_after {
+            let delta = after - lost_before.get(name).copied().unwrap_or(0.0);
+            if delta > 0.0 {
+                losses.push(format!("{name} +{delta}"));
+            }
+        }
+        let delivered: Vec<u64> = self.sinks.iter().map(Sink::spans).collect();
+        if expected.is_some_and(|e| delivered.iter().any(|&d| d != e)) {
+            losses.push(format!(
+                "accepted {} spans, sinks got {delivered:?}",
+                load.spans_accepted
+            ));
+        }
+        if delivered.windows(2).any(|w| w[0] != w[1]) {
+            losses.push(format!("the sinks disagree: {delivered:?}"));
+        }
+        let malformed: u64 = self.sinks.iter().map(Sink::malformed).sum();
+        if malformed > 0 {
+            losses.push(format!("{malformed} malformed requests at the sinks"));
+        }
+        Ok(Phase {
+            accepted: load.spans_accepted,
+            seconds: load.duration_seconds,
+            cpu,
+            p99_ms: report::percentile_ms(&mut self.sinks[0].latencies_us(), 0.99),
+            losses,
+        })
+    }
+}
+
+/// A fresh directory for the slo processor's state.
+fn state_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sloop-bench-{}-{}", std::process::id(), free_port()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+async fn start_floor(harness: &std::path::Path, backend: &str, threads: &str) -> Result<FloorProcess, String> {
+    let port = free_port();
+    let child = Command::new(harness)
+        .args(["floor", "--listen", &format!("127.0.0.1:{port}"), "--backend", backend])
+        .env("TOKIO_WORKER_THREADS", threads)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the floor ({}): {e}", harness.display()))?;
+    let floor = FloorProcess { child, port };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(floor);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("the floor did not listen on port {port} within 5s"))
+}
+
+/// The part of `sloop loadgen --json`'s report the harness reads.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct LoadReport {
+    duration_seconds: f64,
+    requests_sent: u64,
+    requests_ok: u64,
+    requests_failed: u64,
+    spans_accepted: u64,
+    spans_rejected: u64,
+    #[serde(default)]
+    errors: BTreeMap<String, u64>,
+}
+
+/// Runs `sloop loadgen` against `endpoint` and reads its JSON report.
+async fn loadgen(endpoint: &str, rate: u64, options: &Options, duration: Duration) -> Result<LoadReport, String> {
+    let args = vec![
+        "loadgen".to_string(),
+        "--json".into(),
+        "--endpoint".into(),
+        endpoint.into(),
+        "--rate".into(),
+        rate.to_string(),
+        "--concurrency".into(),
+        options.concurrency.to_string(),
+        "--spans-per-request".into(),
+        SPANS_PER_REQUEST.to_string(),
+        "--spans-per-trace".into(),
+        options.spans_per_trace.to_string(),
+        "--timeout".into(),
+        "5s".into(),
+        "--duration".into(),
+        format!("{}ms", duration.as_millis()),
+    ];
+    let bin = sloop_bin();
+    let output = tokio::task::spawn_blocking(move || Command::new(&bin).args(&args).stdin(Stdio::null()).output())
+        .await
+        .map_err(|e| format!("loadgen task: {e}"))?
+        .map_err(|e| format!("running sloop loadgen: {e}"))?;
+    serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "sloop loadgen printed no report ({e}); exit {}; stderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Flat out into a blackholed backend behind a memory limit: RSS is sampled
+/// every 100 ms, and the clients' failures are counted by kind.
+async fn overload(options: &Options, duration: Duration) -> Result<Overload, String> {
+    const LIMIT_MIB: u64 = 96;
+    let sink = Sink::start(true).await.map_err(|e| format!("starting a sink: {e}"))?;
+    let ports = SloopPorts::new();
+    let yaml = scenarios::overload_config(&ports, &sink.endpoint(), LIMIT_MIB);
+    let sloop = Sloop::start(&yaml, &ports).await;
+    let pid = sloop.pid();
+    let max_rss = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn({
+        let max_rss = max_rss.clone();
+        async move {
+            while let Ok(memory) = procfs::memory(pid) {
+                max_rss.fetch_max(memory.rss, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let mut heavy = options.clone();
+    heavy.concurrency = options.concurrency * 4;
+    let load = loadgen(&ports.grpc_url(), 0, &heavy, duration).await?;
+    max_rss.fetch_max(procfs::memory(pid)?.rss, Ordering::Relaxed);
+    sampler.abort();
+    drop(sloop);
+    Ok(Overload {
+        limit_mib: LIMIT_MIB,
+        max_rss_mib: mib(max_rss.load(Ordering::Relaxed)),
+        offered_spans_per_s: (load.requests_sent * SPANS_PER_REQUEST) as f64 / load.duration_seconds.max(1e-9),
+        requests_ok: load.requests_ok,
+        errors: load.errors,
+    })
+}

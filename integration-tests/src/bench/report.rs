@@ -1,0 +1,202 @@
+//! Summaries of a harness run: median and range over rounds, ratios to the floor
+//! taken within each round, rendered as Markdown for BENCHMARKS.md.
+
+use std::fmt::Write as _;
+
+use super::{Measurement, Results};
+
+/// Nearest-rank percentile of microsecond samples, in milliseconds (0 when empty).
+pub fn percentile_ms(micros: &mut [u32], q: f64) -> f64 {
+    if micros.is_empty() {
+        return 0.0;
+    }
+    micros.sort_unstable();
+    let i = ((q * micros.len() as f64).ceil() as usize).clamp(1, micros.len()) - 1;
+    f64::from(micros[i]) / 1000.0
+}
+
+/// Median, minimum and maximum of some values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// The median (mean of the middle two for an even count).
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises `values`; `None` when there are none.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Self> {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Self {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        })
+    }
+
+    fn cell(self, decimals: usize) -> String {
+        format!("{:.d$} ({:.d$}–{:.d$})", self.median, self.min, self.max, d = decimals)
+    }
+}
+
+fn cell(summary: Option<Summary>, decimals: usize) -> String {
+    summary.map_or_else(|| "—".into(), |s| s.cell(decimals))
+}
+
+/// The scenarios measured, in the order of the first round.
+fn scenario_names(results: &Results) -> Vec<&'static str> {
+    let order = ["floor", "passthrough", "full", "tail_sampling"];
+    order
+        .into_iter()
+        .filter(|name| results.rounds.iter().any(|r| r.contains_key(name)))
+        .collect()
+}
+
+/// `f` of scenario `name` in every round that measured it.
+fn each(results: &Results, name: &str, f: impl Fn(&Measurement) -> f64) -> Option<Summary> {
+    Summary::of(results.rounds.iter().filter_map(|r| r.get(name)).map(f))
+}
+
+/// `f(scenario) / f(floor)` in every round that measured both.
+fn ratio(results: &Results, name: &str, f: impl Fn(&Measurement) -> f64) -> Option<Summary> {
+    Summary::of(
+        results
+            .rounds
+            .iter()
+            .filter_map(|r| Some(f(r.get(name)?) / f(r.get("floor")?))),
+    )
+}
+
+/// The Markdown tables: absolute figures, then ratios, then the overload check.
+pub fn markdown(results: &Results, fixed_rate: u64) -> String {
+    let names = scenario_names(results);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Median (min–max) of {} round(s).\n\n\
+         | scenario | saturation, spans/s | lossless | CPU µs/span at {fixed_rate}/s | peak RSS MiB at {fixed_rate}/s | \
+         p99 ms at {fixed_rate}/s | p99 ms at ½ saturation |\n|---|---|---|---|---|---|---|",
+        results.rounds.len()
+    );
+    for name in &names {
+        let rounds: Vec<&Measurement> = results.rounds.iter().filter_map(|r| r.get(name)).collect();
+        let lossless = rounds.iter().filter(|m| m.saturation_lossless).count();
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {lossless}/{} | {} | {} | {} | {} |",
+            cell(each(results, name, |m| m.saturation_spans_per_s), 0),
+            rounds.len(),
+            cell(each(results, name, |m| m.cpu_us_per_span), 2),
+            cell(each(results, name, |m| m.peak_rss_mib), 1),
+            cell(each(results, name, |m| m.p99_ms_at_fixed_rate), 1),
+            cell(each(results, name, |m| m.p99_ms_at_half_saturation), 1),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRatios to the floor, taken within each round:\n\n\
+         | scenario | CPU per span ÷ floor | saturation ÷ floor | saturation, 2 threads ÷ 1 |\n|---|---|---|---|"
+    );
+    for name in &names {
+        let threads = each(results, name, |m| {
+            m.saturation_one_thread
+                .map_or(f64::NAN, |one| m.saturation_spans_per_s / one)
+        });
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} |",
+            cell(ratio(results, name, |m| m.cpu_us_per_span), 2),
+            cell(ratio(results, name, |m| m.saturation_spans_per_s), 2),
+            cell(threads, 2),
+        );
+    }
+    let losses: Vec<String> = results
+        .rounds
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            r.iter()
+                .filter(|(_, m)| !m.saturation_lossless)
+                .map(move |(name, m)| format!("- round {}, {name}: {}", i + 1, m.saturation_losses))
+        })
+        .collect();
+    if !losses.is_empty() {
+        let _ = writeln!(out, "\nLosses at saturation:\n\n{}", losses.join("\n"));
+    }
+    if let Some(o) = &results.overload {
+        let _ = writeln!(
+            out,
+            "\nOverload (blackholed backend, memory_limiter limit_mib {}): offered {:.0} spans/s; \
+             max RSS {:.1} MiB; requests OK {}; refused/failed: {:?}",
+            o.limit_mib, o.offered_spans_per_s, o.max_rss_mib, o.requests_ok, o.errors
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        let mut v: Vec<u32> = (1..=100).map(|x| x * 1000).collect();
+        assert_eq!(percentile_ms(&mut v, 0.99), 99.0);
+        assert_eq!(percentile_ms(&mut v, 0.5), 50.0);
+        assert_eq!(percentile_ms(&mut [], 0.99), 0.0);
+    }
+
+    #[test]
+    fn summary_takes_median_and_range() {
+        let s = Summary::of([3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Summary::of([1.0, 2.0, f64::NAN, 4.0, 3.0]).unwrap().median, 2.5);
+        assert!(Summary::of([]).is_none());
+    }
+
+    #[test]
+    fn ratios_are_taken_within_each_round() {
+        let round = |floor_cpu: f64, a_cpu: f64| {
+            let mut r = BTreeMap::new();
+            r.insert(
+                "floor",
+                Measurement {
+                    cpu_us_per_span: floor_cpu,
+                    ..Default::default()
+                },
+            );
+            r.insert(
+                "passthrough",
+                Measurement {
+                    cpu_us_per_span: a_cpu,
+                    ..Default::default()
+                },
+            );
+            r
+        };
+        // Machine speed drifts 2x between rounds; the ratio does not.
+        let results = Results {
+            rounds: vec![round(1.0, 1.2), round(2.0, 2.4)],
+            overload: None,
+        };
+        let r = ratio(&results, "passthrough", |m| m.cpu_us_per_span).unwrap();
+        assert!((r.min - 1.2).abs() < 1e-9 && (r.max - 1.2).abs() < 1e-9, "{r:?}");
+        let md = markdown(&results, 20_000);
+        assert!(md.contains("| passthrough | 1.20 (1.20–1.20) |"), "{md}");
+    }
+}

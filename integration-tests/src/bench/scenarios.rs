@@ -1,0 +1,160 @@
+//! The pipelines the harness measures, as sloop configs.
+
+use std::path::Path;
+
+use crate::SloopPorts;
+
+/// One thing to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Scenario {
+    /// (d) The floor: decode and re-encode each request, nothing else (not sloop).
+    Floor,
+    /// (a) `otlp → batch → otlp_grpc`.
+    Passthrough,
+    /// (b) `otlp → memory_limiter → attributes → sli → slo → probabilistic_sampler(10%)
+    /// → batch → 2× otlp_grpc`.
+    Full,
+    /// (c) `otlp → tail_sampling → batch → otlp_grpc`.
+    TailSampling,
+}
+
+impl Scenario {
+    /// Every scenario, floor first.
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Floor,
+        Scenario::Passthrough,
+        Scenario::Full,
+        Scenario::TailSampling,
+    ];
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Floor => "floor",
+            Scenario::Passthrough => "passthrough",
+            Scenario::Full => "full",
+            Scenario::TailSampling => "tail_sampling",
+        }
+    }
+
+    /// How many sinks the scenario exports to.
+    pub fn sinks(self) -> usize {
+        match self {
+            Scenario::Full => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether every accepted span reaches each sink (no sampling).
+    pub fn delivers_everything(self) -> bool {
+        matches!(self, Scenario::Floor | Scenario::Passthrough)
+    }
+
+    /// The sloop config for this scenario (`None` for the floor), exporting to
+    /// `sinks` (`host:port`), with `state_dir` for the slo processor.
+    pub fn config(self, ports: &SloopPorts, sinks: &[String], state_dir: &Path) -> Option<String> {
+        let processors: &[&str] = match self {
+            Scenario::Floor => return None,
+            Scenario::Passthrough => &["batch"],
+            Scenario::Full => &[
+                "memory_limiter",
+                "attributes",
+                "sli",
+                "slo",
+                "probabilistic_sampler",
+                "batch",
+            ],
+            Scenario::TailSampling => &["tail_sampling", "batch"],
+        };
+        let mut yaml = format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{}\nprocessors:\n",
+            ports.grpc
+        );
+        for name in processors {
+            yaml.push_str(&processor_block(name, state_dir));
+        }
+        yaml.push_str("exporters:\n");
+        for (i, sink) in sinks.iter().enumerate() {
+            // No compression: the floor sends plain protobuf too, and gzip would
+            // dominate every profile (the Collector's default is gzip; say so when
+            // comparing with it).
+            yaml.push_str(&format!(
+                "  otlp_grpc/{i}:\n    endpoint: {sink}\n    tls: {{insecure: true}}\n    compression: none\n"
+            ));
+        }
+        let exporters: Vec<String> = (0..sinks.len()).map(|i| format!("otlp_grpc/{i}")).collect();
+        yaml.push_str(&format!(
+            "extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
+             service:\n  extensions: [health_check]\n  telemetry:\n    logs: {{level: warn}}\n    \
+             metrics: {{address: 127.0.0.1:{telemetry}}}\n  pipelines:\n    traces:\n      \
+             receivers: [otlp]\n      processors: [{processors}]\n      exporters: [{exporters}]\n",
+            health = ports.health,
+            telemetry = ports.telemetry,
+            processors = processors.join(", "),
+            exporters = exporters.join(", "),
+        ));
+        Some(yaml)
+    }
+}
+
+/// The config block of one processor the scenarios use.
+fn processor_block(name: &str, state_dir: &Path) -> String {
+    let body = match name {
+        "batch" => "    timeout: 200ms\n    send_batch_size: 8192\n",
+        "memory_limiter" => "    check_interval: 1s\n    limit_mib: 256\n    spike_limit_mib: 64\n",
+        "attributes" => {
+            "    actions:\n\
+             \x20     - {key: deployment.environment.name, value: production, action: upsert}\n\
+             \x20     - {key: collector.tier, value: gateway, action: insert}\n\
+             \x20     - {key: app.cart.value, action: delete}\n"
+        }
+        "probabilistic_sampler" => "    sampling_percentage: 10\n",
+        "tail_sampling" => {
+            "    decision_wait: 2s\n    num_traces: 100000\n    policies:\n\
+             \x20     - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n\
+             \x20     - {name: the-rest, type: probabilistic, probabilistic: {sampling_percentage: 10}}\n"
+        }
+        "sli" => SLI,
+        "slo" => {
+            return format!("  slo:\n{SLO}    storage: {}\n", state_dir.display());
+        }
+        other => unreachable!("no benchmark config for processor {other}"),
+    };
+    format!("  {name}:\n{body}")
+}
+
+const SLI: &str = r#"    slis:
+      - name: homepage
+        when: 'name == "GET /" and kind == SPAN_KIND_SERVER'
+        exclude:
+          - 'IsMatch(attributes["user_agent.original"], "(?i)(bot|crawler|spider)")'
+        good: 'attributes["http.response.status_code"] < 500 and duration < 300ms'
+      - name: checkout
+        when: 'name == "POST /checkout" and kind == SPAN_KIND_SERVER'
+        good: 'status.code != STATUS_CODE_ERROR'
+"#;
+
+const SLO: &str = r#"    objectives:
+      - {name: homepage, sli: homepage, target: 0.999, window: 30d}
+      - {name: checkout, sli: checkout, target: 0.995, window: 30d, group_by: [service.name]}
+"#;
+
+/// The overload check: `otlp → memory_limiter → batch → otlp_grpc` into `sink`
+/// (blackholed by the harness), with a short export timeout so retries cycle.
+pub fn overload_config(ports: &SloopPorts, sink: &str, limit_mib: u64) -> String {
+    format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n\
+         processors:\n  memory_limiter:\n    check_interval: 100ms\n    limit_mib: {limit_mib}\n    \
+         spike_limit_mib: {spike}\n  batch:\n\
+         exporters:\n  otlp_grpc:\n    endpoint: {sink}\n    tls: {{insecure: true}}\n    compression: none\n    \
+         timeout: 1s\n\
+         extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
+         service:\n  extensions: [health_check]\n  telemetry:\n    logs: {{level: warn}}\n    \
+         metrics: {{address: 127.0.0.1:{telemetry}}}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      \
+         processors: [memory_limiter, batch]\n      exporters: [otlp_grpc]\n",
+        grpc = ports.grpc,
+        spike = limit_mib / 5,
+        health = ports.health,
+        telemetry = ports.telemetry,
+    )
+}

@@ -1,0 +1,120 @@
+//! `sloop-bench`: the end-to-end benchmark harness (see `integration_tests::bench`).
+//!
+//! ```text
+//! ./scripts/bench                      # builds release binaries, then runs this
+//! sloop-bench --runs 3 --duration 10s  # what ./scripts/bench runs
+//! sloop-bench floor --listen 127.0.0.1:4317 --backend 127.0.0.1:4319   # the floor alone
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use integration_tests::bench::{self, Options, Scenario};
+
+#[derive(Parser)]
+#[command(about = "Measures sloop against the decode/re-encode floor")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Rounds; each measures every scenario once (report: median, min–max).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Length of each load phase.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Offered rate for the CPU, memory and latency figures, in spans/s.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Requests in flight from the generator.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Spans per trace in the generated traffic.
+    #[arg(long, default_value_t = 5)]
+    spans_per_trace: u32,
+    /// Scenarios to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    scenarios: Vec<Scenario>,
+    /// Skip the one-worker-thread saturation runs.
+    #[arg(long)]
+    no_threads: bool,
+    /// Length of the overload check; 0s skips it.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    overload: Duration,
+    /// Also write the raw results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the floor forwarder: decode each trace request and re-encode it to the backend.
+    Floor {
+        /// Where to listen for OTLP/gRPC.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The backend, `host:port`.
+        #[arg(long)]
+        backend: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Floor { listen, backend }) = &cli.command {
+        return match runtime.block_on(bench::floor::serve(*listen, backend)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let harness_exe = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!("error: cannot find my own executable: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options {
+        runs: cli.runs.max(1),
+        duration: cli.duration,
+        fixed_rate: cli.rate,
+        concurrency: cli.concurrency.max(1),
+        spans_per_trace: cli.spans_per_trace.max(1),
+        scenarios: if cli.scenarios.is_empty() {
+            Scenario::ALL.to_vec()
+        } else {
+            cli.scenarios.clone()
+        },
+        threads: !cli.no_threads,
+        overload: (!cli.overload.is_zero()).then_some(cli.overload),
+        harness_exe,
+    };
+    let results = match runtime.block_on(bench::run(&options)) {
+        Ok(results) => results,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", bench::report::markdown(&results, options.fixed_rate));
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+        if let Err(error) = std::fs::write(path, json) {
+            eprintln!("error: writing {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
