@@ -461,7 +461,7 @@ impl<'a> SloRules<'a> {
             (
                 "description".to_string(),
                 format!(
-                    "Error budget burn rate {when} (objective {}% over {}, across all sloop replicas). Error ratio now: {{{{ $value | humanizePercentage }}}}.",
+                    "Error budget burn rate {when} (objective {}% over {}, across all sloop replicas).",
                     number(self.objective.target * 100.0),
                     window_label(self.period)
                 ),
