@@ -70,7 +70,7 @@ fn slow_burn(replica: usize, _minute: usize) -> (f64, f64) {
 
 /// One bad event every 10 minutes, alternating between the replicas.
 fn sparse(replica: usize, minute: usize) -> (f64, f64) {
-    let mine = minute > 0 && minute % 10 == 0 && (minute / 10) % 2 == replica;
+    let mine = minute > 0 && minute.is_multiple_of(10) && (minute / 10) % 2 == replica;
     (0.0, if mine { 1.0 } else { 0.0 })
 }
 
@@ -149,9 +149,9 @@ impl Counters {
 
 /// `90` → `1h30m`-style labels as sloop writes them (`5m`, `30m`, `1h`, `6h`).
 fn window_label(minutes: usize) -> String {
-    if minutes % 1440 == 0 {
+    if minutes.is_multiple_of(1440) {
         format!("{}d", minutes / 1440)
-    } else if minutes % 60 == 0 {
+    } else if minutes.is_multiple_of(60) {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")
