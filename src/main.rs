@@ -134,10 +134,9 @@ fn rules(paths: &[PathBuf], args: &RulesArgs) -> ExitCode {
                 eprintln!("error: cannot write {}: {error}", path.display());
                 return ExitCode::from(2);
             }
-            let slos = generated.groups.len();
             eprintln!(
                 "wrote {} rule group(s) for {} SLO(s) to {}",
-                slos,
+                generated.groups.len(),
                 rules::objectives(&config).len(),
                 path.display()
             );

@@ -111,12 +111,15 @@ pub enum RulesError {
     Yaml(String),
 }
 
-/// Every objective of every `slo` processor in `config`, in processor id order.
+/// Every objective of every `slo` processor that runs in a pipeline, in processor id
+/// order. (A processor defined but in no pipeline runs nowhere, as in the Collector,
+/// so it emits no counters to write rules for.)
 pub fn objectives(config: &Config) -> Vec<&ObjectiveConfig> {
     config
         .processors
-        .values()
-        .filter_map(|processor| (processor.as_ref() as &dyn std::any::Any).downcast_ref::<SloConfig>())
+        .iter()
+        .filter(|(id, _)| config.pipelines.iter().any(|p| p.processors.contains(id)))
+        .filter_map(|(_, processor)| (processor.as_ref() as &dyn std::any::Any).downcast_ref::<SloConfig>())
         .flat_map(|slo| slo.objectives.iter())
         .collect()
 }

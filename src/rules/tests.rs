@@ -331,6 +331,23 @@ fn every_slo_processor_contributes_its_objectives() {
 }
 
 #[test]
+fn an_slo_processor_in_no_pipeline_gets_no_rules() {
+    let processors = [
+        SLIS,
+        "  slo:",
+        "    objectives: [{name: homepage, sli: homepage, target: 0.999}]",
+        "  slo/unused:",
+        "    objectives: [{name: checkout, sli: checkout, target: 0.99}]",
+    ];
+    let config = whole_config(
+        &processors.join("\n"),
+        "    traces: {receivers: [otlp], processors: [sli, slo], exporters: [debug]}",
+    );
+    let names: Vec<&str> = objectives(&config).iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["homepage"]);
+}
+
+#[test]
 fn a_config_without_slo_is_an_error() {
     let config = whole_config(
         "  batch:",
