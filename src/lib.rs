@@ -39,6 +39,7 @@
 //!   component, named by its config type.
 //! - [`telemetry`]: logs and self-metrics.
 //! - [`loadgen`]: `sloop loadgen`, an OTLP trace load generator.
+//! - [`rules`]: `sloop rules`, Prometheus recording and alerting rules for the SLOs.
 
 #![warn(missing_docs)]
 
@@ -52,6 +53,7 @@ pub mod ottl;
 pub mod pdata;
 pub mod processors;
 pub mod receivers;
+pub mod rules;
 pub mod service;
 pub mod telemetry;
 #[cfg(test)]

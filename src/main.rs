@@ -34,6 +34,29 @@ enum Command {
     /// latency and errors. Exits 0 when every span was accepted, 1 when any
     /// request failed or spans were rejected, 2 when it cannot start.
     Loadgen(sloop::loadgen::LoadgenArgs),
+    /// Write Prometheus recording and alerting rules (Sloth-compatible names) for
+    /// every SLO in the config, computed from the `slo_events_total` counters summed
+    /// across replicas. Exits 1 when the config is invalid or defines no SLO, 2 when
+    /// the output cannot be written.
+    Rules(RulesArgs),
+}
+
+#[derive(clap::Args)]
+struct RulesArgs {
+    /// Write here instead of to stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Wrap the groups as Helm values for the sloop chart
+    /// (`prometheusRule: {enabled: true, groups: [...]}`).
+    #[arg(long)]
+    helm_values: bool,
+    /// `sloth_service` label, and the first part of `sloth_id` (`<service>-<slo name>`).
+    #[arg(long, default_value = "sloop")]
+    service: String,
+    /// The name `slo.events` has in Prometheus (the default is the OpenTelemetry
+    /// translation with suffixes: `slo_events_total`).
+    #[arg(long, default_value = "slo_events_total", value_name = "NAME")]
+    events_metric: String,
 }
 
 #[derive(Subcommand)]
@@ -62,7 +85,64 @@ fn main() -> ExitCode {
             command: SloCommand::Status { endpoint, json, names },
         } => slo_status(&endpoint, json, &names),
         Command::Loadgen(args) => loadgen(&args),
+        Command::Rules(args) => rules(&cli.config, &args),
     }
+}
+
+fn rules(paths: &[PathBuf], args: &RulesArgs) -> ExitCode {
+    use sloop::rules;
+    // The same check, and the same messages, as `validate`.
+    let config = match Config::from_files(paths) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = rules::RulesOptions {
+        service: args.service.clone(),
+        events_metric: args.events_metric.clone(),
+    };
+    let generated = match rules::generate_for_config(&config, &options) {
+        Ok(generated) => generated,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let yaml = if args.helm_values {
+        rules::to_helm_values_yaml(&generated, &source)
+    } else {
+        rules::to_yaml(&generated, &source)
+    };
+    let yaml = match yaml {
+        Ok(yaml) => yaml,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match &args.output {
+        None => print!("{yaml}"),
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, yaml) {
+                eprintln!("error: cannot write {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+            eprintln!(
+                "wrote {} rule group(s) for {} SLO(s) to {}",
+                generated.groups.len(),
+                rules::objectives(&config).len(),
+                path.display()
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn validate(paths: &[PathBuf]) -> ExitCode {

@@ -39,7 +39,7 @@ pub use backends::{
     flatten_logs, flatten_metrics, flatten_spans, FlatLogRecord, FlatMetricPoint, FlatSpan, GrpcBackend, HttpBackend,
     HttpRequestInfo, Received,
 };
-pub use process::{sloop_bin, Sloop, SloopPorts};
+pub use process::{sloop_bin, unique_temp_dir, Sloop, SloopPorts};
 pub use prom::{metric_sum, parse_samples, Sample};
 
 /// Default bound for "wait until the data shows up" loops in tests.

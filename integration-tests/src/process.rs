@@ -404,7 +404,7 @@ fn read_lossy(path: &Path) -> String {
 }
 
 /// A fresh directory under the system temp dir, unique per call.
-fn unique_temp_dir() -> PathBuf {
+pub fn unique_temp_dir() -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

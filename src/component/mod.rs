@@ -217,7 +217,10 @@ pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
 /// The optional methods let the config check wire-up that spans components: a
 /// condition that only makes sense for spans, an SLI name that an earlier processor
 /// must define, a metrics pipeline that must exist.
-pub trait ProcessorConfig: Send + Sync + std::fmt::Debug {
+///
+/// `Any` lets tools that read a config without running it (`sloop rules`) downcast to
+/// one component's config type instead of growing a method here per tool.
+pub trait ProcessorConfig: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Builds the processor in front of `next`.
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor>;
 

@@ -53,7 +53,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use tokio_util::sync::CancellationToken;
 
 pub use budget::{assess, window_label, Assessment, BurnRate};
-pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig};
+pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig, DEFAULT_WINDOW};
 pub use ring::{minute_of, Minute, SliceRing};
 pub use state::{ObjectiveHandle, ObjectiveState, Series};
 pub use status::{SloRegistry, SloStatus};
