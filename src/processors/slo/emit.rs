@@ -173,7 +173,7 @@ pub fn build(handles: &[std::sync::Arc<ObjectiveHandle>], now: Minute, time: u64
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", "sloop")],
+                attributes: vec![kv("service.name", "sloop"), kv("service.instance.id", instance_id())],
                 ..Default::default()
             }),
             scope_metrics: vec![ScopeMetrics {
@@ -191,4 +191,27 @@ pub fn build(handles: &[std::sync::Arc<ObjectiveHandle>], now: Minute, time: u64
             ..Default::default()
         }],
     }
+}
+
+/// This replica's `service.instance.id`, so replicas' `slo.events` series stay apart
+/// once Prometheus turns it into the `instance` label: the pod name in Kubernetes
+/// (`K8S_POD_NAME` from the downward API, else the hostname, which Kubernetes sets to
+/// the pod name), else the host's name. Stable across restarts, unlike the random
+/// UUID the Collector gives its own telemetry, because the counters continue from the
+/// stored state after a restart and should continue the same series.
+fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let non_empty = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        std::env::var("K8S_POD_NAME")
+            .ok()
+            .and_then(non_empty)
+            .or_else(|| std::env::var("HOSTNAME").ok().and_then(non_empty))
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .and_then(non_empty)
+            })
+            .unwrap_or_else(|| "unknown".into())
+    })
 }

@@ -226,6 +226,18 @@ async fn emits_budget_metrics_with_exemplars_into_the_pipeline_exporters() {
     let Some(Telemetry::Metrics(request)) = received.last() else {
         panic!("no metrics emitted")
     };
+    // Each replica's series must stay apart in Prometheus (`instance` label).
+    let resource = request.resource_metrics[0].resource.as_ref().expect("a resource");
+    let instance = resource
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "service.instance.id")
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref());
+    assert!(
+        matches!(instance, Some(any_value::Value::StringValue(id)) if !id.is_empty()),
+        "{resource:?}"
+    );
     let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
     let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
     for name in [
