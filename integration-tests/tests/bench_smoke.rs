@@ -1,0 +1,37 @@
+//! CI's smoke run of the benchmark harness (`./scripts/bench` runs it for real):
+//! one short round of every scenario against the debug binary, checking that each
+//! phase produced figures and the JSON report holds them. No timing is asserted.
+
+use std::process::Command;
+
+#[test]
+fn the_benchmark_harness_runs_every_scenario() {
+    let dir = std::env::temp_dir().join(format!("sloop-bench-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("results.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_sloop-bench"))
+        .env("SLOOP_BIN", integration_tests::sloop_bin())
+        .args(["--runs", "1", "--duration", "1s", "--rate", "2000", "--overload", "2s", "--json"])
+        .arg(&json)
+        .output()
+        .expect("running sloop-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "sloop-bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let round = &results["rounds"][0];
+    for scenario in ["floor", "passthrough", "full", "tail_sampling"] {
+        let m = &round[scenario];
+        // 2000 spans/s for 1 s, in requests of 100 spans: all of them accepted.
+        assert_eq!(m["fixed_rate_spans"], 2000, "{scenario}: {m}\n{stderr}");
+        assert!(m["cpu_us_per_span"].as_f64().unwrap() > 0.0, "{scenario}: {m}");
+        assert!(m["peak_rss_mib"].as_f64().unwrap() > 1.0, "{scenario}: {m}");
+        assert!(m["saturation_spans_per_s"].as_f64().unwrap() > 0.0, "{scenario}: {m}");
+        assert!(m["p99_ms_at_fixed_rate"].as_f64().unwrap() > 0.0, "{scenario}: {m}");
+    }
+    assert!(round["passthrough"]["saturation_one_thread"].as_f64().unwrap() > 0.0);
+    assert!(results["overload"]["max_rss_mib"].as_f64().unwrap() > 1.0, "{results}");
+    assert!(stdout.contains("| passthrough |"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
