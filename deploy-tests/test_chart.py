@@ -10,7 +10,6 @@ volume is where the slo processors write, and so on.
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -77,6 +76,25 @@ ALL_ON = {
     "prometheusRule": {"enabled": True, "groups": RULE_GROUPS, "extraLabels": {"release": "kube-prometheus"}},
 }
 
+# Values passed through to the pod spec.
+POD_SETTINGS = {
+    "extraEnvs": [{"name": "VENDOR_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vendor", "key": "api-key"}}}],
+    "extraVolumes": [{"name": "ca", "secret": {"secretName": "vendor-ca"}}],
+    "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/vendor", "readOnly": True}],
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "observability", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}]}]}}},
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                   "whenUnsatisfiable": "ScheduleAnyway",
+                                   "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "sloop"}}}],
+    "imagePullSecrets": [{"name": "registry"}],
+    "priorityClassName": "observability",
+    "podAnnotations": {"team": "sre"},
+    "podLabels": {"tier": "gateway"},
+    "command": {"extraArgs": ["--config", "/etc/sloop-extra/overlay.yaml"]},
+}
+
 # name -> values. Each is linted, rendered and strictly validated.
 CASES: dict[str, dict[str, Any]] = {
     "daemonset": {"mode": "daemonset"},
@@ -98,6 +116,7 @@ CASES: dict[str, dict[str, Any]] = {
         "mode": "deployment",
         "presets": {"resourceDetection": {"enabled": True, "pipelines": ["metrics"]}},
     },
+    "deployment-pod-settings": {"mode": "deployment", **POD_SETTINGS},
     "example-agent": example_values("agent"),
     "example-gateway": example_values("gateway"),
 }
@@ -446,3 +465,21 @@ def test_the_cases_cover_every_kind_the_chart_renders():
     assert CRD_KINDS <= kinds, "the cases must render the CRD kinds too"
     assert WORKLOAD_KINDS <= kinds
     assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap", "Service", "ServiceAccount"} <= kinds
+
+
+def test_pod_settings_pass_through():
+    objects = render({"mode": "deployment", **POD_SETTINGS})
+    template = workload(objects)["spec"]["template"]
+    pod, c = template["spec"], container(objects)
+    env_names = [e["name"] for e in c["env"]]
+    assert env_names[-1] == "VENDOR_API_KEY" and c["env"][-1] == POD_SETTINGS["extraEnvs"][0]
+    assert env_names[:4] == ["K8S_POD_NAME", "K8S_NAMESPACE_NAME", "K8S_NODE_NAME", "K8S_POD_IP"]
+    assert POD_SETTINGS["extraVolumes"][0] in pod["volumes"]
+    assert POD_SETTINGS["extraVolumeMounts"][0] in c["volumeMounts"]
+    for key in ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "imagePullSecrets", "priorityClassName"):
+        assert pod[key] == POD_SETTINGS[key], key
+    assert template["metadata"]["annotations"]["team"] == "sre"
+    assert "checksum/config" in template["metadata"]["annotations"]
+    assert template["metadata"]["labels"]["tier"] == "gateway"
+    # Overlays merge in order after the ConfigMap's file.
+    assert c["args"] == ["--config", "/etc/sloop/config.yaml", "--config", "/etc/sloop-extra/overlay.yaml"]
