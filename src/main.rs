@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand};
 
 use sloop::config::Config;
 
+/// With `--features mimalloc`: mimalloc instead of the system allocator. Decoding
+/// OTLP allocates once per string and attribute; with glibc about a fifth of the
+/// passthrough pipeline's CPU goes to malloc/free, and mimalloc takes about a fifth
+/// less CPU per span but holds more memory (BENCHMARKS.md), so it is opt-in.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An OpenTelemetry-Collector-style telemetry pipeline with SLOs at its heart.
 #[derive(Parser)]
 #[command(name = "sloop", version, about)]
