@@ -228,3 +228,47 @@ service:
     assert_eq!(first, ShutdownReport::default());
     assert_eq!(second, ShutdownReport::default());
 }
+
+#[tokio::test(start_paused = true)]
+async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
+    // Always failing: the first batch is retrying, the other two wait in the queue.
+    let failures = (0..100).map(|_| Err(ExportError::retryable("down"))).collect();
+    let exporter = Scripted::new(failures);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
+    queue.start();
+    for n in [1, 2, 3] {
+        queue.enqueue(batch(n)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        exporter.attempts.lock().unwrap().len(),
+        2,
+        "the first batch is retrying"
+    );
+    let handed = queue.retire(tokio::time::Instant::now() + Duration::from_secs(5)).await;
+    let mut sizes: Vec<usize> = handed.iter().map(|b| b.items()).collect();
+    sizes.sort();
+    assert_eq!(sizes, [1, 2, 3]);
+    // It stops at once (no waiting out the backoff) and takes nothing more.
+    assert_eq!(exporter.attempts.lock().unwrap().len(), 2);
+    assert!(queue.enqueue(batch(1)).await.is_err());
+    assert_eq!(
+        queue.shutdown(tokio::time::Instant::now()).await,
+        0,
+        "nothing counted lost"
+    );
+
+    // An attempt that hangs past the deadline is cut off and its batch handed back.
+    let exporter = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let queue = ExporterQueue::new(id("otlp/b"), exporter, settings(10, true));
+    queue.start();
+    queue.enqueue(batch(4)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let handed = queue
+        .retire(tokio::time::Instant::now() + Duration::from_millis(100))
+        .await;
+    assert_eq!(handed.iter().map(|b| b.items()).sum::<usize>(), 4);
+}

@@ -132,7 +132,16 @@ pub struct LoadBalancer {
 #[derive(Default)]
 struct Members {
     ring: HashRing,
-    queues: BTreeMap<String, Arc<ExporterQueue>>,
+    backends: BTreeMap<String, Backend>,
+}
+
+/// One gateway: its queue and its `otelcol_loadbalancer_backend_outcome` counters,
+/// registered once rather than looked up per request.
+#[derive(Clone)]
+struct Backend {
+    queue: Arc<ExporterQueue>,
+    queued: metrics::Counter,
+    refused: metrics::Counter,
 }
 
 struct Balancer {
@@ -166,8 +175,8 @@ impl BalancerMetrics {
         metrics::counter!("otelcol_loadbalancer_num_resolutions", "exporter" => self.label.clone(), "resolver" => resolver, "success" => bool_label(success)).increment(1);
     }
 
-    fn outcome(&self, endpoint: &str, success: bool) {
-        metrics::counter!("otelcol_loadbalancer_backend_outcome", "exporter" => self.label.clone(), "endpoint" => endpoint.to_owned(), "success" => bool_label(success)).increment(1);
+    fn outcome(&self, endpoint: &str, success: bool) -> metrics::Counter {
+        metrics::counter!("otelcol_loadbalancer_backend_outcome", "exporter" => self.label.clone(), "endpoint" => endpoint.to_owned(), "success" => bool_label(success))
     }
 }
 
@@ -187,6 +196,24 @@ impl Balancer {
     /// Routes `data` to its backends' queues. Returns the parts no queue took.
     async fn route(&self, data: Telemetry) -> Vec<Arc<ExportBatch>> {
         let members = self.snapshot();
+        let refused = self.route_on(&members, data).await;
+        if refused.is_empty() {
+            return refused;
+        }
+        // The membership may have changed since the snapshot: a departed backend's
+        // queue is closed. Its parts get one more try on the new ring.
+        let now = self.snapshot();
+        if Arc::ptr_eq(&members, &now) {
+            return refused;
+        }
+        let mut still_refused = Vec::new();
+        for batch in refused {
+            still_refused.extend(self.route_on(&now, batch.data().clone()).await);
+        }
+        still_refused
+    }
+
+    async fn route_on(&self, members: &Members, data: Telemetry) -> Vec<Arc<ExportBatch>> {
         if members.ring.is_empty() {
             return vec![Arc::new(ExportBatch::new(data))];
         }
@@ -197,11 +224,17 @@ impl Balancer {
         for (index, part) in parts {
             let endpoint = &members.ring.endpoints()[index];
             let batch = Arc::new(ExportBatch::new(part));
-            let taken = match members.queues.get(endpoint) {
-                Some(queue) => queue.enqueue(batch.clone()).await.is_ok(),
+            let taken = match members.backends.get(endpoint) {
+                Some(backend) => {
+                    let taken = backend.queue.enqueue(batch.clone()).await.is_ok();
+                    match taken {
+                        true => backend.queued.increment(1),
+                        false => backend.refused.increment(1),
+                    }
+                    taken
+                }
                 None => false,
             };
-            self.metrics.outcome(endpoint, taken);
             if !taken {
                 refused.push(batch);
             }
@@ -216,38 +249,44 @@ impl Balancer {
         if members.ring.endpoints().iter().eq(endpoints.iter()) {
             return Vec::new();
         }
-        let mut old = members.queues.clone();
-        let mut queues = BTreeMap::new();
+        let mut old = members.backends.clone();
+        let mut backends = BTreeMap::new();
         for endpoint in endpoints {
-            let queue = match old.remove(endpoint) {
-                Some(queue) => queue,
-                None => match self.backend_queue(endpoint) {
-                    Ok(queue) => queue,
+            let backend = match old.remove(endpoint) {
+                Some(backend) => backend,
+                None => match self.backend(endpoint) {
+                    Ok(backend) => backend,
                     Err(error) => {
                         tracing::error!(message = "Cannot build a backend; leaving it out.", exporter = %self.id, endpoint = %endpoint, %error);
                         continue;
                     }
                 },
             };
-            queues.insert(endpoint.clone(), queue);
+            backends.insert(endpoint.clone(), backend);
         }
-        tracing::info!(message = "Load-balancing backends changed.", exporter = %self.id, backends = ?queues.keys().collect::<Vec<_>>());
-        self.metrics.backends.set(queues.len() as f64);
+        tracing::info!(message = "Load-balancing backends changed.", exporter = %self.id, backends = ?backends.keys().collect::<Vec<_>>());
+        self.metrics.backends.set(backends.len() as f64);
         *members = Arc::new(Members {
-            ring: HashRing::new(queues.keys().cloned()),
-            queues,
+            ring: HashRing::new(backends.keys().cloned()),
+            backends,
         });
-        old.into_iter().collect()
+        old.into_iter()
+            .map(|(endpoint, backend)| (endpoint, backend.queue))
+            .collect()
     }
 
     /// One otlp_grpc exporter in its own queue, started.
-    fn backend_queue(&self, endpoint: &str) -> Result<Arc<ExporterQueue>, StartError> {
+    fn backend(&self, endpoint: &str) -> Result<Backend, StartError> {
         let id = ComponentId::parse(&format!("{}/{endpoint}", self.id)).unwrap_or_else(|_| self.id.clone());
         let config = self.config.backend(endpoint);
         let exporter = config.build(&id)?;
         let queue = Arc::new(ExporterQueue::new(id, exporter, config.helper()));
         queue.start();
-        Ok(queue)
+        Ok(Backend {
+            queue,
+            queued: self.metrics.outcome(endpoint, true),
+            refused: self.metrics.outcome(endpoint, false),
+        })
     }
 
     /// Applies a resolution: new members first, then the departed backends are
@@ -366,10 +405,15 @@ impl Exporter for LoadBalancer {
             balancer.flush_parked().await;
             let members = std::mem::take(&mut *balancer.members.write().unwrap_or_else(|p| p.into_inner()));
             balancer.metrics.backends.set(0.0);
-            let lost: u64 = join_all(members.queues.values().map(|queue| queue.shutdown(deadline)))
-                .await
-                .into_iter()
-                .sum();
+            let lost: u64 = join_all(
+                members
+                    .backends
+                    .values()
+                    .map(|backend| backend.queue.shutdown(deadline)),
+            )
+            .await
+            .into_iter()
+            .sum();
             let parked = std::mem::take(&mut *balancer.parked.lock().unwrap_or_else(|p| p.into_inner()));
             let stranded: usize = parked.iter().map(|b| b.items()).sum();
             if stranded > 0 {

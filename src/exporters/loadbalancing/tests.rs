@@ -357,7 +357,8 @@ resolver: {static: {hostnames: ['127.0.0.1:1', '127.0.0.1:2']}}";
     assert_eq!(members.ring.endpoints(), ["127.0.0.1:1"]);
     // Everything is now with the remaining backend (queued or in flight), none parked.
     assert!(balancer.parked.lock().unwrap().is_empty());
-    let held = members.queues["127.0.0.1:1"]
+    let held = members.backends["127.0.0.1:1"]
+        .queue
         .retire(Instant::now() + Duration::from_secs(2))
         .await;
     assert_eq!(held.iter().map(|b| b.items()).sum::<usize>(), total);
