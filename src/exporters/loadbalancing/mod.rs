@@ -99,6 +99,7 @@ impl ExporterConfig for LoadBalancing {
                 members: RwLock::default(),
                 parked: Mutex::default(),
                 stop: CancellationToken::new(),
+                first_resolution: tokio::sync::watch::channel(false).0,
                 metrics: BalancerMetrics::new(id),
             }),
             task: Mutex::default(),
@@ -109,6 +110,8 @@ impl ExporterConfig for LoadBalancing {
     /// this exporter only passes each request through (and a refusal back).
     fn helper(&self) -> HelperSettings {
         HelperSettings {
+            // An export only queues, so this bound matters only when the template
+            // turns the backends' sending_queue off and they send inline.
             timeout: self.template.timeout.max(Duration::from_secs(1)) * 4,
             queue: QueueConfig {
                 enabled: false,
@@ -152,6 +155,9 @@ struct Balancer {
     /// Batches handed back by retired backends that no backend could take yet.
     parked: Mutex<Vec<Arc<ExportBatch>>>,
     stop: CancellationToken,
+    /// Set once the dns resolver has finished its first attempt, so the requests
+    /// that arrive right after startup wait for it instead of being refused.
+    first_resolution: tokio::sync::watch::Sender<bool>,
     metrics: BalancerMetrics,
 }
 
@@ -339,6 +345,7 @@ impl Balancer {
                     tracing::warn!(message = "DNS resolution failed; keeping the current backends.", exporter = %self.id, %error);
                 }
             }
+            self.first_resolution.send_replace(true);
             self.flush_parked().await;
             tokio::select! {
                 _ = self.stop.cancelled() => return,
@@ -351,6 +358,12 @@ impl Balancer {
 impl Exporter for LoadBalancer {
     fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
         Box::pin(async move {
+            if let Resolver::Dns(settings) = &self.balancer.config.resolver {
+                if self.balancer.snapshot().ring.is_empty() {
+                    let mut resolved = self.balancer.first_resolution.subscribe();
+                    let _ = tokio::time::timeout(settings.timeout, resolved.wait_for(|done| *done)).await;
+                }
+            }
             // The batch is shared with the pipeline's other exporters: the split works
             // on a copy.
             let refused = self.balancer.route(batch.data().clone()).await;

@@ -343,6 +343,7 @@ resolver: {static: {hostnames: ['127.0.0.1:1', '127.0.0.1:2']}}";
         members: RwLock::default(),
         parked: Mutex::default(),
         stop: CancellationToken::new(),
+        first_resolution: tokio::sync::watch::channel(false).0,
         metrics: BalancerMetrics::new(&ComponentId::parse("loadbalancing").unwrap()),
     };
     let both: BTreeSet<String> = ["127.0.0.1:1".into(), "127.0.0.1:2".into()].into();
