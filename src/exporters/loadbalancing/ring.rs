@@ -6,11 +6,14 @@
 //! 1/N of the keys, and every agent that sees the same endpoints builds the same ring.
 //!
 //! Why hand-written rather than a crate: the ring is forty lines, and what matters is
-//! that the hash is *stable* — every agent of a fleet (and every sloop version) must
-//! send a trace to the same gateway. The consistent-hashing crates on crates.io
-//! (`hashring`, `hash_ring`) take a `std::hash::Hasher`, whose std implementation is
-//! explicitly not stable across Rust releases, and leave virtual points to the
-//! caller; FNV-1a with a SplitMix64 finaliser is fixed here, fast, and well spread.
+//! that the hash of a key is *stable* — every agent of a fleet (whatever sloop
+//! version, Rust release or platform built it) must send a trace to the same
+//! gateway. The main crate, `hashring` (0.3), hashes keys through the std `Hash`
+//! trait, whose byte stream is not a documented format (slices and strings get
+//! `usize` length prefixes or terminators, which differ by platform and may change
+//! between releases), and it leaves virtual points to the caller. Here the hash is
+//! a fixed function of the key's bytes: FNV-1a with a SplitMix64 finaliser, fast and
+//! well spread, pinned by a test.
 
 /// Virtual points per endpoint (the Collector uses 100 points per endpoint too);
 /// with 150 the load of each of a few endpoints stays within about ±15% of even.
