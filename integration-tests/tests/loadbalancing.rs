@@ -495,8 +495,10 @@ async fn trace_routing_follows_dns_membership_and_loses_nothing() {
         "traces moved between the two old gateways"
     );
 
-    // Round 3: gateway 2 (127.0.0.3) dies while DNS still lists it. Its share waits
-    // in the agent, retried; once DNS drops it, it goes to the others.
+    // Round 3: gateway 2 (127.0.0.3) dies while DNS still lists it, and the same
+    // trace IDs are sent again. Its traces wait in the agent, retried, while the
+    // others' traces arrive where they did in round 2 (a dead gateway stalls nobody);
+    // once DNS drops it, its traces go to the remaining gateways, whole.
     let dead = 1;
     gateways[dead].sloop.sigkill();
     gateways[dead].sloop.wait_exit(Duration::from_secs(10)).await;
@@ -504,18 +506,26 @@ async fn trace_routing_follows_dns_membership_and_loses_nothing() {
     let mut sent3 = BTreeSet::new();
     for _ in 0..2 {
         let spans: Vec<_> = (0..TRACES)
-            .map(|t| (format!("svc-{}", t % 7), trace_id(3, t)))
+            .map(|t| (format!("svc-{}", t % 7), trace_id(1, t)))
             .collect();
         sent3.extend(client.send_spans(&spans).await);
     }
-    // Some of it is stuck on the dead gateway: not everything can arrive yet.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let early: BTreeSet<_> = delivered(&gateways)
+    let (held, live): (BTreeSet<SpanKey>, BTreeSet<SpanKey>) =
+        sent3.iter().cloned().partition(|(trace, _)| after[trace] == dead);
+    assert!(!held.is_empty() && !live.is_empty());
+    let live_arrived = wait_delivered(&gateways, &live).await;
+    assert_eq!(
+        trace_owners(&live_arrived)
+            .iter()
+            .filter(|(t, g)| after[*t] != **g)
+            .count(),
+        0
+    );
+    let early = delivered(&gateways)
         .into_iter()
-        .map(|(_, _, k)| k)
-        .filter(|k| sent3.contains(k))
-        .collect();
-    assert!(early.len() < sent3.len(), "nothing was routed to the dead gateway");
+        .filter(|(_, _, k)| held.contains(k))
+        .count();
+    assert_eq!(early, 0, "spans for the dead gateway arrived before DNS dropped it");
 
     dns.set(&[GATEWAY_IPS[0], GATEWAY_IPS[2]]);
     wait_for_backends(&agent, 2).await;
@@ -527,6 +537,12 @@ async fn trace_routing_follows_dns_membership_and_loses_nothing() {
         "the dead gateway cannot have received anything"
     );
     assert_eq!(gateways[dead].backend.span_count(), dead_before);
+    // Round 3 spans are counted on their own: their traces also carry rounds 1-2 spans.
+    let live_owners_kept = owners3
+        .iter()
+        .filter(|(t, _)| after[*t] != dead)
+        .all(|(t, g)| after[t] == *g);
+    assert!(live_owners_kept, "removing a gateway moved traces of the others");
     let rerouted = agent.metric("otelcol_loadbalancer_rerouted_items", &[]).await;
     assert!(rerouted > 0.0, "the dead gateway's share was not re-routed");
     assert_eq!(
