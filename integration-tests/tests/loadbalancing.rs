@@ -457,7 +457,9 @@ async fn trace_routing_follows_dns_membership_and_loses_nothing() {
     let (agent, ports) = start_agent("traceID", &resolver).await;
     wait_for_backends(&agent, 2).await;
     let mut client = Client::connect(&ports).await;
-    const TRACES: usize = 300;
+    // 600 traces: the share that moves is within 0.2..0.47 (about 4 sigma of the ring's
+    // and the sample's spread together) whatever port the gateways got.
+    const TRACES: usize = 600;
 
     // Round 1, two gateways: each trace's 3 spans in 3 different requests.
     let mut sent = BTreeSet::new();
