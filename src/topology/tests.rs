@@ -200,6 +200,20 @@ exporters:
       insecure: true
   otlp_http:
     endpoint: http://127.0.0.1:9
+  loadbalancing/static:
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+    resolver:
+      static:
+        hostnames: ['127.0.0.1:9']
+  loadbalancing/dns:
+    resolver:
+      dns:
+        hostname: gw.test.
+        nameservers: ['127.0.0.1:9']
+        timeout: 100ms
 extensions:
   health_check:
     endpoint: 127.0.0.1:0
@@ -210,7 +224,7 @@ service:
     traces:
       receivers: [otlp]
       processors: [batch]
-      exporters: [debug, file, otlp_grpc, otlp_http]
+      exporters: [debug, file, otlp_grpc, otlp_http, loadbalancing/static, loadbalancing/dns]
 ",
         dir.join("out.jsonl").display()
     );
