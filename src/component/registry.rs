@@ -58,6 +58,7 @@ pub const EXPORTERS: &[ExporterFactory] = &[
     crate::exporters::otlp_http::FACTORY,
     crate::exporters::debug::FACTORY,
     crate::exporters::file::FACTORY,
+    crate::exporters::loadbalancing::FACTORY,
 ];
 
 /// Every extension type.

@@ -5,6 +5,7 @@
 
 pub mod debug;
 pub mod file;
+pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
 mod settings;
@@ -119,5 +120,19 @@ pub trait Exporter: Send + Sync + 'static {
     /// Releases resources (flushes files). Safe to call twice.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+
+    /// Spawns background work, on the runtime, when the topology starts (the
+    /// loadbalancing exporter's resolver and backend queues). Safe to call twice.
+    fn start(&self) {}
+
+    /// Called by the topology at shutdown instead of [`Exporter::shutdown`]: delivers
+    /// whatever the exporter holds of its own (the loadbalancing exporter's backend
+    /// queues) until `deadline`, then shuts down. Returns the items it could not deliver.
+    fn drain(&self, _deadline: tokio::time::Instant) -> BoxFuture<'_, u64> {
+        Box::pin(async move {
+            self.shutdown().await;
+            0
+        })
     }
 }

@@ -93,4 +93,20 @@ fn describe() {
         "otelcol_processor_tail_sampling_traces_on_memory",
         "Traces the tail_sampling processor holds, waiting for their decision."
     );
+    metrics::describe_gauge!(
+        "otelcol_loadbalancer_num_backends",
+        "Backends the loadbalancing exporter routes to right now."
+    );
+    metrics::describe_counter!(
+        "otelcol_loadbalancer_num_resolutions",
+        "Resolutions of the loadbalancing exporter's resolver, by success."
+    );
+    metrics::describe_counter!(
+        "otelcol_loadbalancer_backend_outcome",
+        "Parts of requests the loadbalancing exporter queued (success=true) or could not queue for a backend."
+    );
+    metrics::describe_counter!(
+        "otelcol_loadbalancer_rerouted_items",
+        "Items a removed backend had not delivered, routed again to the remaining backends."
+    );
 }

@@ -27,6 +27,11 @@ pub struct ExporterQueue {
     workers: Mutex<JoinSet<()>>,
     /// Cancelled when the shutdown deadline passes: in-flight retries give up.
     abort: CancellationToken,
+    /// Cancelled by [`ExporterQueue::retire`]: undelivered batches are handed back
+    /// instead of being retried here.
+    retiring: CancellationToken,
+    /// Batches the workers gave back while retiring.
+    handed_back: Arc<Mutex<Vec<Arc<ExportBatch>>>>,
     metrics: Arc<ExporterMetrics>,
 }
 
@@ -83,6 +88,8 @@ impl ExporterQueue {
             receiver,
             workers: Mutex::new(JoinSet::new()),
             abort: CancellationToken::new(),
+            retiring: CancellationToken::new(),
+            handed_back: Arc::default(),
             metrics,
         }
     }
@@ -99,12 +106,15 @@ impl ExporterQueue {
             exporter: self.exporter.clone(),
             settings: self.settings.clone(),
             abort: self.abort.clone(),
+            retiring: self.retiring.clone(),
+            handed_back: self.handed_back.clone(),
             metrics: self.metrics.clone(),
         }
     }
 
     /// Spawns the queue's workers.
     pub fn start(&self) {
+        self.exporter.start();
         if !self.settings.queue.enabled {
             return;
         }
@@ -118,11 +128,17 @@ impl ExporterQueue {
             workers.spawn(async move {
                 while let Ok(batch) = receiver.recv().await {
                     worker.metrics.queue_size.set(receiver.len() as f64);
+                    if worker.retiring.is_cancelled() {
+                        worker.hand_back(batch);
+                        continue;
+                    }
                     if worker.abort.is_cancelled() {
                         worker.give_up(&batch, "shutdown deadline passed");
                         continue;
                     }
-                    worker.send_with_retry(&batch).await;
+                    if worker.send_with_retry(&batch).await == Delivery::HandedBack {
+                        worker.hand_back(batch);
+                    }
                 }
             });
         }
@@ -134,9 +150,13 @@ impl ExporterQueue {
         if !self.settings.queue.enabled {
             let worker = self.worker();
             return match worker.send_with_retry(&batch).await {
-                true => Ok(()),
-                false => Err(ConsumeError::retryable(
+                Delivery::Delivered => Ok(()),
+                Delivery::Dropped => Err(ConsumeError::retryable(
                     format!("exporter {} failed to send", self.id),
+                    None,
+                )),
+                Delivery::HandedBack => Err(ConsumeError::retryable(
+                    format!("exporter {} is retiring", self.id),
                     None,
                 )),
             };
@@ -178,25 +198,64 @@ impl ExporterQueue {
     /// what is left. Returns how many items could not be delivered.
     pub async fn shutdown(&self, deadline: Instant) -> u64 {
         self.sender.close();
-        let mut workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
-        let drained = tokio::time::timeout_at(deadline, async { while workers.join_next().await.is_some() {} }).await;
-        if drained.is_err() {
-            // Past the deadline: workers give up their in-flight batch and count every
-            // batch still queued as lost, which takes one pass over the queue.
-            self.abort.cancel();
-            let grace = std::time::Duration::from_secs(1);
-            let _ = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
-            workers.abort_all();
-        }
+        self.join_workers(deadline).await;
         // Anything no worker took (e.g. the workers were never started).
         while let Ok(batch) = self.receiver.try_recv() {
             self.metrics.lost.fetch_add(batch.items() as u64, Ordering::Relaxed);
             self.metrics.send_failed[index(batch.signal())].increment(batch.items() as u64);
         }
         self.metrics.queue_size.set(0.0);
-        self.exporter.shutdown().await;
-        self.metrics.lost.load(Ordering::Relaxed)
+        let held = self.exporter.drain(deadline).await;
+        self.metrics.lost.load(Ordering::Relaxed) + held
     }
+
+    /// Waits for the workers (the queue is closed) until `deadline`. Past it, workers
+    /// give up their in-flight batch (lost on shutdown, handed back when retiring)
+    /// and pass over what is still queued, which takes a moment of grace.
+    async fn join_workers(&self, deadline: Instant) {
+        let mut workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        let drained = tokio::time::timeout_at(deadline, async { while workers.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            self.abort.cancel();
+            let grace = std::time::Duration::from_secs(1);
+            let _ = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+            workers.abort_all();
+        }
+    }
+
+    /// Takes the exporter out of service without losing what it holds (the
+    /// loadbalancing exporter retiring a backend that left the resolver): refuses new
+    /// batches, lets attempts in flight finish until `deadline` but retries nothing,
+    /// and returns every batch that was not delivered so the caller can send it
+    /// elsewhere. Attempts still in flight at `deadline` are cancelled and their
+    /// batches returned too (the backend may have received them: at-least-once).
+    pub async fn retire(&self, deadline: Instant) -> Vec<Arc<ExportBatch>> {
+        self.retiring.cancel();
+        self.sender.close();
+        let mut undelivered = Vec::new();
+        while let Ok(batch) = self.receiver.try_recv() {
+            undelivered.push(batch);
+        }
+        self.join_workers(deadline).await;
+        while let Ok(batch) = self.receiver.try_recv() {
+            undelivered.push(batch);
+        }
+        undelivered.append(&mut self.handed_back.lock().unwrap_or_else(|p| p.into_inner()));
+        self.metrics.queue_size.set(0.0);
+        self.exporter.shutdown().await;
+        undelivered
+    }
+}
+
+/// What became of one batch a worker tried to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// The backend took it.
+    Delivered,
+    /// Given up on (permanent error, retries exhausted, shutdown deadline); counted.
+    Dropped,
+    /// Not delivered while the queue is retiring: goes back to the caller of `retire`.
+    HandedBack,
 }
 
 /// What a worker needs to send one batch.
@@ -205,12 +264,14 @@ struct Worker {
     exporter: Arc<dyn Exporter>,
     settings: HelperSettings,
     abort: CancellationToken,
+    retiring: CancellationToken,
+    handed_back: Arc<Mutex<Vec<Arc<ExportBatch>>>>,
     metrics: Arc<ExporterMetrics>,
 }
 
 impl Worker {
-    /// Sends with timeout and retries. Returns whether the batch was delivered.
-    async fn send_with_retry(&self, batch: &ExportBatch) -> bool {
+    /// Sends with timeout and retries, and says what became of the batch.
+    async fn send_with_retry(&self, batch: &ExportBatch) -> Delivery {
         let signal = index(batch.signal());
         let items = batch.items() as u64;
         let started = Instant::now();
@@ -220,8 +281,11 @@ impl Worker {
             let result = tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => {
+                    if self.retiring.is_cancelled() {
+                        return Delivery::HandedBack;
+                    }
                     self.give_up(batch, "shutdown deadline passed");
-                    return false;
+                    return Delivery::Dropped;
                 }
                 result = attempt => result,
             };
@@ -238,7 +302,7 @@ impl Worker {
                             reason = outcome.message.as_deref().unwrap_or(""),
                         );
                     }
-                    return true;
+                    return Delivery::Delivered;
                 }
                 Ok(Err(error)) => error,
                 Err(_) => ExportError::retryable(format!("request timed out after {:?}", self.settings.timeout)),
@@ -247,32 +311,40 @@ impl Worker {
                 ExportError::Permanent { message } => {
                     self.metrics.send_failed[signal].increment(items);
                     tracing::error!(message = "Exporting failed. Not retrying: the error is permanent.", exporter = %self.id, error = %message, dropped_items = items);
-                    return false;
+                    return Delivery::Dropped;
                 }
                 ExportError::Retryable { throttle, .. } => *throttle,
             };
+            if self.retiring.is_cancelled() {
+                return Delivery::HandedBack;
+            }
             if !self.settings.retry.enabled {
                 self.metrics.send_failed[signal].increment(items);
                 tracing::error!(message = "Exporting failed. Retries are disabled.", exporter = %self.id, %error, dropped_items = items);
-                return false;
+                return Delivery::Dropped;
             }
             let delay = backoff.next_delay().max(throttle.unwrap_or_default());
             let max_elapsed = self.settings.retry.max_elapsed_time;
             if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
                 self.metrics.send_failed[signal].increment(items);
                 tracing::error!(message = "Exporting failed. No more retries left.", exporter = %self.id, %error, dropped_items = items);
-                return false;
+                return Delivery::Dropped;
             }
             tracing::warn!(message = "Exporting failed. Will retry the request after interval.", exporter = %self.id, %error, interval = ?delay);
             tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => {
                     self.give_up(batch, "shutdown deadline passed");
-                    return false;
+                    return Delivery::Dropped;
                 }
+                _ = self.retiring.cancelled() => return Delivery::HandedBack,
                 _ = tokio::time::sleep(delay) => {}
             }
         }
+    }
+
+    fn hand_back(&self, batch: Arc<ExportBatch>) {
+        self.handed_back.lock().unwrap_or_else(|p| p.into_inner()).push(batch);
     }
 
     fn give_up(&self, batch: &ExportBatch, why: &str) {

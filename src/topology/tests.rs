@@ -200,6 +200,20 @@ exporters:
       insecure: true
   otlp_http:
     endpoint: http://127.0.0.1:9
+  loadbalancing/static:
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+    resolver:
+      static:
+        hostnames: ['127.0.0.1:9']
+  loadbalancing/dns:
+    resolver:
+      dns:
+        hostname: gw.test.
+        nameservers: ['127.0.0.1:9']
+        timeout: 100ms
 extensions:
   health_check:
     endpoint: 127.0.0.1:0
@@ -210,7 +224,7 @@ service:
     traces:
       receivers: [otlp]
       processors: [batch]
-      exporters: [debug, file, otlp_grpc, otlp_http]
+      exporters: [debug, file, otlp_grpc, otlp_http, loadbalancing/static, loadbalancing/dns]
 ",
         dir.join("out.jsonl").display()
     );
@@ -227,4 +241,48 @@ service:
     let second = topology.shutdown(Duration::from_secs(1)).await;
     assert_eq!(first, ShutdownReport::default());
     assert_eq!(second, ShutdownReport::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
+    // Always failing: the first batch is retrying, the other two wait in the queue.
+    let failures = (0..100).map(|_| Err(ExportError::retryable("down"))).collect();
+    let exporter = Scripted::new(failures);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
+    queue.start();
+    for n in [1, 2, 3] {
+        queue.enqueue(batch(n)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        exporter.attempts.lock().unwrap().len(),
+        2,
+        "the first batch is retrying"
+    );
+    let handed = queue.retire(tokio::time::Instant::now() + Duration::from_secs(5)).await;
+    let mut sizes: Vec<usize> = handed.iter().map(|b| b.items()).collect();
+    sizes.sort();
+    assert_eq!(sizes, [1, 2, 3]);
+    // It stops at once (no waiting out the backoff) and takes nothing more.
+    assert_eq!(exporter.attempts.lock().unwrap().len(), 2);
+    assert!(queue.enqueue(batch(1)).await.is_err());
+    assert_eq!(
+        queue.shutdown(tokio::time::Instant::now()).await,
+        0,
+        "nothing counted lost"
+    );
+
+    // An attempt that hangs past the deadline is cut off and its batch handed back.
+    let exporter = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let queue = ExporterQueue::new(id("otlp/b"), exporter, settings(10, true));
+    queue.start();
+    queue.enqueue(batch(4)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let handed = queue
+        .retire(tokio::time::Instant::now() + Duration::from_millis(100))
+        .await;
+    assert_eq!(handed.iter().map(|b| b.items()).sum::<usize>(), 4);
 }
