@@ -427,26 +427,32 @@ def test_gateway_example_is_the_k8s_gateway_pipeline():
     assert config(render(example_values("gateway"), release="sloop-gateway")) == pipeline
 
 
-def test_agent_sends_traces_to_the_gateways_headless_service():
-    """The agent example, checked for structure only: its loadbalancing exporter
-    is not on this branch yet, so `sloop validate` cannot check it here."""
+def test_agent_example_is_the_k8s_agent_pipeline():
+    """charts/sloop/examples/agent-values.yaml renders exactly
+    pipelines/k8s-agent.yaml (which the Rust tests validate too)."""
+    with open(REPO / "pipelines" / "k8s-agent.yaml") as f:
+        pipeline = yaml.safe_load(f)
+    assert config(render(example_values("agent"), release="sloop-agent")) == pipeline
+
+
+def test_agent_sends_to_the_gateways_headless_service():
+    """The agent's loadbalancing exporter resolves the Service the gateway example
+    renders, on its OTLP port, for every signal."""
     gateway = render(example_values("gateway"), release="sloop-gateway", namespace="observability")
     headless = next(s for s in of_kind(gateway, "Service") if s["spec"].get("clusterIP") == "None")
-    plain = next(s for s in of_kind(gateway, "Service") if s["spec"].get("clusterIP") != "None")
     gateway_otlp = next(p["port"] for p in headless["spec"]["ports"] if p["name"] == "otlp")
 
     agent = render(example_values("agent"), release="sloop-agent", namespace="observability")
     assert workload(agent)["kind"] == "DaemonSet"
     cfg = config(agent)
     lb = cfg["exporters"]["loadbalancing"]
-    assert lb["routing_key"] in ("traceID", "service")
+    assert lb["routing_key"] == "service"
     assert lb["protocol"]["otlp"]["tls"] == {"insecure": True}
-    assert lb["resolver"]["dns"] == {
-        "hostname": f"{headless['metadata']['name']}.observability.svc.cluster.local",
-        "port": gateway_otlp,
-        "interval": "5s",
-    }
-    assert cfg["exporters"]["otlp_grpc/gateway"]["endpoint"] == f"{plain['metadata']['name']}.observability.svc.cluster.local:4317"
+    dns = lb["resolver"]["dns"]
+    assert dns["hostname"] == f"{headless['metadata']['name']}.observability.svc.cluster.local"
+    assert dns["port"] == gateway_otlp
+    for signal in ("traces", "metrics", "logs"):
+        assert cfg["service"]["pipelines"][signal]["exporters"] == ["loadbalancing"], signal
     assert "debug" not in cfg["exporters"], "debug: null removes the default exporter"
     pipelines = cfg["service"]["pipelines"]
     assert pipelines["traces"]["exporters"] == ["loadbalancing"]

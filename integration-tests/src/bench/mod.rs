@@ -87,8 +87,12 @@ pub struct Measurement {
     pub saturation_losses: String,
     /// Latency p99 at half the saturation rate, ms.
     pub p99_ms_at_half_saturation: f64,
+    /// CPU cores the collector process kept busy at saturation (CPU time / wall time).
+    pub saturation_cores: f64,
     /// Saturation with one worker thread, spans/s (floor and passthrough only).
     pub saturation_one_thread: Option<f64>,
+    /// Cores busy at saturation with one worker thread.
+    pub saturation_one_thread_cores: Option<f64>,
 }
 
 /// The overload check's outcome.
@@ -151,6 +155,7 @@ async fn measure(scenario: Scenario, options: &Options) -> Result<Measurement, S
     m.saturation_spans_per_s = saturated.accepted as f64 / saturated.seconds.max(1e-9);
     m.saturation_losses = saturated.losses.join("; ");
     m.saturation_lossless = saturated.losses.is_empty();
+    m.saturation_cores = saturated.cpu.as_secs_f64() / saturated.seconds.max(1e-9);
     drop(setup);
 
     let half = (m.saturation_spans_per_s / 2.0).max(1.0) as u64;
@@ -162,6 +167,7 @@ async fn measure(scenario: Scenario, options: &Options) -> Result<Measurement, S
         let setup = Setup::start(scenario, options, 1).await?;
         let one = setup.phase(0, options).await?;
         m.saturation_one_thread = Some(one.accepted as f64 / one.seconds.max(1e-9));
+        m.saturation_one_thread_cores = Some(one.cpu.as_secs_f64() / one.seconds.max(1e-9));
     }
     Ok(m)
 }

@@ -108,16 +108,21 @@ pub fn markdown(results: &Results, fixed_rate: u64) -> String {
     let _ = writeln!(
         out,
         "\nRatios to the floor, taken within each round:\n\n\
-         | scenario | CPU per span ÷ floor | saturation ÷ floor | saturation, 2 threads ÷ 1 |\n|---|---|---|---|"
+         | scenario | CPU per span ÷ floor | saturation ÷ floor | saturation, 2 threads ÷ 1 | cores busy at saturation, 2 threads / 1 |\n|---|---|---|---|---|"
     );
     for name in &names {
         let threads = each(results, name, |m| {
             m.saturation_one_thread
                 .map_or(f64::NAN, |one| m.saturation_spans_per_s / one)
         });
+        let cores = format!(
+            "{} / {}",
+            cell(each(results, name, |m| m.saturation_cores), 2),
+            cell(each(results, name, |m| m.saturation_one_thread_cores.unwrap_or(f64::NAN)), 2),
+        );
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {cores} |",
             cell(ratio(results, name, |m| m.cpu_us_per_span), 2),
             cell(ratio(results, name, |m| m.saturation_spans_per_s), 2),
             cell(threads, 2),
