@@ -11,13 +11,26 @@ fn the_benchmark_harness_runs_every_scenario() {
     let json = dir.join("results.json");
     let output = Command::new(env!("CARGO_BIN_EXE_sloop-bench"))
         .env("SLOOP_BIN", integration_tests::sloop_bin())
-        .args(["--runs", "1", "--duration", "1s", "--rate", "2000", "--overload", "2s", "--json"])
+        .args([
+            "--runs",
+            "1",
+            "--duration",
+            "1s",
+            "--rate",
+            "2000",
+            "--overload",
+            "2s",
+            "--json",
+        ])
         .arg(&json)
         .output()
         .expect("running sloop-bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "sloop-bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "sloop-bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
 
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let round = &results["rounds"][0];

@@ -89,6 +89,9 @@ pub struct Measurement {
     pub p99_ms_at_half_saturation: f64,
     /// CPU cores the collector process kept busy at saturation (CPU time / wall time).
     pub saturation_cores: f64,
+    /// Cores the harness itself (the sinks) kept busy at saturation: the backend
+    /// shares the machine, so this is what it took from the collector.
+    pub sink_cores_at_saturation: f64,
     /// Saturation with one worker thread, spans/s (floor and passthrough only).
     pub saturation_one_thread: Option<f64>,
     /// Cores busy at saturation with one worker thread.
@@ -156,6 +159,7 @@ async fn measure(scenario: Scenario, options: &Options) -> Result<Measurement, S
     m.saturation_losses = saturated.losses.join("; ");
     m.saturation_lossless = saturated.losses.is_empty();
     m.saturation_cores = saturated.cpu.as_secs_f64() / saturated.seconds.max(1e-9);
+    m.sink_cores_at_saturation = saturated.sink_cpu.as_secs_f64() / saturated.seconds.max(1e-9);
     drop(setup);
 
     let half = (m.saturation_spans_per_s / 2.0).max(1.0) as u64;
@@ -240,6 +244,7 @@ struct Phase {
     accepted: u64,
     seconds: f64,
     cpu: Duration,
+    sink_cpu: Duration,
     p99_ms: f64,
     losses: Vec<String>,
 }
@@ -276,7 +281,9 @@ impl Setup {
         let lost_before = self.collector.losses().await;
         let pid = self.collector.pid();
         let cpu_before = procfs::cpu_time(pid)?;
+        let sink_cpu_before = procfs::cpu_time(std::process::id())?;
         let load = loadgen(&self.collector.endpoint(), rate, options, options.duration).await?;
+        let sink_cpu = procfs::cpu_time(std::process::id())?.saturating_sub(sink_cpu_before);
         // Drain: the batch timeout, plus tail sampling's decision wait.
         let quiet = match self.scenario {
             Scenario::TailSampling => Duration::from_millis(2_600),
@@ -320,6 +327,7 @@ impl Setup {
             accepted: load.spans_accepted,
             seconds: load.duration_seconds,
             cpu,
+            sink_cpu,
             p99_ms: report::percentile_ms(&mut self.sinks[0].latencies_us(), 0.99),
             losses,
         })

@@ -118,7 +118,10 @@ pub fn markdown(results: &Results, fixed_rate: u64) -> String {
         let cores = format!(
             "{} / {}",
             cell(each(results, name, |m| m.saturation_cores), 2),
-            cell(each(results, name, |m| m.saturation_one_thread_cores.unwrap_or(f64::NAN)), 2),
+            cell(
+                each(results, name, |m| m.saturation_one_thread_cores.unwrap_or(f64::NAN)),
+                2
+            ),
         );
         let _ = writeln!(
             out,

@@ -89,7 +89,11 @@ pub async fn serve(
         .add_optional_service(service!(MetricsServiceServer, Signal::Metrics))
         .add_optional_service(service!(LogsServiceServer, Signal::Logs))
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
+            // Nagle off, as grpc-go and the Collector do: a response's headers and
+            // trailers go out as separate small writes, and with Nagle the second
+            // waits for the client's delayed ACK (40 ms on Linux). The benchmark
+            // showed it as a p99 of ~48 ms on every export at saturation.
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             stop.cancelled_owned(),
         )
         .await

@@ -56,6 +56,10 @@ pub async fn serve(
             );
         }
     }
+    // Nagle off, as for gRPC: a response must not wait for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router.with_state(state))
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
