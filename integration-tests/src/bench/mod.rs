@@ -105,6 +105,8 @@ pub struct Overload {
     pub limit_mib: u64,
     /// Highest RSS sampled during the run, MiB.
     pub max_rss_mib: f64,
+    /// RSS every 500 ms through the run, MiB.
+    pub rss_mib_timeline: Vec<f64>,
     /// Offered rate (spans/s in sent requests), and as a multiple of passthrough saturation.
     pub offered_spans_per_s: f64,
     /// Requests answered OK.
@@ -417,11 +419,21 @@ async fn overload(options: &Options, duration: Duration) -> Result<Overload, Str
     let sloop = Sloop::start(&yaml, &ports).await;
     let pid = sloop.pid();
     let max_rss = Arc::new(AtomicU64::new(0));
+    let timeline = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = tokio::spawn({
         let max_rss = max_rss.clone();
+        let timeline = timeline.clone();
         async move {
+            let mut tick = 0u64;
             while let Ok(memory) = procfs::memory(pid) {
                 max_rss.fetch_max(memory.rss, Ordering::Relaxed);
+                if tick % 5 == 0 {
+                    timeline
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((mib(memory.rss) * 10.0).round() / 10.0);
+                }
+                tick += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -432,9 +444,11 @@ async fn overload(options: &Options, duration: Duration) -> Result<Overload, Str
     max_rss.fetch_max(procfs::memory(pid)?.rss, Ordering::Relaxed);
     sampler.abort();
     drop(sloop);
+    let rss_mib_timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     Ok(Overload {
         limit_mib: LIMIT_MIB,
         max_rss_mib: mib(max_rss.load(Ordering::Relaxed)),
+        rss_mib_timeline,
         offered_spans_per_s: (load.requests_sent * SPANS_PER_REQUEST) as f64 / load.duration_seconds.max(1e-9),
         requests_ok: load.requests_ok,
         errors: load.errors,

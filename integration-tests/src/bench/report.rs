@@ -148,8 +148,8 @@ pub fn markdown(results: &Results, fixed_rate: u64) -> String {
         let _ = writeln!(
             out,
             "\nOverload (blackholed backend, memory_limiter limit_mib {}): offered {:.0} spans/s; \
-             max RSS {:.1} MiB; requests OK {}; refused/failed: {:?}",
-            o.limit_mib, o.offered_spans_per_s, o.max_rss_mib, o.requests_ok, o.errors
+             max RSS {:.1} MiB; requests OK {}; refused/failed: {:?}\n\nRSS every 500 ms, MiB: {:?}",
+            o.limit_mib, o.offered_spans_per_s, o.max_rss_mib, o.requests_ok, o.errors, o.rss_mib_timeline
         );
     }
     out

@@ -193,11 +193,17 @@ async fn refuses_above_the_soft_limit_and_accepts_again_below() {
     limiter.consume(traces(&[&["a"]])).await.unwrap();
 
     memory.set_mib(450);
-    // Nothing changes until the next check: the data path reads only a flag.
+    // A request measures again only once the last measurement is 10 ms old; until
+    // then it reads the flag.
     limiter.consume(traces(&[&["b"]])).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(limiter.is_refusing());
+    tokio::time::sleep(Duration::from_millis(9)).await;
+    limiter.consume(traces(&[&["b2"]])).await.unwrap();
+    assert!(!limiter.is_refusing());
+    // 11 ms after the last measurement, long before the next 1 s tick: the request
+    // itself measures, and is refused.
+    tokio::time::sleep(Duration::from_millis(2)).await;
     let error = limiter.consume(traces(&[&["c", "d"]])).await.unwrap_err();
+    assert!(limiter.is_refusing());
     assert_eq!(error.retry, Retry::After(Some(Duration::from_secs(1))));
     assert!(error.message.contains("high memory usage"), "{}", error.message);
     assert!(error.message.contains("450 MiB"), "{}", error.message);
@@ -216,7 +222,7 @@ async fn refuses_above_the_soft_limit_and_accepts_again_below() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!limiter.is_refusing());
     limiter.consume(traces(&[&["g"]])).await.unwrap();
-    assert_eq!(next.batch_sizes(), vec![1, 1, 1]);
+    assert_eq!(next.batch_sizes(), vec![1, 1, 1, 1]);
     limiter.shutdown().await;
 }
 
