@@ -427,7 +427,7 @@ async fn overload(options: &Options, duration: Duration) -> Result<Overload, Str
             let mut tick = 0u64;
             while let Ok(memory) = procfs::memory(pid) {
                 max_rss.fetch_max(memory.rss, Ordering::Relaxed);
-                if tick % 5 == 0 {
+                if tick.is_multiple_of(5) {
                     timeline
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
