@@ -1015,7 +1015,14 @@ async fn slo_numbers_match_an_independent_count() {
         group_by: [{SEGMENT}]
 "
     );
-    let sloop = Sloop::start(&traces_config(&ports, &backend, &slo), &ports).await;
+    // The replica's name, as the chart's downward API sets it: it becomes the slo
+    // metrics' service.instance.id, so replicas' series stay apart in Prometheus.
+    let sloop = Sloop::start_with_env(
+        &[&traces_config(&ports, &backend, &slo)],
+        &ports,
+        &[("K8S_POD_NAME", "sloop-gateway-7")],
+    )
+    .await;
     let targets = [(HOMEPAGE_SLO, 0.99, 10.0), (CHECKOUT_SLO, 0.95, 10.0)];
 
     let sent = mixed_traffic(6);
@@ -1061,7 +1068,10 @@ async fn slo_numbers_match_an_independent_count() {
     for point in &emission.points {
         assert_eq!(
             attr_map(&point.resource_attributes),
-            BTreeMap::from([("service.name".to_string(), "sloop".to_string())]),
+            BTreeMap::from([
+                ("service.name".to_string(), "sloop".to_string()),
+                ("service.instance.id".to_string(), "sloop-gateway-7".to_string()),
+            ]),
             "resource of {}",
             point.metric.name
         );
