@@ -84,7 +84,6 @@ mod tests {
     use figment::providers::Format;
 
     use super::*;
-    use crate::component::{ComponentId, ProcessorContext, ServiceHandles};
     use crate::testing::Recorder;
 
     /// A minimal valid config for each processor type.
@@ -115,23 +114,16 @@ mod tests {
                     .unwrap_or_default();
             let config = (factory.parse)(&figment::value::Value::from(dict))
                 .unwrap_or_else(|e| panic!("{}: minimal config rejected: {e:?}", factory.type_name));
-            let id = ComponentId::parse(factory.type_name).unwrap();
-            let service = ServiceHandles::default();
             let signal = factory.signals[0];
-            let ctx = ProcessorContext {
-                id: &id,
-                pipeline: signal.as_str(),
-                signal,
-                exporters: Recorder::new(),
-                service: &service,
-            };
-            let processor = config.build(&ctx, Arc::new(Recorder::default()));
+            let processor =
+                crate::testing::build_processor(&*config, factory.type_name, signal, Arc::new(Recorder::default()));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             runtime.block_on(processor.shutdown());
-            let processor = config.build(&ctx, Arc::new(Recorder::default()));
+            let processor =
+                crate::testing::build_processor(&*config, factory.type_name, signal, Arc::new(Recorder::default()));
             for _ in 0..2 {
                 let start = processor.start(); // built outside any runtime
                 runtime

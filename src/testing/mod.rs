@@ -104,3 +104,23 @@ impl Consumer for Recorder {
         })
     }
 }
+
+/// Builds `config`'s processor as a pipeline of `signal` would, with the id `id`,
+/// default service handles and a [`Recorder`] for the pipeline's exporters.
+pub fn build_processor(
+    config: &dyn crate::component::ProcessorConfig,
+    id: &str,
+    signal: crate::component::Signal,
+    next: Arc<dyn Consumer>,
+) -> Arc<dyn crate::component::Processor> {
+    let id = crate::component::ComponentId::parse(id).expect("a valid component id");
+    let service = crate::component::ServiceHandles::default();
+    let ctx = crate::component::ProcessorContext {
+        id: &id,
+        pipeline: signal.as_str(),
+        signal,
+        exporters: Recorder::new(),
+        service: &service,
+    };
+    config.build(&ctx, next)
+}

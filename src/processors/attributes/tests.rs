@@ -11,7 +11,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::*;
-use crate::component::{ComponentId, ServiceHandles};
 use crate::testing::{traces, Recorder};
 
 const USER_EMAIL_SHA256: &str = "b4c9a289323b21a01c3e940f150eb9b8c542587f1abfd8f0e1cc1ffc5e475514";
@@ -585,16 +584,8 @@ fn unknown_actions_get_a_hint_and_empty_configs_are_rejected() {
 async fn consume_forwards_and_start_shutdown_twice_are_safe() {
     let compiled = compile("actions: [{key: env, action: upsert, value: prod}]").unwrap();
     let next = Recorder::new();
-    let id = ComponentId::parse("attributes").unwrap();
-    let service = ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: "traces",
-        signal: Signal::Traces,
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    let processor: Arc<dyn Processor> = compiled.build(&ctx, next.clone());
+    let processor: Arc<dyn Processor> =
+        crate::testing::build_processor(&compiled, "attributes", Signal::Traces, next.clone());
     processor.start().await.unwrap();
     processor.start().await.unwrap();
     processor.consume(traces(&[&["a", "b"]])).await.unwrap();

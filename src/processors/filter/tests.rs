@@ -9,7 +9,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 
 use super::*;
-use crate::component::{ComponentId, ServiceHandles};
 use crate::config::{Config, ConfigErrors};
 use crate::testing::{span_names, traces, Recorder};
 
@@ -34,16 +33,7 @@ fn string(key: &str, v: &str) -> KeyValue {
 /// Runs one payload through a built processor; `None` when nothing was sent on.
 async fn run(filter: &CompiledFilter, data: Telemetry) -> Option<Telemetry> {
     let next = Recorder::new();
-    let id = ComponentId::parse("filter").unwrap();
-    let service = ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: data.signal().as_str(),
-        signal: data.signal(),
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    let processor: Arc<dyn Processor> = filter.build(&ctx, next.clone());
+    let processor: Arc<dyn Processor> = crate::testing::build_processor(filter, "filter", data.signal(), next.clone());
     processor.consume(data).await.unwrap();
     let mut received = next.received.lock().unwrap();
     assert!(received.len() <= 1);

@@ -361,16 +361,7 @@ async fn built_from_config_the_processor_reads_the_real_process() {
 
 /// Builds the component's processor for a pipeline of `signal`.
 fn build(component: &MemoryLimiterComponent, signal: Signal, next: Arc<Recorder>) -> Arc<dyn Processor> {
-    let id = crate::component::ComponentId::parse("memory_limiter").unwrap();
-    let service = crate::component::ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: signal.as_str(),
-        signal,
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    component.build(&ctx, next)
+    crate::testing::build_processor(component, "memory_limiter", signal, next)
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,7 +5,6 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::*;
-use crate::component::{ComponentId, ServiceHandles};
 use crate::pdata::sampling::{encode_threshold, MAX_THRESHOLD};
 use crate::testing::{traces, Recorder};
 
@@ -530,16 +529,8 @@ fn config_validation() {
 
 async fn run(cfg: &ProbabilisticSamplerConfig, data: Telemetry) -> Option<Telemetry> {
     let next = Recorder::new();
-    let id = ComponentId::parse("probabilistic_sampler").unwrap();
-    let service = ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: data.signal().as_str(),
-        signal: data.signal(),
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    let processor: Arc<dyn Processor> = cfg.build(&ctx, next.clone());
+    let processor: Arc<dyn Processor> =
+        crate::testing::build_processor(cfg, "probabilistic_sampler", data.signal(), next.clone());
     processor.consume(data).await.unwrap();
     let mut received = next.received.lock().unwrap();
     received.pop()

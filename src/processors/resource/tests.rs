@@ -9,7 +9,6 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::*;
-use crate::component::{ComponentId, ServiceHandles};
 use crate::testing::{traces, Recorder};
 
 fn raw(yaml: &str) -> RawValue {
@@ -189,16 +188,8 @@ fn config_errors_have_paths_under_attributes() {
 async fn forwards_and_start_shutdown_twice_are_safe() {
     let compiled = compile("attributes: [{key: env, action: upsert, value: prod}]").unwrap();
     let next = Recorder::new();
-    let id = ComponentId::parse("resource").unwrap();
-    let service = ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: "traces",
-        signal: Signal::Traces,
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    let processor: Arc<dyn Processor> = compiled.build(&ctx, next.clone());
+    let processor: Arc<dyn Processor> =
+        crate::testing::build_processor(&compiled, "resource", Signal::Traces, next.clone());
     processor.start().await.unwrap();
     processor.start().await.unwrap();
     processor.consume(traces(&[&["a"]])).await.unwrap();

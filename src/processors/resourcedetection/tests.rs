@@ -9,7 +9,6 @@ use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
 use super::*;
-use crate::component::{ComponentId, ServiceHandles};
 use crate::testing::{traces, Recorder};
 
 fn raw(yaml: &str) -> RawValue {
@@ -312,16 +311,7 @@ async fn builds_from_the_registry_and_start_shutdown_twice_are_safe() {
         crate::component::registry::find(crate::component::registry::PROCESSORS, "resourcedetection").unwrap();
     let config = (factory.parse)(&raw("detectors: [system]")).unwrap();
     let next = Recorder::new();
-    let id = ComponentId::parse("resourcedetection").unwrap();
-    let service = ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: "traces",
-        signal: Signal::Traces,
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    let processor = config.build(&ctx, next.clone());
+    let processor = crate::testing::build_processor(&*config, "resourcedetection", Signal::Traces, next.clone());
     processor.start().await.unwrap();
     processor.start().await.unwrap();
     processor.consume(traces(&[&["a"]])).await.unwrap();

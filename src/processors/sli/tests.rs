@@ -6,7 +6,6 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
 use super::*;
-use crate::component::{ComponentId, ServiceHandles};
 use crate::testing::{traces, Recorder};
 
 fn compile(yaml: &str) -> Result<CompiledSlis, Vec<ConfigError>> {
@@ -62,16 +61,7 @@ slis:
 
 async fn run(compiled: &CompiledSlis, signal: Signal, data: Telemetry) -> Telemetry {
     let next = Recorder::new();
-    let id = ComponentId::parse("sli").unwrap();
-    let service = ServiceHandles::default();
-    let ctx = ProcessorContext {
-        id: &id,
-        pipeline: signal.as_str(),
-        signal,
-        exporters: Recorder::new(),
-        service: &service,
-    };
-    let processor: Arc<dyn Processor> = compiled.build(&ctx, next.clone());
+    let processor: Arc<dyn Processor> = crate::testing::build_processor(compiled, "sli", signal, next.clone());
     processor.consume(data).await.unwrap();
     let mut received = next.received.lock().unwrap();
     received.remove(0)
