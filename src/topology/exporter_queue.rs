@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use metrics::{Counter, Gauge};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,10 @@ use crate::exporters::{ExportBatch, ExportError, Exporter, HelperSettings};
 
 /// How long a client is asked to wait when an exporter queue is full.
 const FULL_QUEUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// At most one "queue full" log line per exporter per this interval; the refusals in
+/// between are summed into the next line.
+pub(crate) const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An exporter with its queue, workers and retry policy.
 pub struct ExporterQueue {
@@ -33,6 +38,10 @@ pub struct ExporterQueue {
     /// Batches the workers gave back while retiring.
     handed_back: Arc<Mutex<Vec<Arc<ExportBatch>>>>,
     metrics: Arc<ExporterMetrics>,
+    /// Woken by every successful send, so workers waiting out a back-off retry at
+    /// once when the backend is back instead of finishing a wait of up to
+    /// `max_interval`.
+    recovered: Arc<Notify>,
 }
 
 /// Self-metrics of one exporter, named like the Collector's.
@@ -43,6 +52,8 @@ struct ExporterMetrics {
     queue_size: Gauge,
     /// Items given up at the shutdown deadline, reported by `shutdown`.
     lost: AtomicU64,
+    /// Rate-limits the log lines about refused batches.
+    refusals: Arc<RefusalLog>,
 }
 
 impl ExporterMetrics {
@@ -57,6 +68,7 @@ impl ExporterMetrics {
             enqueue_failed: per_signal("enqueue_failed"),
             queue_size: metrics::gauge!("otelcol_exporter_queue_size", "exporter" => id.to_string()),
             lost: AtomicU64::new(0),
+            refusals: Arc::new(RefusalLog::new(id.clone())),
         }
     }
 }
@@ -91,6 +103,7 @@ impl ExporterQueue {
             retiring: CancellationToken::new(),
             handed_back: Arc::default(),
             metrics,
+            recovered: Arc::default(),
         }
     }
 
@@ -109,6 +122,7 @@ impl ExporterQueue {
             retiring: self.retiring.clone(),
             handed_back: self.handed_back.clone(),
             metrics: self.metrics.clone(),
+            recovered: self.recovered.clone(),
         }
     }
 
@@ -175,7 +189,7 @@ impl ExporterQueue {
                 } else {
                     "exporter is shutting down"
                 };
-                tracing::warn!(message = "Dropping data: exporter cannot take it.", exporter = %self.id, reason = why, dropped_items = batch.items());
+                self.metrics.refusals.record(why, batch.items() as u64);
                 Err(ConsumeError::retryable(
                     format!("exporter {}: {why}", self.id),
                     Some(FULL_QUEUE_RETRY_AFTER),
@@ -198,6 +212,7 @@ impl ExporterQueue {
     /// what is left. Returns how many items could not be delivered.
     pub async fn shutdown(&self, deadline: Instant) -> u64 {
         self.sender.close();
+        self.metrics.refusals.flush();
         self.join_workers(deadline).await;
         // Anything no worker took (e.g. the workers were never started).
         while let Ok(batch) = self.receiver.try_recv() {
@@ -267,6 +282,7 @@ struct Worker {
     retiring: CancellationToken,
     handed_back: Arc<Mutex<Vec<Arc<ExportBatch>>>>,
     metrics: Arc<ExporterMetrics>,
+    recovered: Arc<Notify>,
 }
 
 impl Worker {
@@ -291,6 +307,7 @@ impl Worker {
             };
             let error = match result {
                 Ok(Ok(outcome)) => {
+                    self.recovered.notify_waiters();
                     let rejected = outcome.rejected.min(items);
                     self.metrics.sent[signal].increment(items - rejected);
                     if rejected > 0 {
@@ -338,6 +355,8 @@ impl Worker {
                     return Delivery::Dropped;
                 }
                 _ = self.retiring.cancelled() => return Delivery::HandedBack,
+                // Another worker got through: the backend is back, start over.
+                _ = self.recovered.notified() => backoff = Backoff::new(&self.settings.retry),
                 _ = tokio::time::sleep(delay) => {}
             }
         }
@@ -351,5 +370,84 @@ impl Worker {
         self.metrics.lost.fetch_add(batch.items() as u64, Ordering::Relaxed);
         self.metrics.send_failed[index(batch.signal())].increment(batch.items() as u64);
         tracing::error!(message = "Dropping data.", exporter = %self.id, reason = why, dropped_items = batch.items());
+    }
+}
+
+/// Logs refused batches of one exporter: the first at once, later ones summed into
+/// one line per [`REFUSAL_LOG_INTERVAL`] (a full queue refuses every request, and a
+/// line each would flood the log). Every item is counted in
+/// `otelcol_exporter_enqueue_failed_*` regardless.
+struct RefusalLog {
+    id: ComponentId,
+    state: Mutex<RefusalLogState>,
+}
+
+#[derive(Default)]
+struct RefusalLogState {
+    /// When the last line was written.
+    logged_at: Option<Instant>,
+    /// Refusals since then, not yet logged.
+    batches: u64,
+    items: u64,
+    reason: &'static str,
+    /// A task will write the summary when the interval ends.
+    flush_scheduled: bool,
+}
+
+impl RefusalLog {
+    fn new(id: ComponentId) -> Self {
+        Self {
+            id,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RefusalLogState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one refused batch of `items`, logging now or scheduling the summary.
+    fn record(self: &Arc<Self>, reason: &'static str, items: u64) {
+        let mut state = self.lock();
+        state.batches += 1;
+        state.items += items;
+        state.reason = reason;
+        let now = Instant::now();
+        match state.logged_at {
+            Some(at) if now < at + REFUSAL_LOG_INTERVAL => {
+                if !std::mem::replace(&mut state.flush_scheduled, true) {
+                    let log = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at + REFUSAL_LOG_INTERVAL).await;
+                        log.flush();
+                    });
+                }
+            }
+            _ => self.write(&mut state, now),
+        }
+    }
+
+    /// Writes the summary of refusals not yet logged, if any.
+    fn flush(&self) {
+        let mut state = self.lock();
+        state.flush_scheduled = false;
+        if state.batches > 0 {
+            self.write(&mut state, Instant::now());
+        }
+    }
+
+    fn write(&self, state: &mut RefusalLogState, now: Instant) {
+        let since = state.logged_at.map(|at| now - at);
+        tracing::warn!(
+            message = "Exporter could not take data; it was dropped for this exporter, or refused to the client when no exporter of the pipeline took it.",
+            exporter = %self.id,
+            reason = state.reason,
+            refused_batches = state.batches,
+            dropped_items = state.items,
+            over = ?since.unwrap_or_default(),
+        );
+        state.logged_at = Some(now);
+        state.batches = 0;
+        state.items = 0;
     }
 }

@@ -196,8 +196,12 @@ impl Topology {
             receiver.shutdown().await;
         }
         for (_, pipeline) in &self.processors {
-            for (_, processor) in pipeline {
-                processor.shutdown().await;
+            for (id, processor) in pipeline {
+                // A processor holding data the exporters cannot take (batch) keeps
+                // offering it until the deadline; past it, it counts what it drops.
+                if tokio::time::timeout_at(deadline, processor.shutdown()).await.is_err() {
+                    tracing::error!(message = "Processor did not finish shutting down by the deadline.", processor = %id);
+                }
             }
         }
         let mut report = ShutdownReport::default();

@@ -286,3 +286,112 @@ async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
         .await;
     assert_eq!(handed.iter().map(|b| b.items()).sum::<usize>(), 4);
 }
+
+/// An exporter whose backend is down (retryable failure) until `up` is set.
+#[derive(Default)]
+struct Outage {
+    up: std::sync::atomic::AtomicBool,
+    delivered: Mutex<Vec<(usize, tokio::time::Instant)>>,
+}
+
+impl Exporter for Outage {
+    fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        Box::pin(async move {
+            if !self.up.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ExportError::retryable("connection refused"));
+            }
+            let now = tokio::time::Instant::now();
+            self.delivered.lock().unwrap().push((batch.items(), now));
+            Ok(ExportOutcome::default())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_successful_send_ends_the_other_workers_back_off() {
+    let exporter = Arc::new(Outage::default());
+    let mut settings = settings(10, true);
+    settings.queue.num_consumers = 2;
+    settings.retry.max_elapsed_time = Duration::from_secs(300);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings);
+    queue.start();
+    let start = tokio::time::Instant::now();
+    // Worker 1 fails at 0, 1, 3 and 7 s and then waits 8 s (until 15 s).
+    queue.enqueue(batch(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(7_100)).await;
+    // Worker 2 starts failing at 7.1 s, so its first wait ends at 8.1 s.
+    queue.enqueue(batch(2)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    exporter.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let delivered = exporter.delivered.lock().unwrap().clone();
+    assert_eq!(
+        delivered.iter().map(|(items, _)| items).sum::<usize>(),
+        3,
+        "both batches delivered by 8.2 s: {delivered:?}"
+    );
+    for (_, at) in delivered {
+        assert!(at - start < Duration::from_millis(8_200), "{:?}", at - start);
+    }
+    queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+/// Collects what a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogLines {
+    fn matching(&self, needle: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|line| line.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_logs_one_summary_line_per_interval() {
+    let logs = LogLines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let exporter = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let queue = ExporterQueue::new(id("otlp/a"), exporter, settings(1, true));
+    queue.start();
+    queue.enqueue(batch(1)).await.unwrap(); // taken by the hanging worker
+    tokio::task::yield_now().await;
+    queue.enqueue(batch(1)).await.unwrap(); // fills the queue
+    for _ in 0..100 {
+        assert!(queue.enqueue(batch(2)).await.is_err());
+    }
+    let needle = "Exporter could not take data";
+    assert_eq!(logs.matching(needle).len(), 1, "the first refusal is logged at once");
+    tokio::time::sleep(super::exporter_queue::REFUSAL_LOG_INTERVAL + Duration::from_millis(10)).await;
+    let lines = logs.matching(needle);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[1].contains("refused_batches=99") && lines[1].contains("dropped_items=198"),
+        "{}",
+        lines[1]
+    );
+    queue.shutdown(tokio::time::Instant::now()).await;
+}

@@ -191,9 +191,25 @@ pub fn partial_outcome(partial: Option<(i64, String)>) -> ExportOutcome {
 }
 
 /// Retryable or permanent, per the OTLP spec's table of gRPC codes.
+///
+/// That table is about statuses the *backend* sent. A status tonic made up locally
+/// from a failed connection (reset, refused, broken pipe, GOAWAY, an HTTP/2 stream
+/// error) carries the transport error as its source, and usually the code `Unknown`
+/// or `Internal`; the backend never saw or never answered the request, so it is
+/// retried whatever its code.
 pub fn classify(status: &tonic::Status) -> ExportError {
     use tonic_types::StatusExt;
     let throttle: Option<Duration> = status.get_details_retry_info().and_then(|info| info.retry_delay);
+    if let Some(source) = std::error::Error::source(status) {
+        return ExportError::Retryable {
+            message: format!(
+                "connection failed ({:?}): {}: {source}",
+                status.code(),
+                status.message()
+            ),
+            throttle,
+        };
+    }
     let message = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
         Code::Cancelled

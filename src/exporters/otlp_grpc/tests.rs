@@ -95,3 +95,47 @@ fn partial_success_is_counted_as_rejected() {
     assert_eq!(partial_outcome(Some((0, String::new()))), ExportOutcome::default());
     assert_eq!(partial_outcome(None), ExportOutcome::default());
 }
+
+#[test]
+fn a_status_made_from_a_transport_error_is_retryable_whatever_its_code() {
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+    let status = tonic::Status::from_error(Box::new(reset));
+    assert_eq!(status.code(), Code::Unknown);
+    assert!(matches!(classify(&status), ExportError::Retryable { .. }), "{status:?}");
+}
+
+/// A backend that takes the connection, reads the start of the request and then
+/// closes the socket mid-export, as a crashing process does.
+#[tokio::test]
+async fn a_backend_dying_mid_export_is_a_retryable_failure() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend = tokio::spawn(async move {
+        // Each connection: read what the client sends first, then drop it unanswered.
+        for _ in 0..4 {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 256];
+            let _ = socket.read(&mut buf).await;
+        }
+    });
+    let config = OtlpGrpcConfig {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        headers: Default::default(),
+        compression: Default::default(),
+        timeout: Duration::from_secs(5),
+        tls: crate::exporters::ClientTls::default(),
+        sending_queue: Default::default(),
+        retry_on_failure: Default::default(),
+    };
+    let id = crate::component::ComponentId::parse("otlp_grpc").unwrap();
+    let exporter = ExporterConfig::build(&config, &id).unwrap();
+    let batch = ExportBatch::new(crate::testing::traces(&[&["a", "b"]]));
+    let result = tokio::time::timeout(Duration::from_secs(10), exporter.export(&batch))
+        .await
+        .expect("the export attempt ends when the connection closes");
+    assert!(matches!(result, Err(ExportError::Retryable { .. })), "{result:?}");
+    backend.abort();
+}

@@ -76,14 +76,89 @@ async fn shutdown_flushes_pending_and_is_safe_twice_and_without_start() {
     assert_eq!(next.batch_sizes(), vec![7]);
 }
 
+fn refuse(next: &Recorder, error: Option<crate::component::ConsumeError>) {
+    *next.refuse.lock().unwrap() = error;
+}
+
+fn full() -> crate::component::ConsumeError {
+    crate::component::ConsumeError::retryable("queue full", Some(Duration::from_secs(1)))
+}
+
 #[tokio::test(start_paused = true)]
-async fn refusal_downstream_reaches_the_request_that_filled_the_batch() {
+async fn a_refused_batch_is_held_new_data_refused_and_nothing_acknowledged_is_lost() {
     let next = Recorder::new();
-    *next.refuse.lock().unwrap() = Some(crate::component::ConsumeError::retryable("full", None));
+    refuse(&next, Some(full()));
+    let batch = processor(10_000, 2, 0, next.clone());
+    batch.start().await.unwrap();
+    // The request that completes the batch was taken: the batch is held, not dropped.
+    assert!(batch.consume(spans(1)).await.is_ok());
+    assert!(batch.consume(spans(1)).await.is_ok());
+    // While it is held, new data is refused with the downstream's retry hint.
+    let refused = batch.consume(spans(5)).await.unwrap_err();
+    assert_eq!(
+        refused.retry,
+        crate::component::Retry::After(Some(Duration::from_secs(1)))
+    );
+    assert!(refused.message.contains("2 items are waiting"), "{}", refused.message);
+    // Room again: the timer resends the held batch within its retry interval.
+    refuse(&next, None);
+    tokio::time::sleep(HELD_RETRY_INTERVAL * 2).await;
+    assert_eq!(next.batch_sizes(), vec![2]);
+    assert!(batch.consume(spans(2)).await.is_ok());
+    assert_eq!(next.batch_sizes(), vec![2, 2]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_batch_refused_downstream_is_held_too() {
+    let next = Recorder::new();
+    refuse(&next, Some(full()));
+    let batch = processor(100, 1000, 0, next.clone());
+    batch.start().await.unwrap();
+    assert!(batch.consume(spans(3)).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        batch.consume(spans(1)).await.is_err(),
+        "accepted while a timed batch is held"
+    );
+    refuse(&next, None);
+    tokio::time::sleep(HELD_RETRY_INTERVAL * 2).await;
+    assert_eq!(next.batch_sizes(), vec![3]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_resends_held_batches_until_they_are_taken() {
+    let next = Recorder::new();
+    refuse(&next, Some(full()));
+    let batch = Arc::new(processor(10_000, 2, 0, next.clone()));
+    batch.start().await.unwrap();
+    assert!(batch.consume(spans(2)).await.is_ok());
+    assert!(batch.consume(spans(1)).await.is_err());
+    let stopping = tokio::spawn({
+        let batch = batch.clone();
+        async move { batch.shutdown().await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!stopping.is_finished(), "shutdown gave up on a held batch");
+    refuse(&next, None);
+    stopping.await.unwrap();
+    assert_eq!(next.batch_sizes(), vec![2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_refusal_reaches_the_request_that_filled_the_batch() {
+    let next = Recorder::new();
+    refuse(&next, Some(crate::component::ConsumeError::permanent("wrong signal")));
     let batch = processor(10_000, 2, 0, next.clone());
     batch.start().await.unwrap();
     assert!(batch.consume(spans(1)).await.is_ok());
-    assert!(batch.consume(spans(1)).await.is_err());
+    let error = batch.consume(spans(1)).await.unwrap_err();
+    assert_eq!(error.retry, crate::component::Retry::Never);
+    // Nothing is held: the next request is taken.
+    refuse(&next, None);
+    assert!(batch.consume(spans(2)).await.is_ok());
+    assert_eq!(next.batch_sizes(), vec![2]);
     batch.shutdown().await;
 }
 
