@@ -24,6 +24,7 @@
 pub mod backends;
 pub mod bench;
 pub mod capture;
+pub mod crashing;
 pub mod payloads;
 pub mod process;
 pub mod prom;
@@ -39,6 +40,7 @@ pub use backends::{
     flatten_logs, flatten_metrics, flatten_spans, FlatLogRecord, FlatMetricPoint, FlatSpan, GrpcBackend, HttpBackend,
     HttpRequestInfo, Received,
 };
+pub use crashing::CrashingGrpcBackend;
 pub use process::{sloop_bin, unique_temp_dir, Sloop, SloopPorts};
 pub use prom::{metric_sum, parse_samples, Sample};
 
