@@ -2,6 +2,7 @@
 //! Each is a folder with its doc (and YAML example), config, code and tests.
 
 pub mod attributes;
+pub mod backlog;
 pub mod batch;
 pub mod filter;
 pub mod memory_limiter;

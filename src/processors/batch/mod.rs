@@ -16,27 +16,19 @@
 //! cross. A timer task sends batches that fill slowly.
 //!
 //! **Backpressure.** Data the batch processor took is acknowledged to its client, so it
-//! must never be dropped because the next stage had no room. When the next stage
-//! refuses a batch with a retryable error (every exporter queue of the pipeline is
-//! full), the processor *holds* that batch and resends it, oldest first, every
-//! 50 ms and before any new data. While it holds a batch it refuses new requests with
-//! the same retryable error (RESOURCE_EXHAUSTED with RetryInfo, or 429 with
-//! Retry-After, at the receiver), so what it holds is bounded by the requests that
-//! were in flight when the queues filled, and clients back off instead of losing data.
-//! A permanent refusal (a bug: a mismatched signal) is returned to the request that
-//! completed the batch and logged. On shutdown everything pending and held is sent,
-//! resending held batches until the service's shutdown deadline; whatever is still
-//! held then is counted in `otelcol_processor_batch_dropped_items` and logged.
+//! is never dropped because the next stage had no room: a batch that every exporter
+//! queue refuses is held in the processor's [`Backlog`] and offered again, and new
+//! requests are refused with a retryable error meanwhile (see
+//! [`crate::processors::backlog`]). On shutdown everything pending is sent and held
+//! batches are offered until the service's shutdown deadline.
 
 mod config;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics::Counter;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -44,11 +36,10 @@ use tokio_util::sync::CancellationToken;
 pub use config::BatchConfig;
 
 use crate::component::registry::ProcessorFactory;
-use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Retry, Signal,
-};
+use crate::component::{BoxFuture, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Signal};
 use crate::config::{parse_block, RawValue};
 use crate::pdata::Telemetry;
+use crate::processors::backlog::{Backlog, RETRY_INTERVAL};
 
 /// Registry entry.
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
@@ -73,11 +64,6 @@ impl ProcessorConfig for BatchConfig {
     }
 }
 
-/// How often held batches are offered to the next stage again. Offering costs one
-/// `try_send` per exporter queue, so a short interval costs nothing and lets data
-/// flow again within moments of a queue having room.
-const HELD_RETRY_INTERVAL: Duration = Duration::from_millis(50);
-
 /// The running batch processor of one pipeline.
 pub struct BatchProcessor {
     config: BatchConfig,
@@ -88,31 +74,21 @@ pub struct BatchProcessor {
 
 /// What the receiving tasks and the timer task share.
 struct BatchCore {
-    id: String,
     signal: Signal,
     next: Arc<dyn Consumer>,
     pending: Mutex<Pending>,
-    /// Wakes the timer when a batch starts filling or a batch is held.
+    /// Wakes the timer when a batch starts filling.
     wake: Notify,
-    /// Items given up at the shutdown deadline.
-    dropped: Counter,
+    /// Batches the next stage refused.
+    backlog: Backlog,
 }
 
-/// Items waiting for their batch to fill, and batches waiting for room downstream.
+/// Items waiting for their batch to fill.
 struct Pending {
     data: Telemetry,
     items: usize,
     /// When the oldest waiting item arrived; `None` when nothing waits.
     since: Option<Instant>,
-    /// Batches the next stage refused with a retryable error, oldest first. Their
-    /// requests were acknowledged, so they are resent until taken.
-    held: VecDeque<Telemetry>,
-    held_items: usize,
-    /// The refusal that made the processor hold, returned to new requests meanwhile.
-    refusal: Option<ConsumeError>,
-    /// Set from the first hold until everything held was taken: each change is
-    /// logged once, not per batch.
-    blocked: bool,
 }
 
 impl Pending {
@@ -147,24 +123,18 @@ impl BatchProcessor {
 
     /// As [`BatchProcessor::new`], naming the processor `id` in logs and self-metrics.
     pub fn with_id(config: BatchConfig, id: String, signal: Signal, next: Arc<dyn Consumer>) -> Self {
-        let dropped = metrics::counter!("otelcol_processor_batch_dropped_items", "processor" => id.clone());
         Self {
             config,
             core: Arc::new(BatchCore {
-                id,
                 signal,
                 next,
                 pending: Mutex::new(Pending {
                     data: Telemetry::empty(signal),
                     items: 0,
                     since: None,
-                    held: VecDeque::new(),
-                    held_items: 0,
-                    refusal: None,
-                    blocked: false,
                 }),
                 wake: Notify::new(),
-                dropped,
+                backlog: Backlog::new(id),
             }),
             stop: CancellationToken::new(),
             timer: Mutex::new(None),
@@ -177,97 +147,6 @@ impl BatchCore {
         // A panic while holding this lock cannot leave `Pending` half-updated in a way
         // that matters more than losing the process; keep serving.
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The refusal new requests get while batches are held, if any are.
-    fn holding(&self) -> Option<ConsumeError> {
-        let pending = self.lock();
-        if pending.held.is_empty() {
-            return None;
-        }
-        let after = match pending.refusal.as_ref().map(|r| r.retry) {
-            Some(Retry::After(after)) => after,
-            _ => None,
-        };
-        Some(ConsumeError::retryable(
-            format!(
-                "{}: the pipeline's exporters cannot take data; {} items are waiting for room",
-                self.id, pending.held_items
-            ),
-            after,
-        ))
-    }
-
-    /// Sends `batches` in order. A batch refused with a retryable error is held,
-    /// together with every batch after it; only a permanent refusal is returned.
-    async fn send_or_hold(&self, batches: Vec<Telemetry>) -> Result<(), ConsumeError> {
-        let mut result = Ok(());
-        let mut batches = batches.into_iter();
-        while let Some(batch) = batches.next() {
-            match self.next.consume(batch.clone()).await {
-                Ok(()) => {}
-                Err(error) if error.retry == Retry::Never => {
-                    tracing::error!(message = "Batch refused downstream; it cannot succeed as sent.", processor = %self.id, %error, dropped_items = batch.item_count());
-                    result = Err(error);
-                }
-                Err(error) => {
-                    self.hold(std::iter::once(batch).chain(batches), error, false);
-                    break;
-                }
-            }
-        }
-        result
-    }
-
-    /// Keeps `batches` to resend; `front` puts them before those already held.
-    fn hold(&self, batches: impl Iterator<Item = Telemetry>, error: ConsumeError, front: bool) {
-        let mut pending = self.lock();
-        let was_blocked = std::mem::replace(&mut pending.blocked, true);
-        let mut batches: Vec<Telemetry> = batches.collect();
-        pending.held_items += batches.iter().map(Telemetry::item_count).sum::<usize>();
-        if front {
-            for batch in batches.drain(..).rev() {
-                pending.held.push_front(batch);
-            }
-        } else {
-            pending.held.extend(batches);
-        }
-        if !was_blocked {
-            tracing::warn!(message = "The pipeline's exporters cannot take data: holding the batch and refusing new data until they can.", processor = %self.id, %error, held_items = pending.held_items);
-        }
-        pending.refusal = Some(error);
-        drop(pending);
-        self.wake.notify_one();
-    }
-
-    /// Offers held batches to the next stage again, oldest first, until one is
-    /// refused. Returns whether nothing is held any more.
-    async fn resend_held(&self) -> bool {
-        loop {
-            let batch = {
-                let mut pending = self.lock();
-                let Some(batch) = pending.held.pop_front() else {
-                    return true;
-                };
-                pending.held_items -= batch.item_count();
-                batch
-            };
-            match self.next.consume(batch.clone()).await {
-                Ok(()) => {
-                    let mut pending = self.lock();
-                    if pending.held.is_empty() && std::mem::take(&mut pending.blocked) {
-                        tracing::info!(message = "The pipeline's exporters take data again; accepting new data.", processor = %self.id);
-                    }
-                }
-                Err(error) if error.retry == Retry::Never => {
-                    tracing::error!(message = "Held batch refused downstream; it cannot succeed as sent.", processor = %self.id, %error, dropped_items = batch.item_count());
-                }
-                Err(error) => {
-                    self.hold(std::iter::once(batch), error, true);
-                    return false;
-                }
-            }
-        }
     }
 }
 
@@ -284,12 +163,7 @@ impl Consumer for BatchProcessor {
                 // data straight on (e.g. an slo processor's final emission).
                 return core.next.consume(data).await;
             }
-            // Held batches go first; while any stay held, there is no room for more.
-            if core.holding().is_some() && !core.resend_held().await {
-                if let Some(refusal) = core.holding() {
-                    return Err(refusal);
-                }
-            }
+            core.backlog.admit(core.next.as_ref()).await?;
             let batches = {
                 let mut pending = core.lock();
                 if let Err(mismatched) = pending.data.append(data) {
@@ -308,7 +182,7 @@ impl Consumer for BatchProcessor {
                 let max = self.config.send_batch_max_size;
                 pending.take_batches(max, |n| (size > 0 && n >= size) || (max > 0 && n >= max))
             };
-            core.send_or_hold(batches).await
+            core.backlog.send_or_hold(core.next.as_ref(), batches).await
         })
     }
 }
@@ -331,9 +205,8 @@ impl Lifecycle for BatchProcessor {
         })
     }
 
-    /// Sends everything pending and resends what is held until it is taken; the
-    /// topology bounds this by the shutdown deadline. If the future is dropped at
-    /// the deadline, whatever is still held is counted and logged as dropped.
+    /// Sends everything pending and offers what is held until it is taken; the
+    /// topology bounds this by the shutdown deadline.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.stop.cancel();
@@ -343,37 +216,16 @@ impl Lifecycle for BatchProcessor {
             }
             let core = &self.core;
             let batches = core.lock().take_batches(self.config.send_batch_max_size, |_| true);
-            let lost = LostAtShutdown(core);
-            if let Err(error) = core.send_or_hold(batches).await {
-                tracing::error!(message = "Batch could not be sent at shutdown.", processor = %core.id, %error);
-            }
-            while !core.resend_held().await {
-                tokio::time::sleep(HELD_RETRY_INTERVAL).await;
-            }
-            drop(lost);
+            let next = core.next.as_ref();
+            // A permanent refusal was logged by the backlog; nothing more to do.
+            let _ = core.backlog.send_or_hold(next, batches).await;
+            core.backlog.drain(next).await;
         })
     }
 }
 
-/// Counts and logs what a batch processor still holds when its shutdown ends,
-/// including when the shutdown future is dropped at the deadline.
-struct LostAtShutdown<'a>(&'a BatchCore);
-
-impl Drop for LostAtShutdown<'_> {
-    fn drop(&mut self) {
-        let mut pending = self.0.lock();
-        let items = pending.held_items;
-        if items > 0 {
-            pending.held.clear();
-            pending.held_items = 0;
-            self.0.dropped.increment(items as u64);
-            tracing::error!(message = "Dropping data: the shutdown deadline passed while the exporters could not take it.", processor = %self.0.id, dropped_items = items);
-        }
-    }
-}
-
 /// Sends batches that did not fill up within `timeout` of their first item, and
-/// resends held batches every [`HELD_RETRY_INTERVAL`].
+/// offers held batches again every [`RETRY_INTERVAL`].
 struct BatchTimer {
     core: Arc<BatchCore>,
     stop: CancellationToken,
@@ -384,28 +236,29 @@ struct BatchTimer {
 impl BatchTimer {
     async fn run(self) {
         let core = &self.core;
+        let next = core.next.as_ref();
         loop {
-            let (since, holding) = {
-                let pending = core.lock();
-                (pending.since, !pending.held.is_empty())
-            };
+            let since = core.lock().since;
+            let holding = core.backlog.is_holding();
             let deadline = since.map(|since| since + self.timeout);
             let wake_at = match (deadline, holding) {
-                (Some(deadline), true) => Some(deadline.min(Instant::now() + HELD_RETRY_INTERVAL)),
-                (None, true) => Some(Instant::now() + HELD_RETRY_INTERVAL),
+                (Some(deadline), true) => Some(deadline.min(Instant::now() + RETRY_INTERVAL)),
+                (None, true) => Some(Instant::now() + RETRY_INTERVAL),
                 (deadline, false) => deadline,
             };
             let Some(wake_at) = wake_at else {
                 tokio::select! {
                     _ = core.wake.notified() => continue,
+                    _ = core.backlog.notified() => continue,
                     _ = self.stop.cancelled() => return,
                 }
             };
             tokio::select! {
                 _ = tokio::time::sleep_until(wake_at) => {}
+                _ = core.backlog.notified() => continue,
                 _ = self.stop.cancelled() => return,
             }
-            if holding && !core.resend_held().await {
+            if holding && !core.backlog.resend(next).await {
                 continue;
             }
             let batches = {
@@ -420,9 +273,8 @@ impl BatchTimer {
                     _ => Vec::new(),
                 }
             };
-            if let Err(error) = core.send_or_hold(batches).await {
-                tracing::warn!(message = "Timed batch refused downstream.", processor = %core.id, %error);
-            }
+            // A permanent refusal was logged by the backlog.
+            let _ = core.backlog.send_or_hold(next, batches).await;
         }
     }
 }

@@ -102,7 +102,7 @@ async fn a_refused_batch_is_held_new_data_refused_and_nothing_acknowledged_is_lo
     assert!(refused.message.contains("2 items are waiting"), "{}", refused.message);
     // Room again: the timer resends the held batch within its retry interval.
     refuse(&next, None);
-    tokio::time::sleep(HELD_RETRY_INTERVAL * 2).await;
+    tokio::time::sleep(crate::processors::backlog::RETRY_INTERVAL * 2).await;
     assert_eq!(next.batch_sizes(), vec![2]);
     assert!(batch.consume(spans(2)).await.is_ok());
     assert_eq!(next.batch_sizes(), vec![2, 2]);
@@ -122,7 +122,7 @@ async fn a_timed_batch_refused_downstream_is_held_too() {
         "accepted while a timed batch is held"
     );
     refuse(&next, None);
-    tokio::time::sleep(HELD_RETRY_INTERVAL * 2).await;
+    tokio::time::sleep(crate::processors::backlog::RETRY_INTERVAL * 2).await;
     assert_eq!(next.batch_sizes(), vec![3]);
     batch.shutdown().await;
 }

@@ -37,6 +37,12 @@
 //!   independent), multiplied with the probability the span already carried
 //!   (`ot=th:` or `SampleRate`). For rate_limiting and composite, `p` is estimated
 //!   from the share of offered spans kept in the last full second: an approximation.
+//!
+//! **Backpressure.** Spans a client sent are acknowledged when the processor takes
+//! them, and kept traces go on later from the timer. A kept trace the next stage
+//! refuses (every exporter queue full) is held and offered again, and new requests
+//! are refused meanwhile ([`crate::processors::backlog`]), so nothing acknowledged is
+//! dropped for want of room.
 
 mod config;
 mod policy;
@@ -65,6 +71,7 @@ use crate::component::{
 use crate::config::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::{adjusted_count, threshold, threshold_for, with_threshold};
 use crate::pdata::Telemetry;
+use crate::processors::backlog::{Backlog, RETRY_INTERVAL};
 
 /// The attribute `record_policy` writes.
 pub const POLICY_ATTRIBUTE: &str = "tailsampling.policy";
@@ -229,6 +236,9 @@ struct Inner {
     early: AtomicU64,
     wake: Notify,
     stop: CancellationToken,
+    /// Kept traces the next stage refused: they were acknowledged, so they are
+    /// held and offered again, and new data is refused meanwhile.
+    backlog: Backlog,
 }
 
 /// The running processor of one pipeline.
@@ -305,6 +315,7 @@ impl TailSamplingProcessor {
                 early: AtomicU64::new(0),
                 wake: Notify::new(),
                 stop: CancellationToken::new(),
+                backlog: Backlog::new(label),
             }),
             timer: Mutex::new(None),
         }
@@ -474,18 +485,20 @@ impl Inner {
         self.counters.on_memory.set(self.held.load(Ordering::Relaxed) as f64);
     }
 
+    /// Sends kept spans on; what the next stage refuses is held in the backlog.
     async fn send(&self, batches: Vec<ResourceSpans>) -> Result<(), ConsumeError> {
         if batches.is_empty() {
             return Ok(());
         }
-        self.next
-            .consume(Telemetry::Traces(ExportTraceServiceRequest {
-                resource_spans: batches,
-            }))
-            .await
+        let data = Telemetry::Traces(ExportTraceServiceRequest {
+            resource_spans: batches,
+        });
+        self.backlog.send_or_hold(self.next.as_ref(), vec![data]).await
     }
 
     async fn consume(&self, request: ExportTraceServiceRequest) -> Result<(), ConsumeError> {
+        // While kept traces wait for room downstream, there is no room for more.
+        self.backlog.admit(self.next.as_ref()).await?;
         let (traces, mut late) = group_by_trace(request);
         let shards = self.shards.len();
         let mut by_shard: Vec<Vec<(TraceId, Pending)>> = (0..shards).map(|_| Vec::new()).collect();
@@ -538,10 +551,9 @@ impl Inner {
             }
         }
         self.update_gauge();
-        // Traces decided early belong to other requests: a refusal is only logged.
-        if let Err(error) = self.send(decided).await {
-            tracing::warn!(message = "Sampled traces refused downstream.", %error);
-        }
+        // Traces decided early belong to other requests: a permanent refusal was
+        // logged by the backlog, and is no fault of this request.
+        let _ = self.send(decided).await;
         self.send(late).await
     }
 
@@ -553,9 +565,8 @@ impl Inner {
             self.decide_due(&mut lock(shard), due, now, &mut out);
         }
         self.update_gauge();
-        if let Err(error) = self.send(out).await {
-            tracing::warn!(message = "Sampled traces refused downstream.", %error);
-        }
+        // A permanent refusal was logged by the backlog.
+        let _ = self.send(out).await;
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -566,18 +577,30 @@ impl Inner {
     }
 }
 
-/// The timer: sleeps until the earliest deadline, then decides what is due.
+/// The timer: sleeps until the earliest deadline, then decides what is due; while
+/// kept traces are held, offers them again every [`RETRY_INTERVAL`] first.
 async fn run_timer(inner: Arc<Inner>) {
     loop {
-        let Some(deadline) = inner.next_deadline() else {
+        let holding = inner.backlog.is_holding();
+        let retry = holding.then(|| Instant::now() + RETRY_INTERVAL);
+        let wake_at = match (inner.next_deadline(), retry) {
+            (Some(deadline), Some(retry)) => Some(deadline.min(retry)),
+            (deadline, retry) => deadline.or(retry),
+        };
+        let Some(wake_at) = wake_at else {
             tokio::select! {
                 _ = inner.wake.notified() => continue,
+                _ = inner.backlog.notified() => continue,
                 _ = inner.stop.cancelled() => return,
             }
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = inner.backlog.notified() => continue,
             _ = inner.stop.cancelled() => return,
+        }
+        if holding && !inner.backlog.resend(inner.next.as_ref()).await {
+            continue;
         }
         inner.flush(Some(Instant::now())).await;
     }
@@ -617,6 +640,8 @@ impl Lifecycle for TailSamplingProcessor {
                 let _ = timer.await;
             }
             self.inner.flush(None).await;
+            // Held traces are offered until the shutdown deadline (the topology's).
+            self.inner.backlog.drain(self.inner.next.as_ref()).await;
         })
     }
 }

@@ -754,3 +754,32 @@ async fn spans_keep_their_resources_and_scopes() {
         expected.map(|(s, names)| (s.to_string(), names.into_iter().map(String::from).collect::<Vec<_>>()))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_kept_trace_refused_downstream_is_held_and_new_data_refused_until_there_is_room() {
+    let next = Recorder::new();
+    let tail = processor(
+        "decision_wait: 1s\npolicies: [{name: all, type: always_sample}]\n",
+        next.clone(),
+    );
+    tail.start().await.unwrap();
+    *next.refuse.lock().unwrap() = Some(ConsumeError::retryable("queue full", Some(Duration::from_secs(1))));
+    tail.consume(request(vec![span(1, 1, 10), span(1, 2, 10)]))
+        .await
+        .unwrap();
+    // Decided after decision_wait, refused downstream: held, not dropped.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(received(&next).is_empty());
+    let refused = tail.consume(request(vec![span(2, 3, 10)])).await.unwrap_err();
+    assert_eq!(
+        refused.retry,
+        crate::component::Retry::After(Some(Duration::from_secs(1)))
+    );
+    // Room again: the timer offers the held trace within its retry interval.
+    *next.refuse.lock().unwrap() = None;
+    tokio::time::sleep(crate::processors::backlog::RETRY_INTERVAL * 2).await;
+    assert_eq!(received(&next).len(), 2);
+    tail.consume(request(vec![span(2, 3, 10)])).await.unwrap();
+    tail.shutdown().await;
+    assert_eq!(received(&next).len(), 3);
+}
