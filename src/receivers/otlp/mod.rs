@@ -25,8 +25,16 @@
 //! RESOURCE_EXHAUSTED; a full pipeline is 429 with Retry-After / RESOURCE_EXHAUSTED
 //! with RetryInfo; spans or log records with malformed IDs are dropped and reported
 //! as partial success.
+//!
+//! Shutdown: the listeners close at once, requests already handing data to the
+//! pipelines finish, and every later request on a connection that is still open is
+//! answered 503 with Retry-After / UNAVAILABLE with RetryInfo (HTTP responses then
+//! close the connection). No client can hold shutdown up: open connections are not
+//! waited for, and are closed when the service has finished draining (see
+//! `connections.rs`).
 
 mod config;
+mod connections;
 mod grpc;
 mod http;
 mod intake;
@@ -47,7 +55,7 @@ use crate::component::{
     BoxFuture, ComponentId, Lifecycle, Receiver, ReceiverConfig, ReceiverOutputs, Signal, StartError,
 };
 use crate::config::{parse_block, ConfigError, RawValue};
-use intake::{Intake, Transport};
+use intake::{Admission, Intake, Transport};
 
 /// Registry entry.
 pub const FACTORY: ReceiverFactory = ReceiverFactory {
@@ -63,11 +71,13 @@ fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> 
 
 impl ReceiverConfig for OtlpReceiverConfig {
     fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Arc<dyn Receiver> {
+        let draining = CancellationToken::new();
         Arc::new(OtlpReceiver {
             id: id.clone(),
             config: self.clone(),
             outputs,
-            stop: CancellationToken::new(),
+            admission: Admission::new(draining.clone()),
+            draining,
             servers: Mutex::new(JoinSet::new()),
         })
     }
@@ -78,7 +88,12 @@ pub struct OtlpReceiver {
     id: ComponentId,
     config: OtlpReceiverConfig,
     outputs: ReceiverOutputs,
-    stop: CancellationToken,
+    /// Whether requests may still enter the pipelines; shared by both transports.
+    admission: Arc<Admission>,
+    /// Cancelled when shutdown begins: the listeners close.
+    draining: CancellationToken,
+    /// The servers, and through them every open connection. Dropping the receiver
+    /// aborts them, which closes connections that linger after shutdown.
     servers: Mutex<JoinSet<()>>,
 }
 
@@ -117,35 +132,31 @@ impl Lifecycle for OtlpReceiver {
             };
             let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((listener, max_bytes)) = grpc {
-                let intake = Intake::new(&self.id, Transport::Grpc, self.outputs.clone());
-                let (id, stop) = (self.id.clone(), self.stop.clone());
-                tracing::info!(message = "Serving OTLP/gRPC.", receiver = %id, endpoint = %local(&listener));
-                servers.spawn(async move {
-                    if let Err(error) = grpc::serve(listener, intake, max_bytes, stop).await {
-                        tracing::error!(message = "OTLP/gRPC server failed.", receiver = %id, %error);
-                    }
-                });
+                let intake = self.intake(Transport::Grpc);
+                tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener));
+                servers.spawn(grpc::serve(listener, intake, max_bytes, self.draining.clone()));
             }
             if let Some((listener, config)) = http {
-                let intake = Intake::new(&self.id, Transport::Http, self.outputs.clone());
-                let (id, stop) = (self.id.clone(), self.stop.clone());
-                tracing::info!(message = "Serving OTLP/HTTP.", receiver = %id, endpoint = %local(&listener));
-                servers.spawn(async move {
-                    if let Err(error) = http::serve(listener, intake, &config, stop).await {
-                        tracing::error!(message = "OTLP/HTTP server failed.", receiver = %id, %error);
-                    }
-                });
+                let intake = self.intake(Transport::Http);
+                let draining = self.draining.clone();
+                tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener));
+                servers.spawn(async move { http::serve(listener, intake, &config, draining).await });
             }
             Ok(())
         })
     }
 
+    /// Closes the listeners and waits only for requests that are handing data to
+    /// the pipelines (not for connections). Cancel-safe, so the topology bounds it
+    /// with its share of `shutdown_timeout`: once polled, nothing more is admitted.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            self.stop.cancel();
-            let mut servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|p| p.into_inner()));
-            while servers.join_next().await.is_some() {}
-        })
+        Box::pin(self.admission.close())
+    }
+}
+
+impl OtlpReceiver {
+    fn intake(&self, transport: Transport) -> Arc<Intake> {
+        Intake::new(&self.id, transport, self.outputs.clone(), self.admission.clone())
     }
 }
 

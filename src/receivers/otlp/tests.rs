@@ -6,7 +6,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use super::http::{decode, Encoding};
-use super::intake::{grpc_status, http_status};
+use super::intake::{grpc_status, http_status, Refused};
 use super::*;
 use crate::component::ConsumeError;
 use crate::pdata::Telemetry;
@@ -14,7 +14,7 @@ use crate::testing::{span_names, traces};
 
 #[test]
 fn refusals_map_to_the_otlp_status_codes() {
-    let full = ConsumeError::retryable("queue full", Some(Duration::from_secs(2)));
+    let full = Refused::Pipeline(ConsumeError::retryable("queue full", Some(Duration::from_secs(2))));
     let status = grpc_status(&full);
     assert_eq!(status.code(), Code::ResourceExhausted);
     assert_eq!(
@@ -23,11 +23,23 @@ fn refusals_map_to_the_otlp_status_codes() {
     );
     assert_eq!(http_status(&full), (StatusCode::TOO_MANY_REQUESTS, Some(2)));
 
-    let stopping = ConsumeError::retryable("shutting down", None);
-    assert_eq!(grpc_status(&stopping).code(), Code::Unavailable);
-    assert_eq!(http_status(&stopping).0, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Refused::Pipeline(ConsumeError::retryable("backend gone", None));
+    assert_eq!(grpc_status(&unavailable).code(), Code::Unavailable);
+    assert_eq!(http_status(&unavailable), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
 
-    let bad = ConsumeError::permanent("bad data");
+    let stopping = grpc_status(&Refused::ShuttingDown);
+    assert_eq!(stopping.code(), Code::Unavailable);
+    assert_eq!(
+        stopping.get_details_retry_info().and_then(|r| r.retry_delay),
+        Some(Duration::from_secs(1)),
+        "shutting down carries a retry hint"
+    );
+    assert_eq!(
+        http_status(&Refused::ShuttingDown),
+        (StatusCode::SERVICE_UNAVAILABLE, Some(1))
+    );
+
+    let bad = Refused::Pipeline(ConsumeError::permanent("bad data"));
     assert_eq!(grpc_status(&bad).code(), Code::InvalidArgument);
     assert_eq!(http_status(&bad), (StatusCode::BAD_REQUEST, None));
 }
