@@ -102,11 +102,11 @@ pub async fn serve(listener: TcpListener, intake: Arc<Intake>, max_message_bytes
 ///   INTERNAL); these are the client's fault, so INVALID_ARGUMENT. tonic's other
 ///   INTERNAL statuses (a compressed flag without `grpc-encoding`, which the gRPC
 ///   spec says must be INTERNAL) are kept.
-fn spec_status_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
-    const MALFORMED: [&[u8]; 3] = [
-        b"failed to decode Protobuf message",
-        b"Error decompressing",
-        b"Unexpected EOF decoding stream",
+pub(super) fn spec_status_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
+    const MALFORMED: [&str; 3] = [
+        "failed to decode Protobuf message",
+        "Error decompressing",
+        "Unexpected EOF decoding stream",
     ];
     let headers = response.headers();
     let tonic_code = headers
@@ -114,10 +114,12 @@ fn spec_status_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(tonic::Code::from);
+    // grpc-message is percent-encoded; the prefixes only need their spaces back.
     let malformed = || {
-        headers
-            .get("grpc-message")
-            .is_some_and(|m| MALFORMED.iter().any(|prefix| m.as_bytes().starts_with(prefix)))
+        headers.get("grpc-message").is_some_and(|m| {
+            let message = String::from_utf8_lossy(m.as_bytes()).replace("%20", " ");
+            MALFORMED.iter().any(|prefix| message.starts_with(prefix))
+        })
     };
     let code = match tonic_code {
         Some(tonic::Code::OutOfRange) => tonic::Code::ResourceExhausted,

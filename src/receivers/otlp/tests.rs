@@ -137,3 +137,21 @@ fn config_requires_a_protocol_and_valid_endpoints() {
     .unwrap_err();
     assert_eq!(errors[0].path, "protocols");
 }
+
+#[test]
+fn tonic_statuses_for_bad_requests_get_the_otlp_codes() {
+    let code_after = |status: tonic::Status| {
+        let response = super::grpc::spec_status_codes(status.into_http::<()>());
+        tonic::Status::from_header_map(response.headers()).map(|s| s.code())
+    };
+    let decode = tonic::Status::internal("failed to decode Protobuf message: buffer underflow");
+    assert_eq!(code_after(decode), Some(Code::InvalidArgument));
+    let truncated = tonic::Status::internal("Unexpected EOF decoding stream.");
+    assert_eq!(code_after(truncated), Some(Code::InvalidArgument));
+    let oversized = tonic::Status::out_of_range("Error, decoded message length too large");
+    assert_eq!(code_after(oversized), Some(Code::ResourceExhausted));
+    // The gRPC spec requires INTERNAL for this one.
+    let flag = tonic::Status::internal("protocol error: received message with compressed-flag but no grpc-encoding");
+    assert_eq!(code_after(flag), Some(Code::Internal));
+    assert_eq!(code_after(tonic::Status::unavailable("x")), Some(Code::Unavailable));
+}
