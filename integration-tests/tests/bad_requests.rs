@@ -176,6 +176,18 @@ async fn http_receiver_rejects_bad_requests_and_keeps_serving() {
     .await;
     h.assert_still_serving("text-plain").await;
 
+    let brotli = trace_request("rejected-content-encoding-br", 1);
+    h.rejected_names.insert(first_span_name(&brotli));
+    h.expect_status(
+        "Content-Encoding: br",
+        PROTOBUF,
+        Some("br"),
+        brotli.encode_to_vec(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    h.assert_still_serving("content-encoding-br").await;
+
     let big = big_trace_request(MAX_BODY + 10_000);
     h.rejected_names.insert(first_span_name(&big));
     let big = big.encode_to_vec();

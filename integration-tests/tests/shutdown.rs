@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use integration_tests::payloads::{logs_request, metrics_request, trace_request};
-use integration_tests::{free_port, port_is_open, GrpcBackend, HttpBackend, Received, Sloop, SloopPorts};
+use integration_tests::{free_port, poll_until, port_is_open, GrpcBackend, HttpBackend, Received, Sloop, SloopPorts};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -445,6 +445,17 @@ async fn requests_on_open_connections_while_draining_get_unavailable_with_retry_
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}\n{}", sloop.logs());
     assert_eq!(retry_delay(&status), Some(Duration::from_secs(1)), "{status:?}");
 
+    // New connections are refused: the listeners closed when draining began.
+    for (name, port) in [("gRPC", ports.grpc), ("HTTP", ports.http)] {
+        let closed = poll_until(Duration::from_secs(2), Duration::from_millis(20), || async {
+            (!port_is_open(port)).then_some(())
+        })
+        .await;
+        assert!(
+            closed.is_some(),
+            "the {name} port {port} still accepts connections while draining"
+        );
+    }
     assert!(
         sloop.is_running(),
         "the test's window closed too early: sloop already exited"

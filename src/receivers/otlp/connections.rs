@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -52,11 +53,14 @@ pub(super) fn builder(version: HttpVersion) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// A listener and what tells the receiver it has closed: dropping the sender.
+pub(super) type Listener = (TcpListener, oneshot::Sender<()>);
+
 /// Accepts connections on `listener` and serves each with `service` until `draining`
 /// is cancelled; then closes the listener and keeps the open connections until they
 /// end or this future is dropped (see the module docs).
 pub(super) async fn serve<S, B>(
-    listener: TcpListener,
+    (listener, closed): Listener,
     builder: auto::Builder<TokioExecutor>,
     service: S,
     draining: CancellationToken,
@@ -96,6 +100,6 @@ pub(super) async fn serve<S, B>(
             },
         }
     }
-    drop(listener);
+    drop((listener, closed));
     while connections.join_next().await.is_some() {}
 }

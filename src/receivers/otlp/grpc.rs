@@ -11,14 +11,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 use tower::util::MapResponse;
 
-use super::connections::{self, HttpVersion};
+use super::connections::{self, HttpVersion, Listener};
 use super::intake::{grpc_status, logs_response, metrics_response, traces_response, Intake};
 use crate::component::Signal;
 use crate::pdata::Telemetry;
@@ -68,7 +67,7 @@ impl LogsService for Services {
 
 /// Serves OTLP/gRPC on `listener` until `draining` is cancelled, then lingers as
 /// [`connections::serve`] describes.
-pub async fn serve(listener: TcpListener, intake: Arc<Intake>, max_message_bytes: usize, draining: CancellationToken) {
+pub async fn serve(listener: Listener, intake: Arc<Intake>, max_message_bytes: usize, draining: CancellationToken) {
     let services = Services(intake.clone());
     let mut routes = Routes::default();
     macro_rules! add_service {

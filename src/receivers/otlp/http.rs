@@ -13,11 +13,10 @@ use axum::routing::post;
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::config::HttpConfig;
-use super::connections::{self, HttpVersion};
+use super::connections::{self, HttpVersion, Listener};
 use super::intake::{encode_response, http_status, Intake, Refused};
 use crate::component::Signal;
 use crate::pdata::Telemetry;
@@ -33,7 +32,7 @@ struct HttpState {
 
 /// Serves OTLP/HTTP on `listener` until `draining` is cancelled, then lingers as
 /// [`connections::serve`] describes.
-pub async fn serve(listener: TcpListener, intake: Arc<Intake>, config: &HttpConfig, draining: CancellationToken) {
+pub async fn serve(listener: Listener, intake: Arc<Intake>, config: &HttpConfig, draining: CancellationToken) {
     let state = HttpState {
         intake: intake.clone(),
         max_body: config.max_request_body_size,

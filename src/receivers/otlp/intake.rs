@@ -153,8 +153,12 @@ impl Intake {
                 "this receiver is in no {signal} pipeline"
             ))));
         };
-        // Checked under the guard, so `Admission::close` either waits for this
-        // request or this request sees the receiver draining.
+        // Checked before taking the guard (which queues behind a pending close) so a
+        // request is not held up while close waits for a slow one, and again under
+        // the guard, so close either waits for this request or it sees draining.
+        if self.admission.is_draining() {
+            return Err(Refused::ShuttingDown);
+        }
         let _inside = self.admission.inside.read().await;
         if self.admission.is_draining() {
             return Err(Refused::ShuttingDown);

@@ -44,6 +44,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +80,7 @@ impl ReceiverConfig for OtlpReceiverConfig {
             admission: Admission::new(draining.clone()),
             draining,
             servers: Mutex::new(JoinSet::new()),
+            listeners_closed: Mutex::new(Vec::new()),
         })
     }
 }
@@ -95,6 +97,8 @@ pub struct OtlpReceiver {
     /// The servers, and through them every open connection. Dropping the receiver
     /// aborts them, which closes connections that linger after shutdown.
     servers: Mutex<JoinSet<()>>,
+    /// One per server: resolves once its listener is closed.
+    listeners_closed: Mutex<Vec<oneshot::Receiver<()>>>,
 }
 
 /// Binds `endpoint` (resolving a host name such as `localhost` first).
@@ -134,27 +138,47 @@ impl Lifecycle for OtlpReceiver {
             if let Some((listener, max_bytes)) = grpc {
                 let intake = self.intake(Transport::Grpc);
                 tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener));
+                let listener = self.watch_closing(listener);
                 servers.spawn(grpc::serve(listener, intake, max_bytes, self.draining.clone()));
             }
             if let Some((listener, config)) = http {
                 let intake = self.intake(Transport::Http);
                 let draining = self.draining.clone();
                 tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener));
+                let listener = self.watch_closing(listener);
                 servers.spawn(async move { http::serve(listener, intake, &config, draining).await });
             }
             Ok(())
         })
     }
 
-    /// Closes the listeners and waits only for requests that are handing data to
-    /// the pipelines (not for connections). Cancel-safe, so the topology bounds it
-    /// with its share of `shutdown_timeout`: once polled, nothing more is admitted.
+    /// Closes the listeners and waits for them to close and for requests that are
+    /// handing data to the pipelines, but not for connections. Cancel-safe, so the
+    /// topology bounds it with its share of `shutdown_timeout`: once polled, nothing
+    /// more is admitted.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.admission.close())
+        Box::pin(async move {
+            self.admission.close().await;
+            let closing = std::mem::take(&mut *self.listeners_closed.lock().unwrap_or_else(|p| p.into_inner()));
+            for closed in closing {
+                // Err: the sender is dropped with the listener, which is the signal.
+                let _ = closed.await;
+            }
+        })
     }
 }
 
 impl OtlpReceiver {
+    /// Pairs `listener` with the sender whose drop tells `shutdown` it is closed.
+    fn watch_closing(&self, listener: TcpListener) -> connections::Listener {
+        let (closed, on_closed) = oneshot::channel();
+        self.listeners_closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(on_closed);
+        (listener, closed)
+    }
+
     fn intake(&self, transport: Transport) -> Arc<Intake> {
         Intake::new(&self.id, transport, self.outputs.clone(), self.admission.clone())
     }
