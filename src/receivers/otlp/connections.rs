@@ -6,8 +6,9 @@
 //! waits for connections:
 //!
 //! - When draining begins the listener is closed at once (new connections are refused
-//!   by the OS), and the receiver's shutdown waits only for requests that are handing
-//!   data to the pipelines ([`super::intake::Admission`]), never for sockets.
+//!   by the OS), and the receiver's shutdown waits only for that and for requests that
+//!   are handing data to the pipelines ([`super::intake::Admission`]), never for a
+//!   client's socket.
 //! - Open connections linger while the rest of the service drains, so a request on a
 //!   keep-alive connection or an open gRPC channel gets an answer (503 with
 //!   Retry-After / UNAVAILABLE with RetryInfo) instead of a reset.
