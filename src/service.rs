@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +57,10 @@ pub async fn run(
     tracing::info!(message = "Everything is ready. Begin running and processing data.");
     stop.await;
     tracing::info!(message = "Shutdown requested: stopping receivers, flushing pipelines.", timeout = ?config.shutdown_timeout);
+    // The whole shutdown, whatever clients do, fits in shutdown_timeout: the topology
+    // splits it (receivers at most a quarter, then processors and exporter queues),
+    // and the admin server gets only what is left of it.
+    let deadline = tokio::time::Instant::now() + config.shutdown_timeout;
     let report = topology.shutdown(config.shutdown_timeout).await;
     if report.undelivered.is_empty() {
         tracing::info!(message = "Shutdown complete. Everything accepted was delivered.");
@@ -68,7 +71,7 @@ pub async fn run(
     }
     telemetry_stop.cancel();
     if let Some(server) = metrics_server {
-        let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+        let _ = tokio::time::timeout_at(deadline, server).await;
     }
     Ok(report)
 }

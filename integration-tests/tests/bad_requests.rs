@@ -176,6 +176,18 @@ async fn http_receiver_rejects_bad_requests_and_keeps_serving() {
     .await;
     h.assert_still_serving("text-plain").await;
 
+    let brotli = trace_request("rejected-content-encoding-br", 1);
+    h.rejected_names.insert(first_span_name(&brotli));
+    h.expect_status(
+        "Content-Encoding: br",
+        PROTOBUF,
+        Some("br"),
+        brotli.encode_to_vec(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    h.assert_still_serving("content-encoding-br").await;
+
     let big = big_trace_request(MAX_BODY + 10_000);
     h.rejected_names.insert(first_span_name(&big));
     let big = big.encode_to_vec();
@@ -312,14 +324,11 @@ async fn grpc_receiver_rejects_oversized_messages_and_keeps_serving() {
     // max_recv_msg_size_mib: 1, so 2 MiB is too big.
     let big = big_trace_request(2 * 1024 * 1024);
     let big_name = first_span_name(&big);
-    match client.export(big).await {
-        Ok(resp) => panic!("a 2 MiB message was accepted: {resp:?}"),
-        Err(status) => assert_eq!(
-            status.code(),
-            tonic::Code::ResourceExhausted,
-            "oversized gRPC message: {status:?}"
-        ),
-    }
+    assert_grpc_refused(
+        client.export(big).await,
+        tonic::Code::ResourceExhausted,
+        "a 2 MiB gRPC message",
+    );
 
     let valid = trace_request("grpc-valid-after-oversized", 3);
     client
@@ -332,4 +341,100 @@ async fn grpc_receiver_rejects_oversized_messages_and_keeps_serving() {
     assert_eq!(spans.len(), 3);
     assert!(spans.iter().all(|s| s.span.name != big_name));
     h.assert_still_serving("grpc-oversized").await;
+}
+
+/// Asserts that a gRPC call was refused with `expected`.
+fn assert_grpc_refused<T: std::fmt::Debug>(result: Result<T, tonic::Status>, expected: tonic::Code, what: &str) {
+    match result {
+        Ok(resp) => panic!("{what} was accepted: {resp:?}"),
+        Err(status) => assert_eq!(status.code(), expected, "{what}: {status:?}"),
+    }
+}
+
+/// A gRPC codec that sends the request bytes as they are, so a test can send a
+/// body that is not valid protobuf, and decodes the traces response.
+#[derive(Default)]
+struct RawRequestCodec;
+
+impl tonic::codec::Codec for RawRequestCodec {
+    type Encode = Vec<u8>;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = RawRequestCodec;
+    type Decoder = RawRequestCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawRequestCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawRequestCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawRequestCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawRequestCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("decoding the response: {e}")))
+    }
+}
+
+/// Sends `body` as an `ExportTraceServiceRequest` to the gRPC receiver.
+async fn export_raw(
+    channel: tonic::transport::Channel,
+    body: Vec<u8>,
+) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("the gRPC channel is ready");
+    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    grpc.unary(tonic::Request::new(body), path, RawRequestCodec).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_receiver_answers_invalid_argument_to_malformed_protobuf() {
+    let mut h = Harness::start().await;
+    let channel = tonic::transport::Channel::from_shared(h.ports.grpc_url())
+        .expect("a valid gRPC URL")
+        .connect()
+        .await
+        .expect("connecting to sloop's OTLP/gRPC receiver");
+
+    // The raw codec itself works: a valid request sent through it is accepted.
+    let valid = trace_request("grpc-raw-valid", 2);
+    export_raw(channel.clone(), valid.encode_to_vec())
+        .await
+        .expect("a valid request sent as raw bytes is accepted");
+
+    // Field 1 (resource_spans), length 5, but only 1 byte follows.
+    assert_grpc_refused(
+        export_raw(channel.clone(), vec![0x0a, 0x05, 0x01]).await,
+        tonic::Code::InvalidArgument,
+        "a malformed protobuf body over gRPC",
+    );
+
+    let after = trace_request("grpc-valid-after-malformed", 3);
+    TraceServiceClient::new(channel)
+        .export(after)
+        .await
+        .expect("a valid gRPC export after a malformed one succeeds");
+    assert!(h.sloop.is_running(), "sloop died after a malformed gRPC body");
+    let spans = h.backend.wait_for_spans(5, DATA_TIMEOUT).await;
+    assert_eq!(spans.len(), 5, "only the valid requests are forwarded");
+    h.assert_still_serving("grpc-malformed").await;
 }

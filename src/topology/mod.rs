@@ -192,8 +192,17 @@ impl Topology {
     pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + timeout;
         self.ready.store(false, Ordering::SeqCst);
-        for (_, receiver) in &self.receivers {
-            receiver.shutdown().await;
+        // Receivers get at most a quarter of the budget to finish the requests already
+        // handing data over (usually milliseconds), so a stuck request cannot leave the
+        // exporter queues no time to drain. A receiver's shutdown must be cancel-safe.
+        let receivers_deadline = tokio::time::Instant::now() + timeout / 4;
+        for (id, receiver) in &self.receivers {
+            if tokio::time::timeout_at(receivers_deadline, receiver.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(message = "Receiver did not stop within its share of shutdown_timeout.", receiver = %id);
+            }
         }
         for (_, pipeline) in &self.processors {
             for (id, processor) in pipeline {

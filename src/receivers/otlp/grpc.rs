@@ -1,4 +1,5 @@
-//! OTLP/gRPC: the Trace, Metrics and Logs services on one tonic server.
+//! OTLP/gRPC: the Trace, Metrics and Logs services, as tonic routes on sloop's own
+//! accept loop ([`connections`]), so that shutdown never waits for a client.
 
 use std::sync::Arc;
 
@@ -10,11 +11,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
+use tower::util::MapResponse;
 
+use super::connections::{self, HttpVersion, Listener};
 use super::intake::{grpc_status, logs_response, metrics_response, traces_response, Intake};
 use crate::component::Signal;
 use crate::pdata::Telemetry;
@@ -62,58 +65,68 @@ impl LogsService for Services {
     }
 }
 
-/// Serves OTLP/gRPC on `listener` until `stop` is cancelled; in-flight calls finish.
-pub async fn serve(
-    listener: TcpListener,
-    intake: Arc<Intake>,
-    max_message_bytes: usize,
-    stop: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+/// Serves OTLP/gRPC on `listener` until `draining` is cancelled, then lingers as
+/// [`connections::serve`] describes.
+pub async fn serve(listener: Listener, intake: Arc<Intake>, max_message_bytes: usize, draining: CancellationToken) {
     let services = Services(intake.clone());
-    macro_rules! service {
+    let mut routes = Routes::default();
+    macro_rules! add_service {
         ($server:ident, $signal:expr) => {
-            intake.consumer($signal).map(|_| {
-                $server::new(services.clone())
-                    .max_decoding_message_size(max_message_bytes)
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd)
-                    .send_compressed(CompressionEncoding::Gzip)
-            })
+            if intake.consumer($signal).is_some() {
+                routes = routes.add_service(
+                    $server::new(services.clone())
+                        .max_decoding_message_size(max_message_bytes)
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .accept_compressed(CompressionEncoding::Zstd)
+                        .send_compressed(CompressionEncoding::Gzip),
+                );
+            }
         };
     }
-    let mut server = tonic::transport::Server::builder().layer(tower::util::MapResponseLayer::new(
-        oversized_is_resource_exhausted::<tonic::body::Body>,
-    ));
-    server
-        .add_optional_service(service!(TraceServiceServer, Signal::Traces))
-        .add_optional_service(service!(MetricsServiceServer, Signal::Metrics))
-        .add_optional_service(service!(LogsServiceServer, Signal::Logs))
-        .serve_with_incoming_shutdown(
-            // Nagle off, as grpc-go and the Collector do: a response's headers and
-            // trailers go out as separate small writes, and with Nagle the second
-            // waits for the client's delayed ACK (40 ms on Linux). The benchmark
-            // showed it as a p99 of ~48 ms on every export at saturation.
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            stop.cancelled_owned(),
-        )
-        .await
+    add_service!(TraceServiceServer, Signal::Traces);
+    add_service!(MetricsServiceServer, Signal::Metrics);
+    add_service!(LogsServiceServer, Signal::Logs);
+    let service = MapResponse::new(routes, spec_status_codes::<tonic::body::Body>);
+    connections::serve(listener, connections::builder(HttpVersion::Http2), service, draining).await;
 }
 
-/// tonic answers a message over the size limit with OUT_OF_RANGE when it is sent
-/// uncompressed (and RESOURCE_EXHAUSTED when decompression overflows); the OTLP spec
-/// and grpc-go say RESOURCE_EXHAUSTED for both. Our handlers never return
-/// OUT_OF_RANGE, so the rewrite touches only tonic's size check.
-fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-    if response
-        .headers()
+/// Where tonic's own status codes for a bad request differ from the OTLP spec and
+/// grpc-go, puts the spec's code in the trailers-only response. Our handlers never
+/// return OUT_OF_RANGE or INTERNAL, so only tonic's statuses are touched:
+///
+/// - A message over the size limit is OUT_OF_RANGE when sent uncompressed (and
+///   RESOURCE_EXHAUSTED when decompression overflows); both become RESOURCE_EXHAUSTED.
+/// - A body that is not valid protobuf, a compressed body that does not decompress,
+///   or a message cut short is INTERNAL (tonic-prost maps every prost decode error to
+///   INTERNAL); these are the client's fault, so INVALID_ARGUMENT. tonic's other
+///   INTERNAL statuses (a compressed flag without `grpc-encoding`, which the gRPC
+///   spec says must be INTERNAL) are kept.
+pub(super) fn spec_status_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
+    const MALFORMED: [&str; 3] = [
+        "failed to decode Protobuf message",
+        "Error decompressing",
+        "Unexpected EOF decoding stream",
+    ];
+    let headers = response.headers();
+    let tonic_code = headers
         .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
-    {
-        let exhausted = (tonic::Code::ResourceExhausted as i32).to_string();
-        if let Ok(value) = http::HeaderValue::from_str(&exhausted) {
-            response.headers_mut().insert("grpc-status", value);
-        }
-    }
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from);
+    // grpc-message is percent-encoded; the prefixes only need their spaces back.
+    let malformed = || {
+        headers.get("grpc-message").is_some_and(|m| {
+            let message = String::from_utf8_lossy(m.as_bytes()).replace("%20", " ");
+            MALFORMED.iter().any(|prefix| message.starts_with(prefix))
+        })
+    };
+    let code = match tonic_code {
+        Some(tonic::Code::OutOfRange) => tonic::Code::ResourceExhausted,
+        Some(tonic::Code::Internal) if malformed() => tonic::Code::InvalidArgument,
+        _ => return response,
+    };
+    response
+        .headers_mut()
+        .insert("grpc-status", http::HeaderValue::from(code as i32));
     response
 }

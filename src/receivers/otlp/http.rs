@@ -13,11 +13,11 @@ use axum::routing::post;
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::config::HttpConfig;
-use super::intake::{encode_response, http_status, Intake};
+use super::connections::{self, HttpVersion, Listener};
+use super::intake::{encode_response, http_status, Intake, Refused};
 use crate::component::Signal;
 use crate::pdata::Telemetry;
 
@@ -30,13 +30,9 @@ struct HttpState {
     max_body: usize,
 }
 
-/// Serves OTLP/HTTP on `listener` until `stop` is cancelled; in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    intake: Arc<Intake>,
-    config: &HttpConfig,
-    stop: CancellationToken,
-) -> std::io::Result<()> {
+/// Serves OTLP/HTTP on `listener` until `draining` is cancelled, then lingers as
+/// [`connections::serve`] describes.
+pub async fn serve(listener: Listener, intake: Arc<Intake>, config: &HttpConfig, draining: CancellationToken) {
     let state = HttpState {
         intake: intake.clone(),
         max_body: config.max_request_body_size,
@@ -56,13 +52,8 @@ pub async fn serve(
             );
         }
     }
-    // Nagle off, as for gRPC: a response must not wait for the client's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router.with_state(state))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    let service = router.with_state(state);
+    connections::serve(listener, connections::builder(HttpVersion::Http1), service, draining).await;
 }
 
 /// Request body encodings.
@@ -80,6 +71,17 @@ struct Refusal {
     retry_after: Option<u64>,
 }
 
+impl From<&Refused> for Refusal {
+    fn from(refused: &Refused) -> Self {
+        let (status, retry_after) = http_status(refused);
+        Self {
+            status,
+            message: refused.message().to_owned(),
+            retry_after,
+        }
+    }
+}
+
 impl Refusal {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
@@ -91,11 +93,29 @@ impl Refusal {
 }
 
 async fn handle(state: HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
+    let mut response = respond(&state, signal, headers, body).await;
+    // While shutting down, every response closes its connection: the client's next
+    // request goes to a new connection, and so to another instance.
+    if state.intake.is_draining() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+async fn respond(state: &HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
     let encoding = match content_type(&headers) {
         Ok(encoding) => encoding,
         Err(refusal) => return plain_error(refusal),
     };
-    match process(&state, signal, encoding, &headers, body).await {
+    // Refused before reading the body; `Intake::accept` checks again, race-free.
+    let outcome = if state.intake.is_draining() {
+        Err(Refusal::from(&Refused::ShuttingDown))
+    } else {
+        process(state, signal, encoding, &headers, body).await
+    };
+    match outcome {
         Ok(response) => {
             let content_type = if encoding == Encoding::Json { JSON } else { PROTOBUF };
             ([(header::CONTENT_TYPE, content_type)], response).into_response()
@@ -136,14 +156,7 @@ async fn process(
     let data = decode(signal, encoding, &body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
     match state.intake.accept(data).await {
         Ok(rejected) => Ok(encode_response(signal, &rejected, encoding == Encoding::Json)),
-        Err(error) => {
-            let (status, retry_after) = http_status(&error);
-            Err(Refusal {
-                status,
-                message: error.message,
-                retry_after,
-            })
-        }
+        Err(refused) => Err(Refusal::from(&refused)),
     }
 }
 

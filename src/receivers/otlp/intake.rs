@@ -1,5 +1,7 @@
-//! What both transports do with a decoded request: drop items with malformed IDs
-//! (reported as partial success), hand the rest to the pipelines, and count.
+//! What both transports do with a decoded request: refuse it while shutting down,
+//! drop items with malformed IDs (reported as partial success), hand the rest to the
+//! pipelines, and count. [`grpc_status`] and [`http_status`] are the one place where
+//! a refusal becomes a wire status.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,8 @@ use metrics::Counter;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use tokio::sync::RwLock;
+use tokio_util::sync::CancellationToken;
 
 use crate::component::{ComponentId, ConsumeError, Consumer, ReceiverOutputs, Retry, Signal};
 use crate::pdata::Telemetry;
@@ -39,8 +43,68 @@ pub struct Rejected {
     pub message: String,
 }
 
+/// The retry hint sent with refusals during shutdown: by then a load balancer has
+/// usually taken this instance out, so a prompt retry reaches another one.
+pub const SHUTTING_DOWN_RETRY: Duration = Duration::from_secs(1);
+
+/// Why a request was not taken into the pipelines.
+#[derive(Debug, Clone)]
+pub enum Refused {
+    /// The receiver is shutting down; the client should retry, elsewhere.
+    ShuttingDown,
+    /// A pipeline refused the data.
+    Pipeline(ConsumeError),
+}
+
+impl Refused {
+    /// What went wrong, for the client.
+    pub fn message(&self) -> &str {
+        match self {
+            Refused::ShuttingDown => "sloop is shutting down; retry, another instance may take the data",
+            Refused::Pipeline(error) => &error.message,
+        }
+    }
+}
+
+/// Whether requests may still enter the pipelines. One per receiver, shared by its
+/// transports.
+///
+/// Every request that hands data to a pipeline holds a read guard while it does;
+/// [`Admission::close`] marks the receiver as draining (so every later request is
+/// refused with [`Refused::ShuttingDown`]) and then takes the write lock, which it gets
+/// once the requests already inside have finished. Data a client was told is accepted
+/// is therefore in the pipelines before the processors flush.
+pub struct Admission {
+    draining: CancellationToken,
+    inside: RwLock<()>,
+}
+
+impl Admission {
+    /// Open; closing it cancels `draining`.
+    pub fn new(draining: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            draining,
+            inside: RwLock::new(()),
+        })
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// Refuses every request from now on and waits for those already handing data to
+    /// the pipelines. Cancel-safe: admission is closed on the first poll, so a caller
+    /// may bound the wait with a timeout.
+    pub async fn close(&self) {
+        self.draining.cancel();
+        drop(self.inside.write().await);
+    }
+}
+
 /// The receiver's side of one transport: its pipeline entries and counters.
 pub struct Intake {
+    admission: Arc<Admission>,
     outputs: ReceiverOutputs,
     accepted: [Counter; 3],
     refused: [Counter; 3],
@@ -48,7 +112,12 @@ pub struct Intake {
 
 impl Intake {
     /// Counters labelled with the receiver id and transport.
-    pub fn new(id: &ComponentId, transport: Transport, outputs: ReceiverOutputs) -> Arc<Self> {
+    pub fn new(
+        id: &ComponentId,
+        transport: Transport,
+        outputs: ReceiverOutputs,
+        admission: Arc<Admission>,
+    ) -> Arc<Self> {
         let counters = |what: &str| {
             Signal::ALL.map(|s| {
                 metrics::counter!(
@@ -59,6 +128,7 @@ impl Intake {
             })
         };
         Arc::new(Self {
+            admission,
             outputs,
             accepted: counters("accepted"),
             refused: counters("refused"),
@@ -70,14 +140,29 @@ impl Intake {
         self.outputs.get(signal)
     }
 
+    /// Whether the receiver is shutting down (requests are refused).
+    pub fn is_draining(&self) -> bool {
+        self.admission.is_draining()
+    }
+
     /// Passes a decoded request on. `Ok` carries what was rejected as malformed.
-    pub async fn accept(&self, mut data: Telemetry) -> Result<Rejected, ConsumeError> {
+    pub async fn accept(&self, mut data: Telemetry) -> Result<Rejected, Refused> {
         let signal = data.signal();
         let Some(consumer) = self.outputs.get(signal) else {
-            return Err(ConsumeError::permanent(format!(
+            return Err(Refused::Pipeline(ConsumeError::permanent(format!(
                 "this receiver is in no {signal} pipeline"
-            )));
+            ))));
         };
+        // Checked before taking the guard (which queues behind a pending close) so a
+        // request is not held up while close waits for a slow one, and again under
+        // the guard, so close either waits for this request or it sees draining.
+        if self.admission.is_draining() {
+            return Err(Refused::ShuttingDown);
+        }
+        let _inside = self.admission.inside.read().await;
+        if self.admission.is_draining() {
+            return Err(Refused::ShuttingDown);
+        }
         let rejected = drop_malformed_ids(&mut data);
         let i = signal as usize;
         self.refused[i].increment(rejected.count as u64);
@@ -92,7 +177,7 @@ impl Intake {
             }
             Err(error) => {
                 self.refused[i].increment(items);
-                Err(error)
+                Err(Refused::Pipeline(error))
             }
         }
     }
@@ -201,30 +286,35 @@ pub fn encode_response(signal: Signal, rejected: &Rejected, json: bool) -> Vec<u
 }
 
 /// The gRPC status for a refusal, per the OTLP spec: a full pipeline is
-/// RESOURCE_EXHAUSTED with RetryInfo (retryable because the hint is present), any
-/// other retryable refusal UNAVAILABLE, and malformed data INVALID_ARGUMENT.
-pub fn grpc_status(error: &ConsumeError) -> tonic::Status {
+/// RESOURCE_EXHAUSTED with RetryInfo (retryable because the hint is present), shutting
+/// down UNAVAILABLE with RetryInfo, any other retryable refusal UNAVAILABLE, and
+/// malformed data INVALID_ARGUMENT.
+pub fn grpc_status(refused: &Refused) -> tonic::Status {
     use tonic_types::{ErrorDetails, StatusExt};
-    match error.retry {
-        Retry::After(Some(delay)) => tonic::Status::with_error_details(
-            tonic::Code::ResourceExhausted,
-            error.message.clone(),
-            ErrorDetails::with_retry_info(Some(delay)),
-        ),
-        Retry::After(None) => tonic::Status::unavailable(error.message.clone()),
-        Retry::Never => tonic::Status::invalid_argument(error.message.clone()),
+    let retry_info = |code, delay| {
+        tonic::Status::with_error_details(code, refused.message(), ErrorDetails::with_retry_info(Some(delay)))
+    };
+    match refused {
+        Refused::ShuttingDown => retry_info(tonic::Code::Unavailable, SHUTTING_DOWN_RETRY),
+        Refused::Pipeline(error) => match error.retry {
+            Retry::After(Some(delay)) => retry_info(tonic::Code::ResourceExhausted, delay),
+            Retry::After(None) => tonic::Status::unavailable(refused.message()),
+            Retry::Never => tonic::Status::invalid_argument(refused.message()),
+        },
     }
 }
 
 /// The HTTP status and Retry-After seconds for a refusal: 429 with Retry-After for a
-/// full pipeline, 503 for other retryable refusals, 400 for malformed data.
-pub fn http_status(error: &ConsumeError) -> (http::StatusCode, Option<u64>) {
-    match error.retry {
-        Retry::After(Some(delay)) => (http::StatusCode::TOO_MANY_REQUESTS, Some(delay.as_secs().max(1))),
-        Retry::After(None) => (
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            Some(Duration::from_secs(1).as_secs()),
-        ),
-        Retry::Never => (http::StatusCode::BAD_REQUEST, None),
+/// full pipeline, 503 with Retry-After for shutting down and other retryable
+/// refusals, 400 for malformed data.
+pub fn http_status(refused: &Refused) -> (http::StatusCode, Option<u64>) {
+    let seconds = |delay: Duration| Some(delay.as_secs().max(1));
+    match refused {
+        Refused::ShuttingDown => (http::StatusCode::SERVICE_UNAVAILABLE, seconds(SHUTTING_DOWN_RETRY)),
+        Refused::Pipeline(error) => match error.retry {
+            Retry::After(Some(delay)) => (http::StatusCode::TOO_MANY_REQUESTS, seconds(delay)),
+            Retry::After(None) => (http::StatusCode::SERVICE_UNAVAILABLE, Some(1)),
+            Retry::Never => (http::StatusCode::BAD_REQUEST, None),
+        },
     }
 }

@@ -25,8 +25,16 @@
 //! RESOURCE_EXHAUSTED; a full pipeline is 429 with Retry-After / RESOURCE_EXHAUSTED
 //! with RetryInfo; spans or log records with malformed IDs are dropped and reported
 //! as partial success.
+//!
+//! Shutdown: the listeners close at once, requests already handing data to the
+//! pipelines finish, and every later request on a connection that is still open is
+//! answered 503 with Retry-After / UNAVAILABLE with RetryInfo (HTTP responses then
+//! close the connection). No client can hold shutdown up: open connections are not
+//! waited for, and are closed when the service has finished draining (see
+//! `connections.rs`).
 
 mod config;
+mod connections;
 mod grpc;
 mod http;
 mod intake;
@@ -36,6 +44,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +56,7 @@ use crate::component::{
     BoxFuture, ComponentId, Lifecycle, Receiver, ReceiverConfig, ReceiverOutputs, Signal, StartError,
 };
 use crate::config::{parse_block, ConfigError, RawValue};
-use intake::{Intake, Transport};
+use intake::{Admission, Intake, Transport};
 
 /// Registry entry.
 pub const FACTORY: ReceiverFactory = ReceiverFactory {
@@ -63,12 +72,15 @@ fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> 
 
 impl ReceiverConfig for OtlpReceiverConfig {
     fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Arc<dyn Receiver> {
+        let draining = CancellationToken::new();
         Arc::new(OtlpReceiver {
             id: id.clone(),
             config: self.clone(),
             outputs,
-            stop: CancellationToken::new(),
+            admission: Admission::new(draining.clone()),
+            draining,
             servers: Mutex::new(JoinSet::new()),
+            listeners_closed: Mutex::new(Vec::new()),
         })
     }
 }
@@ -78,8 +90,15 @@ pub struct OtlpReceiver {
     id: ComponentId,
     config: OtlpReceiverConfig,
     outputs: ReceiverOutputs,
-    stop: CancellationToken,
+    /// Whether requests may still enter the pipelines; shared by both transports.
+    admission: Arc<Admission>,
+    /// Cancelled when shutdown begins: the listeners close.
+    draining: CancellationToken,
+    /// The servers, and through them every open connection. Dropping the receiver
+    /// aborts them, which closes connections that linger after shutdown.
     servers: Mutex<JoinSet<()>>,
+    /// One per server: resolves once its listener is closed.
+    listeners_closed: Mutex<Vec<oneshot::Receiver<()>>>,
 }
 
 /// Binds `endpoint` (resolving a host name such as `localhost` first).
@@ -117,35 +136,51 @@ impl Lifecycle for OtlpReceiver {
             };
             let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((listener, max_bytes)) = grpc {
-                let intake = Intake::new(&self.id, Transport::Grpc, self.outputs.clone());
-                let (id, stop) = (self.id.clone(), self.stop.clone());
-                tracing::info!(message = "Serving OTLP/gRPC.", receiver = %id, endpoint = %local(&listener));
-                servers.spawn(async move {
-                    if let Err(error) = grpc::serve(listener, intake, max_bytes, stop).await {
-                        tracing::error!(message = "OTLP/gRPC server failed.", receiver = %id, %error);
-                    }
-                });
+                let intake = self.intake(Transport::Grpc);
+                tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener));
+                let listener = self.watch_closing(listener);
+                servers.spawn(grpc::serve(listener, intake, max_bytes, self.draining.clone()));
             }
             if let Some((listener, config)) = http {
-                let intake = Intake::new(&self.id, Transport::Http, self.outputs.clone());
-                let (id, stop) = (self.id.clone(), self.stop.clone());
-                tracing::info!(message = "Serving OTLP/HTTP.", receiver = %id, endpoint = %local(&listener));
-                servers.spawn(async move {
-                    if let Err(error) = http::serve(listener, intake, &config, stop).await {
-                        tracing::error!(message = "OTLP/HTTP server failed.", receiver = %id, %error);
-                    }
-                });
+                let intake = self.intake(Transport::Http);
+                let draining = self.draining.clone();
+                tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener));
+                let listener = self.watch_closing(listener);
+                servers.spawn(async move { http::serve(listener, intake, &config, draining).await });
             }
             Ok(())
         })
     }
 
+    /// Closes the listeners and waits for them to close and for requests that are
+    /// handing data to the pipelines, but not for connections. Cancel-safe, so the
+    /// topology bounds it with its share of `shutdown_timeout`: once polled, nothing
+    /// more is admitted.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.stop.cancel();
-            let mut servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|p| p.into_inner()));
-            while servers.join_next().await.is_some() {}
+            self.admission.close().await;
+            let closing = std::mem::take(&mut *self.listeners_closed.lock().unwrap_or_else(|p| p.into_inner()));
+            for closed in closing {
+                // Err: the sender is dropped with the listener, which is the signal.
+                let _ = closed.await;
+            }
         })
+    }
+}
+
+impl OtlpReceiver {
+    /// Pairs `listener` with the sender whose drop tells `shutdown` it is closed.
+    fn watch_closing(&self, listener: TcpListener) -> connections::Listener {
+        let (closed, on_closed) = oneshot::channel();
+        self.listeners_closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(on_closed);
+        (listener, closed)
+    }
+
+    fn intake(&self, transport: Transport) -> Arc<Intake> {
+        Intake::new(&self.id, transport, self.outputs.clone(), self.admission.clone())
     }
 }
 

@@ -6,7 +6,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use super::http::{decode, Encoding};
-use super::intake::{grpc_status, http_status};
+use super::intake::{grpc_status, http_status, Refused};
 use super::*;
 use crate::component::ConsumeError;
 use crate::pdata::Telemetry;
@@ -14,7 +14,7 @@ use crate::testing::{span_names, traces};
 
 #[test]
 fn refusals_map_to_the_otlp_status_codes() {
-    let full = ConsumeError::retryable("queue full", Some(Duration::from_secs(2)));
+    let full = Refused::Pipeline(ConsumeError::retryable("queue full", Some(Duration::from_secs(2))));
     let status = grpc_status(&full);
     assert_eq!(status.code(), Code::ResourceExhausted);
     assert_eq!(
@@ -23,11 +23,23 @@ fn refusals_map_to_the_otlp_status_codes() {
     );
     assert_eq!(http_status(&full), (StatusCode::TOO_MANY_REQUESTS, Some(2)));
 
-    let stopping = ConsumeError::retryable("shutting down", None);
-    assert_eq!(grpc_status(&stopping).code(), Code::Unavailable);
-    assert_eq!(http_status(&stopping).0, StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = Refused::Pipeline(ConsumeError::retryable("backend gone", None));
+    assert_eq!(grpc_status(&unavailable).code(), Code::Unavailable);
+    assert_eq!(http_status(&unavailable), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
 
-    let bad = ConsumeError::permanent("bad data");
+    let stopping = grpc_status(&Refused::ShuttingDown);
+    assert_eq!(stopping.code(), Code::Unavailable);
+    assert_eq!(
+        stopping.get_details_retry_info().and_then(|r| r.retry_delay),
+        Some(Duration::from_secs(1)),
+        "shutting down carries a retry hint"
+    );
+    assert_eq!(
+        http_status(&Refused::ShuttingDown),
+        (StatusCode::SERVICE_UNAVAILABLE, Some(1))
+    );
+
+    let bad = Refused::Pipeline(ConsumeError::permanent("bad data"));
     assert_eq!(grpc_status(&bad).code(), Code::InvalidArgument);
     assert_eq!(http_status(&bad), (StatusCode::BAD_REQUEST, None));
 }
@@ -124,4 +136,22 @@ fn config_requires_a_protocol_and_valid_endpoints() {
     }))
     .unwrap_err();
     assert_eq!(errors[0].path, "protocols");
+}
+
+#[test]
+fn tonic_statuses_for_bad_requests_get_the_otlp_codes() {
+    let code_after = |status: tonic::Status| {
+        let response = super::grpc::spec_status_codes(status.into_http::<()>());
+        tonic::Status::from_header_map(response.headers()).map(|s| s.code())
+    };
+    let decode = tonic::Status::internal("failed to decode Protobuf message: buffer underflow");
+    assert_eq!(code_after(decode), Some(Code::InvalidArgument));
+    let truncated = tonic::Status::internal("Unexpected EOF decoding stream.");
+    assert_eq!(code_after(truncated), Some(Code::InvalidArgument));
+    let oversized = tonic::Status::out_of_range("Error, decoded message length too large");
+    assert_eq!(code_after(oversized), Some(Code::ResourceExhausted));
+    // The gRPC spec requires INTERNAL for this one.
+    let flag = tonic::Status::internal("protocol error: received message with compressed-flag but no grpc-encoding");
+    assert_eq!(code_after(flag), Some(Code::Internal));
+    assert_eq!(code_after(tonic::Status::unavailable("x")), Some(Code::Unavailable));
 }
