@@ -214,7 +214,9 @@ pub struct ServiceHandles {
 /// [`begin`](Self::begin) when it starts refusing and [`end`](Self::end) when it stops.
 #[derive(Debug, Default)]
 pub struct MemoryPressure {
-    refusing: std::sync::atomic::AtomicUsize,
+    /// Signed: two threads may see a limiter start and stop refusing and call `end`
+    /// before `begin`; the count is right once both have run.
+    refusing: std::sync::atomic::AtomicI64,
 }
 
 impl MemoryPressure {
@@ -225,11 +227,7 @@ impl MemoryPressure {
 
     /// One limiter fewer refuses.
     pub fn end(&self) {
-        let _ = self.refusing.fetch_update(
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-            |n| n.checked_sub(1),
-        );
+        self.refusing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether any limiter refuses.

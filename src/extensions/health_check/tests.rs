@@ -55,10 +55,8 @@ async fn readiness_is_off_while_a_memory_limiter_refuses() {
     );
     pressure.end();
     assert_eq!(status(app.clone(), "/readyz").await, StatusCode::OK);
+    // Two threads may report a limiter's stop before its start; the sum is right.
     pressure.end();
-    assert_eq!(
-        status(app, "/readyz").await,
-        StatusCode::OK,
-        "an extra end does not wrap around"
-    );
+    pressure.begin();
+    assert_eq!(status(app, "/readyz").await, StatusCode::OK);
 }
