@@ -250,14 +250,18 @@ async fn after_a_burst_refusals_stop_within_a_few_checks_and_readiness_follows()
     let burst = trace_request("burst", 20_000);
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
+    let accepted_spans = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     for _ in 0..8 {
-        let (burst, stop, refused) = (burst.clone(), stop.clone(), refused.clone());
+        let (burst, stop, refused, accepted_spans) =
+            (burst.clone(), stop.clone(), refused.clone(), accepted_spans.clone());
         let mut client = TraceServiceClient::new(grpc_channel(&ports).await);
         senders.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 match client.export(burst.clone()).await {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        accepted_spans.fetch_add(20_000, Ordering::Relaxed);
+                    }
                     Err(status) if status.code() == tonic::Code::ResourceExhausted => {
                         refused.fetch_add(1, Ordering::Relaxed);
                     }
@@ -273,10 +277,22 @@ async fn after_a_burst_refusals_stop_within_a_few_checks_and_readiness_follows()
                 .then_some(())
         })
         .await;
+    // The flood goes on for 30 checks: refused, and RSS stays bounded.
+    let mut peak_rss = rss_bytes(sloop.pid());
+    let flood_until = Instant::now() + CHECK_INTERVAL * 30;
+    while not_ready_while_refusing.is_some() && Instant::now() < flood_until {
+        peak_rss = peak_rss.max(rss_bytes(sloop.pid()));
+        tokio::time::sleep(CHECK_INTERVAL / 2).await;
+    }
     stop.store(true, Ordering::Relaxed);
     for sender in senders {
         sender.await.expect("a burst sender panicked");
     }
+    eprintln!(
+        "flood: {} requests refused, peak RSS {} MiB",
+        refused.load(Ordering::Relaxed),
+        peak_rss >> 20
+    );
     assert!(
         not_ready_while_refusing.is_some(),
         "within 60 s of the burst, no refusal with /readyz 503 (refused: {})\n{}",
@@ -284,32 +300,53 @@ async fn after_a_burst_refusals_stop_within_a_few_checks_and_readiness_follows()
         sloop.stderr()
     );
     assert!(sloop.is_running(), "sloop died in the burst");
+    // A guard against gross regressions only (eight 20,000-span requests decoding
+    // at once in a debug build overshoot by their size; 103–120 MiB measured): the
+    // overload benchmark is what measures RSS against the limit.
+    assert!(
+        peak_rss < 200 << 20,
+        "RSS reached {} MiB under a 100 MiB limit",
+        peak_rss >> 20
+    );
 
-    // Normal load, healthy backend: the limiter accepts again once the burst's
-    // data is delivered, although RSS stays where the burst left it.
-    let burst_ended = Instant::now();
-    let accepted = integration_tests::poll_until(Duration::from_secs(20), CHECK_INTERVAL / 2, || async {
+    // The burst's accepted data reaches the healthy backend and sloop's exporter
+    // has its answers (a timed-out export may be retried later): sloop holds
+    // nothing of it any more, but RSS stays where the burst left it.
+    let burst_spans = accepted_spans.load(Ordering::Relaxed) as usize;
+    let delivered = integration_tests::poll_until(Duration::from_secs(60), CHECK_INTERVAL, || async {
+        let sent = sloop
+            .metric("otelcol_exporter_sent_spans", &[("exporter", "otlp_grpc")])
+            .await;
+        (sent >= burst_spans as f64).then_some(())
+    })
+    .await;
+    assert!(
+        delivered.is_some(),
+        "the burst's {burst_spans} accepted spans were not delivered"
+    );
+    // From here, normal load is accepted within a few checks.
+    let drained = Instant::now();
+    let accepted = integration_tests::poll_until(CHECK_INTERVAL * 30, CHECK_INTERVAL / 4, || async {
         TraceServiceClient::new(channel.clone())
             .export(trace_request("after", N))
             .await
             .ok()
     })
     .await;
-    let recovery = burst_ended.elapsed();
+    let recovery = drained.elapsed();
     let text = sloop.scrape_metrics().await;
-    let gauge = |name: &str| integration_tests::metric_sum(&text, name, &[("processor", PROCESSOR)]);
+    let mib = |name: &str| integration_tests::metric_sum(&text, name, &[("processor", PROCESSOR)]) / (1 << 20) as f64;
+    let (usage_mib, rss_mib) = (
+        mib("otelcol_processor_memory_limiter_usage_bytes"),
+        mib("otelcol_processor_memory_limiter_rss_bytes"),
+    );
     assert!(
         accepted.is_some(),
-        "still refusing 20 s after the burst: usage {} MiB, RSS {} MiB\n{}",
-        gauge("otelcol_processor_memory_limiter_usage_bytes") / (1 << 20) as f64,
-        gauge("otelcol_processor_memory_limiter_rss_bytes") / (1 << 20) as f64,
+        "still refusing {recovery:?} (30 checks) after the burst was delivered: usage {usage_mib:.1} MiB, \
+         RSS {rss_mib:.1} MiB\n{}",
         sloop.stderr()
     );
-    eprintln!(
-        "accepting {recovery:?} after the burst; RSS {} MiB, usage {} MiB",
-        gauge("otelcol_processor_memory_limiter_rss_bytes") / (1 << 20) as f64,
-        gauge("otelcol_processor_memory_limiter_usage_bytes") / (1 << 20) as f64
-    );
+    eprintln!("accepting {recovery:?} after the burst was delivered; RSS {rss_mib:.1} MiB, usage {usage_mib:.1} MiB");
 
     // From now on every export is accepted and /readyz agrees, check after check.
     let refused_before =
@@ -334,12 +371,11 @@ async fn after_a_burst_refusals_stop_within_a_few_checks_and_readiness_follows()
         "refused after recovery"
     );
     assert_eq!(readyz(&client, &ports).await, reqwest::StatusCode::OK);
-    let steady = backend
-        .wait_until(DATA_TIMEOUT, |r| {
-            r.spans().iter().filter(|s| s.span.name.starts_with("steady-")).count() == 10 * N
-        })
-        .await;
-    assert!(steady, "the steady exports did not all reach the backend");
+    let all = burst_spans + N + 10 * N;
+    assert!(
+        backend.wait_until(DATA_TIMEOUT, |r| r.span_count() >= all).await,
+        "the exports after the burst did not all reach the backend"
+    );
     let logs = sloop.stderr();
     assert!(logs.contains("back below the soft limit; accepting data"), "{logs}");
 }
