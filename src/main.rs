@@ -7,13 +7,31 @@ use clap::{Parser, Subcommand};
 
 use sloop::config::Config;
 
-/// With `--features mimalloc`: mimalloc instead of the system allocator. Decoding
-/// OTLP allocates once per string and attribute; with glibc about a fifth of the
-/// passthrough pipeline's CPU goes to malloc/free, and mimalloc takes about a fifth
-/// less CPU per span but holds more memory (BENCHMARKS.md), so it is opt-in.
+// With `--features mimalloc`: mimalloc instead of the system allocator, inside the
+// counter below. Decoding OTLP allocates once per string and attribute; with glibc
+// about a fifth of the passthrough pipeline's CPU goes to malloc/free, and mimalloc
+// takes about a fifth less CPU per span but holds more memory (BENCHMARKS.md), so it
+// is opt-in.
 #[cfg(feature = "mimalloc")]
+type Inner = mimalloc::MiMalloc;
+#[cfg(feature = "mimalloc")]
+const INNER: Inner = mimalloc::MiMalloc;
+#[cfg(not(feature = "mimalloc"))]
+type Inner = std::alloc::System;
+#[cfg(not(feature = "mimalloc"))]
+const INNER: Inner = std::alloc::System;
+
+/// The allocator (glibc's, or mimalloc) wrapped in a counter of the bytes it holds for
+/// the program: live heap bytes, which fall when sloop frees memory, unlike RSS (glibc
+/// keeps freed pages). `memory_limiter` measures this; see its docs. No limit is set
+/// here: the counter only counts (one atomic add per allocation and per free).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cap::Cap<Inner> = cap::Cap::new(INNER, usize::MAX);
+
+/// Live heap bytes, for `memory_limiter`.
+fn live_heap_bytes() -> u64 {
+    ALLOCATOR.allocated() as u64
+}
 
 /// An OpenTelemetry-Collector-style telemetry pipeline with SLOs at its heart.
 #[derive(Parser)]
@@ -85,6 +103,7 @@ enum SloCommand {
 }
 
 fn main() -> ExitCode {
+    sloop::processors::memory_limiter::measure_live_heap_with(live_heap_bytes);
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => validate(&cli.config),

@@ -178,6 +178,34 @@ impl Sloop {
         sloop
     }
 
+    /// Like [`Sloop::start`], but waits until the OTLP/gRPC port accepts
+    /// connections (receivers start last, so everything else has started) instead
+    /// of for readiness: for a sloop that runs but is not ready, such as one whose
+    /// `memory_limiter` refuses data from the start.
+    ///
+    /// # Panics
+    /// As [`Sloop::start`].
+    pub async fn start_unready(yaml: &str, ports: &SloopPorts) -> Sloop {
+        let mut sloop = Self::spawn(&[] as &[&str], &[yaml]);
+        sloop.health_port = Some(ports.health);
+        sloop.telemetry_port = Some(ports.telemetry);
+        for _ in 0..READY_ATTEMPTS {
+            if let Some(status) = sloop.try_exit_status() {
+                panic!("sloop exited with {status} before listening\n{}", sloop.failure_logs());
+            }
+            if crate::port_is_open(ports.grpc) {
+                return sloop;
+            }
+            tokio::time::sleep(READY_INTERVAL).await;
+        }
+        panic!(
+            "sloop did not listen on {} within {:?}\n{}",
+            ports.grpc,
+            READY_INTERVAL * READY_ATTEMPTS,
+            sloop.failure_logs()
+        );
+    }
+
     /// Spawns `sloop <args...> --config <f1> --config <f2> ...` without
     /// waiting for anything. Each element of `yamls` is written to its own
     /// file in the instance's temp dir first.

@@ -204,6 +204,36 @@ pub struct ServiceHandles {
     pub pipelines: Arc<std::sync::OnceLock<std::collections::BTreeMap<String, Arc<dyn Consumer>>>>,
     /// Every SLO's state, for the status API.
     pub slos: Arc<crate::processors::slo::SloRegistry>,
+    /// Whether a memory limiter refuses data; readiness is off while one does.
+    pub memory_pressure: Arc<MemoryPressure>,
+}
+
+/// How many memory limiters refuse data at the moment. Readiness (`/readyz`) is off
+/// while any does, so a load balancer sends to another replica instead of to one
+/// that answers every request with "retry later". Each limiter calls
+/// [`begin`](Self::begin) when it starts refusing and [`end`](Self::end) when it stops.
+#[derive(Debug, Default)]
+pub struct MemoryPressure {
+    /// Signed: two threads may see a limiter start and stop refusing and call `end`
+    /// before `begin`; the count is right once both have run.
+    refusing: std::sync::atomic::AtomicI64,
+}
+
+impl MemoryPressure {
+    /// One more limiter refuses.
+    pub fn begin(&self) {
+        self.refusing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// One limiter fewer refuses.
+    pub fn end(&self) {
+        self.refusing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether any limiter refuses.
+    pub fn is_refusing(&self) -> bool {
+        self.refusing.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
 }
 
 /// A parsed receiver config that can build the running receiver.
@@ -277,4 +307,6 @@ pub trait ExtensionConfig: Send + Sync + std::fmt::Debug {
 pub struct ExtensionContext {
     /// True once every receiver listens, false again when shutdown begins.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Readiness is also off while a memory limiter refuses data.
+    pub memory_pressure: Arc<MemoryPressure>,
 }

@@ -90,6 +90,10 @@ fn describe() {
         "Resident set size of the process at the memory_limiter's last check."
     );
     metrics::describe_gauge!(
+        "otelcol_processor_memory_limiter_usage_bytes",
+        "Memory sloop holds (live heap plus non-heap resident memory at start) at the memory_limiter's last check; the limits apply to it."
+    );
+    metrics::describe_gauge!(
         "otelcol_processor_tail_sampling_traces_on_memory",
         "Traces the tail_sampling processor holds, waiting for their decision."
     );

@@ -125,7 +125,10 @@ impl Topology {
         // Every pipeline exists now; processors that send into another pipeline find it.
         let _ = service.pipelines.set(directory);
 
-        let ctx = ExtensionContext { ready: ready.clone() };
+        let ctx = ExtensionContext {
+            ready: ready.clone(),
+            memory_pressure: service.memory_pressure.clone(),
+        };
         let extensions = config
             .service_extensions
             .iter()

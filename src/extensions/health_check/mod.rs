@@ -11,8 +11,10 @@
 //! ```
 //!
 //! `GET {path}` (and `/readyz`) answers 200 once every receiver is listening and 503
-//! before that and during shutdown — point readiness probes here. `GET /livez`
-//! answers 200 whenever the process serves HTTP — point liveness probes there.
+//! before that, during shutdown and while a `memory_limiter` refuses data (so a load
+//! balancer sends elsewhere until memory pressure ends) — point readiness probes
+//! here. `GET /livez` answers 200 whenever the process serves HTTP — point liveness
+//! probes there: a process under memory pressure is alive and must not be restarted.
 
 mod config;
 #[cfg(test)]
@@ -30,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 pub use config::HealthCheckConfig;
 
 use crate::component::registry::ExtensionFactory;
-use crate::component::{BoxFuture, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, StartError};
+use crate::component::{
+    BoxFuture, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, MemoryPressure, StartError,
+};
 use crate::config::{parse_block, ConfigError, RawValue};
 
 /// Registry entry.
@@ -51,6 +55,7 @@ impl ExtensionConfig for HealthCheckConfig {
             id: id.clone(),
             config: self.clone(),
             ready: ctx.ready.clone(),
+            memory_pressure: ctx.memory_pressure.clone(),
             stop: CancellationToken::new(),
             server: Mutex::new(None),
         })
@@ -62,22 +67,31 @@ pub struct HealthCheck {
     id: ComponentId,
     config: HealthCheckConfig,
     ready: Arc<AtomicBool>,
+    memory_pressure: Arc<MemoryPressure>,
     stop: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The health router: readiness on `path` and `/readyz`, liveness on `/livez`.
-pub fn router(path: &str, ready: Arc<AtomicBool>) -> Router {
+/// The health router: readiness on `path` and `/readyz` (ready, and no memory
+/// limiter refusing), liveness on `/livez`.
+pub fn router(path: &str, ready: Arc<AtomicBool>, memory_pressure: Arc<MemoryPressure>) -> Router {
     let readiness = move || {
-        let ready = ready.clone();
+        let (ready, memory_pressure) = (ready.clone(), memory_pressure.clone());
         async move {
-            if ready.load(Ordering::SeqCst) {
-                (StatusCode::OK, Json(serde_json::json!({"status": "Server available"})))
-            } else {
+            if !ready.load(Ordering::SeqCst) {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     Json(serde_json::json!({"status": "Server not available"})),
                 )
+            } else if memory_pressure.is_refusing() {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(
+                        serde_json::json!({"status": "Server not available", "reason": "memory limiter refusing data"}),
+                    ),
+                )
+            } else {
+                (StatusCode::OK, Json(serde_json::json!({"status": "Server available"})))
             }
         }
     };
@@ -102,7 +116,7 @@ impl Lifecycle for HealthCheck {
             let listener = tokio::net::TcpListener::bind(address)
                 .await
                 .map_err(|e| StartError::new(&self.id, format!("cannot listen on {address}: {e}")))?;
-            let app = router(&self.config.path, self.ready.clone());
+            let app = router(&self.config.path, self.ready.clone(), self.memory_pressure.clone());
             let stop = self.stop.clone();
             let id = self.id.clone();
             tracing::info!(message = "Health check serving.", extension = %id, endpoint = %address);

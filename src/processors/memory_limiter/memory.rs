@@ -7,6 +7,24 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// How to read live heap bytes; set once by the binary, which owns the global allocator.
+static LIVE_HEAP: OnceLock<fn() -> u64> = OnceLock::new();
+
+/// Tells every `memory_limiter` how to read the bytes the global allocator holds for
+/// the program (live heap bytes). The `sloop` binary calls this first thing in `main`
+/// with its counting allocator (`cap::Cap`); a library user without one does not, and
+/// its limiters measure RSS alone, as they say in their start-up log line. Only the
+/// first call counts: there is one global allocator.
+pub fn measure_live_heap_with(read: fn() -> u64) {
+    let _ = LIVE_HEAP.set(read);
+}
+
+/// The reader registered with [`measure_live_heap_with`], if any.
+pub fn live_heap_reader() -> Option<fn() -> u64> {
+    LIVE_HEAP.get().copied()
+}
 
 /// The process's resident set size in bytes, from `VmRSS` in `/proc/self/status`.
 pub fn resident_set_size() -> io::Result<u64> {

@@ -1,5 +1,5 @@
-//! `memory_limiter` — refuses incoming data while the process uses too much memory,
-//! so clients back off and retry instead of the process being OOM-killed, as the
+//! `memory_limiter` — refuses incoming data while sloop holds too much memory, so
+//! clients back off and retry instead of the process being OOM-killed, as the
 //! Collector's memorylimiterprocessor does.
 //!
 //! ```yaml
@@ -12,29 +12,57 @@
 //!     # spike_limit_percentage: 20
 //! ```
 //!
-//! **What is measured.** The process's resident set size (`VmRSS` in
-//! `/proc/self/status`), not heap statistics: Rust has no garbage collector whose heap
-//! could be measured apart from what the process holds, and RSS is what the kernel's
-//! OOM killer and a container's memory limit count.
+//! **What is measured: the memory sloop holds, which falls when load falls.** Usage
+//! is the live heap — the bytes the global allocator has handed out and not had
+//! back, counted by the `sloop` binary's allocator wrapper (`cap::Cap` around glibc's
+//! malloc or mimalloc, see `src/main.rs`) — plus the resident memory that is not heap
+//! (code, thread stacks), measured once at start as RSS minus heap. The Collector
+//! measures the heap too (Go's `MemStats.Alloc`), not RSS. RSS alone does not fall:
+//! glibc keeps the pages it freed, so after a burst a limiter comparing RSS refused
+//! every request for minutes with a healthy backend and empty queues, and opening
+//! and closing 10,000 idle connections was enough to start that. The live heap falls
+//! the moment requests, batches and queued data are dropped, so refusals end at the
+//! first check after the pressure does. It counts every byte sloop holds wherever it
+//! is held — decoded requests, batches, exporter queues, and each open connection's
+//! buffers, so idle connections count in proportion to what they really hold —
+//! without a hook in each component, which a counter of in-flight bytes would need
+//! (and it would still miss connection buffers). Ruled out: `malloc_trim` and
+//! `mallinfo2` need `unsafe`, which this crate forbids; jemalloc's statistics mean
+//! replacing the allocator. The price is one atomic add per allocation and per free.
 //!
-//! **When data is refused.** A task started with the processor measures usage every
+//! **RSS is the backstop.** Memory the heap counter cannot see (C code calling
+//! `malloc` itself, fragmentation) still shows in RSS, which the OOM killer counts:
+//! sloop also refuses while RSS is at or above the *hard* limit and usage is within
+//! two spikes of it (`limit - 2 × spike`: the soft limit lowered by one more spike).
+//! The second condition keeps a burst's leftovers from refusing forever: when sloop
+//! holds little, the rest of RSS is memory the allocator keeps for reuse, which
+//! refusing data cannot give back and new data reuses before RSS grows. A program that uses this library
+//! without registering a heap counter ([`measure_live_heap_with`]) measures RSS
+//! alone, with the old stickiness; the start-up log line says which
+//! (`measure="heap"` or `measure="rss"`).
+//!
+//! **When data is refused.** A task started with the processor measures every
 //! `check_interval` and sets a flag that every request reads (one atomic load, no
 //! system call per request). While data is flowing, a request also measures again
 //! when the last measurement is more than 10 ms old (one `/proc` read, for at most a
 //! hundred requests a second): under a flood, a second between checks lets memory
 //! overshoot the limit by whatever arrives in that second, which the overload
-//! benchmark showed as RSS 10% over `limit_mib`. While usage is at or above the soft limit, data is
-//! refused with a retryable error, which the OTLP receiver answers with
+//! benchmark showed as RSS 10% over `limit_mib`. While usage is at or above the soft
+//! limit, data is refused with a retryable error, which the OTLP receiver answers with
 //! RESOURCE_EXHAUSTED + RetryInfo (gRPC) or 429 + Retry-After (HTTP); the retry hint
 //! is `check_interval`, at least one second. Once usage is below the soft limit again,
 //! data is accepted. Each change is logged once (a warning when refusing starts, info
 //! when it ends), not per request.
 //!
+//! **Readiness.** While any limiter refuses, the `health_check` extension's readiness
+//! (`/readyz` and its `path`) answers 503, so a load balancer sends to another
+//! replica; it answers 200 again when the limiter accepts again. Liveness (`/livez`)
+//! stays 200: a process under pressure is alive and must not be restarted.
+//!
 //! **The hard limit.** The Collector forces a garbage collection there. Rust frees
 //! memory when its owner drops it, so there is nothing to force: above the hard limit
 //! sloop refuses, exactly as above the soft limit, and logs a warning when usage
-//! crosses it. Memory the allocator keeps after it was freed still counts in RSS; that
-//! is why the soft limit leaves headroom.
+//! crosses it.
 //!
 //! **Where it goes.** First in every pipeline, as the Collector advises: a refusal is
 //! only worth something before other processors spent memory on the data. Data that
@@ -44,13 +72,15 @@
 //! state, so each change of state is logged once.
 //!
 //! Self-metrics: `otelcol_processor_refused_spans`, `..._metric_points` and
-//! `..._log_records`, labelled `processor` = the processor id, and the gauge
-//! `otelcol_processor_memory_limiter_rss_bytes` (the last measured usage).
+//! `..._log_records`, labelled `processor` = the processor id, and the gauges
+//! `otelcol_processor_memory_limiter_usage_bytes` (the last measured usage, which the
+//! limits apply to) and `otelcol_processor_memory_limiter_rss_bytes` (the last RSS).
 
 mod config;
 mod memory;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,10 +91,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Limits, MemoryLimiterConfig, MIB};
+pub use memory::measure_live_heap_with;
+pub use usage::{judge, Sample, Verdict};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal, StartError,
+    BoxFuture, ConsumeError, Consumer, Lifecycle, MemoryPressure, Processor, ProcessorConfig, ProcessorContext, Signal,
+    StartError,
 };
 use crate::config::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
@@ -118,6 +151,7 @@ impl ProcessorConfig for MemoryLimiterComponent {
                     self.config.clone(),
                     ctx.id.to_string(),
                     self.sources.clone(),
+                    ctx.service.memory_pressure.clone(),
                 ))
             })
             .clone();
@@ -125,26 +159,41 @@ impl ProcessorConfig for MemoryLimiterComponent {
     }
 }
 
-/// Reads a number of bytes (memory in use, memory available).
+/// Reads a number of bytes from the system (memory in use, memory available).
 pub type ReadBytes = Arc<dyn Fn() -> std::io::Result<u64> + Send + Sync>;
+
+/// Reads a counter that cannot fail (live heap bytes).
+pub type ReadCounter = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// Where the limiter reads memory figures; the system's in production, scripted in
 /// tests so they do not depend on this process's real memory.
 #[derive(Clone)]
 pub struct MemorySources {
-    /// Memory in use: the resident set size.
-    pub usage: ReadBytes,
+    /// The resident set size.
+    pub rss: ReadBytes,
+    /// Live heap bytes; `None` when no counting allocator is registered.
+    pub heap: Option<ReadCounter>,
     /// Total memory, for percentage limits.
     pub total: ReadBytes,
 }
 
 impl MemorySources {
-    /// `/proc/self/status` and the cgroup limit or `/proc/meminfo`.
+    /// `/proc/self/status`, the heap counter registered with
+    /// [`measure_live_heap_with`] (if any), and the cgroup limit or `/proc/meminfo`.
     pub fn system() -> Self {
         Self {
-            usage: Arc::new(memory::resident_set_size),
+            rss: Arc::new(memory::resident_set_size),
+            heap: memory::live_heap_reader().map(|read| Arc::new(read) as ReadCounter),
             total: Arc::new(memory::total_memory),
         }
+    }
+
+    /// One measurement.
+    fn sample(&self) -> std::io::Result<Sample> {
+        Ok(Sample {
+            rss: (self.rss)()?,
+            heap: self.heap.as_ref().map(|read| read()),
+        })
     }
 }
 
@@ -180,17 +229,21 @@ struct CheckRun {
 /// What the check task writes and every request reads.
 struct LimiterState {
     id: String,
-    usage_source: ReadBytes,
+    sources: MemorySources,
+    /// Resident memory that is not heap, measured at start.
+    non_heap: AtomicU64,
+    /// Readiness is off while this (or another) limiter refuses.
+    pressure: Arc<MemoryPressure>,
     /// The soft limit in bytes, for refusal messages; set at start (a percentage
     /// needs the system).
     soft_limit: AtomicU64,
-    /// Refuse incoming data: usage was at or above the soft limit at the last check.
+    /// Refuse incoming data: what the last check said (see [`judge`]).
     refusing: AtomicBool,
-    /// Usage was at or above the hard limit at the last check (for logging).
+    /// The last check refused for a hard limit (for logging).
     above_hard: AtomicBool,
     /// The last measurement failed (logged once, not every interval).
     read_failing: AtomicBool,
-    /// Bytes measured at the last check.
+    /// Usage (see [`Verdict::usage`]) at the last check.
     last_usage: AtomicU64,
     /// The limits, set at start.
     hard_limit: AtomicU64,
@@ -201,17 +254,23 @@ struct LimiterState {
     /// Whether the check task runs; a stopped limiter measures nothing.
     measuring: AtomicBool,
     usage_gauge: Gauge,
+    rss_gauge: Gauge,
 }
 
 impl MemoryCheck {
-    /// A check for the processor `id`, reading memory from `sources`.
-    pub fn new(config: MemoryLimiterConfig, id: String, sources: MemorySources) -> Self {
-        let usage_gauge = metrics::gauge!("otelcol_processor_memory_limiter_rss_bytes", "processor" => id.clone());
+    /// A check for the processor `id`, reading memory from `sources` and reporting
+    /// when it refuses to `pressure`.
+    pub fn new(config: MemoryLimiterConfig, id: String, sources: MemorySources, pressure: Arc<MemoryPressure>) -> Self {
+        let usage_gauge = metrics::gauge!("otelcol_processor_memory_limiter_usage_bytes", "processor" => id.clone());
+        let rss_gauge = metrics::gauge!("otelcol_processor_memory_limiter_rss_bytes", "processor" => id.clone());
+        let total = sources.total.clone();
         Self {
             config,
             state: Arc::new(LimiterState {
                 id,
-                usage_source: sources.usage,
+                sources,
+                non_heap: AtomicU64::new(0),
+                pressure,
                 soft_limit: AtomicU64::new(0),
                 refusing: AtomicBool::new(false),
                 above_hard: AtomicBool::new(false),
@@ -222,8 +281,9 @@ impl MemoryCheck {
                 last_check_ns: AtomicU64::new(0),
                 measuring: AtomicBool::new(false),
                 usage_gauge,
+                rss_gauge,
             }),
-            total: sources.total,
+            total,
             run: Mutex::new(CheckRun::default()),
         }
     }
@@ -250,18 +310,23 @@ impl MemoryCheck {
                 message,
             };
             let limits = self.config.limits(|| (self.total)()).map_err(fail)?;
-            let usage = (self.state.usage_source)().map_err(|e| fail(format!("cannot read memory usage: {e}")))?;
+            let sample = (self.state.sources)
+                .sample()
+                .map_err(|e| fail(format!("cannot read memory usage: {e}")))?;
             self.state.soft_limit.store(limits.soft, Ordering::Relaxed);
             self.state.hard_limit.store(limits.hard, Ordering::Relaxed);
+            self.state.non_heap.store(sample.non_heap(), Ordering::Relaxed);
             let _ = self.state.epoch.set(Instant::now());
             self.state.measuring.store(true, Ordering::Relaxed);
-            self.state.record(usage, limits);
+            let usage = self.state.record(sample, limits);
             tracing::info!(
                 message = "Memory limiter started.",
                 processor = %self.state.id,
+                measure = if sample.heap.is_some() { "heap" } else { "rss" },
                 hard_limit_mib = limits.hard / MIB,
                 soft_limit_mib = limits.soft / MIB,
                 usage_mib = usage / MIB,
+                rss_mib = sample.rss / MIB,
             );
             let state = self.state.clone();
             let stop = CancellationToken::new();
@@ -297,6 +362,10 @@ impl MemoryCheck {
             self.state.measuring.store(false, Ordering::Relaxed);
             stop.cancel();
             let _ = task.await;
+            // A stopped limiter measures nothing, so it must not hold readiness off.
+            if self.state.refusing.swap(false, Ordering::Relaxed) {
+                self.state.pressure.end();
+            }
         }
     }
 }
@@ -330,12 +399,12 @@ impl LimiterState {
     /// Measures and records; a failed read keeps the last state (it says nothing
     /// about memory) and is logged once until reads work again.
     fn check(&self, limits: Limits) {
-        match (self.usage_source)() {
-            Ok(usage) => {
+        match self.sources.sample() {
+            Ok(sample) => {
                 if self.read_failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(message = "Memory usage can be read again.", processor = %self.id);
                 }
-                self.record(usage, limits);
+                self.record(sample, limits);
             }
             Err(error) => {
                 if !self.read_failing.swap(true, Ordering::Relaxed) {
@@ -345,41 +414,43 @@ impl LimiterState {
         }
     }
 
-    /// Updates the refusing state from one measurement, logging changes.
-    fn record(&self, usage: u64, limits: Limits) {
+    /// Updates the refusing state from one measurement, logging changes and
+    /// reporting them to readiness; returns the usage.
+    fn record(&self, sample: Sample, limits: Limits) -> u64 {
         if let Some(epoch) = self.epoch.get() {
             let now = epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
             self.last_check_ns.fetch_max(now, Ordering::Relaxed);
         }
+        let verdict = judge(sample, self.non_heap.load(Ordering::Relaxed), limits);
+        let usage = verdict.usage;
         self.last_usage.store(usage, Ordering::Relaxed);
         self.usage_gauge.set(usage as f64);
-        let above_soft = usage >= limits.soft;
-        let above_hard = usage >= limits.hard;
-        if above_hard && !self.above_hard.load(Ordering::Relaxed) {
+        self.rss_gauge.set(sample.rss as f64);
+        if verdict.above_hard && !self.above_hard.load(Ordering::Relaxed) {
             tracing::warn!(
                 message = "Memory usage is above the hard limit; refusing data (Rust has no garbage collection to force).",
                 processor = %self.id,
                 usage_mib = usage / MIB,
+                rss_mib = sample.rss / MIB,
                 hard_limit_mib = limits.hard / MIB,
             );
         }
-        self.above_hard.store(above_hard, Ordering::Relaxed);
-        let was_refusing = self.refusing.swap(above_soft, Ordering::Relaxed);
-        match (was_refusing, above_soft) {
-            (false, true) => tracing::warn!(
-                message = "Memory usage is above the soft limit; refusing data.",
-                processor = %self.id,
-                usage_mib = usage / MIB,
-                soft_limit_mib = limits.soft / MIB,
-            ),
-            (true, false) => tracing::info!(
-                message = "Memory usage is back below the soft limit; accepting data.",
-                processor = %self.id,
-                usage_mib = usage / MIB,
-                soft_limit_mib = limits.soft / MIB,
-            ),
-            _ => {}
+        self.above_hard.store(verdict.above_hard, Ordering::Relaxed);
+        let was_refusing = self.refusing.swap(verdict.refuse, Ordering::Relaxed);
+        if was_refusing != verdict.refuse {
+            let (usage_mib, rss_mib, soft_limit_mib) = (usage / MIB, sample.rss / MIB, limits.soft / MIB);
+            let processor = &self.id;
+            if verdict.refuse {
+                self.pressure.begin();
+                let message = "Memory usage is above the soft limit; refusing data.";
+                tracing::warn!(message, %processor, usage_mib, rss_mib, soft_limit_mib);
+            } else {
+                self.pressure.end();
+                let message = "Memory usage is back below the soft limit; accepting data.";
+                tracing::info!(message, %processor, usage_mib, rss_mib, soft_limit_mib);
+            }
         }
+        usage
     }
 }
 

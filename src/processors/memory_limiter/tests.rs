@@ -18,29 +18,53 @@ fn config(limit_mib: u64, spike_limit_mib: u64) -> MemoryLimiterConfig {
     }
 }
 
-/// Memory figures a test sets by hand.
+/// Memory figures a test sets by hand: RSS, and live heap bytes when counted.
 struct Scripted {
-    usage: Arc<AtomicU64>,
+    rss: Arc<AtomicU64>,
+    heap: Arc<AtomicU64>,
 }
 
 impl Scripted {
-    fn new(usage_mib: u64) -> (Self, MemorySources) {
-        let usage = Arc::new(AtomicU64::new(usage_mib * MIB));
-        let read = usage.clone();
+    /// RSS alone, as without a counting allocator.
+    fn new(rss_mib: u64) -> (Self, MemorySources) {
+        let (scripted, mut sources) = Self::with_heap(rss_mib, 0);
+        sources.heap = None;
+        (scripted, sources)
+    }
+
+    /// RSS and a counted heap.
+    fn with_heap(rss_mib: u64, heap_mib: u64) -> (Self, MemorySources) {
+        let rss = Arc::new(AtomicU64::new(rss_mib * MIB));
+        let heap = Arc::new(AtomicU64::new(heap_mib * MIB));
+        let (read_rss, read_heap) = (rss.clone(), heap.clone());
         let sources = MemorySources {
-            usage: Arc::new(move || Ok(read.load(Ordering::Relaxed))),
+            rss: Arc::new(move || Ok(read_rss.load(Ordering::Relaxed))),
+            heap: Some(Arc::new(move || read_heap.load(Ordering::Relaxed))),
             total: Arc::new(|| Ok(1000 * MIB)),
         };
-        (Self { usage }, sources)
+        (Self { rss, heap }, sources)
     }
 
     fn set_mib(&self, mib: u64) {
-        self.usage.store(mib * MIB, Ordering::Relaxed);
+        self.rss.store(mib * MIB, Ordering::Relaxed);
+    }
+
+    fn set_heap_mib(&self, mib: u64) {
+        self.heap.store(mib * MIB, Ordering::Relaxed);
     }
 }
 
 fn limiter(config: MemoryLimiterConfig, sources: MemorySources, next: Arc<Recorder>) -> MemoryLimiter {
-    let check = MemoryCheck::new(config, "memory_limiter".into(), sources);
+    limiter_reporting_to(config, sources, next, Arc::default())
+}
+
+fn limiter_reporting_to(
+    config: MemoryLimiterConfig,
+    sources: MemorySources,
+    next: Arc<Recorder>,
+    pressure: Arc<MemoryPressure>,
+) -> MemoryLimiter {
+    let check = MemoryCheck::new(config, "memory_limiter".into(), sources, pressure);
     MemoryLimiter::new(Arc::new(check), Signal::Traces, next)
 }
 
@@ -244,10 +268,11 @@ async fn a_failed_read_keeps_the_last_state() {
     let failing = Arc::new(AtomicU64::new(0));
     let read = failing.clone();
     let sources = MemorySources {
-        usage: Arc::new(move || match read.load(Ordering::Relaxed) {
+        rss: Arc::new(move || match read.load(Ordering::Relaxed) {
             0 => Ok(450 * MIB),
             _ => Err(std::io::Error::other("gone")),
         }),
+        heap: None,
         total: Arc::new(|| Ok(1000 * MIB)),
     };
     let limiter = limiter(config(500, 100), sources, Recorder::new());
@@ -262,7 +287,8 @@ async fn a_failed_read_keeps_the_last_state() {
 #[tokio::test]
 async fn start_fails_when_memory_cannot_be_read() {
     let sources = MemorySources {
-        usage: Arc::new(|| Err(std::io::Error::other("no procfs"))),
+        rss: Arc::new(|| Err(std::io::Error::other("no procfs"))),
+        heap: Some(Arc::new(|| 0)),
         total: Arc::new(|| Ok(1000 * MIB)),
     };
     let limiter = limiter(config(500, 100), sources, Recorder::new());
@@ -393,4 +419,137 @@ async fn pipelines_share_one_check_that_runs_until_the_last_one_stops() {
     assert!(traces_limiter.consume(traces(&[&["d"]])).await.is_err());
     traces_limiter.shutdown().await;
     assert_eq!(traces_next.batch_sizes(), vec![1, 1]);
+}
+
+fn sample(rss_mib: u64, heap_mib: Option<u64>) -> Sample {
+    Sample {
+        rss: rss_mib * MIB,
+        heap: heap_mib.map(|mib| mib * MIB),
+    }
+}
+
+#[test]
+fn usage_is_the_heap_plus_what_was_not_heap_at_start() {
+    // Hard 100 MiB, soft 80 MiB; 20 MiB of RSS was not heap at start.
+    let limits = Limits {
+        hard: 100 * MIB,
+        soft: 80 * MIB,
+    };
+    let non_heap = sample(28, Some(8)).non_heap();
+    assert_eq!(non_heap, 20 * MIB);
+    let verdict = |rss, heap| judge(sample(rss, heap), non_heap, limits);
+
+    // A burst holds memory: refused, and at 80 MiB held above the hard limit.
+    assert_eq!(
+        verdict(90, Some(60)),
+        Verdict {
+            usage: 80 * MIB,
+            refuse: true,
+            above_hard: false
+        }
+    );
+    assert!(verdict(130, Some(85)).above_hard);
+    // After it, glibc keeps the pages: RSS stays at 250 MiB but sloop holds 30 MiB.
+    // The RSS limiter refused here for minutes; this one accepts.
+    assert_eq!(
+        verdict(250, Some(10)),
+        Verdict {
+            usage: 30 * MIB,
+            refuse: false,
+            above_hard: false
+        }
+    );
+    // The RSS backstop: RSS at the hard limit refuses once usage is within two
+    // spikes of it (60 MiB), not below.
+    assert!(!verdict(250, Some(39)).refuse);
+    assert!(verdict(250, Some(40)).refuse);
+    assert!(verdict(250, Some(40)).above_hard, "logged as the hard limit");
+    assert!(!verdict(99, Some(59)).refuse, "below the hard limit RSS does not count");
+    // Without a heap counter, RSS is the usage.
+    assert_eq!(
+        judge(sample(80, None), 0, limits),
+        Verdict {
+            usage: 80 * MIB,
+            refuse: true,
+            above_hard: false
+        }
+    );
+    assert!(!judge(sample(79, None), 0, limits).refuse);
+    assert_eq!(sample(28, None).non_heap(), 0);
+    // A spike of half the limit: the backstop starts at 0 and saturates.
+    let tight = Limits {
+        hard: 2 * MIB,
+        soft: MIB,
+    };
+    assert!(judge(sample(2, Some(0)), 0, tight).refuse);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_stop_at_the_next_check_after_a_burst_although_rss_stays_high() {
+    // At start: RSS 30 MiB of which 10 MiB heap, so 20 MiB are not heap.
+    let (memory, sources) = Scripted::with_heap(30, 10);
+    let next = Recorder::new();
+    let pressure = Arc::new(MemoryPressure::default());
+    // Hard 100 MiB, soft 80 MiB.
+    let limiter = limiter_reporting_to(config(100, 20), sources, next.clone(), pressure.clone());
+    limiter.start().await.unwrap();
+    limiter.consume(traces(&[&["a"]])).await.unwrap();
+    assert!(!pressure.is_refusing());
+
+    // A burst: the heap holds 70 MiB (usage 90), RSS follows.
+    memory.set_heap_mib(70);
+    memory.set_mib(110);
+    tokio::time::sleep(Duration::from_millis(11)).await;
+    let error = limiter.consume(traces(&[&["b"]])).await.unwrap_err();
+    assert!(error.message.contains("90 MiB in use"), "{}", error.message);
+    assert!(pressure.is_refusing(), "readiness is off while refusing");
+
+    // The data is delivered and dropped: the heap is back at 10 MiB, RSS stays at
+    // 110 MiB (glibc keeps the pages). The next check accepts again.
+    memory.set_heap_mib(10);
+    tokio::time::sleep(Duration::from_millis(980)).await;
+    assert!(limiter.is_refusing(), "no check yet: the first tick is 1 s after start");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!limiter.is_refusing(), "the check after the burst accepts");
+    assert!(!pressure.is_refusing(), "and readiness is back");
+    limiter.consume(traces(&[&["c"]])).await.unwrap();
+    assert_eq!(next.batch_sizes(), vec![1, 1]);
+
+    // Refusing again, then shut down: a stopped limiter does not hold readiness off.
+    memory.set_heap_mib(70);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(pressure.is_refusing());
+    limiter.shutdown().await;
+    assert!(!pressure.is_refusing());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pipelines_sharing_a_limiter_report_pressure_once() {
+    let (memory, sources) = Scripted::with_heap(30, 10);
+    let component = MemoryLimiterComponent::new(config(100, 20), sources);
+    let service = crate::component::ServiceHandles::default();
+    let pressure = service.memory_pressure.clone();
+    let id = crate::component::ComponentId::parse("memory_limiter").unwrap();
+    let build = |signal: Signal| {
+        let ctx = ProcessorContext {
+            id: &id,
+            pipeline: signal.as_str(),
+            signal,
+            exporters: Recorder::new(),
+            service: &service,
+        };
+        component.build(&ctx, Recorder::new())
+    };
+    let traces_limiter = build(Signal::Traces);
+    let logs_limiter = build(Signal::Logs);
+    traces_limiter.start().await.unwrap();
+    logs_limiter.start().await.unwrap();
+    memory.set_heap_mib(70);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(pressure.is_refusing());
+    memory.set_heap_mib(10);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!pressure.is_refusing(), "one begin, one end");
+    traces_limiter.shutdown().await;
+    logs_limiter.shutdown().await;
 }
