@@ -45,9 +45,12 @@ exporters:
 struct Answers {
     /// Span ids of requests answered OK.
     acknowledged: HashSet<Vec<u8>>,
-    /// Spans of requests refused with a retryable status.
+    /// Spans of requests refused with RESOURCE_EXHAUSTED + RetryInfo, or UNAVAILABLE.
     refused_spans: usize,
-    /// Refusals that were not retryable (must stay empty).
+    /// Codes of those refusals.
+    refusal_codes: HashSet<Code>,
+    /// Refusals that were not retryable, or RESOURCE_EXHAUSTED without RetryInfo
+    /// (must stay empty).
     other: Vec<tonic::Status>,
 }
 
@@ -67,12 +70,22 @@ async fn send(url: String, tag: String, requests: usize, spans: usize, answers: 
         let mut answers = answers.lock().unwrap();
         match result {
             Ok(_) => answers.acknowledged.extend(ids),
-            Err(status) if matches!(status.code(), Code::ResourceExhausted | Code::Unavailable) => {
-                answers.refused_spans += spans
+            Err(status)
+                if status.code() == Code::Unavailable
+                    || (status.code() == Code::ResourceExhausted && has_retry_info(&status)) =>
+            {
+                answers.refused_spans += spans;
+                answers.refusal_codes.insert(status.code());
             }
             Err(status) => answers.other.push(status),
         }
     }
+}
+
+/// Whether a status carries a `google.rpc.RetryInfo` detail (the retry hint).
+fn has_retry_info(status: &tonic::Status) -> bool {
+    let needle = b"google.rpc.RetryInfo";
+    status.details().windows(needle.len()).any(|w| w == needle)
 }
 
 /// Runs `senders` concurrent senders to completion.
@@ -135,11 +148,27 @@ async fn a_full_queue_behind_batch_refuses_clients_and_loses_nothing_acknowledge
         "the queue never filled, so nothing was tested ({acknowledged} spans acknowledged)"
     );
     assert!(acknowledged > 0, "sloop refused everything");
+    assert_eq!(
+        answers.refusal_codes,
+        HashSet::from([Code::ResourceExhausted]),
+        "a full pipeline is RESOURCE_EXHAUSTED + RetryInfo, as the README's table says"
+    );
+    // OTLP/HTTP gets the same refusal as 429 with Retry-After.
+    let body = prost::Message::encode_to_vec(&trace_request("http", 5));
+    let response = reqwest::Client::new()
+        .post(ports.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .expect("POST /v1/traces");
+    assert_eq!(response.status().as_u16(), 429, "{response:?}");
+    assert!(response.headers().contains_key("retry-after"), "{response:?}");
     let text = sloop.scrape_metrics().await;
     assert_eq!(
         metric_sum(&text, "otelcol_receiver_refused_spans", &[]),
-        answers.refused_spans as f64,
-        "every refused span is counted at the receiver\n{text}"
+        (answers.refused_spans + 5) as f64,
+        "every refused span (gRPC and the 5 of the HTTP request) is counted at the receiver\n{text}"
     );
 
     backend.restart();
