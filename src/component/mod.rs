@@ -112,6 +112,39 @@ impl ConsumeError {
 pub trait Consumer: Send + Sync + 'static {
     /// Takes ownership of `data`; `Ok` means it is now this stage's responsibility.
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>>;
+
+    /// As [`Consumer::consume`], but a retryable refusal hands `data` back untouched,
+    /// for a stage that already acknowledged it and must keep it to offer again (the
+    /// batch processor's [`crate::processors::backlog`]).
+    ///
+    /// The default keeps a copy while `consume` runs, because `consume` may have
+    /// changed the data before refusing it. Stages that refuse before touching the
+    /// data (the exporters' fan-out, batch) override it to hand back the original
+    /// and copy nothing: those are what a batch processor usually sends into.
+    fn consume_or_return(&self, data: Telemetry) -> BoxFuture<'_, Result<(), Refused>> {
+        Box::pin(async move {
+            let copy = data.clone();
+            self.consume(data).await.map_err(|error| Refused::new(error, copy))
+        })
+    }
+}
+
+/// A refusal from [`Consumer::consume_or_return`].
+#[derive(Debug)]
+pub struct Refused {
+    /// Why.
+    pub error: ConsumeError,
+    /// The data, untouched, when the refusal is retryable; `None` when it is
+    /// permanent (nothing would be done with it).
+    pub data: Option<Telemetry>,
+}
+
+impl Refused {
+    /// A refusal of `data`, handed back only if `error` is retryable.
+    pub fn new(error: ConsumeError, data: Telemetry) -> Self {
+        let data = (error.retry != Retry::Never).then_some(data);
+        Self { error, data }
+    }
 }
 
 /// Start and stop hooks. Shutdown must be safe without start and safe twice.

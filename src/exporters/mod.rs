@@ -47,6 +47,11 @@ impl ExportBatch {
         &self.data
     }
 
+    /// The payload, taken back (a batch no exporter took).
+    pub fn into_data(self) -> Telemetry {
+        self.data
+    }
+
     /// Spans, data points or log records in the batch.
     pub fn items(&self) -> usize {
         self.items

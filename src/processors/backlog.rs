@@ -10,7 +10,9 @@
 //! anything is held, new requests are refused with the same retryable error, so the
 //! clients back off and what is held stays bounded by what was in flight when the
 //! exporters filled up. A permanent refusal (a bug: a mismatched signal) is logged
-//! and returned. At shutdown, [`Backlog::drain`] offers held batches until the
+//! and returned. Held data is what the next stage handed back with its refusal
+//! ([`Consumer::consume_or_return`]): no copy is made for the exporters' fan-out or a
+//! batch processor, which is what these processors usually send into. At shutdown, [`Backlog::drain`] offers held batches until the
 //! service's deadline; what is still held then is logged and counted in
 //! `otelcol_processor_dropped_spans` (`_metric_points`, `_log_records`).
 
@@ -21,7 +23,7 @@ use std::time::Duration;
 use metrics::Counter;
 use tokio::sync::Notify;
 
-use crate::component::{ConsumeError, Consumer, Retry, Signal};
+use crate::component::{ConsumeError, Consumer, Refused, Retry, Signal};
 use crate::pdata::Telemetry;
 
 /// How often held batches are offered to the next stage again. Offering costs one
@@ -108,15 +110,19 @@ impl Backlog {
         let mut result = Ok(());
         let mut batches = batches.into_iter();
         while let Some(batch) = batches.next() {
-            match next.consume(batch.clone()).await {
+            let items = batch.item_count();
+            match next.consume_or_return(batch).await {
                 Ok(()) => {}
-                Err(error) if error.retry == Retry::Never => {
-                    tracing::error!(message = "Data refused downstream; it cannot succeed as sent.", processor = %self.processor, %error, dropped_items = batch.item_count());
-                    result = Err(error);
-                }
-                Err(error) => {
+                Err(Refused {
+                    error,
+                    data: Some(batch),
+                }) => {
                     self.hold(std::iter::once(batch).chain(batches), error, false);
                     break;
+                }
+                Err(Refused { error, data: None }) => {
+                    tracing::error!(message = "Data refused downstream; it cannot succeed as sent.", processor = %self.processor, %error, dropped_items = items);
+                    result = Err(error);
                 }
             }
         }
@@ -156,19 +162,23 @@ impl Backlog {
                 state.items -= batch.item_count();
                 batch
             };
-            match next.consume(batch.clone()).await {
+            let items = batch.item_count();
+            match next.consume_or_return(batch).await {
                 Ok(()) => {
                     let mut state = self.lock();
                     if state.batches.is_empty() && std::mem::take(&mut state.blocked) {
                         tracing::info!(message = "The pipeline's exporters take data again; accepting new data.", processor = %self.processor);
                     }
                 }
-                Err(error) if error.retry == Retry::Never => {
-                    tracing::error!(message = "Held data refused downstream; it cannot succeed as sent.", processor = %self.processor, %error, dropped_items = batch.item_count());
-                }
-                Err(error) => {
+                Err(Refused {
+                    error,
+                    data: Some(batch),
+                }) => {
                     self.hold(std::iter::once(batch), error, true);
                     return false;
+                }
+                Err(Refused { error, data: None }) => {
+                    tracing::error!(message = "Held data refused downstream; it cannot succeed as sent.", processor = %self.processor, %error, dropped_items = items);
                 }
             }
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::ExporterQueue;
-use crate::component::{BoxFuture, ConsumeError, Consumer};
+use crate::component::{BoxFuture, ConsumeError, Consumer, Refused};
 use crate::exporters::ExportBatch;
 use crate::pdata::Telemetry;
 
@@ -26,25 +26,51 @@ impl ExporterFanOut {
     }
 }
 
+impl ExporterFanOut {
+    /// Offers `batch` to every exporter; the refusal if none took it.
+    async fn offer(&self, batch: &Arc<ExportBatch>) -> Result<(), ConsumeError> {
+        let mut refusal = None;
+        let mut accepted = 0;
+        for exporter in &self.exporters {
+            match exporter.enqueue(batch.clone()).await {
+                Ok(()) => accepted += 1,
+                Err(error) => refusal = Some(error),
+            }
+        }
+        match refusal {
+            Some(error) if accepted == 0 => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Consumer for ExporterFanOut {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
         Box::pin(async move {
             if data.is_empty() {
                 return Ok(());
             }
+            self.offer(&Arc::new(ExportBatch::new(data))).await
+        })
+    }
+
+    /// A batch no exporter took is handed back without a copy: every queue refused
+    /// it, so nothing else holds the `Arc`.
+    fn consume_or_return(&self, data: Telemetry) -> BoxFuture<'_, Result<(), Refused>> {
+        Box::pin(async move {
+            if data.is_empty() {
+                return Ok(());
+            }
             let batch = Arc::new(ExportBatch::new(data));
-            let mut refusal = None;
-            let mut accepted = 0;
-            for exporter in &self.exporters {
-                match exporter.enqueue(batch.clone()).await {
-                    Ok(()) => accepted += 1,
-                    Err(error) => refusal = Some(error),
-                }
-            }
-            match refusal {
-                Some(error) if accepted == 0 => Err(error),
-                _ => Ok(()),
-            }
+            let Err(error) = self.offer(&batch).await else {
+                return Ok(());
+            };
+            let data = match Arc::try_unwrap(batch) {
+                Ok(batch) => batch.into_data(),
+                // Not expected (no queue took it); a copy keeps the promise anyway.
+                Err(shared) => shared.data().clone(),
+            };
+            Err(Refused::new(error, data))
         })
     }
 }

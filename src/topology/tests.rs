@@ -395,3 +395,22 @@ async fn a_full_queue_logs_one_summary_line_per_interval() {
     );
     queue.shutdown(tokio::time::Instant::now()).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_no_exporter_takes_is_handed_back_untouched() {
+    let dead = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let queue = Arc::new(ExporterQueue::new(id("otlp/dead"), dead, settings(1, true)));
+    queue.start();
+    let fan_out = ExporterFanOut::new(vec![queue.clone()]);
+    fan_out.consume(traces(&[&["a"]])).await.unwrap(); // taken by the hanging worker
+    tokio::task::yield_now().await;
+    fan_out.consume(traces(&[&["b"]])).await.unwrap(); // fills the queue
+    let refused = traces(&[&["c", "d"]]);
+    let crate::component::Refused { error, data } = fan_out.consume_or_return(refused.clone()).await.unwrap_err();
+    assert!(matches!(error.retry, Retry::After(Some(_))), "{error:?}");
+    assert_eq!(data, Some(refused));
+    queue.shutdown(tokio::time::Instant::now()).await;
+}

@@ -36,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 pub use config::BatchConfig;
 
 use crate::component::registry::ProcessorFactory;
-use crate::component::{BoxFuture, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Signal};
+use crate::component::{
+    BoxFuture, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Refused, Signal,
+};
 use crate::config::{parse_block, RawValue};
 use crate::pdata::Telemetry;
 use crate::processors::backlog::{Backlog, RETRY_INTERVAL};
@@ -150,40 +152,54 @@ impl BatchCore {
     }
 }
 
+impl BatchProcessor {
+    /// Takes `data` into the pending batch, sending what is full. Refused, with the
+    /// data handed back untouched, while batches are held.
+    async fn take(&self, data: Telemetry) -> Result<(), Refused> {
+        let core = &self.core;
+        let items = data.item_count();
+        if items == 0 {
+            return Ok(());
+        }
+        if self.stop.is_cancelled() {
+            // Shut down: nothing would send a pending batch any more, so pass
+            // data straight on (e.g. an slo processor's final emission).
+            return core.next.consume_or_return(data).await;
+        }
+        if let Err(error) = core.backlog.admit(core.next.as_ref()).await {
+            return Err(Refused::new(error, data));
+        }
+        let batches = {
+            let mut pending = core.lock();
+            if let Err(mismatched) = pending.data.append(data) {
+                let error = ConsumeError::permanent(format!(
+                    "batch processor of a {} pipeline got {}",
+                    core.signal,
+                    mismatched.signal()
+                ));
+                return Err(Refused { error, data: None });
+            }
+            pending.items += items;
+            if pending.since.is_none() {
+                pending.since = Some(Instant::now());
+                core.wake.notify_one();
+            }
+            let size = self.config.send_batch_size;
+            let max = self.config.send_batch_max_size;
+            pending.take_batches(max, |n| (size > 0 && n >= size) || (max > 0 && n >= max))
+        };
+        // Only a permanent refusal comes back from here; held batches are ours.
+        (core.backlog.send_or_hold(core.next.as_ref(), batches).await).map_err(|error| Refused { error, data: None })
+    }
+}
+
 impl Consumer for BatchProcessor {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
-        Box::pin(async move {
-            let core = &self.core;
-            let items = data.item_count();
-            if items == 0 {
-                return Ok(());
-            }
-            if self.stop.is_cancelled() {
-                // Shut down: nothing would send a pending batch any more, so pass
-                // data straight on (e.g. an slo processor's final emission).
-                return core.next.consume(data).await;
-            }
-            core.backlog.admit(core.next.as_ref()).await?;
-            let batches = {
-                let mut pending = core.lock();
-                if let Err(mismatched) = pending.data.append(data) {
-                    return Err(ConsumeError::permanent(format!(
-                        "batch processor of a {} pipeline got {}",
-                        core.signal,
-                        mismatched.signal()
-                    )));
-                }
-                pending.items += items;
-                if pending.since.is_none() {
-                    pending.since = Some(Instant::now());
-                    core.wake.notify_one();
-                }
-                let size = self.config.send_batch_size;
-                let max = self.config.send_batch_max_size;
-                pending.take_batches(max, |n| (size > 0 && n >= size) || (max > 0 && n >= max))
-            };
-            core.backlog.send_or_hold(core.next.as_ref(), batches).await
-        })
+        Box::pin(async move { self.take(data).await.map_err(|refused| refused.error) })
+    }
+
+    fn consume_or_return(&self, data: Telemetry) -> BoxFuture<'_, Result<(), Refused>> {
+        Box::pin(self.take(data))
     }
 }
 
