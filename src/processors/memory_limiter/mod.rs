@@ -32,8 +32,8 @@
 //!
 //! **RSS is the backstop.** Memory the heap counter cannot see (C code calling
 //! `malloc` itself, fragmentation) still shows in RSS, which the OOM killer counts:
-//! sloop also refuses while RSS is at or above the *hard* limit and usage is within
-//! two spikes of it (`limit - 2 × spike`: the soft limit lowered by one more spike).
+//! sloop also refuses while RSS is at or above the *soft* limit and usage is within
+//! two spikes of it (`limit - 3 × spike`).
 //! The second condition keeps a burst's leftovers from refusing forever: when sloop
 //! holds little, the rest of RSS is memory the allocator keeps for reuse, which
 //! refusing data cannot give back and new data reuses before RSS grows. A program that uses this library

@@ -459,12 +459,14 @@ fn usage_is_the_heap_plus_what_was_not_heap_at_start() {
             above_hard: false
         }
     );
-    // The RSS backstop: RSS at the hard limit refuses once usage is within two
-    // spikes of it (60 MiB), not below.
-    assert!(!verdict(250, Some(39)).refuse);
-    assert!(verdict(250, Some(40)).refuse);
-    assert!(verdict(250, Some(40)).above_hard, "logged as the hard limit");
-    assert!(!verdict(99, Some(59)).refuse, "below the hard limit RSS does not count");
+    // The RSS backstop: RSS at the soft limit refuses once usage is within two
+    // spikes of it (40 MiB), not below.
+    assert!(!verdict(250, Some(19)).refuse);
+    assert!(verdict(250, Some(20)).refuse);
+    assert!(verdict(250, Some(20)).above_hard, "logged as the hard limit");
+    assert!(verdict(80, Some(20)).refuse);
+    assert!(!verdict(80, Some(20)).above_hard);
+    assert!(!verdict(79, Some(59)).refuse, "below the soft limit RSS does not count");
     // Without a heap counter, RSS is the usage.
     assert_eq!(
         judge(sample(80, None), 0, limits),
