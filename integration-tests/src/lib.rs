@@ -19,7 +19,7 @@
 //!   exactly what the OpenTelemetry SDK sent, so tests can compare what left
 //!   the client with what reached the backends.
 //! * [`payloads`]: hand-built OTLP requests for tests that use raw clients.
-//! * [`bench`]: the end-to-end benchmark harness (`./scripts/bench`).
+//! * [`bench`](mod@bench): the end-to-end benchmark harness (`./scripts/bench`).
 
 pub mod backends;
 pub mod bench;

@@ -23,7 +23,7 @@
 //! ```
 //!
 //! How it works:
-//! - **Ring.** Backends sit on a consistent-hash ring ([`ring`]) with many points
+//! - **Ring.** Backends sit on a consistent-hash ring (`ring.rs`) with many points
 //!   each, so a membership change moves only about 1/N of the keys.
 //! - **Split.** Each request is split per key ([`split`]): with `traceID` span by span
 //!   (every span of a trace lands on one backend), with `service` by resource
