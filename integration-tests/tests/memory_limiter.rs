@@ -409,9 +409,10 @@ async fn open_idle_connections(port: u16, n: usize, first_bytes: &[u8]) -> Vec<t
 }
 
 /// What one connection that has sent nothing may hold. sloop holds its task and
-/// socket (about 0.5 KiB) and no hyper connection until the first byte arrives;
-/// before that, each held h2's buffers (about 30 KiB), and 10,000 of them kept a
-/// 100 MiB limiter refusing. 10,000 × 4 KiB fits under its 80 MiB soft limit.
+/// socket (about 1 KiB, 952 B measured) and no hyper connection until the first
+/// byte arrives; before that, each held h2's buffers (about 30 KiB), and 10,000 of
+/// them kept a 100 MiB limiter refusing (326 MiB). 10,000 × 4 KiB fits under its
+/// 80 MiB soft limit.
 const SILENT_CONNECTION_MAX: usize = 4 << 10;
 /// What one connection that completed the HTTP/2 preface holds at least: h2's read
 /// (8 KiB), write (16 KiB) and HPACK (4 KiB) buffers.
