@@ -392,15 +392,44 @@ fn open_files_limit() -> usize {
         .unwrap_or(1024)
 }
 
+/// Opens `n` connections to `port` and writes `first_bytes` on each (nothing if empty).
+async fn open_idle_connections(port: u16, n: usize, first_bytes: &[u8]) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut connections = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut connection = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connecting to sloop");
+        if !first_bytes.is_empty() {
+            connection.write_all(first_bytes).await.expect("writing to sloop");
+        }
+        connections.push(connection);
+    }
+    connections
+}
+
+/// What one connection that has sent nothing may hold. sloop holds its task and
+/// socket (about 1 KiB, 952 B measured) and no hyper connection until the first
+/// byte arrives; before that, each held h2's buffers (about 30 KiB), and 10,000 of
+/// them kept a 100 MiB limiter refusing (326 MiB). 10,000 × 4 KiB fits under its
+/// 80 MiB soft limit.
+const SILENT_CONNECTION_MAX: usize = 4 << 10;
+/// What one connection that completed the HTTP/2 preface holds at least: h2's read
+/// (8 KiB), write (16 KiB) and HPACK (4 KiB) buffers.
+const HANDSHAKEN_CONNECTION_MIN: usize = 24 << 10;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_count_while_open_and_not_once_closed() {
     use std::time::Duration;
     const CONNECTIONS: usize = 10_000;
+    const HANDSHAKEN: usize = 1_000;
+    const PREFACE_AND_SETTINGS: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
 
     let backend = GrpcBackend::start().await;
     let ports = SloopPorts::new();
     let mut sloop = Sloop::start(&config(&ports, &backend, LIMIT_100), &ports).await;
     let client = http_client();
+    let channel = grpc_channel(&ports).await;
     let usage = |text: &str| {
         integration_tests::metric_sum(
             text,
@@ -409,62 +438,81 @@ async fn idle_connections_count_while_open_and_not_once_closed() {
         )
     };
     let idle_usage = usage(&sloop.scrape_metrics().await);
+    assert!(
+        idle_usage + ((CONNECTIONS * SILENT_CONNECTION_MAX) as f64) < (80 << 20) as f64,
+        "idle usage {idle_usage} leaves no room for {CONNECTIONS} connections under the soft limit"
+    );
 
-    // As many at once as the open-files limit allows (sloop inherits it), 10,000 in
-    // all: on a machine with 20,000 files, all at once, which took the RSS-based
-    // limiter to ~250 MiB for good.
+    // 10,000 silent connections, all at once where the open-files limit allows
+    // (sloop inherits it): the limiter keeps accepting and readiness stays 200.
     let chunk = CONNECTIONS.min(open_files_limit().saturating_sub(512)).max(100);
     let mut opened = 0;
     while opened < CONNECTIONS {
         let n = chunk.min(CONNECTIONS - opened);
-        let mut connections = Vec::with_capacity(n);
-        for _ in 0..n {
-            let connection = tokio::net::TcpStream::connect(("127.0.0.1", ports.grpc))
-                .await
-                .expect("connecting to sloop's OTLP/gRPC port");
-            connections.push(connection);
-        }
+        let connections = open_idle_connections(ports.grpc, n, b"").await;
         opened += n;
-        // What they hold shows: every accepted connection holds its buffers.
-        let grew = integration_tests::poll_until(Duration::from_secs(20), CHECK_INTERVAL, || async {
-            let now = usage(&sloop.scrape_metrics().await);
-            (now >= idle_usage + (n * 4096) as f64).then_some(now)
-        })
-        .await;
+        // sloop accepts in order, so once the export's connection (opened after
+        // these) is served, all of them are accepted and held; the export measures
+        // usage again before it is admitted.
+        TraceServiceClient::new(grpc_channel(&ports).await)
+            .export(trace_request("while-silent", N))
+            .await
+            .unwrap_or_else(|status| panic!("refused with {n} silent connections open: {status:?}"));
+        assert_eq!(
+            readyz(&client, &ports).await,
+            reqwest::StatusCode::OK,
+            "/readyz with {n} silent connections open"
+        );
+        let held = usage(&sloop.scrape_metrics().await) - idle_usage;
         assert!(
-            grew.is_some(),
-            "{n} open connections did not raise usage by 4 KiB each over {idle_usage} bytes"
+            held < (n * SILENT_CONNECTION_MAX) as f64,
+            "{n} silent connections hold {held} bytes, over {SILENT_CONNECTION_MAX} each"
         );
         drop(connections);
     }
 
-    // Closed, they hold nothing: readiness comes back and the next export is
-    // accepted; nothing was ever refused.
-    export_once_ready(
-        &client,
-        &ports,
-        &grpc_channel(&ports).await,
-        "after-idle",
-        Duration::from_secs(20),
-    )
-    .await
-    .unwrap_or_else(|status| {
-        panic!(
-            "refused after the idle connections closed: {status:?}\n{}",
-            sloop.stderr()
-        )
-    });
+    // Connections that completed the HTTP/2 preface hold h2's buffers, and count.
+    let connections = open_idle_connections(ports.grpc, HANDSHAKEN, PREFACE_AND_SETTINGS).await;
+    let counted = integration_tests::poll_until(Duration::from_secs(20), CHECK_INTERVAL, || async {
+        let held = usage(&sloop.scrape_metrics().await) - idle_usage;
+        (held >= (HANDSHAKEN * HANDSHAKEN_CONNECTION_MIN) as f64).then_some(())
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "{HANDSHAKEN} HTTP/2 connections did not raise usage by {HANDSHAKEN_CONNECTION_MIN} bytes each over {idle_usage}"
+    );
+    drop(connections);
+
+    // Closed, they hold nothing: usage comes back near idle and nothing was refused.
+    let back = integration_tests::poll_until(Duration::from_secs(20), CHECK_INTERVAL, || async {
+        let now = usage(&sloop.scrape_metrics().await);
+        (now < idle_usage + (4 << 20) as f64).then_some(())
+    })
+    .await;
+    assert!(
+        back.is_some(),
+        "usage {} did not fall back near its idle {idle_usage}",
+        usage(&sloop.scrape_metrics().await)
+    );
+    export_once_ready(&client, &ports, &channel, "after-idle", Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|status| {
+            panic!(
+                "refused after the idle connections closed: {status:?}\n{}",
+                sloop.stderr()
+            )
+        });
     let text = sloop.scrape_metrics().await;
     assert_eq!(
         integration_tests::metric_sum(&text, "otelcol_processor_refused_spans", &[("processor", PROCESSOR)]),
         0.0,
         "{text}"
     );
-    assert!(
-        usage(&text) < idle_usage + (16 << 20) as f64,
-        "usage {} did not fall back near its idle {idle_usage}",
-        usage(&text)
+    let exports = CONNECTIONS.div_ceil(chunk) + 1;
+    assert_eq!(
+        backend.wait_for_spans(exports * N, DATA_TIMEOUT).await.len(),
+        exports * N
     );
-    assert_eq!(backend.wait_for_spans(N, DATA_TIMEOUT).await.len(), N);
     assert!(sloop.is_running());
 }

@@ -87,7 +87,7 @@ pub async fn serve(listener: Listener, intake: Arc<Intake>, max_message_bytes: u
     add_service!(MetricsServiceServer, Signal::Metrics);
     add_service!(LogsServiceServer, Signal::Logs);
     let service = MapResponse::new(routes, spec_status_codes::<tonic::body::Body>);
-    connections::serve(listener, connections::builder(HttpVersion::Http2), service, draining).await;
+    connections::serve(listener, HttpVersion::Http2, service, draining).await;
 }
 
 /// Where tonic's own status codes for a bad request differ from the OTLP spec and

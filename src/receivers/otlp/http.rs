@@ -53,7 +53,7 @@ pub async fn serve(listener: Listener, intake: Arc<Intake>, config: &HttpConfig,
         }
     }
     let service = router.with_state(state);
-    connections::serve(listener, connections::builder(HttpVersion::Http1), service, draining).await;
+    connections::serve(listener, HttpVersion::Http1, service, draining).await;
 }
 
 /// Request body encodings.
