@@ -741,4 +741,6 @@ fn resolve_ids<C: ?Sized>(
 }
 
 #[cfg(test)]
+mod doc_examples;
+#[cfg(test)]
 mod tests;

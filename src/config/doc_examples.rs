@@ -1,0 +1,150 @@
+//! Every YAML example in the README and in module docs is parsed here, so the docs
+//! cannot drift from what sloop accepts: a whole config (receivers, exporters and
+//! `service.pipelines`) is validated as `sloop validate` would; a fragment's component
+//! blocks are each parsed strictly by their type's factory, unknown keys and bad
+//! values included. Only a file an example names for illustration
+//! (`/etc/ssl/vendor-ca.pem`) may be missing: that is about this machine, not the doc.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::Format;
+use figment::value::{Dict, Value};
+use figment::Figment;
+
+use super::Config;
+use crate::component::registry::{self, Factory};
+
+/// A YAML example and where it was found.
+struct Example {
+    place: String,
+    text: String,
+}
+
+/// The ```yaml blocks among `lines` (line number, text) of `path`.
+fn yaml_blocks<'a>(path: &Path, lines: impl Iterator<Item = (usize, &'a str)>, out: &mut Vec<Example>) {
+    let mut current: Option<(usize, String)> = None;
+    for (number, line) in lines {
+        match (&mut current, line.trim_end()) {
+            (None, "```yaml") => current = Some((number + 1, String::new())),
+            (Some(_), "```") => {
+                if let Some((start, text)) = current.take() {
+                    out.push(Example {
+                        place: format!("{}:{start}", path.display()),
+                        text,
+                    });
+                }
+            }
+            (Some((_, text)), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The ```yaml blocks of `//!` module docs in the Rust files under `dir`.
+fn module_doc_blocks(dir: &Path, out: &mut Vec<Example>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            module_doc_blocks(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            let text = read(&path);
+            let docs = text.lines().enumerate().filter_map(|(number, line)| {
+                let doc = line.trim_start().strip_prefix("//!")?;
+                Some((number, doc.strip_prefix(' ').unwrap_or(doc)))
+            });
+            yaml_blocks(&path, docs, out);
+        }
+    }
+}
+
+/// Parses each block of `section` in `dict` with its factory; errors as text.
+fn check_section<C: ?Sized>(dict: &Dict, section: &str, factories: &[Factory<C>], errors: &mut Vec<String>) {
+    let Some(Value::Dict(_, blocks)) = dict.get(section) else {
+        return;
+    };
+    for (key, value) in blocks {
+        let type_name = key.split('/').next().unwrap_or(key);
+        let Some(factory) = registry::find(factories, type_name) else {
+            errors.push(format!("{section}.{key}: no such component type"));
+            continue;
+        };
+        if let Err(problems) = (factory.parse)(value) {
+            for problem in problems {
+                errors.push(format!("{section}.{key}.{}: {}", problem.path, problem.message));
+            }
+        }
+    }
+}
+
+/// What is wrong with one example, if anything.
+fn check(example: &Example) -> Vec<String> {
+    let dict: Dict = match Figment::from(serde_saphyr::figment::Yaml::string(&example.text)).extract() {
+        Ok(dict) => dict,
+        Err(error) => return vec![format!("not YAML: {error}")],
+    };
+    let has_pipelines =
+        matches!(dict.get("service"), Some(Value::Dict(_, service)) if service.contains_key("pipelines"));
+    let whole = has_pipelines && dict.contains_key("receivers") && dict.contains_key("exporters");
+    let mut errors = Vec::new();
+    if whole {
+        if let Err(problems) = Config::from_yaml(&example.text) {
+            errors.extend(problems.0.iter().map(ToString::to_string));
+        }
+    } else {
+        check_section(&dict, "receivers", registry::RECEIVERS, &mut errors);
+        check_section(&dict, "processors", registry::PROCESSORS, &mut errors);
+        check_section(&dict, "exporters", registry::EXPORTERS, &mut errors);
+        check_section(&dict, "extensions", registry::EXTENSIONS, &mut errors);
+    }
+    errors.retain(|error| !error.ends_with("does not exist or is not a file"));
+    errors
+}
+
+#[test]
+fn every_yaml_example_in_the_readme_and_module_docs_is_accepted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = root.join("README.md");
+    let mut examples = Vec::new();
+    yaml_blocks(&readme, read(&readme).lines().enumerate(), &mut examples);
+    let from_readme = examples.len();
+    module_doc_blocks(&root.join("src"), &mut examples);
+    assert!(from_readme >= 10, "found only {from_readme} YAML blocks in the README");
+    assert!(
+        examples.len() > from_readme + 10,
+        "found few YAML blocks in module docs"
+    );
+    let failures: Vec<String> = examples
+        .iter()
+        .flat_map(|example| {
+            check(example)
+                .into_iter()
+                .map(move |e| format!("{}: {e}", example.place))
+        })
+        .collect();
+    assert!(failures.is_empty(), "examples sloop refuses:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_broken_example_is_caught() {
+    let unknown_key = Example {
+        place: "test".into(),
+        text: "processors:\n  batch:\n    timout: 1s\n".into(),
+    };
+    assert_eq!(check(&unknown_key).len(), 1, "{:?}", check(&unknown_key));
+    let bad_whole = Example {
+        place: "test".into(),
+        text: "receivers: {}\nexporters: {}\nservice:\n  pipelines: {}\n".into(),
+    };
+    assert!(!check(&bad_whole).is_empty());
+}
