@@ -287,6 +287,21 @@ async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
     assert_eq!(handed.iter().map(|b| b.items()).sum::<usize>(), 4);
 }
 
+/// A started queue of one slot whose exporter hangs: one batch in flight, one
+/// queued, so the next enqueue is refused.
+async fn full_queue(name: &str) -> ExporterQueue {
+    let exporter = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let queue = ExporterQueue::new(id(name), exporter, settings(1, true));
+    queue.start();
+    queue.enqueue(batch(1)).await.unwrap(); // taken by the hanging worker
+    tokio::task::yield_now().await;
+    queue.enqueue(batch(1)).await.unwrap(); // fills the queue
+    queue
+}
+
 /// An exporter whose backend is down (retryable failure) until `up` is set.
 #[derive(Default)]
 struct Outage {
@@ -371,15 +386,7 @@ async fn a_full_queue_logs_one_summary_line_per_interval() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let exporter = Arc::new(Scripted {
-        hang: true,
-        ..Default::default()
-    });
-    let queue = ExporterQueue::new(id("otlp/a"), exporter, settings(1, true));
-    queue.start();
-    queue.enqueue(batch(1)).await.unwrap(); // taken by the hanging worker
-    tokio::task::yield_now().await;
-    queue.enqueue(batch(1)).await.unwrap(); // fills the queue
+    let queue = full_queue("otlp/a").await;
     for _ in 0..100 {
         assert!(queue.enqueue(batch(2)).await.is_err());
     }
@@ -398,16 +405,8 @@ async fn a_full_queue_logs_one_summary_line_per_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_no_exporter_takes_is_handed_back_untouched() {
-    let dead = Arc::new(Scripted {
-        hang: true,
-        ..Default::default()
-    });
-    let queue = Arc::new(ExporterQueue::new(id("otlp/dead"), dead, settings(1, true)));
-    queue.start();
+    let queue = Arc::new(full_queue("otlp/dead").await);
     let fan_out = ExporterFanOut::new(vec![queue.clone()]);
-    fan_out.consume(traces(&[&["a"]])).await.unwrap(); // taken by the hanging worker
-    tokio::task::yield_now().await;
-    fan_out.consume(traces(&[&["b"]])).await.unwrap(); // fills the queue
     let refused = traces(&[&["c", "d"]]);
     let crate::component::Refused { error, data } = fan_out.consume_or_return(refused.clone()).await.unwrap_err();
     assert!(matches!(error.retry, Retry::After(Some(_))), "{error:?}");
