@@ -115,7 +115,7 @@ objectives:
 "#;
 
 fn build(factory_name: &str, yaml: &str, next: Arc<dyn Consumer>, service: &ServiceHandles) -> Arc<dyn Processor> {
-    let factory: &ProcessorFactory = registry::find(registry::PROCESSORS, factory_name).expect("registered");
+    let factory: &ProcessorFactory = registry::find(sloop::components::PROCESSORS, factory_name).expect("registered");
     let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(yaml))
         .extract()
         .expect("yaml");
@@ -126,9 +126,10 @@ fn build(factory_name: &str, yaml: &str, next: Arc<dyn Consumer>, service: &Serv
         pipeline: "traces",
         signal: Signal::Traces,
         exporters: Arc::new(Sink),
+        pipelines: &Default::default(),
         service,
     };
-    config.build(&ctx, next)
+    config.build(&ctx, next).expect("the processor builds")
 }
 
 /// Each processor alone, with a typical config.
@@ -183,7 +184,7 @@ fn bench(c: &mut Criterion) {
         ("sli_then_slo".into(), sli_then_slo, &input),
     ];
     for (name, factory, yaml) in SINGLE {
-        if registry::find(registry::PROCESSORS, factory).is_some() {
+        if registry::find(sloop::components::PROCESSORS, factory).is_some() {
             cases.push((name.to_string(), build(factory, yaml, Arc::new(Sink), &service), &input));
         }
     }

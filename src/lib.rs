@@ -26,28 +26,36 @@
 //!
 //! ## How data flows
 //! receiver decodes → pipeline processors, in order, on the receiving task →
-//! [`topology::ExporterFanOut`] shares one batch with every exporter → one bounded
-//! [`topology::ExporterQueue`] per exporter → workers with retry → backend. Data stays in
+//! [`graph::ExporterFanOut`] shares one batch with every exporter → one bounded
+//! [`exporters::helper::ExporterQueue`] per exporter → workers with retry → backend. Data stays in
 //! the opentelemetry-proto types end to end ([`pdata::Telemetry`]).
 //!
 //! ## Where things are
-//! - [`component`]: ids, signals, the component traits and the factory
-//!   [`component::registry`] (one line per component type).
-//! - [`config`]: loading, env expansion, strict parsing, every error with its path.
-//! - [`topology`]: building, starting and stopping the graph; queues and retry.
-//! - [`receivers`], [`processors`], [`exporters`], [`extensions`]: one folder per
-//!   component, named by its config type.
-//! - [`telemetry`]: logs and self-metrics.
-//! - [`loadgen`]: `sloop loadgen`, an OTLP trace load generator.
-//! - [`rules`]: `sloop rules`, Prometheus recording and alerting rules for the SLOs.
+//! Dependencies point one way, down this list (checked by `tests/spine.rs`):
+//! - [`pdata`]: signals, telemetry, the shared export batch. [`confmap`]: reading
+//!   config files and parsing one block strictly, every error with its path.
+//! - [`ottl`]: the condition language.
+//! - [`component`]: ids, the component traits, errors, the state store.
+//! - [`receivers`], [`processors`], [`exporters`] (with the exporterhelper,
+//!   [`exporters::helper`]), [`connectors`], [`extensions`]: one folder per component,
+//!   named by its config type; [`admin`]: the admin HTTP server.
+//! - [`components`]: the registry, one line per component type.
+//! - [`config`]: compiling a whole config into a checked plan.
+//! - [`graph`]: building, starting and stopping the pipelines; [`telemetry`]: logs and
+//!   self-metrics; [`loadgen`]: `sloop loadgen`; [`rules`]: `sloop rules`.
+//! - [`service`]: owns the graph, the state that outlives it, and the admin server.
 
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod component;
+pub mod components;
 pub mod config;
+pub mod confmap;
+pub mod connectors;
 pub mod exporters;
 pub mod extensions;
+pub mod graph;
 pub mod loadgen;
 pub mod ottl;
 pub mod pdata;
@@ -58,4 +66,3 @@ pub mod service;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
-pub mod topology;

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::SloSource;
+use crate::component::{ServiceHandles, StateStore};
 use crate::config::{Config, MetricsLevel};
-use crate::topology::{ShutdownReport, Topology};
+use crate::graph::{ShutdownReport, Topology};
+use crate::processors::slo::{minute_of, unix_nanos, SloRegistry, REGISTRY_KEY};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +35,8 @@ pub async fn run(
     metrics: Option<PrometheusHandle>,
     stop: impl Future<Output = ()>,
 ) -> Result<ShutdownReport, RunError> {
-    let topology = Topology::build(&config)?;
+    let service = ServiceHandles::default();
+    let topology = Topology::build(&config, &service)?;
     let telemetry_stop = CancellationToken::new();
     let mut metrics_server = None;
     if config.telemetry.metrics.level != MetricsLevel::None {
@@ -42,12 +46,17 @@ pub async fn run(
             address: address.clone(),
             error: std::io::Error::other("not an ip:port address"),
         })?;
-        let server = crate::admin::serve(parsed, metrics, topology.service().slos.clone(), telemetry_stop.clone())
-            .await
-            .map_err(|error| RunError::Metrics {
-                address: address.clone(),
-                error,
-            })?;
+        let server = crate::admin::serve(
+            parsed,
+            metrics,
+            std::sync::Arc::new(SloStatus(service.state.clone())),
+            telemetry_stop.clone(),
+        )
+        .await
+        .map_err(|error| RunError::Metrics {
+            address: address.clone(),
+            error,
+        })?;
         metrics_server = Some(server);
     }
     if let Err(error) = topology.start().await {
@@ -97,5 +106,32 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The status API's view of the SLO state the service keeps.
+struct SloStatus(std::sync::Arc<StateStore>);
+
+impl SloStatus {
+    fn registry(&self) -> Option<std::sync::Arc<SloRegistry>> {
+        self.0.get::<SloRegistry>(REGISTRY_KEY)
+    }
+}
+
+impl SloSource for SloStatus {
+    fn statuses(&self) -> Vec<serde_json::Value> {
+        let Some(registry) = self.registry() else {
+            return Vec::new();
+        };
+        registry
+            .statuses(minute_of(unix_nanos()))
+            .iter()
+            .filter_map(|s| serde_json::to_value(s).ok())
+            .collect()
+    }
+
+    fn status(&self, name: &str) -> Option<serde_json::Value> {
+        let status = self.registry()?.status(name, minute_of(unix_nanos()))?;
+        serde_json::to_value(status).ok()
     }
 }

@@ -8,6 +8,7 @@
 
 mod id;
 pub mod registry;
+mod state;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,57 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use id::{ComponentId, ComponentIdError};
+pub use state::StateStore;
 
-use crate::pdata::Telemetry;
+pub use crate::pdata::Signal;
+use crate::pdata::{ExportBatch, Telemetry};
 
 /// A boxed, sendable future: the return type of the object-safe async methods below.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The three OTLP signals a pipeline can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Signal {
-    /// Spans.
-    Traces,
-    /// Metric data points.
-    Metrics,
-    /// Log records.
-    Logs,
-}
-
-impl Signal {
-    /// All signals, in config order.
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
-
-    /// The name used in `service.pipelines` keys.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Metrics => "metrics",
-            Signal::Logs => "logs",
-        }
-    }
-
-    /// The name of one item of this signal in self-metric names
-    /// (`otelcol_receiver_accepted_spans`, `..._metric_points`, `..._log_records`).
-    pub fn item_name(self) -> &'static str {
-        match self {
-            Signal::Traces => "spans",
-            Signal::Metrics => "metric_points",
-            Signal::Logs => "log_records",
-        }
-    }
-
-    /// Parses a pipeline signal name.
-    pub fn parse(name: &str) -> Option<Signal> {
-        Signal::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for Signal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a pipeline did not accept data. Receivers turn this into a wire status.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -115,7 +72,7 @@ pub trait Consumer: Send + Sync + 'static {
 
     /// As [`Consumer::consume`], but a retryable refusal hands `data` back untouched,
     /// for a stage that already acknowledged it and must keep it to offer again (the
-    /// batch processor's [`crate::processors::backlog`]).
+    /// batch processor's backlog).
     ///
     /// The default keeps a copy while `consume` runs, because `consume` may have
     /// changed the data before refusing it. Stages that refuse before touching the
@@ -226,17 +183,76 @@ pub struct ProcessorContext<'a> {
     /// The fan-out to this pipeline's exporters, for processors that emit telemetry
     /// of their own (the slo processor's metrics).
     pub exporters: Arc<dyn Consumer>,
+    /// The entries of the pipelines this processor sends into
+    /// ([`ProcessorConfig::metrics_pipelines`]): edges of the graph, built before it.
+    pub pipelines: &'a std::collections::BTreeMap<String, Arc<dyn Consumer>>,
     /// Service-wide handles.
     pub service: &'a ServiceHandles,
 }
 
-/// Things every component of one running service can reach.
+/// What a connector is built with: one instance per pair of signals it joins.
+pub struct ConnectorContext<'a> {
+    /// The connector's id.
+    pub id: &'a ComponentId,
+    /// The signal it takes, as an exporter of the pipelines that list it there.
+    pub from: Signal,
+    /// The signal it emits, as a receiver of the pipelines that list it there.
+    pub to: Signal,
+    /// Every pipeline of signal `to` that lists the connector as a receiver, by name.
+    pub outputs: &'a std::collections::BTreeMap<String, Arc<dyn Consumer>>,
+    /// Service-wide handles.
+    pub service: &'a ServiceHandles,
+}
+
+/// A component could not be built from a config that parsed (a file that cannot be
+/// opened, a state that does not fit). `path` is relative to the component's block;
+/// the graph prefixes it with the block's own path.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct BuildError {
+    /// Where in the config, e.g. `processors.tail_sampling.policies[0]`.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl BuildError {
+    /// An error about the block as a whole.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        Self {
+            path: String::new(),
+            message: message.to_string(),
+        }
+    }
+
+    /// An error at `path` inside the block.
+    pub fn at(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The same error, with `prefix` (the block's path) in front of its path.
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.path = if self.path.is_empty() {
+            prefix.to_string()
+        } else if self.path.starts_with('[') {
+            format!("{prefix}{}", self.path)
+        } else {
+            format!("{prefix}.{}", self.path)
+        };
+        self
+    }
+}
+
+/// Things every component of one running service can reach. Owned by the service;
+/// outlives every graph it builds, so state kept here survives a reload.
 #[derive(Clone, Default)]
 pub struct ServiceHandles {
-    /// Each pipeline's entry by name, filled once the whole graph is built.
-    pub pipelines: Arc<std::sync::OnceLock<std::collections::BTreeMap<String, Arc<dyn Consumer>>>>,
-    /// Every SLO's state, for the status API.
-    pub slos: Arc<crate::processors::slo::SloRegistry>,
+    /// State that outlives the graph (SLO rings, tail-sampling buffers, exporter
+    /// queues), by component id.
+    pub state: Arc<StateStore>,
     /// Whether a memory limiter refuses data; readiness is off while one does.
     pub memory_pressure: Arc<MemoryPressure>,
 }
@@ -272,7 +288,7 @@ impl MemoryPressure {
 /// A parsed receiver config that can build the running receiver.
 pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
     /// Builds the receiver; binds nothing yet.
-    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Arc<dyn Receiver>;
+    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Result<Arc<dyn Receiver>, BuildError>;
 }
 
 /// A parsed processor config that can build a running instance for one pipeline.
@@ -285,7 +301,7 @@ pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
 /// one component's config type instead of growing a method here per tool.
 pub trait ProcessorConfig: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Builds the processor in front of `next`.
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor>;
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError>;
 
     /// Whether this config can run in a pipeline of `signal`; `Err` says why not.
     fn check_signal(&self, _signal: Signal) -> Result<(), String> {
@@ -321,18 +337,45 @@ pub trait ProcessorConfig: std::any::Any + Send + Sync + std::fmt::Debug {
 
 /// A parsed exporter config that can build the running exporter.
 pub trait ExporterConfig: Send + Sync + std::fmt::Debug {
-    /// Builds the exporter (one attempt per call; queueing and retry are added around
-    /// it by the topology from [`ExporterConfig::helper`]).
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn crate::exporters::Exporter>, StartError>;
+    /// Builds the exporter inside its queue, workers and retries (the exporters'
+    /// helper); sends nothing and spawns nothing until started.
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError>;
+}
 
-    /// Queue, retry and timeout settings.
-    fn helper(&self) -> crate::exporters::HelperSettings;
+/// An exporter as the graph sees it: a bounded queue in front of workers that send
+/// with retries. Every pipeline that lists the exporter shares the one queue.
+pub trait QueuedExporter: Send + Sync + 'static {
+    /// Spawns the workers.
+    fn start(&self);
+
+    /// Takes a batch into the queue, or refuses it (retryable) when the queue is full.
+    fn enqueue(&self, batch: Arc<ExportBatch>) -> BoxFuture<'_, Result<(), ConsumeError>>;
+
+    /// Stops taking batches, sends what is queued until `deadline`, and returns how
+    /// many items were given up. Safe without start and safe twice.
+    fn shutdown(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, u64>;
+}
+
+/// A parsed connector config: a connector is an exporter in the pipelines that list
+/// it under `exporters` and a receiver in those that list it under `receivers`.
+pub trait ConnectorConfig: Send + Sync + std::fmt::Debug {
+    /// Whether it can take `from` and emit `to`.
+    fn supports(&self, from: Signal, to: Signal) -> bool;
+
+    /// Pipelines its config names (`routing`'s tables): (path in its block, name).
+    /// Each must list the connector as a receiver.
+    fn pipelines(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Builds the instance joining `ctx.from` to `ctx.to`.
+    fn build(&self, ctx: &ConnectorContext<'_>) -> Result<Arc<dyn Processor>, BuildError>;
 }
 
 /// A parsed extension config.
 pub trait ExtensionConfig: Send + Sync + std::fmt::Debug {
     /// Builds the extension.
-    fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Arc<dyn Extension>;
+    fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Result<Arc<dyn Extension>, BuildError>;
 }
 
 /// What extensions can observe about the running service.

@@ -102,10 +102,10 @@ fn check(example: &Example) -> Vec<String> {
             errors.extend(problems.0.iter().map(ToString::to_string));
         }
     } else {
-        check_section(&dict, "receivers", registry::RECEIVERS, &mut errors);
-        check_section(&dict, "processors", registry::PROCESSORS, &mut errors);
-        check_section(&dict, "exporters", registry::EXPORTERS, &mut errors);
-        check_section(&dict, "extensions", registry::EXTENSIONS, &mut errors);
+        check_section(&dict, "receivers", crate::components::RECEIVERS, &mut errors);
+        check_section(&dict, "processors", crate::components::PROCESSORS, &mut errors);
+        check_section(&dict, "exporters", crate::components::EXPORTERS, &mut errors);
+        check_section(&dict, "extensions", crate::components::EXTENSIONS, &mut errors);
     }
     errors.retain(|error| !error.ends_with("does not exist or is not a file"));
     errors

@@ -10,132 +10,27 @@
 //! Every component block is parsed strictly (unknown keys are errors) by its factory,
 //! and every error in the whole file is collected and reported at once, each with its
 //! full path.
-
-mod duration;
-mod error;
-mod expand;
+//!
+//! Reading files and parsing single blocks is [`crate::confmap`]'s; this module
+//! compiles a whole config against the registry ([`crate::components`]) into a
+//! checked plan that [`crate::graph`] builds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::providers::{Env, Format};
+use figment::providers::Format;
 use figment::value::{Dict, Tag, Value};
 use figment::Figment;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-
-pub use duration::{deserialize as deserialize_duration, format as format_duration, parse as parse_duration};
-pub use error::{did_you_mean, ConfigError, ConfigErrors, Locate};
 
 use crate::component::registry::{self, Factory};
 use crate::component::{ComponentId, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal};
-
-/// An unparsed config value (a YAML node after merging and expansion).
-pub type RawValue = Value;
-
-/// The top-level sections; environment overrides outside them are ignored.
-const SECTIONS: [&str; 5] = ["receivers", "processors", "exporters", "extensions", "service"];
-
-/// Checks a component's config beyond what its types say (ranges, combinations).
-pub trait Validate {
-    /// Problems found, with paths relative to the component's block.
-    fn validate(&self) -> Vec<ConfigError> {
-        Vec::new()
-    }
-}
-
-/// Parses a component block into `T` strictly, then runs its checks.
-/// An empty block (`batch:`) parses as `{}`, so every field takes its default.
-pub fn parse_block<T: DeserializeOwned + Validate>(value: &RawValue) -> Result<T, Vec<ConfigError>> {
-    let empty;
-    let value = match value {
-        Value::Empty(..) => {
-            empty = Value::Dict(Tag::Default, Dict::new());
-            &empty
-        }
-        other => other,
-    };
-    let parsed: T = value.deserialize().map_err(ConfigError::from_figment)?;
-    let errors = parsed.validate();
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Serde helper for the Collector's "present but empty means enabled with defaults"
-/// blocks (`protocols: { grpc: }`): a null value becomes `Some(T::default())`.
-pub fn deserialize_present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
-}
-
-/// Serde helper for nested settings blocks (`telemetry:`, `sending_queue:`): a block
-/// left empty in YAML means "all defaults", as in the Collector.
-pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// Reads, merges and expands the config files and `SLOOP_` environment overrides.
-pub fn load(paths: &[PathBuf]) -> Result<Dict, ConfigErrors> {
-    load_with_env(paths, &|name| std::env::var(name).ok(), Env::prefixed("SLOOP_"))
-}
-
-fn load_with_env(paths: &[PathBuf], lookup: &dyn Fn(&str) -> Option<String>, env: Env) -> Result<Dict, ConfigErrors> {
-    if paths.is_empty() {
-        return Err(ConfigErrors(vec![ConfigError::new(
-            "",
-            "no config file given (use --config FILE)",
-        )]));
-    }
-    let mut figment = Figment::new();
-    let mut errors = Vec::new();
-    for path in paths {
-        if !path.is_file() {
-            errors.push(ConfigError::new("", format!("{}: no such config file", path.display())));
-        }
-        figment = figment.merge(serde_saphyr::figment::Yaml::file_exact(path));
-    }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    // Filter before splitting: the key still reads `SERVICE__TELEMETRY__...` here.
-    let env = env
-        .filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            SECTIONS.iter().any(|s| key.starts_with(&format!("{s}__")))
-        })
-        .split("__");
-    figment = figment.merge(env);
-    let mut dict: Dict = figment.extract().map_err(|e| {
-        ConfigErrors(
-            ConfigError::from_figment(e)
-                .into_iter()
-                .map(|mut e| {
-                    if e.path.is_empty() {
-                        e.message = format!("cannot read config: {}", e.message);
-                    }
-                    e
-                })
-                .collect(),
-        )
-    })?;
-    expand::expand_dict(&mut dict, "", lookup, &mut errors);
-    if errors.is_empty() {
-        Ok(dict)
-    } else {
-        Err(ConfigErrors(errors))
-    }
-}
+use crate::components;
+use crate::confmap::{
+    deserialize_duration, did_you_mean, expand_dict, load, null_as_default, parse_block, ConfigError, ConfigErrors,
+    RawValue, Validate,
+};
 
 /// The raw top level: known sections only, component blocks unparsed.
 #[derive(Deserialize)]
@@ -353,7 +248,7 @@ impl Config {
             .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
         let mut errors = Vec::new();
         let mut dict = dict;
-        expand::expand_dict(&mut dict, "", &|name| std::env::var(name).ok(), &mut errors);
+        expand_dict(&mut dict, "", &|name| std::env::var(name).ok(), &mut errors);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -375,28 +270,28 @@ impl Config {
             "receivers",
             "receiver",
             &root.receivers,
-            registry::RECEIVERS,
+            components::RECEIVERS,
             &mut errors,
         );
         let processors = parse_section(
             "processors",
             "processor",
             &root.processors,
-            registry::PROCESSORS,
+            components::PROCESSORS,
             &mut errors,
         );
         let exporters = parse_section(
             "exporters",
             "exporter",
             &root.exporters,
-            registry::EXPORTERS,
+            components::EXPORTERS,
             &mut errors,
         );
         let extensions = parse_section(
             "extensions",
             "extension",
             &root.extensions,
-            registry::EXTENSIONS,
+            components::EXTENSIONS,
             &mut errors,
         );
 

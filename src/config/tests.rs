@@ -2,6 +2,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::*;
+use crate::confmap::load_with_env;
+use figment::providers::Env;
 
 fn errors_of(yaml: &str) -> Vec<String> {
     match Config::from_yaml(yaml) {

@@ -1,74 +1,22 @@
 //! Exporters: the last stage of a pipeline. Each exporter makes *one attempt* per
-//! call; the topology wraps it in an [`crate::topology::ExporterQueue`] that adds the
-//! bounded `sending_queue`, the consumer workers, `retry_on_failure` and `timeout` —
-//! the Collector's exporterhelper, shared by every exporter.
+//! call ([`Exporter`]); its config's `build` wraps it in the [`helper`]'s
+//! [`ExporterQueue`](helper::ExporterQueue), which adds the bounded `sending_queue`, the
+//! consumer workers, `retry_on_failure` and `timeout` — the Collector's
+//! exporterhelper, shared by every exporter.
 
 pub mod debug;
 pub mod file;
+pub mod helper;
 pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
-mod settings;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use bytes::Bytes;
+pub use helper::{default_timeout, validate_helper, ClientTls, Compression, HelperSettings, QueueConfig, RetryConfig};
 
-pub use settings::{
-    default_timeout, validate_helper, ClientTls, Compression, HelperSettings, QueueConfig, RetryConfig,
-};
-
-use crate::component::{BoxFuture, Signal};
-use crate::pdata::Telemetry;
-
-/// A batch on its way to the exporters. Shared (behind an `Arc`) by every exporter of
-/// a pipeline, so fan-out copies nothing and the protobuf encoding is done once.
-#[derive(Debug)]
-pub struct ExportBatch {
-    data: Telemetry,
-    items: usize,
-    protobuf: OnceLock<Bytes>,
-}
-
-impl ExportBatch {
-    /// Wraps a payload, counting its items once.
-    pub fn new(data: Telemetry) -> Self {
-        let items = data.item_count();
-        Self {
-            data,
-            items,
-            protobuf: OnceLock::new(),
-        }
-    }
-
-    /// The payload.
-    pub fn data(&self) -> &Telemetry {
-        &self.data
-    }
-
-    /// The payload, taken back (a batch no exporter took).
-    pub fn into_data(self) -> Telemetry {
-        self.data
-    }
-
-    /// Spans, data points or log records in the batch.
-    pub fn items(&self) -> usize {
-        self.items
-    }
-
-    /// The signal.
-    pub fn signal(&self) -> Signal {
-        self.data.signal()
-    }
-
-    /// The protobuf encoding, computed on first use and shared afterwards.
-    pub fn protobuf(&self) -> Bytes {
-        self.protobuf
-            .get_or_init(|| Bytes::from(self.data.encode_protobuf()))
-            .clone()
-    }
-}
+use crate::component::BoxFuture;
+pub use crate::pdata::ExportBatch;
 
 /// What a backend said about a delivered batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

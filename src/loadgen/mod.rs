@@ -116,7 +116,7 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// How long to send [default: 10s, unless --count is given].
-    #[arg(long, value_parser = crate::config::parse_duration, conflicts_with = "count")]
+    #[arg(long, value_parser = crate::confmap::parse_duration, conflicts_with = "count")]
     pub duration: Option<Duration>,
     /// Send exactly this many requests instead of running for a duration.
     #[arg(long)]
@@ -140,7 +140,7 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "P50,P99", default_value = "50,300", value_parser = parse_latency)]
     pub latency_ms: (f64, f64),
     /// Timeout of one export request.
-    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::confmap::parse_duration)]
     pub timeout: Duration,
     /// Print the result as JSON instead of a table.
     #[arg(long)]

@@ -8,9 +8,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
 use prost::Message;
 
+mod batch;
 pub mod sampling;
+mod signal;
 
-use crate::component::Signal;
+pub use batch::ExportBatch;
+pub use signal::Signal;
 
 /// One request's worth of one signal.
 #[derive(Debug, Clone, PartialEq)]

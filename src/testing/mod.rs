@@ -120,7 +120,8 @@ pub fn build_processor(
         pipeline: signal.as_str(),
         signal,
         exporters: Recorder::new(),
+        pipelines: &Default::default(),
         service: &service,
     };
-    config.build(&ctx, next)
+    config.build(&ctx, next).expect("the processor builds")
 }

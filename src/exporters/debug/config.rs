@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::Validate;
+use crate::confmap::Validate;
 use crate::exporters::{default_timeout, HelperSettings, QueueConfig, RetryConfig};
 
 /// `exporters.debug`.

@@ -18,8 +18,8 @@ use std::sync::Arc;
 pub use config::{DebugConfig, Verbosity};
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 use crate::pdata::{data_point_count, Telemetry};
 
@@ -35,15 +35,17 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
     Ok(Box::new(parse_block::<DebugConfig>(value)?))
 }
 
-impl ExporterConfig for DebugConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+impl DebugConfig {
+    /// The one-attempt exporter, without queue or retries.
+    pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         Ok(Arc::new(DebugExporter {
             id: id.to_string(),
             verbosity: self.verbosity,
         }))
     }
 
-    fn helper(&self) -> HelperSettings {
+    /// Queue, retry and timeout settings.
+    pub fn helper(&self) -> HelperSettings {
         config::helper()
     }
 }
@@ -150,4 +152,11 @@ pub fn render(id: &str, verbosity: Verbosity, batch: &ExportBatch) -> String {
         }
     }
     out
+}
+
+impl ExporterConfig for DebugConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
+        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
+    }
 }

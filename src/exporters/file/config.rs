@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Validate};
+use crate::confmap::{ConfigError, Validate};
 use crate::exporters::{default_timeout, HelperSettings, QueueConfig, RetryConfig};
 
 /// `exporters.file`.

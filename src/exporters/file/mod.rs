@@ -22,8 +22,8 @@ use tokio::sync::Mutex;
 pub use config::FileConfig;
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 
 /// Registry entry.
@@ -38,8 +38,9 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
     Ok(Box::new(parse_block::<FileConfig>(value)?))
 }
 
-impl ExporterConfig for FileConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+impl FileConfig {
+    /// The one-attempt exporter, without queue or retries.
+    pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -50,7 +51,8 @@ impl ExporterConfig for FileConfig {
         }))
     }
 
-    fn helper(&self) -> HelperSettings {
+    /// Queue, retry and timeout settings.
+    pub fn helper(&self) -> HelperSettings {
         config::helper()
     }
 }
@@ -80,5 +82,12 @@ impl Exporter for FileExporter {
         Box::pin(async move {
             let _ = self.file.lock().await.sync_all().await;
         })
+    }
+}
+
+impl ExporterConfig for FileConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
+        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
     }
 }

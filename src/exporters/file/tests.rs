@@ -9,7 +9,7 @@ async fn appends_one_otlp_json_line_per_batch() {
         path: path.clone(),
         format: Default::default(),
     };
-    let exporter = config.build(&ComponentId::parse("file").unwrap()).unwrap();
+    let exporter = config.exporter(&ComponentId::parse("file").unwrap()).unwrap();
     let first = traces(&[&["a"]]);
     let second = traces(&[&["b", "c"]]);
     exporter.export(&ExportBatch::new(first.clone())).await.unwrap();
@@ -26,7 +26,7 @@ async fn appends_one_otlp_json_line_per_batch() {
 
 #[test]
 fn missing_directory_is_a_config_error() {
-    let errors = crate::config::parse_block::<FileConfig>(&figment::value::Value::from(figment::util::map! {
+    let errors = crate::confmap::parse_block::<FileConfig>(&figment::value::Value::from(figment::util::map! {
         "path" => "/nonexistent-dir/out.jsonl",
     }))
     .unwrap_err();

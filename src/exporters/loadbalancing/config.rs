@@ -7,7 +7,7 @@ use std::time::Duration;
 use figment::value::{Dict, Tag, Value};
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, parse_block, ConfigError, RawValue, Validate};
+use crate::confmap::{deserialize_duration, parse_block, ConfigError, RawValue, Validate};
 use crate::exporters::otlp_grpc::OtlpGrpcConfig;
 
 /// The gRPC port a backend listens on when the resolver does not say (as in the Collector).
@@ -25,7 +25,7 @@ pub struct LoadBalancingConfig {
     #[serde(default)]
     pub routing_key: RoutingKey,
     /// How backends are reached.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub protocol: ProtocolConfig,
     /// Where the list of backends comes from.
     pub resolver: ResolverConfig,

@@ -66,11 +66,11 @@ pub use ring::{stable_hash, HashRing, POINTS_PER_ENDPOINT};
 pub use split::split;
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
-use crate::config::{ConfigError, RawValue};
+use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::confmap::{ConfigError, RawValue};
+use crate::exporters::helper::ExporterQueue;
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings, QueueConfig, RetryConfig};
 use crate::pdata::Telemetry;
-use crate::topology::ExporterQueue;
 
 /// Registry entry.
 pub const FACTORY: ExporterFactory = ExporterFactory {
@@ -87,11 +87,12 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
 /// How long a client is asked to wait when a backend's queue cannot take its part.
 const REFUSED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-impl ExporterConfig for LoadBalancing {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+impl LoadBalancing {
+    /// The one-attempt exporter, without queue or retries.
+    pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         // Catch a template that cannot build (an unreadable ca_file) now, not at the
         // first resolution.
-        self.backend("loadbalancing-backend:4317").build(id)?;
+        self.backend("loadbalancing-backend:4317").exporter(id)?;
         Ok(Arc::new(LoadBalancer {
             balancer: Arc::new(Balancer {
                 id: id.clone(),
@@ -108,7 +109,8 @@ impl ExporterConfig for LoadBalancing {
 
     /// The queueing and retrying happen per backend; the topology's wrapper around
     /// this exporter only passes each request through (and a refusal back).
-    fn helper(&self) -> HelperSettings {
+    /// Queue, retry and timeout settings.
+    pub fn helper(&self) -> HelperSettings {
         HelperSettings {
             // An export only queues, so this bound matters only when the template
             // turns the backends' sending_queue off and they send inline.
@@ -285,7 +287,7 @@ impl Balancer {
     fn backend(&self, endpoint: &str) -> Result<Backend, StartError> {
         let id = ComponentId::parse(&format!("{}/{endpoint}", self.id)).unwrap_or_else(|_| self.id.clone());
         let config = self.config.backend(endpoint);
-        let exporter = config.build(&id)?;
+        let exporter = config.exporter(&id)?;
         let queue = Arc::new(ExporterQueue::new(id, exporter, config.helper()));
         queue.start();
         Ok(Backend {
@@ -434,5 +436,12 @@ impl Exporter for LoadBalancer {
             }
             lost + stranded as u64
         })
+    }
+}
+
+impl ExporterConfig for LoadBalancing {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
+        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
     }
 }

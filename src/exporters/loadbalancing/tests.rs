@@ -314,7 +314,7 @@ fn config_errors_name_the_problem_and_its_path() {
 fn lb(yaml: &str) -> Arc<dyn Exporter> {
     parse_yaml(yaml)
         .unwrap()
-        .build(&ComponentId::parse("loadbalancing").unwrap())
+        .exporter(&ComponentId::parse("loadbalancing").unwrap())
         .unwrap()
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, ConfigError, Validate};
 use crate::exporters::{default_timeout, validate_helper};
 use crate::exporters::{ClientTls, Compression, QueueConfig, RetryConfig};
 
@@ -25,13 +25,13 @@ pub struct OtlpGrpcConfig {
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
     /// TLS settings; `insecure: true` for plaintext.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub tls: ClientTls,
     /// The bounded queue in front of the exporter.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub sending_queue: QueueConfig,
     /// Retry policy for retryable failures.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub retry_on_failure: RetryConfig,
 }
 

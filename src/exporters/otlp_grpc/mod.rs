@@ -50,8 +50,8 @@ use tonic::Code;
 pub use config::OtlpGrpcConfig;
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 
 /// Registry entry.
@@ -66,8 +66,9 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
     Ok(Box::new(parse_block::<OtlpGrpcConfig>(value)?))
 }
 
-impl ExporterConfig for OtlpGrpcConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+impl OtlpGrpcConfig {
+    /// The one-attempt exporter, without queue or retries.
+    pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         let (uri, plaintext) = self.target().map_err(|e| StartError::new(id, e))?;
         let mut endpoint = Endpoint::from_shared(uri)
             .map_err(|e| StartError::new(id, e))?
@@ -103,7 +104,8 @@ impl ExporterConfig for OtlpGrpcConfig {
         }))
     }
 
-    fn helper(&self) -> HelperSettings {
+    /// Queue, retry and timeout settings.
+    pub fn helper(&self) -> HelperSettings {
         HelperSettings {
             timeout: self.timeout,
             queue: self.sending_queue.clone(),
@@ -220,5 +222,12 @@ pub fn classify(status: &tonic::Status) -> ExportError {
         | Code::DataLoss => ExportError::Retryable { message, throttle },
         Code::ResourceExhausted if throttle.is_some() => ExportError::Retryable { message, throttle },
         _ => ExportError::Permanent { message },
+    }
+}
+
+impl ExporterConfig for OtlpGrpcConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
+        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
     }
 }

@@ -131,7 +131,7 @@ async fn a_backend_dying_mid_export_is_a_retryable_failure() {
         retry_on_failure: Default::default(),
     };
     let id = crate::component::ComponentId::parse("otlp_grpc").unwrap();
-    let exporter = ExporterConfig::build(&config, &id).unwrap();
+    let exporter = config.exporter(&id).unwrap();
     let batch = ExportBatch::new(crate::testing::traces(&[&["a", "b"]]));
     let result = tokio::time::timeout(Duration::from_secs(10), exporter.export(&batch))
         .await

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::component::Signal;
-use crate::config::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, ConfigError, Validate};
 use crate::exporters::{default_timeout, validate_helper, ClientTls, Compression, QueueConfig, RetryConfig};
 
 /// `exporters.otlp_http` (alias `otlphttp`).
@@ -38,13 +38,13 @@ pub struct OtlpHttpConfig {
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
     /// TLS settings (`ca_file`); the URL scheme decides between http and https.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub tls: ClientTls,
     /// The bounded queue in front of the exporter.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub sending_queue: QueueConfig,
     /// Retry policy for retryable failures.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub retry_on_failure: RetryConfig,
 }
 

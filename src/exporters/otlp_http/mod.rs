@@ -34,8 +34,8 @@ use prost::Message;
 pub use config::{HttpEncoding, OtlpHttpConfig};
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, ComponentId, ExporterConfig, Signal, StartError};
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::otlp_grpc::partial_outcome;
 use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 
@@ -51,8 +51,9 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
     Ok(Box::new(parse_block::<OtlpHttpConfig>(value)?))
 }
 
-impl ExporterConfig for OtlpHttpConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+impl OtlpHttpConfig {
+    /// The one-attempt exporter, without queue or retries.
+    pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         let mut headers = reqwest::header::HeaderMap::new();
         for (key, value) in &self.headers {
             if let (Ok(k), Ok(v)) = (
@@ -83,7 +84,8 @@ impl ExporterConfig for OtlpHttpConfig {
         }))
     }
 
-    fn helper(&self) -> HelperSettings {
+    /// Queue, retry and timeout settings.
+    pub fn helper(&self) -> HelperSettings {
         HelperSettings {
             timeout: self.timeout,
             queue: self.sending_queue.clone(),
@@ -200,5 +202,12 @@ fn partial_success(signal: Signal, body: &[u8], json: bool) -> Option<(i64, Stri
         Signal::Traces => decode!(ExportTraceServiceResponse, rejected_spans),
         Signal::Metrics => decode!(ExportMetricsServiceResponse, rejected_data_points),
         Signal::Logs => decode!(ExportLogsServiceResponse, rejected_log_records),
+    }
+}
+
+impl ExporterConfig for OtlpHttpConfig {
+    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
+        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
     }
 }

@@ -37,7 +37,7 @@ fn retry_after_is_honoured() {
 
 #[test]
 fn urls_append_signal_paths_and_honour_overrides() {
-    let config: OtlpHttpConfig = crate::config::parse_block(&figment::value::Value::from(figment::util::map! {
+    let config: OtlpHttpConfig = crate::confmap::parse_block(&figment::value::Value::from(figment::util::map! {
         "endpoint" => "https://vendor.example/otlp/",
         "logs_endpoint" => "https://logs.example/ingest",
     }))
@@ -47,7 +47,7 @@ fn urls_append_signal_paths_and_honour_overrides() {
         "https://vendor.example/otlp/v1/traces"
     );
     assert_eq!(config.url(Signal::Logs).unwrap(), "https://logs.example/ingest");
-    let bad = crate::config::parse_block::<OtlpHttpConfig>(&figment::value::Value::from(figment::util::map! {
+    let bad = crate::confmap::parse_block::<OtlpHttpConfig>(&figment::value::Value::from(figment::util::map! {
         "endpoint" => "vendor.example:4318",
     }))
     .unwrap_err();

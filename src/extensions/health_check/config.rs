@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Validate};
+use crate::confmap::{ConfigError, Validate};
 use crate::receivers::otlp::check_endpoint;
 
 /// `extensions.health_check`.

@@ -33,9 +33,10 @@ pub use config::HealthCheckConfig;
 
 use crate::component::registry::ExtensionFactory;
 use crate::component::{
-    BoxFuture, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, MemoryPressure, StartError,
+    BoxFuture, BuildError, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, MemoryPressure,
+    StartError,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 
 /// Registry entry.
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
@@ -50,14 +51,16 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExtensionConfig>, Vec<ConfigError>>
 }
 
 impl ExtensionConfig for HealthCheckConfig {
-    fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Arc<dyn Extension> {
-        Arc::new(HealthCheck {
-            id: id.clone(),
-            config: self.clone(),
-            ready: ctx.ready.clone(),
-            memory_pressure: ctx.memory_pressure.clone(),
-            stop: CancellationToken::new(),
-            server: Mutex::new(None),
+    fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Result<Arc<dyn Extension>, BuildError> {
+        Ok({
+            Arc::new(HealthCheck {
+                id: id.clone(),
+                config: self.clone(),
+                ready: ctx.ready.clone(),
+                memory_pressure: ctx.memory_pressure.clone(),
+                stop: CancellationToken::new(),
+                server: Mutex::new(None),
+            })
         })
     }
 }

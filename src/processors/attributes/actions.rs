@@ -15,7 +15,7 @@ use regex::Regex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::ConfigError;
+use crate::confmap::ConfigError;
 use crate::pdata::Telemetry;
 
 /// What `from_context` is refused with until receivers keep request metadata.

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::actions::{ActionConfig, Actions, ConfigValue};
-use crate::config::{ConfigError, Validate};
+use crate::confmap::{ConfigError, Validate};
 
 /// `processors.attributes`.
 #[derive(Debug, Clone, Deserialize)]
@@ -177,7 +177,7 @@ impl MatchConfig {
         if self.match_type == MatchType::Strict {
             for (i, kind) in self.span_kinds.iter().enumerate() {
                 if !SPAN_KINDS.contains(&kind.as_str()) {
-                    let hint = crate::config::did_you_mean(kind, SPAN_KINDS.iter().copied())
+                    let hint = crate::confmap::did_you_mean(kind, SPAN_KINDS.iter().copied())
                         .map_or(String::new(), |k| format!(", did you mean {k}?"));
                     errors.push(ConfigError::new(
                         format!("{at}.span_kinds[{i}]"),

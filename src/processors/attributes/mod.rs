@@ -49,9 +49,9 @@ pub use matcher::{Item, Matcher};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::{for_each_data_point, Telemetry};
 
 /// Registry entry.
@@ -120,8 +120,8 @@ fn applies(signal: Signal, property: &str) -> bool {
 }
 
 impl ProcessorConfig for CompiledAttributes {
-    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        Arc::new(self.processor(next))
+    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok(Arc::new(self.processor(next)))
     }
 
     fn check_signal(&self, signal: Signal) -> Result<(), String> {

@@ -600,6 +600,6 @@ async fn consume_forwards_and_start_shutdown_twice_are_safe() {
 
 #[test]
 fn the_factory_is_registered() {
-    let factory = crate::component::registry::find(crate::component::registry::PROCESSORS, "attributes").unwrap();
+    let factory = crate::component::registry::find(crate::components::PROCESSORS, "attributes").unwrap();
     assert!((factory.parse)(&raw("actions: [{key: a, action: delete}]")).is_ok());
 }

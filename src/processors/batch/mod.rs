@@ -37,9 +37,9 @@ pub use config::BatchConfig;
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Refused, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Refused, Signal,
 };
-use crate::config::{parse_block, RawValue};
+use crate::confmap::{parse_block, RawValue};
 use crate::pdata::Telemetry;
 use crate::processors::backlog::{Backlog, RETRY_INTERVAL};
 
@@ -51,18 +51,24 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     parse,
 };
 
-fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<crate::config::ConfigError>> {
+fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<crate::confmap::ConfigError>> {
     Ok(Box::new(parse_block::<BatchConfig>(value)?))
 }
 
 impl ProcessorConfig for BatchConfig {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn crate::component::Processor> {
-        Arc::new(BatchProcessor::with_id(
-            self.clone(),
-            ctx.id.to_string(),
-            ctx.signal,
-            next,
-        ))
+    fn build(
+        &self,
+        ctx: &ProcessorContext<'_>,
+        next: Arc<dyn Consumer>,
+    ) -> Result<Arc<dyn crate::component::Processor>, BuildError> {
+        Ok({
+            Arc::new(BatchProcessor::with_id(
+                self.clone(),
+                ctx.id.to_string(),
+                ctx.signal,
+                next,
+            ))
+        })
     }
 }
 

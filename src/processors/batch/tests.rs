@@ -169,6 +169,6 @@ fn max_size_below_size_is_rejected() {
         send_batch_max_size: 5,
         ..BatchConfig::default()
     };
-    let errors = crate::config::Validate::validate(&config);
+    let errors = crate::confmap::Validate::validate(&config);
     assert_eq!(errors[0].path, "send_batch_max_size");
 }

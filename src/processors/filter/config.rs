@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Locate, Validate};
+use crate::confmap::{ConfigError, Locate, Validate};
 use crate::ottl::{Condition, Context};
 
 /// `processors.filter`.

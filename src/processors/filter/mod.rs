@@ -56,9 +56,9 @@ pub use config::{CompiledFilter, ErrorMode, FilterConfig, LogsConditions, Metric
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::ottl::{DataPoint, DataPointView, LogView, MetricView, SpanEventView, SpanView};
 use crate::pdata::{data_point_count, Telemetry};
 
@@ -76,17 +76,19 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 }
 
 impl ProcessorConfig for CompiledFilter {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        let label = ctx.id.to_string();
-        Arc::new(FilterProcessor {
-            filter: self.clone(),
-            next,
-            spans_filtered: metrics::counter!("otelcol_processor_filter_spans_filtered", "filter" => label.clone()),
-            datapoints_filtered: metrics::counter!(
-                "otelcol_processor_filter_datapoints_filtered",
-                "filter" => label.clone()
-            ),
-            logs_filtered: metrics::counter!("otelcol_processor_filter_logs_filtered", "filter" => label),
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            let label = ctx.id.to_string();
+            Arc::new(FilterProcessor {
+                filter: self.clone(),
+                next,
+                spans_filtered: metrics::counter!("otelcol_processor_filter_spans_filtered", "filter" => label.clone()),
+                datapoints_filtered: metrics::counter!(
+                    "otelcol_processor_filter_datapoints_filtered",
+                    "filter" => label.clone()
+                ),
+                logs_filtered: metrics::counter!("otelcol_processor_filter_logs_filtered", "filter" => label),
+            })
         })
     }
 }

@@ -9,7 +9,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 
 use super::*;
-use crate::config::{Config, ConfigErrors};
+use crate::config::Config;
+use crate::confmap::ConfigErrors;
 use crate::testing::{span_names, traces, Recorder};
 
 fn compile(yaml: &str) -> Result<CompiledFilter, Vec<ConfigError>> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, ConfigError, Validate};
 
 /// Bytes in a MiB.
 pub const MIB: u64 = 1 << 20;

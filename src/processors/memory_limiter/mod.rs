@@ -96,10 +96,10 @@ pub use usage::{judge, Sample, Verdict};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, MemoryPressure, Processor, ProcessorConfig, ProcessorContext, Signal,
-    StartError,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, MemoryPressure, Processor, ProcessorConfig,
+    ProcessorContext, Signal, StartError,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
 
 /// How stale the last measurement may be before a request measures again.
@@ -141,21 +141,23 @@ impl MemoryLimiterComponent {
 }
 
 impl ProcessorConfig for MemoryLimiterComponent {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        let check = self
-            .check
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(|| {
-                Arc::new(MemoryCheck::new(
-                    self.config.clone(),
-                    ctx.id.to_string(),
-                    self.sources.clone(),
-                    ctx.service.memory_pressure.clone(),
-                ))
-            })
-            .clone();
-        Arc::new(MemoryLimiter::new(check, ctx.signal, next))
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            let check = self
+                .check
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| {
+                    Arc::new(MemoryCheck::new(
+                        self.config.clone(),
+                        ctx.id.to_string(),
+                        self.sources.clone(),
+                        ctx.service.memory_pressure.clone(),
+                    ))
+                })
+                .clone();
+            Arc::new(MemoryLimiter::new(check, ctx.signal, next))
+        })
     }
 }
 

@@ -538,9 +538,10 @@ async fn pipelines_sharing_a_limiter_report_pressure_once() {
             pipeline: signal.as_str(),
             signal,
             exporters: Recorder::new(),
+            pipelines: &Default::default(),
             service: &service,
         };
-        component.build(&ctx, Recorder::new())
+        component.build(&ctx, Recorder::new()).unwrap()
     };
     let traces_limiter = build(Signal::Traces);
     let logs_limiter = build(Signal::Logs);

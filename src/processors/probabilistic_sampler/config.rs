@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Validate};
+use crate::confmap::{ConfigError, Validate};
 
 /// Smallest non-zero probability consistent sampling can express: 2^-56.
 pub const MIN_PROBABILITY: f64 = 1.0 / (1u64 << 56) as f64;

@@ -76,9 +76,9 @@ pub use tracestate::{TraceState, TraceStateError};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
 
 /// Registry entry.
@@ -95,28 +95,30 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 }
 
 impl ProcessorConfig for ProbabilisticSamplerConfig {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        let logs = ctx.signal == Signal::Logs;
-        let name = if logs {
-            "otelcol_processor_probabilistic_sampler_count_logs_sampled"
-        } else {
-            "otelcol_processor_probabilistic_sampler_count_traces_sampled"
-        };
-        let id = ctx.id.to_string();
-        let counters = Policy::ALL.map(|policy| {
-            [false, true].map(|sampled| {
-                metrics::counter!(
-                    name,
-                    "sampled" => if sampled { "true" } else { "false" },
-                    "policy" => policy.as_str(),
-                    "processor" => id.clone()
-                )
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            let logs = ctx.signal == Signal::Logs;
+            let name = if logs {
+                "otelcol_processor_probabilistic_sampler_count_logs_sampled"
+            } else {
+                "otelcol_processor_probabilistic_sampler_count_traces_sampled"
+            };
+            let id = ctx.id.to_string();
+            let counters = Policy::ALL.map(|policy| {
+                [false, true].map(|sampled| {
+                    metrics::counter!(
+                        name,
+                        "sampled" => if sampled { "true" } else { "false" },
+                        "policy" => policy.as_str(),
+                        "processor" => id.clone()
+                    )
+                })
+            });
+            Arc::new(ProbabilisticSampler {
+                sampler: Sampler::new(self, logs),
+                next,
+                counters,
             })
-        });
-        Arc::new(ProbabilisticSampler {
-            sampler: Sampler::new(self, logs),
-            next,
-            counters,
         })
     }
 

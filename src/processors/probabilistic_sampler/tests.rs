@@ -607,7 +607,7 @@ service:
     };
     let errors = |text: String| match crate::config::Config::from_yaml(&text) {
         Ok(_) => Vec::new(),
-        Err(crate::config::ConfigErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+        Err(crate::confmap::ConfigErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
     };
     assert!(errors(yaml("    sampling_percentage: 10", "traces")).is_empty());
     assert!(errors(yaml("    sampling_percentage: 10", "logs")).is_empty());

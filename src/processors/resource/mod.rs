@@ -26,9 +26,9 @@ pub use config::ResourceConfig;
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
 use crate::processors::attributes::actions::{for_each_resource, Actions};
 
@@ -63,10 +63,12 @@ impl CompiledResource {
 }
 
 impl ProcessorConfig for CompiledResource {
-    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        Arc::new(ResourceProcessor {
-            actions: self.actions.clone(),
-            next,
+    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            Arc::new(ResourceProcessor {
+                actions: self.actions.clone(),
+                next,
+            })
         })
     }
 }

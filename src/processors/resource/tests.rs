@@ -201,5 +201,5 @@ async fn forwards_and_start_shutdown_twice_are_safe() {
         get(&r.resource_spans[0].resource.as_ref().unwrap().attributes, "env"),
         Some(&s("prod"))
     );
-    assert!(crate::component::registry::find(crate::component::registry::PROCESSORS, "resource").is_some());
+    assert!(crate::component::registry::find(crate::components::PROCESSORS, "resource").is_some());
 }

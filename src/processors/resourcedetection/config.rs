@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, ConfigError, Validate};
 
 /// `processors.resourcedetection`.
 #[derive(Debug, Clone, Deserialize)]

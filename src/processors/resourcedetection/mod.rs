@@ -37,9 +37,9 @@ pub use detect::{detect, os_type, parse_resource_attributes, percent_decode, Hos
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
 use crate::processors::attributes::actions::for_each_resource;
 
@@ -89,13 +89,15 @@ impl DetectionConfig {
 }
 
 impl ProcessorConfig for DetectionConfig {
-    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        let detected = self.detect_with(&Host::real());
-        Arc::new(ResourceDetectionProcessor::new(
-            detected,
-            self.config.override_existing,
-            next,
-        ))
+    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            let detected = self.detect_with(&Host::real());
+            Arc::new(ResourceDetectionProcessor::new(
+                detected,
+                self.config.override_existing,
+                next,
+            ))
+        })
     }
 }
 

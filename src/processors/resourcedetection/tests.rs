@@ -307,8 +307,7 @@ fn config_defaults_and_errors() {
 
 #[tokio::test]
 async fn builds_from_the_registry_and_start_shutdown_twice_are_safe() {
-    let factory =
-        crate::component::registry::find(crate::component::registry::PROCESSORS, "resourcedetection").unwrap();
+    let factory = crate::component::registry::find(crate::components::PROCESSORS, "resourcedetection").unwrap();
     let config = (factory.parse)(&raw("detectors: [system]")).unwrap();
     let next = Recorder::new();
     let processor = crate::testing::build_processor(&*config, "resourcedetection", Signal::Traces, next.clone());

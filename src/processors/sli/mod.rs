@@ -33,9 +33,9 @@ pub use config::{CompiledSli, CompiledSlis, SliConfig, SliProcessorConfig};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::ottl::{LogView, SpanView};
 use crate::pdata::Telemetry;
 
@@ -53,13 +53,15 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 }
 
 impl ProcessorConfig for CompiledSlis {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        let compiled = match ctx.signal {
-            Signal::Traces => self.spans.clone().unwrap_or_default(),
-            Signal::Logs => self.logs.clone().unwrap_or_default(),
-            Signal::Metrics => Vec::new(),
-        };
-        Arc::new(SliProcessor { slis: compiled, next })
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            let compiled = match ctx.signal {
+                Signal::Traces => self.spans.clone().unwrap_or_default(),
+                Signal::Logs => self.logs.clone().unwrap_or_default(),
+                Signal::Metrics => Vec::new(),
+            };
+            Arc::new(SliProcessor { slis: compiled, next })
+        })
     }
 
     fn check_signal(&self, signal: Signal) -> Result<(), String> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, ConfigError, Validate};
 
 /// `processors.slo`.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +69,7 @@ pub struct ObjectiveConfig {
     #[serde(default = "default_max_groups")]
     pub max_groups: usize,
     /// Multiwindow, multi-burn-rate alerting.
-    #[serde(default, deserialize_with = "crate::config::null_as_default")]
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub alerting: AlertingConfig,
 }
 

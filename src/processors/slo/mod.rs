@@ -44,8 +44,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use metrics::Counter;
@@ -56,14 +55,14 @@ pub use budget::{assess, window_label, Assessment, BurnRate};
 pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig, DEFAULT_WINDOW};
 pub use ring::{minute_of, Minute, SliceRing};
 pub use state::{ObjectiveHandle, ObjectiveState, Series};
-pub use status::{SloRegistry, SloStatus};
+pub use status::{SloRegistry, SloStatus, REGISTRY_KEY};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
-    StartError,
+    BoxFuture, BuildError, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig,
+    ProcessorContext, Signal, StartError,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::adjusted_count;
 use crate::pdata::Telemetry;
 use state::Event;
@@ -82,8 +81,8 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 }
 
 impl ProcessorConfig for SloConfig {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        Arc::new(SloProcessor::new(self.clone(), ctx, next))
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok(Arc::new(SloProcessor::new(self.clone(), ctx, next)?))
     }
 
     fn requires(&self) -> Vec<(String, String)> {
@@ -145,8 +144,9 @@ pub struct SloProcessor {
     config: SloConfig,
     objectives: Arc<Vec<Objective>>,
     next: Arc<dyn Consumer>,
-    exporters: Arc<dyn Consumer>,
-    pipelines: Arc<OnceLock<BTreeMap<String, Arc<dyn Consumer>>>>,
+    /// Where the slo.* metrics go: this pipeline's exporters, or the entry of
+    /// `metrics_pipeline` (an edge of the graph).
+    metrics_target: Arc<dyn Consumer>,
     counters: SloCounters,
     store: Mutex<Option<Arc<SloStore>>>,
     stop: CancellationToken,
@@ -162,14 +162,24 @@ pub fn unix_nanos() -> u64 {
 }
 
 impl SloProcessor {
-    fn new(config: SloConfig, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Self {
+    fn new(config: SloConfig, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Self, BuildError> {
+        let metrics_target = match &config.metrics_pipeline {
+            None => ctx.exporters.clone(),
+            Some(name) => ctx.pipelines.get(name).cloned().ok_or_else(|| {
+                BuildError::at(
+                    "metrics_pipeline",
+                    format!("pipeline {name:?} was not built before this processor"),
+                )
+            })?,
+        };
+        let registry = SloRegistry::of(&ctx.service.state);
         let now = unix_nanos();
         let objectives = config
             .objectives
             .iter()
             .map(|o| {
                 let handle = ObjectiveHandle::new(o.clone(), ObjectiveState::new(o, minute_of(now), now));
-                ctx.service.slos.register(handle.clone());
+                registry.register(handle.clone());
                 Objective {
                     handle,
                     attribute: sli_attribute(&o.sli),
@@ -177,7 +187,7 @@ impl SloProcessor {
             })
             .collect();
         let label = ctx.id.to_string();
-        Self {
+        Ok(Self {
             id: ctx.id.clone(),
             counters: SloCounters {
                 late: metrics::counter!("otelcol_processor_slo_late_events", "processor" => label.clone()),
@@ -187,12 +197,11 @@ impl SloProcessor {
             config,
             objectives: Arc::new(objectives),
             next,
-            exporters: ctx.exporters.clone(),
-            pipelines: ctx.service.pipelines.clone(),
+            metrics_target,
             store: Mutex::new(None),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
-        }
+        })
     }
 
     fn max_future_minutes(&self) -> Minute {
@@ -201,14 +210,7 @@ impl SloProcessor {
 
     /// Where the slo.* metrics go.
     fn metrics_target(&self) -> Arc<dyn Consumer> {
-        match &self.config.metrics_pipeline {
-            Some(name) => self
-                .pipelines
-                .get()
-                .and_then(|p| p.get(name).cloned())
-                .unwrap_or_else(|| self.exporters.clone()),
-            None => self.exporters.clone(),
-        }
+        self.metrics_target.clone()
     }
 
     /// Classifies one span or log record for every objective whose SLI tagged it.

@@ -20,7 +20,15 @@ pub struct SloRegistry {
     objectives: RwLock<BTreeMap<String, Arc<ObjectiveHandle>>>,
 }
 
+/// The state store key of the [`SloRegistry`].
+pub const REGISTRY_KEY: &str = "slo/registry";
+
 impl SloRegistry {
+    /// The service's registry, kept in its state store so it outlives reloads.
+    pub fn of(state: &crate::component::StateStore) -> Arc<SloRegistry> {
+        state.claim(REGISTRY_KEY, "", SloRegistry::default).0
+    }
+
     /// Adds (or replaces) an objective.
     pub fn register(&self, handle: Arc<ObjectiveHandle>) {
         self.objectives

@@ -24,13 +24,19 @@ fn config(yaml: &str) -> SloConfig {
     let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(yaml))
         .extract()
         .unwrap();
-    crate::config::parse_block(&figment::value::Value::from(dict)).unwrap()
+    crate::confmap::parse_block(&figment::value::Value::from(dict)).unwrap()
 }
 
 struct Harness {
     processor: SloProcessor,
     exporters: Arc<Recorder>,
     service: ServiceHandles,
+}
+
+impl Harness {
+    fn service_slos(&self) -> Arc<SloRegistry> {
+        SloRegistry::of(&self.service.state)
+    }
 }
 
 fn harness(config: SloConfig) -> Harness {
@@ -42,9 +48,10 @@ fn harness(config: SloConfig) -> Harness {
         pipeline: "traces",
         signal: Signal::Traces,
         exporters: exporters.clone(),
+        pipelines: &Default::default(),
         service: &service,
     };
-    let processor = SloProcessor::new(config, &ctx, Recorder::new());
+    let processor = SloProcessor::new(config, &ctx, Recorder::new()).unwrap();
     Harness {
         processor,
         exporters,
@@ -81,7 +88,7 @@ async fn counts_outcomes_overall_and_per_group_and_forwards_unchanged() {
         ("ugly", "free"),
     ]);
     h.processor.consume(data.clone()).await.unwrap();
-    let status = h.service.slos.status("homepage", minute_of(unix_nanos())).unwrap();
+    let status = h.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
     assert_eq!(
         (status.figures.good, status.figures.bad),
         (3.0, 1.0),
@@ -293,7 +300,7 @@ async fn state_survives_a_restart_through_the_store() {
     let second = harness(config(&yaml));
     second.processor.start().await.unwrap();
     let now = minute_of(unix_nanos());
-    let status = second.service.slos.status("homepage", now).unwrap();
+    let status = second.service_slos().status("homepage", now).unwrap();
     assert_eq!((status.figures.good, status.figures.bad), (2.0, 1.0));
     assert_eq!(status.worst_groups.len(), 2);
     let handle = &second.processor.objectives[0].handle;
@@ -305,7 +312,7 @@ async fn state_survives_a_restart_through_the_store() {
         );
     }
     second.processor.consume(tagged(&[("bad", "gold")])).await.unwrap();
-    assert_eq!(second.service.slos.status("homepage", now).unwrap().figures.bad, 2.0);
+    assert_eq!(second.service_slos().status("homepage", now).unwrap().figures.bad, 2.0);
     second.processor.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -317,7 +324,7 @@ fn config_errors_name_their_paths() {
     ))
     .extract()
     .unwrap();
-    let errors = crate::config::parse_block::<SloConfig>(&figment::value::Value::from(dict)).unwrap_err();
+    let errors = crate::confmap::parse_block::<SloConfig>(&figment::value::Value::from(dict)).unwrap_err();
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -355,11 +362,11 @@ async fn a_changed_config_keeps_the_state_of_unchanged_objective_names() {
     let second = harness(config(&after));
     second.processor.start().await.unwrap();
     let now = minute_of(unix_nanos());
-    let kept = second.service.slos.status("homepage", now).unwrap();
+    let kept = second.service_slos().status("homepage", now).unwrap();
     assert_eq!((kept.figures.good, kept.figures.bad, kept.target), (1.0, 1.0, 0.95));
-    let fresh = second.service.slos.status("new", now).unwrap();
+    let fresh = second.service_slos().status("new", now).unwrap();
     assert_eq!(fresh.figures.total, 0.0);
-    assert!(second.service.slos.status("old", now).is_none());
+    assert!(second.service_slos().status("old", now).is_none());
     second.processor.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, did_you_mean, ConfigError, Locate, Validate};
+use crate::confmap::{deserialize_duration, did_you_mean, ConfigError, Locate, Validate};
 use crate::ottl::{Condition, Context};
 
 /// `processors.tail_sampling`.

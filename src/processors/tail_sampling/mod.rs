@@ -66,9 +66,10 @@ pub use policy::{keep_probability, Policy, TraceId, TraceView, Verdict};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal, StartError,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    StartError,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::{adjusted_count, threshold, threshold_for, with_threshold};
 use crate::pdata::Telemetry;
 use crate::processors::backlog::{Backlog, RETRY_INTERVAL};
@@ -127,16 +128,18 @@ fn sli_names(policies: &[config::PolicyConfig], path: &str, out: &mut Vec<(Strin
 }
 
 impl ProcessorConfig for TailSamplingConfig {
-    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Arc<dyn Processor> {
-        // Compiled successfully at parse time; compiling again gives each pipeline its
-        // own rate-limit state.
-        let policies = compile(self).unwrap_or_default();
-        Arc::new(TailSamplingProcessor::new(
-            self.clone(),
-            policies,
-            &ctx.id.to_string(),
-            next,
-        ))
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        Ok({
+            // Compiled successfully at parse time; compiling again gives each pipeline its
+            // own rate-limit state.
+            let policies = compile(self).unwrap_or_default();
+            Arc::new(TailSamplingProcessor::new(
+                self.clone(),
+                policies,
+                &ctx.id.to_string(),
+                next,
+            ))
+        })
     }
 
     fn check_signal(&self, signal: Signal) -> Result<(), String> {

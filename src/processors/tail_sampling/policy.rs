@@ -10,7 +10,7 @@ use regex::RegexSet;
 use tokio::time::Instant;
 
 use super::config::{compile_condition, PolicyConfig, PolicyType};
-use crate::config::ConfigError;
+use crate::confmap::ConfigError;
 use crate::ottl::{Condition, SpanView};
 use crate::pdata::sampling::MAX_THRESHOLD;
 

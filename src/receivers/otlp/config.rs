@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_present, ConfigError, Validate};
+use crate::confmap::{deserialize_present, ConfigError, Validate};
 
 /// `receivers.otlp`.
 #[derive(Debug, Clone, Deserialize)]

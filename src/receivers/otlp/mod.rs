@@ -53,9 +53,9 @@ pub use intake::{drop_malformed_ids, Rejected};
 
 use crate::component::registry::ReceiverFactory;
 use crate::component::{
-    BoxFuture, ComponentId, Lifecycle, Receiver, ReceiverConfig, ReceiverOutputs, Signal, StartError,
+    BoxFuture, BuildError, ComponentId, Lifecycle, Receiver, ReceiverConfig, ReceiverOutputs, Signal, StartError,
 };
-use crate::config::{parse_block, ConfigError, RawValue};
+use crate::confmap::{parse_block, ConfigError, RawValue};
 use intake::{Admission, Intake, Transport};
 
 /// Registry entry.
@@ -71,16 +71,18 @@ fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> 
 }
 
 impl ReceiverConfig for OtlpReceiverConfig {
-    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Arc<dyn Receiver> {
-        let draining = CancellationToken::new();
-        Arc::new(OtlpReceiver {
-            id: id.clone(),
-            config: self.clone(),
-            outputs,
-            admission: Admission::new(draining.clone()),
-            draining,
-            servers: Mutex::new(JoinSet::new()),
-            listeners_closed: Mutex::new(Vec::new()),
+    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Result<Arc<dyn Receiver>, BuildError> {
+        Ok({
+            let draining = CancellationToken::new();
+            Arc::new(OtlpReceiver {
+                id: id.clone(),
+                config: self.clone(),
+                outputs,
+                admission: Admission::new(draining.clone()),
+                draining,
+                servers: Mutex::new(JoinSet::new()),
+                listeners_closed: Mutex::new(Vec::new()),
+            })
         })
     }
 }

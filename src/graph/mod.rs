@@ -5,8 +5,6 @@
 //! accepted before it has somewhere to go) and shut down upstream-first (receivers
 //! stop accepting, processors flush, exporter queues drain), as in the Collector.
 
-mod backoff;
-mod exporter_queue;
 mod fanout;
 
 use std::collections::BTreeMap;
@@ -14,12 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use exporter_queue::ExporterQueue;
 pub use fanout::{ExporterFanOut, PipelineFanOut};
 
 use crate::component::{
-    ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, Receiver, ReceiverOutputs,
-    ServiceHandles, Signal, StartError,
+    BuildError, ComponentId, Consumer, Extension, ExtensionContext, Processor, ProcessorContext, QueuedExporter,
+    Receiver, ReceiverOutputs, ServiceHandles, Signal, StartError,
 };
 use crate::config::Config;
 use futures_util::future::join_all;
@@ -30,7 +27,7 @@ type PipelineProcessors = (String, Vec<(ComponentId, Arc<dyn Processor>)>);
 /// The running graph.
 pub struct Topology {
     extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
-    exporters: BTreeMap<ComponentId, Arc<ExporterQueue>>,
+    exporters: BTreeMap<ComponentId, Arc<dyn QueuedExporter>>,
     /// Per pipeline, its processors in pipeline order.
     processors: Vec<PipelineProcessors>,
     receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
@@ -47,22 +44,29 @@ pub struct ShutdownReport {
 
 impl Topology {
     /// Builds every component. Opens no port and spawns no task.
-    pub fn build(config: &Config) -> Result<Topology, StartError> {
+    pub fn build(config: &Config, service: &ServiceHandles) -> Result<Topology, StartError> {
         let ready = Arc::new(AtomicBool::new(false));
         let mut exporters = BTreeMap::new();
         for (id, exporter_config) in &config.exporters {
-            let exporter = exporter_config.build(id)?;
-            exporters.insert(
-                id.clone(),
-                Arc::new(ExporterQueue::new(id.clone(), exporter, exporter_config.helper())),
-            );
+            let exporter = exporter_config
+                .build(id)
+                .map_err(|e| built_error(e, &format!("exporters.{id}")))?;
+            exporters.insert(id.clone(), exporter);
         }
 
-        let service = ServiceHandles::default();
-        let mut directory = BTreeMap::new();
+        let service = service.clone();
+        let mut directory: BTreeMap<String, Arc<dyn Consumer>> = BTreeMap::new();
         let mut processors = Vec::new();
         let mut entries: BTreeMap<(ComponentId, Signal), Vec<Arc<dyn Consumer>>> = BTreeMap::new();
-        for pipeline in &config.pipelines {
+        // A pipeline another one sends into is built first (TODO: the graph's order).
+        let targets: std::collections::BTreeSet<String> = config
+            .processors
+            .values()
+            .flat_map(|p| p.metrics_pipelines().into_iter().map(|(_, name)| name))
+            .collect();
+        let mut ordered: Vec<_> = config.pipelines.iter().collect();
+        ordered.sort_by_key(|p| !targets.contains(&p.name));
+        for pipeline in ordered {
             let queues = pipeline
                 .exporters
                 .iter()
@@ -80,9 +84,12 @@ impl Topology {
                     pipeline: &pipeline.name,
                     signal: pipeline.signal,
                     exporters: fan_out.clone(),
+                    pipelines: &directory,
                     service: &service,
                 };
-                let processor = processor_config.build(&ctx, next);
+                let processor = processor_config
+                    .build(&ctx, next)
+                    .map_err(|e| built_error(e, &format!("processors.{id}")))?;
                 next = processor.clone() as Arc<dyn Consumer>;
                 built.push((id.clone(), processor));
             }
@@ -118,22 +125,26 @@ impl Topology {
                 }
             }
             if used {
-                receivers.push((id.clone(), receiver_config.build(id, outputs)));
+                let receiver = receiver_config
+                    .build(id, outputs)
+                    .map_err(|e| built_error(e, &format!("receivers.{id}")))?;
+                receivers.push((id.clone(), receiver));
             }
         }
-
-        // Every pipeline exists now; processors that send into another pipeline find it.
-        let _ = service.pipelines.set(directory);
 
         let ctx = ExtensionContext {
             ready: ready.clone(),
             memory_pressure: service.memory_pressure.clone(),
         };
-        let extensions = config
-            .service_extensions
-            .iter()
-            .filter_map(|id| config.extensions.get(id).map(|c| (id.clone(), c.build(id, &ctx))))
-            .collect();
+        let mut extensions = Vec::new();
+        for id in &config.service_extensions {
+            if let Some(extension_config) = config.extensions.get(id) {
+                let extension = extension_config
+                    .build(id, &ctx)
+                    .map_err(|e| built_error(e, &format!("extensions.{id}")))?;
+                extensions.push((id.clone(), extension));
+            }
+        }
 
         Ok(Topology {
             extensions,
@@ -230,6 +241,15 @@ impl Topology {
             extension.shutdown().await;
         }
         report
+    }
+}
+
+/// A build error, placed under its component's block.
+fn built_error(error: BuildError, block: &str) -> StartError {
+    let error = error.under(block);
+    StartError {
+        component: error.path,
+        message: error.message,
     }
 }
 

@@ -3,21 +3,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::component::{BoxFuture, Retry};
-use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings, QueueConfig, RetryConfig};
+use crate::component::{BoxFuture, ComponentId, Retry};
+use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter};
 use crate::testing::traces;
 
 /// An exporter that answers from a script, then succeeds; records every attempt.
 #[derive(Default)]
-struct Scripted {
-    script: Mutex<VecDeque<Result<ExportOutcome, ExportError>>>,
-    attempts: Mutex<Vec<tokio::time::Instant>>,
-    delivered: Mutex<usize>,
-    hang: bool,
+pub(crate) struct Scripted {
+    pub(crate) script: Mutex<VecDeque<Result<ExportOutcome, ExportError>>>,
+    pub(crate) attempts: Mutex<Vec<tokio::time::Instant>>,
+    pub(crate) delivered: Mutex<usize>,
+    pub(crate) hang: bool,
 }
 
 impl Scripted {
-    fn new(script: Vec<Result<ExportOutcome, ExportError>>) -> Arc<Self> {
+    pub(crate) fn new(script: Vec<Result<ExportOutcome, ExportError>>) -> Arc<Self> {
         Arc::new(Self {
             script: Mutex::new(script.into()),
             ..Default::default()
@@ -42,7 +42,7 @@ impl Exporter for Scripted {
     }
 }
 
-fn settings(queue_size: usize, retry: bool) -> HelperSettings {
+pub(crate) fn settings(queue_size: usize, retry: bool) -> HelperSettings {
     HelperSettings {
         timeout: Duration::from_secs(1),
         queue: QueueConfig {
@@ -61,11 +61,11 @@ fn settings(queue_size: usize, retry: bool) -> HelperSettings {
     }
 }
 
-fn id(name: &str) -> ComponentId {
+pub(crate) fn id(name: &str) -> ComponentId {
     ComponentId::parse(name).unwrap()
 }
 
-fn batch(n: usize) -> Arc<ExportBatch> {
+pub(crate) fn batch(n: usize) -> Arc<ExportBatch> {
     let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     Arc::new(ExportBatch::new(traces(&[&refs])))
@@ -147,103 +147,6 @@ async fn full_queue_refuses_with_a_retry_hint() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn fan_out_delivers_to_the_healthy_exporter_when_one_is_full() {
-    let dead = Arc::new(Scripted {
-        hang: true,
-        ..Default::default()
-    });
-    let healthy = Scripted::new(vec![]);
-    let a = Arc::new(ExporterQueue::new(id("otlp/dead"), dead, settings(1, true)));
-    let b = Arc::new(ExporterQueue::new(
-        id("otlp/healthy"),
-        healthy.clone(),
-        settings(100, true),
-    ));
-    a.start();
-    b.start();
-    let fan_out = ExporterFanOut::new(vec![a.clone(), b.clone()]);
-    for _ in 0..10 {
-        fan_out.consume(traces(&[&["x", "y"]])).await.unwrap();
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(*healthy.delivered.lock().unwrap(), 20);
-    // When no exporter can take a batch, the refusal goes back to the client.
-    let only_dead = ExporterFanOut::new(vec![a.clone()]);
-    assert!(only_dead.consume(traces(&[&["z"]])).await.is_err());
-    a.shutdown(tokio::time::Instant::now()).await;
-    b.shutdown(tokio::time::Instant::now()).await;
-}
-
-#[tokio::test]
-async fn every_component_starts_and_stops_twice() {
-    let dir = std::env::temp_dir().join(format!("sloop-topology-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let yaml = format!(
-        "
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:0
-      http:
-        endpoint: 127.0.0.1:0
-processors:
-  batch:
-exporters:
-  debug:
-  file:
-    path: {}
-  otlp_grpc:
-    endpoint: 127.0.0.1:9
-    tls:
-      insecure: true
-  otlp_http:
-    endpoint: http://127.0.0.1:9
-  loadbalancing/static:
-    protocol:
-      otlp:
-        tls:
-          insecure: true
-    resolver:
-      static:
-        hostnames: ['127.0.0.1:9']
-  loadbalancing/dns:
-    resolver:
-      dns:
-        hostname: gw.test.
-        nameservers: ['127.0.0.1:9']
-        timeout: 100ms
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:0
-service:
-  extensions: [health_check]
-  shutdown_timeout: 1s
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [debug, file, otlp_grpc, otlp_http, loadbalancing/static, loadbalancing/dns]
-",
-        dir.join("out.jsonl").display()
-    );
-    let config = crate::config::Config::from_yaml(&yaml).unwrap();
-    // Shutdown without start.
-    let topology = Topology::build(&config).unwrap();
-    topology.shutdown(Duration::from_secs(1)).await;
-    // Start, then shutdown twice.
-    let topology = Topology::build(&config).unwrap();
-    topology.start().await.unwrap();
-    assert!(topology.is_ready());
-    let first = topology.shutdown(Duration::from_secs(1)).await;
-    assert!(!topology.is_ready());
-    let second = topology.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(first, ShutdownReport::default());
-    assert_eq!(second, ShutdownReport::default());
-}
-
-#[tokio::test(start_paused = true)]
 async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
     // Always failing: the first batch is retrying, the other two wait in the queue.
     let failures = (0..100).map(|_| Err(ExportError::retryable("down"))).collect();
@@ -289,7 +192,7 @@ async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
 
 /// A started queue of one slot whose exporter hangs: one batch in flight, one
 /// queued, so the next enqueue is refused.
-async fn full_queue(name: &str) -> ExporterQueue {
+pub(crate) async fn full_queue(name: &str) -> ExporterQueue {
     let exporter = Arc::new(Scripted {
         hang: true,
         ..Default::default()
@@ -306,7 +209,7 @@ async fn full_queue(name: &str) -> ExporterQueue {
 #[derive(Default)]
 struct Outage {
     up: std::sync::atomic::AtomicBool,
-    delivered: Mutex<Vec<(usize, tokio::time::Instant)>>,
+    pub(crate) delivered: Mutex<Vec<(usize, tokio::time::Instant)>>,
 }
 
 impl Exporter for Outage {
@@ -392,7 +295,7 @@ async fn a_full_queue_logs_one_summary_line_per_interval() {
     }
     let needle = "Exporter could not take data";
     assert_eq!(logs.matching(needle).len(), 1, "the first refusal is logged at once");
-    tokio::time::sleep(super::exporter_queue::REFUSAL_LOG_INTERVAL + Duration::from_millis(10)).await;
+    tokio::time::sleep(super::queue::REFUSAL_LOG_INTERVAL + Duration::from_millis(10)).await;
     let lines = logs.matching(needle);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(
@@ -400,16 +303,5 @@ async fn a_full_queue_logs_one_summary_line_per_interval() {
         "{}",
         lines[1]
     );
-    queue.shutdown(tokio::time::Instant::now()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_batch_no_exporter_takes_is_handed_back_untouched() {
-    let queue = Arc::new(full_queue("otlp/dead").await);
-    let fan_out = ExporterFanOut::new(vec![queue.clone()]);
-    let refused = traces(&[&["c", "d"]]);
-    let crate::component::Refused { error, data } = fan_out.consume_or_return(refused.clone()).await.unwrap_err();
-    assert!(matches!(error.retry, Retry::After(Some(_))), "{error:?}");
-    assert_eq!(data, Some(refused));
     queue.shutdown(tokio::time::Instant::now()).await;
 }

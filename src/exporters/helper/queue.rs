@@ -451,3 +451,17 @@ impl RefusalLog {
         state.items = 0;
     }
 }
+
+impl crate::component::QueuedExporter for ExporterQueue {
+    fn start(&self) {
+        ExporterQueue::start(self);
+    }
+
+    fn enqueue(&self, batch: Arc<ExportBatch>) -> crate::component::BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(ExporterQueue::enqueue(self, batch))
+    }
+
+    fn shutdown(&self, deadline: Instant) -> crate::component::BoxFuture<'_, u64> {
+        Box::pin(ExporterQueue::shutdown(self, deadline))
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, ConfigError, Validate};
 
 /// The exporterhelper settings the topology applies around an exporter.
 #[derive(Debug, Clone)]

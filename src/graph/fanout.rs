@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use super::ExporterQueue;
-use crate::component::{BoxFuture, ConsumeError, Consumer, Refused};
-use crate::exporters::ExportBatch;
+use crate::component::{BoxFuture, ConsumeError, Consumer, QueuedExporter, Refused};
+use crate::pdata::ExportBatch;
 use crate::pdata::Telemetry;
 
 /// The end of a pipeline: shares one batch (one `Arc`, one protobuf encoding) with
@@ -16,12 +15,12 @@ use crate::pdata::Telemetry;
 /// never stalls the rest. Only when *no* exporter can take the batch is the refusal
 /// passed back, so the client retries instead of the data being lost everywhere.
 pub struct ExporterFanOut {
-    exporters: Vec<Arc<ExporterQueue>>,
+    exporters: Vec<Arc<dyn QueuedExporter>>,
 }
 
 impl ExporterFanOut {
     /// Fans out to `exporters`.
-    pub fn new(exporters: Vec<Arc<ExporterQueue>>) -> Self {
+    pub fn new(exporters: Vec<Arc<dyn QueuedExporter>>) -> Self {
         Self { exporters }
     }
 }
