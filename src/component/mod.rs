@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use id::{ComponentId, ComponentIdError};
-pub use state::StateStore;
+pub use state::{Claim, StateStore};
 
 pub use crate::pdata::Signal;
 use crate::pdata::{ExportBatch, Telemetry};

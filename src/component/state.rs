@@ -19,6 +19,34 @@ struct Entry {
     value: Shared,
     /// The build generation that last asked for it.
     generation: u64,
+    /// The last claim's number: a newer claim of the same value takes it over.
+    owner: u64,
+}
+
+/// State handed to one component instance by [`StateStore::claim`].
+pub struct Claim<T> {
+    /// The state.
+    pub value: Arc<T>,
+    /// Whether it was kept from an earlier instance (`false`: made fresh now).
+    pub kept: bool,
+    key: String,
+    owner: u64,
+}
+
+impl<T> Claim<T> {
+    /// Whether a newer instance has claimed this same state since (a reload kept
+    /// it). The older instance must then leave it alone at shutdown — not flush
+    /// it, not drop what it holds — because the newer one carries on with it.
+    pub fn handed_over(&self, store: &StateStore) -> bool {
+        let inner = store.lock();
+        inner.entries.get(&self.key).is_some_and(|entry| {
+            entry.owner != self.owner
+                && std::ptr::eq(
+                    Arc::as_ptr(&entry.value) as *const u8,
+                    Arc::as_ptr(&self.value) as *const u8,
+                )
+        })
+    }
 }
 
 /// The service's state store. Cheap to share; every method takes `&self`.
@@ -31,6 +59,7 @@ pub struct StateStore {
 struct Inner {
     entries: BTreeMap<String, Entry>,
     generation: u64,
+    claims: u64,
 }
 
 impl StateStore {
@@ -45,21 +74,22 @@ impl StateStore {
     }
 
     /// The state under `key` if it was made for the same `fingerprint`; otherwise
-    /// `init()`'s, which is kept under `key` from now on. The second value tells
-    /// whether the state was kept (`true`) or is fresh.
-    pub fn claim<T: Any + Send + Sync>(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        init: impl FnOnce() -> T,
-    ) -> (Arc<T>, bool) {
+    /// `init()`'s, which is kept under `key` from now on (replacing the old entry).
+    pub fn claim<T: Any + Send + Sync>(&self, key: &str, fingerprint: &str, init: impl FnOnce() -> T) -> Claim<T> {
         let mut inner = self.lock();
-        let generation = inner.generation;
+        inner.claims += 1;
+        let (generation, owner) = (inner.generation, inner.claims);
         if let Some(entry) = inner.entries.get_mut(key) {
             if entry.fingerprint == fingerprint {
                 if let Ok(value) = entry.value.clone().downcast::<T>() {
                     entry.generation = generation;
-                    return (value, true);
+                    entry.owner = owner;
+                    return Claim {
+                        value,
+                        kept: true,
+                        key: key.to_string(),
+                        owner,
+                    };
                 }
             }
         }
@@ -70,9 +100,15 @@ impl StateStore {
                 fingerprint: fingerprint.to_string(),
                 value: value.clone(),
                 generation,
+                owner,
             },
         );
-        (value, false)
+        Claim {
+            value,
+            kept: false,
+            key: key.to_string(),
+            owner,
+        }
     }
 
     /// The state under `key`, whatever its fingerprint, if it has type `T`.
@@ -106,16 +142,20 @@ mod tests {
     fn the_same_fingerprint_gets_the_kept_state_and_a_new_one_fresh_state() {
         let store = StateStore::default();
         store.begin();
-        let (first, kept) = store.claim("slo/a", "v1", || Mutex::new(1));
-        assert!(!kept);
-        *first.lock().unwrap() = 7;
+        let first = store.claim("slo/a", "v1", || Mutex::new(1));
+        assert!(!first.kept);
+        *first.value.lock().unwrap() = 7;
+        assert!(!first.handed_over(&store));
         store.begin();
-        let (again, kept) = store.claim("slo/a", "v1", || Mutex::new(1));
-        assert!(kept);
-        assert_eq!(*again.lock().unwrap(), 7);
-        let (changed, kept) = store.claim("slo/a", "v2", || Mutex::new(1));
-        assert!(!kept);
-        assert_eq!(*changed.lock().unwrap(), 1);
+        let again = store.claim("slo/a", "v1", || Mutex::new(1));
+        assert!(again.kept);
+        assert_eq!(*again.value.lock().unwrap(), 7);
+        assert!(first.handed_over(&store), "the newer instance carries on with it");
+        assert!(!again.handed_over(&store));
+        let changed = store.claim("slo/a", "v2", || Mutex::new(1));
+        assert!(!changed.kept);
+        assert_eq!(*changed.value.lock().unwrap(), 1);
+        assert!(!again.handed_over(&store), "replaced, not handed over: flush it");
     }
 
     #[test]

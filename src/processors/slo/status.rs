@@ -26,7 +26,7 @@ pub const REGISTRY_KEY: &str = "slo/registry";
 impl SloRegistry {
     /// The service's registry, kept in its state store so it outlives reloads.
     pub fn of(state: &crate::component::StateStore) -> Arc<SloRegistry> {
-        state.claim(REGISTRY_KEY, "", SloRegistry::default).0
+        state.claim(REGISTRY_KEY, "", SloRegistry::default).value
     }
 
     /// Adds (or replaces) an objective.
