@@ -41,6 +41,11 @@ struct Cli {
     #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
     config: Vec<PathBuf>,
 
+    /// Reload when a config file's contents change (as on SIGHUP, which always
+    /// reloads): an invalid config is refused and the running pipelines keep running.
+    #[arg(long, global = true)]
+    watch_config: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -107,7 +112,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => validate(&cli.config),
-        Command::Run => run(&cli.config),
+        Command::Run => run(&cli.config, cli.watch_config),
         Command::Slo {
             command: SloCommand::Status { endpoint, json, names },
         } => slo_status(&endpoint, json, &names),
@@ -191,7 +196,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(paths: &[PathBuf]) -> ExitCode {
+fn run(paths: &[PathBuf], watch: bool) -> ExitCode {
     // The same check as `validate`, before any port opens.
     let config = match Config::from_files(paths) {
         Ok(config) => config,
@@ -219,6 +224,11 @@ fn run(paths: &[PathBuf]) -> ExitCode {
         config,
         metrics,
         sloop::service::termination_signal(),
+        sloop::service::Reload {
+            paths: paths.to_vec(),
+            on_sighup: true,
+            watch,
+        },
     )) {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {

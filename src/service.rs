@@ -1,15 +1,23 @@
-//! Running a whole config: self-metrics, the topology, and an orderly shutdown.
+//! Running a whole config: self-metrics, the graph, reloads, and an orderly shutdown.
+//!
+//! The service owns what outlives one graph: the [`ServiceHandles`] (the state store
+//! that keeps SLO rings, tail-sampling buffers and exporter queues across reloads;
+//! memory pressure) and the admin server.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::SloSource;
 use crate::component::{ServiceHandles, StateStore};
 use crate::config::{Config, MetricsLevel};
-use crate::graph::{ShutdownReport, Topology};
+use crate::graph::{Graph, ShutdownReport};
 use crate::processors::slo::{minute_of, unix_nanos, SloRegistry, REGISTRY_KEY};
 
 /// Why the service could not run.
@@ -28,15 +36,33 @@ pub enum RunError {
     },
 }
 
-/// Builds and starts `config`, runs until `stop` resolves, then shuts down within
-/// `service.shutdown_timeout` and reports what could not be delivered.
+/// When to reload the config, and from where.
+#[derive(Debug, Clone, Default)]
+pub struct Reload {
+    /// The config files, read again (and merged, and checked) on every reload.
+    pub paths: Vec<PathBuf>,
+    /// Reload on SIGHUP.
+    pub on_sighup: bool,
+    /// Reload when the contents of a config file change (checked every second).
+    pub watch: bool,
+}
+
+/// How often `--watch-config` reads the config files.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Builds and starts `config`, runs until `stop` resolves, reloading as `reload`
+/// says, then shuts down within `service.shutdown_timeout` and reports what could
+/// not be delivered.
 pub async fn run(
     config: Config,
     metrics: Option<PrometheusHandle>,
     stop: impl Future<Output = ()>,
+    reload: Reload,
 ) -> Result<ShutdownReport, RunError> {
     let service = ServiceHandles::default();
-    let topology = Topology::build(&config, &service)?;
+    service.state.begin();
+    let mut graph = Graph::build(&config, &service, None)?;
+    service.state.sweep();
     let telemetry_stop = CancellationToken::new();
     let mut metrics_server = None;
     if config.telemetry.metrics.level != MetricsLevel::None {
@@ -49,7 +75,7 @@ pub async fn run(
         let server = crate::admin::serve(
             parsed,
             metrics,
-            std::sync::Arc::new(SloStatus(service.state.clone())),
+            Arc::new(SloStatus(service.state.clone())),
             telemetry_stop.clone(),
         )
         .await
@@ -59,18 +85,45 @@ pub async fn run(
         })?;
         metrics_server = Some(server);
     }
-    if let Err(error) = topology.start().await {
+    if let Err(error) = graph.start().await {
         telemetry_stop.cancel();
         return Err(error.into());
     }
     tracing::info!(message = "Everything is ready. Begin running and processing data.");
-    stop.await;
-    tracing::info!(message = "Shutdown requested: stopping receivers, flushing pipelines.", timeout = ?config.shutdown_timeout);
-    // The whole shutdown, whatever clients do, fits in shutdown_timeout: the topology
-    // splits it (receivers at most a quarter, then processors and exporter queues),
+    let mut requests = reload_requests(&reload, telemetry_stop.clone());
+    let mut shutdown_timeout = config.shutdown_timeout;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(()) = requests.recv() => {
+                let Some(new_config) = load_for_reload(&reload.paths) else { continue };
+                let timeout = new_config.shutdown_timeout;
+                match graph.reload(&new_config, timeout).await {
+                    Ok((new_graph, report)) => {
+                        graph = new_graph;
+                        shutdown_timeout = timeout;
+                        metrics::counter!("otelcol_service_config_reloads").increment(1);
+                        for (exporter, items) in &report.undelivered {
+                            tracing::error!(message = "An exporter the new config dropped could not deliver everything by the deadline.", exporter = %exporter, undelivered_items = items);
+                        }
+                        tracing::info!(message = "Config reloaded; unchanged components kept their state.");
+                    }
+                    Err((old_graph, error)) => {
+                        graph = old_graph;
+                        metrics::counter!("otelcol_service_config_reload_failures").increment(1);
+                        tracing::error!(message = "Config reload failed to build; the running pipelines keep running.", %error);
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(message = "Shutdown requested: stopping receivers, flushing pipelines.", timeout = ?shutdown_timeout);
+    // The whole shutdown, whatever clients do, fits in shutdown_timeout: the graph
+    // splits it (receivers at most a quarter, then pipelines and exporter queues),
     // and the admin server gets only what is left of it.
-    let deadline = tokio::time::Instant::now() + config.shutdown_timeout;
-    let report = topology.shutdown(config.shutdown_timeout).await;
+    let deadline = tokio::time::Instant::now() + shutdown_timeout;
+    let report = graph.shutdown(shutdown_timeout).await;
     if report.undelivered.is_empty() {
         tracing::info!(message = "Shutdown complete. Everything accepted was delivered.");
     } else {
@@ -83,6 +136,90 @@ pub async fn run(
         let _ = tokio::time::timeout_at(deadline, server).await;
     }
     Ok(report)
+}
+
+/// Loads and checks the config files for a reload. An invalid config is refused
+/// whole: every error is logged with the files and its path, the failure counted,
+/// and `None` returned so the running graph keeps running.
+fn load_for_reload(paths: &[PathBuf]) -> Option<Config> {
+    let files = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    tracing::info!(message = "Reloading the config.", files = %files);
+    match Config::from_files(paths) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            metrics::counter!("otelcol_service_config_reload_failures").increment(1);
+            for error in &errors.0 {
+                tracing::error!(message = "Config reload refused; the running pipelines keep running.", files = %files, path = %error.path, error = %error.message);
+            }
+            None
+        }
+    }
+}
+
+/// Reload requests from SIGHUP and from watching the config files.
+fn reload_requests(reload: &Reload, stop: CancellationToken) -> mpsc::Receiver<()> {
+    let (sender, receiver) = mpsc::channel(1);
+    #[cfg(unix)]
+    if reload.on_sighup {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                let sender = sender.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            Some(()) = hangups.recv() => {
+                                tracing::info!(message = "Received SIGHUP.");
+                                // A reload already waiting covers this one too.
+                                let _ = sender.try_send(());
+                            }
+                        }
+                    }
+                });
+            }
+            Err(error) => tracing::warn!(message = "Cannot listen for SIGHUP; reload by --watch-config only.", %error),
+        }
+    }
+    if reload.watch {
+        let paths = reload.paths.clone();
+        tokio::spawn(async move {
+            // Reads the files' contents rather than watching inodes: a Kubernetes
+            // ConfigMap update swaps a symlinked directory, which inotify-based
+            // watchers miss unless they watch the parent; comparing contents once a
+            // second sees every kind of replacement, with no extra dependency.
+            let mut seen = read_all(&paths).await;
+            let mut tick = tokio::time::interval(WATCH_INTERVAL);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        let now = read_all(&paths).await;
+                        if now != seen {
+                            seen = now;
+                            tracing::info!(message = "A config file changed.");
+                            let _ = sender.try_send(());
+                        }
+                    }
+                }
+            }
+        });
+    }
+    receiver
+}
+
+/// The contents of every file (`None` for one that cannot be read right now).
+async fn read_all(paths: &[PathBuf]) -> Vec<Option<Vec<u8>>> {
+    let mut contents = Vec::with_capacity(paths.len());
+    for path in paths {
+        contents.push(tokio::fs::read(path).await.ok());
+    }
+    contents
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
@@ -110,10 +247,10 @@ pub async fn termination_signal() {
 }
 
 /// The status API's view of the SLO state the service keeps.
-struct SloStatus(std::sync::Arc<StateStore>);
+struct SloStatus(Arc<StateStore>);
 
 impl SloStatus {
-    fn registry(&self) -> Option<std::sync::Arc<SloRegistry>> {
+    fn registry(&self) -> Option<Arc<SloRegistry>> {
         self.0.get::<SloRegistry>(REGISTRY_KEY)
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 type Shared = Arc<dyn Any + Send + Sync>;
 
+#[derive(Clone)]
 struct Entry {
     fingerprint: String,
     value: Shared,
@@ -60,6 +61,9 @@ struct Inner {
     entries: BTreeMap<String, Entry>,
     generation: u64,
     claims: u64,
+    /// The entries as they were at [`StateStore::begin`], for
+    /// [`StateStore::abort`].
+    before: Option<BTreeMap<String, Entry>>,
 }
 
 impl StateStore {
@@ -70,12 +74,37 @@ impl StateStore {
     /// Starts building a new graph: entries asked for from now on are kept by
     /// [`sweep`](Self::sweep).
     pub fn begin(&self) {
-        self.lock().generation += 1;
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.before = Some(inner.entries.clone());
+    }
+
+    /// The new graph could not be built: puts every entry back as it was at
+    /// [`begin`](Self::begin), so the running graph's instances still own their state.
+    pub fn abort(&self) {
+        let mut inner = self.lock();
+        if let Some(before) = inner.before.take() {
+            inner.entries = before;
+        }
     }
 
     /// The state under `key` if it was made for the same `fingerprint`; otherwise
     /// `init()`'s, which is kept under `key` from now on (replacing the old entry).
     pub fn claim<T: Any + Send + Sync>(&self, key: &str, fingerprint: &str, init: impl FnOnce() -> T) -> Claim<T> {
+        match self.try_claim(key, fingerprint, || Ok::<T, std::convert::Infallible>(init())) {
+            Ok(claim) => claim,
+            Err(never) => match never {},
+        }
+    }
+
+    /// As [`claim`](Self::claim), for state whose making can fail; on failure
+    /// nothing changes.
+    pub fn try_claim<T: Any + Send + Sync, E>(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        init: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Claim<T>, E> {
         let mut inner = self.lock();
         inner.claims += 1;
         let (generation, owner) = (inner.generation, inner.claims);
@@ -84,17 +113,20 @@ impl StateStore {
                 if let Ok(value) = entry.value.clone().downcast::<T>() {
                     entry.generation = generation;
                     entry.owner = owner;
-                    return Claim {
+                    return Ok(Claim {
                         value,
                         kept: true,
                         key: key.to_string(),
                         owner,
-                    };
+                    });
                 }
             }
         }
-        let value = Arc::new(init());
-        inner.entries.insert(
+        // Not under the lock: making the state may take a while (an exporter
+        // building its client); another claim of the same key meanwhile is a bug.
+        drop(inner);
+        let value = Arc::new(init()?);
+        self.lock().entries.insert(
             key.to_string(),
             Entry {
                 fingerprint: fingerprint.to_string(),
@@ -103,12 +135,12 @@ impl StateStore {
                 owner,
             },
         );
-        Claim {
+        Ok(Claim {
             value,
             kept: false,
             key: key.to_string(),
             owner,
-        }
+        })
     }
 
     /// The state under `key`, whatever its fingerprint, if it has type `T`.
@@ -120,6 +152,7 @@ impl StateStore {
     /// returns their keys.
     pub fn sweep(&self) -> Vec<String> {
         let mut inner = self.lock();
+        inner.before = None;
         let generation = inner.generation;
         let stale: Vec<String> = inner
             .entries
@@ -167,6 +200,12 @@ mod tests {
         store.begin();
         store.claim("b", "", || 3u8);
         assert_eq!(store.sweep(), vec!["a".to_string()]);
+        // A build that fails puts everything back.
+        store.begin();
+        let replaced = store.claim("b", "changed", || 4u8);
+        assert!(!replaced.kept);
+        store.abort();
+        assert_eq!(store.get::<u8>("b").as_deref(), Some(&2));
         assert!(store.get::<u8>("a").is_none());
         assert_eq!(store.get::<u8>("b").as_deref(), Some(&2));
     }

@@ -25,7 +25,9 @@ use figment::Figment;
 use serde::Deserialize;
 
 use crate::component::registry::{self, Factory};
-use crate::component::{ComponentId, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal};
+use crate::component::{
+    ComponentId, ConnectorConfig, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal,
+};
 use crate::components;
 use crate::confmap::{
     deserialize_duration, did_you_mean, expand_dict, load, null_as_default, parse_block, ConfigError, ConfigErrors,
@@ -42,6 +44,8 @@ struct RootSections {
     processors: BTreeMap<String, RawValue>,
     #[serde(default)]
     exporters: BTreeMap<String, RawValue>,
+    #[serde(default)]
+    connectors: BTreeMap<String, RawValue>,
     #[serde(default)]
     extensions: BTreeMap<String, RawValue>,
     service: Option<RawValue>,
@@ -198,10 +202,14 @@ pub struct Pipeline {
     pub signal: Signal,
     /// Receivers feeding it.
     pub receivers: Vec<ComponentId>,
+    /// Connectors feeding it (listed under its `receivers`).
+    pub from_connectors: Vec<ComponentId>,
     /// Processors in order.
     pub processors: Vec<ComponentId>,
     /// Exporters it fans out to.
     pub exporters: Vec<ComponentId>,
+    /// Connectors it feeds (listed under its `exporters`).
+    pub to_connectors: Vec<ComponentId>,
 }
 
 /// A fully parsed and cross-checked config, ready to build.
@@ -213,12 +221,16 @@ pub struct Config {
     pub processors: BTreeMap<ComponentId, Box<dyn ProcessorConfig>>,
     /// Parsed exporter configs.
     pub exporters: BTreeMap<ComponentId, Box<dyn ExporterConfig>>,
+    /// Parsed connector configs.
+    pub connectors: BTreeMap<ComponentId, Box<dyn ConnectorConfig>>,
     /// Parsed extension configs.
     pub extensions: BTreeMap<ComponentId, Box<dyn ExtensionConfig>>,
     /// Extensions to run, in order.
     pub service_extensions: Vec<ComponentId>,
     /// Checked pipelines.
     pub pipelines: Vec<Pipeline>,
+    /// The pipelines and connectors as a graph, in topological order.
+    pub plan: Plan,
     /// `service.telemetry`.
     pub telemetry: TelemetryConfig,
     /// `service.shutdown_timeout`.
@@ -287,6 +299,13 @@ impl Config {
             components::EXPORTERS,
             &mut errors,
         );
+        let connectors = parse_section(
+            "connectors",
+            "connector",
+            &root.connectors,
+            components::CONNECTORS,
+            &mut errors,
+        );
         let extensions = parse_section(
             "extensions",
             "extension",
@@ -316,9 +335,41 @@ impl Config {
             receivers: &receivers,
             processors: &processors,
             exporters: &exporters,
+            connectors: &connectors,
         };
         let pipelines = check_pipelines(&service.pipelines, &defined, &mut errors);
         check_processor_wiring(&pipelines, &processors, &mut errors);
+        plan::check_connectors(&pipelines, &connectors, &mut errors);
+        let plan = if errors.is_empty() {
+            let metrics_edges = processors
+                .iter()
+                .filter_map(|(id, (_, config))| Some((id, config.as_ref()?)))
+                .flat_map(|(id, config)| {
+                    config
+                        .metrics_pipelines()
+                        .into_iter()
+                        .map(move |(_, target)| (id.clone(), target))
+                })
+                .collect::<Vec<_>>();
+            let connector_pairs = |id: &ComponentId, from: Signal, to: Signal| {
+                connectors
+                    .get(id)
+                    .and_then(|(_, c)| c.as_ref())
+                    .is_some_and(|c| c.supports(from, to))
+            };
+            match Plan::new(&pipelines, &metrics_edges, &connector_pairs) {
+                Ok(plan) => plan,
+                Err(cycle) => {
+                    errors.push(ConfigError::new(
+                        "service.pipelines",
+                        format!("the pipelines form a cycle, so data would loop forever: {cycle}"),
+                    ));
+                    Plan::default()
+                }
+            }
+        } else {
+            Plan::default()
+        };
 
         let mut service_extensions = Vec::new();
         for (i, name) in service.extensions.iter().enumerate() {
@@ -354,9 +405,11 @@ impl Config {
             receivers: built(receivers),
             processors: built(processors),
             exporters: built(exporters),
+            connectors: built(connectors),
             extensions: built(extensions),
             service_extensions,
             pipelines,
+            plan,
             telemetry: service.telemetry,
             shutdown_timeout: service.shutdown_timeout,
         })
@@ -414,6 +467,7 @@ struct Defined<'a> {
     receivers: &'a Section<dyn ReceiverConfig>,
     processors: &'a Section<dyn ProcessorConfig>,
     exporters: &'a Section<dyn ExporterConfig>,
+    connectors: &'a Section<dyn ConnectorConfig>,
 }
 
 fn check_pipelines(
@@ -449,30 +503,39 @@ fn check_pipelines(
                 continue;
             }
         };
-        let receivers = resolve_ids(
+        let (receivers, from_connectors) = resolve_ids(
             &path,
             "receivers",
             "receiver",
             &pipeline.receivers,
             defined.receivers,
+            Some(ConnectorSide {
+                connectors: defined.connectors,
+                takes_signal: false,
+            }),
             signal,
             errors,
         );
-        let processors = resolve_ids(
+        let (processors, _) = resolve_ids(
             &path,
             "processors",
             "processor",
             &pipeline.processors,
             defined.processors,
+            None,
             signal,
             errors,
         );
-        let exporters = resolve_ids(
+        let (exporters, to_connectors) = resolve_ids(
             &path,
             "exporters",
             "exporter",
             &pipeline.exporters,
             defined.exporters,
+            Some(ConnectorSide {
+                connectors: defined.connectors,
+                takes_signal: true,
+            }),
             signal,
             errors,
         );
@@ -492,8 +555,10 @@ fn check_pipelines(
             name: name.clone(),
             signal,
             receivers,
+            from_connectors,
             processors,
             exporters,
+            to_connectors,
         });
     }
     checked
@@ -587,16 +652,28 @@ fn check_processor_wiring(
     }
 }
 
+/// Where a pipeline list may also name connectors, and whether the connector must
+/// take the pipeline's signal (under `exporters`) or not (under `receivers`, where
+/// the pairs are checked once every pipeline is known).
+struct ConnectorSide<'a> {
+    connectors: &'a Section<dyn ConnectorConfig>,
+    takes_signal: bool,
+}
+
+/// Resolves the ids of one pipeline list: (components of `defined`, connectors).
+#[allow(clippy::too_many_arguments)]
 fn resolve_ids<C: ?Sized>(
     pipeline_path: &str,
     list: &str,
     kind: &str,
     names: &[String],
     defined: &Section<C>,
+    connectors: Option<ConnectorSide<'_>>,
     signal: Signal,
     errors: &mut Vec<ConfigError>,
-) -> Vec<ComponentId> {
+) -> (Vec<ComponentId>, Vec<ComponentId>) {
     let mut ids = Vec::new();
+    let mut connector_ids = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, name) in names.iter().enumerate() {
         let path = format!("{pipeline_path}.{list}[{i}]");
@@ -611,29 +688,61 @@ fn resolve_ids<C: ?Sized>(
             errors.push(ConfigError::new(path, format!("{kind} {name:?} is listed twice")));
             continue;
         }
-        match defined.get(&id) {
-            None => {
-                let known: Vec<String> = defined.keys().map(|k| k.to_string()).collect();
+        let connector = connectors
+            .as_ref()
+            .and_then(|side| Some((side, side.connectors.get(&id)?)));
+        match (defined.get(&id), connector) {
+            (Some(_), Some(_)) => errors.push(ConfigError::new(
+                path,
+                format!("{name:?} is defined both under {list} and under connectors; rename one"),
+            )),
+            (None, Some((side, (signals, _)))) => {
+                if side.takes_signal && !signals.contains(&signal) {
+                    errors.push(ConfigError::new(
+                        path,
+                        format!(
+                            "connector {name:?} does not take {signal} (it takes: {})",
+                            signals.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                } else {
+                    connector_ids.push(id);
+                }
+            }
+            (None, None) => {
+                let mut known: Vec<String> = defined.keys().map(|k| k.to_string()).collect();
+                if let Some(side) = &connectors {
+                    known.extend(side.connectors.keys().map(|k| k.to_string()));
+                }
                 let hint = did_you_mean(name, known.iter().map(String::as_str))
                     .map(|s| format!(", did you mean {s}?"))
                     .unwrap_or_default();
+                let sections = if connectors.is_some() {
+                    format!("{list} or connectors")
+                } else {
+                    list.to_string()
+                };
                 errors.push(ConfigError::new(
                     path,
-                    format!("{kind} {name:?} is not defined under {list}{hint}"),
+                    format!("{kind} {name:?} is not defined under {sections}{hint}"),
                 ));
             }
-            Some((signals, _)) if !signals.contains(&signal) => errors.push(ConfigError::new(
+            (Some((signals, _)), None) if !signals.contains(&signal) => errors.push(ConfigError::new(
                 path,
                 format!(
                     "{kind} {name:?} does not support {signal} (it handles: {})",
                     signals.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             )),
-            Some(_) => ids.push(id),
+            (Some(_), None) => ids.push(id),
         }
     }
-    ids
+    (ids, connector_ids)
 }
+
+mod plan;
+
+pub use plan::{Edge, Node, Plan};
 
 #[cfg(test)]
 mod doc_examples;

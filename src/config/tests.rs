@@ -125,12 +125,13 @@ fn component_in_a_pipeline_of_a_signal_it_cannot_handle() {
     let mut section: Section<dyn ProcessorConfig> = BTreeMap::new();
     section.insert(ComponentId::parse("spanonly").unwrap(), (&[Signal::Traces], None));
     let mut errors = Vec::new();
-    let ids = resolve_ids(
+    let (ids, _) = resolve_ids(
         "service.pipelines.logs",
         "processors",
         "processor",
         &["spanonly".to_string()],
         &section,
+        None,
         Signal::Logs,
         &mut errors,
     );
@@ -171,9 +172,9 @@ fn missing_service_is_an_error() {
 #[test]
 fn unknown_top_level_section_is_an_error() {
     let errors = errors_of(&format!(
-        "receivers:\n  otlp:\n    protocols:\n      http:\nexporters:\n  debug:\nconnectors:\n  x:\n{PIPELINE}"
+        "receivers:\n  otlp:\n    protocols:\n      http:\nexporters:\n  debug:\nconnector:\n  x:\n{PIPELINE}"
     ));
-    assert!(errors[0].starts_with("connectors: unknown field"), "{errors:?}");
+    assert!(errors[0].starts_with("connector: unknown field"), "{errors:?}");
 }
 
 #[test]
