@@ -43,7 +43,7 @@ struct Cli {
 
     /// Reload when a config file's contents change (as on SIGHUP, which always
     /// reloads): an invalid config is refused and the running pipelines keep running.
-    #[arg(long, global = true)]
+    #[arg(long)]
     watch_config: bool,
 
     #[command(subcommand)]

@@ -168,6 +168,16 @@ impl Sloop {
         Self::start_with_env(yamls, ports, &[]).await
     }
 
+    /// Like [`Sloop::start`], with extra command-line arguments before the
+    /// `--config` ones (e.g. `--watch-config`).
+    pub async fn start_with_args(args: &[&str], yaml: &str, ports: &SloopPorts) -> Sloop {
+        let mut sloop = Self::spawn(args, &[yaml]);
+        sloop.health_port = Some(ports.health);
+        sloop.telemetry_port = Some(ports.telemetry);
+        sloop.wait_ready().await;
+        sloop
+    }
+
     /// Like [`Sloop::start_with_configs`], with extra environment variables for
     /// the child (e.g. `TOKIO_WORKER_THREADS`).
     pub async fn start_with_env(yamls: &[&str], ports: &SloopPorts, env: &[(&str, &str)]) -> Sloop {
@@ -288,6 +298,22 @@ impl Sloop {
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The path of the `index`-th config file it was started with, to rewrite for
+    /// a reload.
+    pub fn config_path(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("config-{index}.yaml"))
+    }
+
+    /// Sends SIGHUP (reload the config) to the child (via the `kill` command).
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running `kill -HUP`");
+        assert!(status.success(), "`kill -HUP {}` failed: {status}", self.pid());
     }
 
     /// Sends SIGTERM to the child (via the `kill` command).
