@@ -90,14 +90,12 @@ impl DetectionConfig {
 
 impl ProcessorConfig for DetectionConfig {
     fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            let detected = self.detect_with(&Host::real());
-            Arc::new(ResourceDetectionProcessor::new(
-                detected,
-                self.config.override_existing,
-                next,
-            ))
-        })
+        let detected = self.detect_with(&Host::real());
+        Ok(Arc::new(ResourceDetectionProcessor::new(
+            detected,
+            self.config.override_existing,
+            next,
+        )))
     }
 }
 
