@@ -368,11 +368,24 @@ impl Compiler {
                 let regexes = if s.enabled_regex_matching {
                     match RegexSet::new(&s.values) {
                         Ok(set) => Some(set),
-                        Err(error) => {
-                            self.errors.push(ConfigError::new(
-                                format!("{here}.{key}.values"),
-                                format!("invalid regular expression: {error}"),
-                            ));
+                        Err(set_error) => {
+                            // Name each pattern that does not compile on its own; the
+                            // set's error when none does (the set as a whole too big).
+                            let before = self.errors.len();
+                            for (j, value) in s.values.iter().enumerate() {
+                                if let Err(error) = regex::Regex::new(value) {
+                                    self.errors.push(ConfigError::new(
+                                        format!("{here}.{key}.values[{j}]"),
+                                        format!("invalid regex: {error}"),
+                                    ));
+                                }
+                            }
+                            if self.errors.len() == before {
+                                self.errors.push(ConfigError::new(
+                                    format!("{here}.{key}.values"),
+                                    format!("invalid regexes: {set_error}"),
+                                ));
+                            }
                             return None;
                         }
                     }

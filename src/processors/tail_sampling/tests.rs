@@ -544,10 +544,12 @@ fn conditions_and_regexes_are_compiled_at_config_time() {
     assert_eq!((locate.line, locate.column), (1, 12));
 
     let errors = config(
-        "policies:\n  - {name: s, type: string_attribute, string_attribute: {key: k, values: ['('], enabled_regex_matching: true}}\n",
+        "policies:\n  - {name: s, type: string_attribute, string_attribute: {key: k, values: ['^ok', '('], enabled_regex_matching: true}}\n",
     )
     .unwrap_err();
-    assert_eq!(errors[0].path, "policies[0].string_attribute.values");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "policies[0].string_attribute.values[1]");
+    assert!(errors[0].message.starts_with("invalid regex"), "{errors:?}");
 }
 
 #[test]
