@@ -345,7 +345,8 @@ pub struct PipelineUse<'a> {
     pub name: &'a str,
     /// What it carries.
     pub signal: Signal,
-    /// The processor's position in the pipeline's `processors` list.
+    /// The processor's position in the pipeline's checked `processors` list (the
+    /// config's, unless an entry before it names no defined processor).
     pub position: usize,
     /// The processors before it there, in order.
     pub before: &'a [ComponentId],
