@@ -127,3 +127,63 @@ async fn running_with_a_bad_config_fails_before_listening() {
         sloop.logs()
     );
 }
+
+/// Invalid regexes in `attributes` (an action's and a matcher's) and invalid
+/// `tail_sampling` policies (a regex and a condition), in a traces pipeline.
+fn config_with_invalid_patterns(ports: &SloopPorts) -> String {
+    format!(
+        r#"{receivers}processors:
+  attributes:
+    actions:
+      - {{key: a, action: delete, pattern: '(unclosed'}}
+    exclude:
+      match_type: regexp
+      span_names: ['^health', '[']
+  tail_sampling:
+    policies:
+      - {{name: tenants, type: string_attribute, string_attribute: {{key: tenant, values: ['^a', '(a'], enabled_regex_matching: true}}}}
+      - {{name: slow, type: ottl_condition, ottl_condition: {{span: ['duration > "abc"']}}}}
+exporters:
+  debug:
+service:
+  telemetry: {{metrics: {{address: "127.0.0.1:{telemetry}"}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [attributes, tail_sampling], exporters: [debug]}}
+"#,
+        receivers = ports.otlp_receiver_yaml(&[], &[]),
+        telemetry = ports.telemetry,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_refuses_invalid_regexes_and_policies_each_with_its_path() {
+    let ports = SloopPorts::new();
+    let mut sloop = Sloop::spawn(&["validate"], &[&config_with_invalid_patterns(&ports)]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(
+        !status.success(),
+        "validate accepted invalid regexes and policies\n{}",
+        sloop.logs()
+    );
+    let stderr = sloop.stderr();
+    for path in [
+        "processors.attributes.actions[0].pattern",
+        "processors.attributes.exclude.span_names[1]",
+        "processors.tail_sampling.policies[0].string_attribute.values[1]",
+        "processors.tail_sampling.policies[1].ottl_condition.span[0]",
+    ] {
+        assert!(
+            stderr.lines().any(|line| line.contains(path)),
+            "stderr should report an error at {path}\n{}",
+            sloop.logs()
+        );
+    }
+    for valid in ["span_names[0]", "values[0]"] {
+        assert!(
+            !stderr.contains(valid),
+            "a valid pattern ({valid}) is not reported\n{}",
+            sloop.logs()
+        );
+    }
+    assert!(!port_is_open(ports.grpc) && !port_is_open(ports.http));
+}

@@ -293,12 +293,12 @@ pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
 
 /// A parsed processor config that can build a running instance for one pipeline.
 ///
-/// The optional methods let the config check wire-up that spans components: a
-/// condition that only makes sense for spans, an SLI name that an earlier processor
-/// must define, a metrics pipeline that must exist.
+/// The optional methods let the config check how it is wired into the plan: the
+/// signal it runs on, names an earlier processor must define, pipelines it sends to.
 ///
-/// `Any` lets tools that read a config without running it (`sloop rules`) downcast to
-/// one component's config type instead of growing a method here per tool.
+/// `Any` lets tools that read a config without running it (`sloop rules`), and
+/// processors checking their wiring, downcast to one component's config type instead
+/// of growing a method here per tool or per pair of components.
 pub trait ProcessorConfig: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Builds the processor in front of `next`.
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError>;
@@ -308,31 +308,97 @@ pub trait ProcessorConfig: std::any::Any + Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
-    /// Names this processor defines for the processors after it (SLI names).
-    fn provides(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// Names it needs from processors before it: (path in its block, name).
-    fn requires(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
-    /// Metrics pipelines it sends to: (path in its block, pipeline name).
+    /// Metrics pipelines it sends to: (path in its block, pipeline name). Edges of
+    /// the graph: the config check makes sure each exists and carries metrics.
     fn metrics_pipelines(&self) -> Vec<(String, String)> {
         Vec::new()
     }
 
-    /// `Some(why)` when one instance must not run in several pipelines (each
-    /// pipeline gets its own instance, which would split state kept by name).
-    fn single_pipeline(&self) -> Option<String> {
-        None
-    }
-
-    /// Names that must be unique across every processor: (path in its block, name).
-    fn unique_names(&self) -> Vec<(String, String)> {
+    /// Checks how this processor is wired into the plan: which pipelines use it,
+    /// what runs before it there, what other processors define. Errors carry full
+    /// paths ([`WiringView::path`]); every one is reported with the rest of the
+    /// config's errors.
+    fn check_wiring(&self, _view: &WiringView<'_>) -> Vec<crate::confmap::ConfigError> {
         Vec::new()
     }
+}
+
+/// A processor config as the wiring check sees it; `'static` so it can be downcast.
+pub type ProcessorConfigRef<'a> = &'a (dyn ProcessorConfig + 'static);
+
+/// A read-only view of the checked plan, from one processor's place in it: what
+/// [`ProcessorConfig::check_wiring`] is given.
+pub struct WiringView<'a> {
+    /// The processor being checked.
+    pub id: &'a ComponentId,
+    /// Every pipeline that lists it, in name order.
+    pub pipelines: Vec<PipelineUse<'a>>,
+    /// Every processor config that parsed, by id. A block with errors is missing:
+    /// what it would define is unknown.
+    pub processors: &'a std::collections::BTreeMap<&'a ComponentId, ProcessorConfigRef<'a>>,
+}
+
+/// One pipeline that lists the processor being checked.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineUse<'a> {
+    /// The pipeline's name (`traces/name`).
+    pub name: &'a str,
+    /// What it carries.
+    pub signal: Signal,
+    /// The processor's position in the pipeline's checked `processors` list (the
+    /// config's, unless an entry before it names no defined processor).
+    pub position: usize,
+    /// The processors before it there, in order.
+    pub before: &'a [ComponentId],
+}
+
+impl<'a> WiringView<'a> {
+    /// The full config path of `within` in this processor's block
+    /// (`processors.slo.objectives[0].sli`); the block itself for `""`.
+    pub fn path(&self, within: &str) -> String {
+        match within {
+            "" => format!("processors.{}", self.id),
+            _ if within.starts_with('[') => format!("processors.{}{within}", self.id),
+            _ => format!("processors.{}.{within}", self.id),
+        }
+    }
+
+    /// The parsed config of processor `id`, if its block parsed.
+    pub fn config(&self, id: &ComponentId) -> Option<ProcessorConfigRef<'a>> {
+        self.processors.get(id).copied()
+    }
+
+    /// Every parsed processor config of type `T`, in id order.
+    pub fn configs<T: ProcessorConfig>(&self) -> impl Iterator<Item = (&'a ComponentId, &'a T)> + 'a {
+        let processors: &'a std::collections::BTreeMap<&'a ComponentId, ProcessorConfigRef<'a>> = self.processors;
+        processors
+            .iter()
+            .filter_map(|(id, config)| Some((*id, downcast::<T>(*config)?)))
+    }
+
+    /// The configs of type `T` before this processor in `pipeline`, in order; `None`
+    /// when a processor before it has a block with errors (what it would define is
+    /// unknown, so nothing should be reported missing on top of its own errors).
+    pub fn before<T: ProcessorConfig>(&self, pipeline: &PipelineUse<'_>) -> Option<Vec<&'a T>> {
+        let mut found = Vec::new();
+        for id in pipeline.before {
+            found.extend(downcast::<T>(self.config(id)?));
+        }
+        Some(found)
+    }
+}
+
+impl PipelineUse<'_> {
+    /// The config path of this use: `service.pipelines.<name>.processors[<position>]`.
+    pub fn path(&self) -> String {
+        format!("service.pipelines.{}.processors[{}]", self.name, self.position)
+    }
+}
+
+/// `config` as a `T`, if it is one.
+fn downcast<T: ProcessorConfig>(config: ProcessorConfigRef<'_>) -> Option<&T> {
+    let any: &dyn std::any::Any = config;
+    any.downcast_ref::<T>()
 }
 
 /// A parsed exporter config that can build the running exporter.

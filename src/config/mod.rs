@@ -26,7 +26,8 @@ use serde::Deserialize;
 
 use crate::component::registry::{self, Factory};
 use crate::component::{
-    ComponentId, ConnectorConfig, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig, Signal,
+    ComponentId, ConnectorConfig, ExporterConfig, ExtensionConfig, PipelineUse, ProcessorConfig, ProcessorConfigRef,
+    ReceiverConfig, Signal, WiringView,
 };
 use crate::components;
 use crate::confmap::{
@@ -565,15 +566,20 @@ fn check_pipelines(
 }
 
 /// Checks what processor configs need from the pipelines around them: the signal
-/// they run on, names defined by earlier processors, metrics pipelines they feed.
+/// they run on and the metrics pipelines they feed here; anything particular to a
+/// component (names an earlier processor must define, one pipeline only) by the
+/// component itself, through [`ProcessorConfig::check_wiring`].
 fn check_processor_wiring(
     pipelines: &[Pipeline],
     processors: &Section<dyn ProcessorConfig>,
     errors: &mut Vec<ConfigError>,
 ) {
     let signals: BTreeMap<&str, Signal> = pipelines.iter().map(|p| (p.name.as_str(), p.signal)).collect();
-    for (id, (_, config)) in processors {
-        let Some(config) = config else { continue };
+    let parsed: BTreeMap<&ComponentId, ProcessorConfigRef<'_>> = processors
+        .iter()
+        .filter_map(|(id, (_, config))| Some((id, config.as_deref()?)))
+        .collect();
+    for (&id, &config) in &parsed {
         for (path, name) in config.metrics_pipelines() {
             let path = format!("processors.{id}.{path}");
             match signals.get(name.as_str()) {
@@ -589,66 +595,36 @@ fn check_processor_wiring(
             }
         }
     }
-    let mut unique: BTreeMap<String, String> = BTreeMap::new();
-    for (id, (_, config)) in processors {
-        let Some(config) = config else { continue };
-        if let Some(why) = config.single_pipeline() {
-            let users: Vec<&str> = pipelines
-                .iter()
-                .filter(|p| p.processors.contains(id))
-                .map(|p| p.name.as_str())
-                .collect();
-            if users.len() > 1 {
-                errors.push(ConfigError::new(
-                    format!("processors.{id}"),
-                    format!("used in pipelines {}: {why}", users.join(", ")),
-                ));
-            }
-        }
-        for (path, name) in config.unique_names() {
-            let here = format!("processors.{id}.{path}");
-            match unique.get(&name) {
-                Some(first) => errors.push(ConfigError::new(here, format!("{name} is already defined at {first}"))),
-                None => {
-                    unique.insert(name, here);
-                }
-            }
-        }
-    }
     for pipeline in pipelines {
-        let mut provided: Vec<String> = Vec::new();
-        // After a processor whose block has errors, what it would provide is unknown:
-        // do not report names as missing on top of its own errors.
-        let mut complete = true;
         for (i, id) in pipeline.processors.iter().enumerate() {
-            let Some((_, Some(config))) = processors.get(id) else {
-                complete = false;
-                continue;
-            };
+            let Some(config) = parsed.get(id) else { continue };
             if let Err(why) = config.check_signal(pipeline.signal) {
                 errors.push(ConfigError::new(
                     format!("service.pipelines.{}.processors[{i}]", pipeline.name),
                     format!("processor \"{id}\" cannot run in a {} pipeline: {why}", pipeline.signal),
                 ));
             }
-            for (path, name) in config.requires() {
-                if complete && !provided.contains(&name) {
-                    let hint = match did_you_mean(&name, provided.iter().map(String::as_str)) {
-                        Some(best) => format!(", did you mean {best}?"),
-                        None if provided.is_empty() => " (add an sli processor before it)".to_string(),
-                        None => format!(" (defined: {})", provided.join(", ")),
-                    };
-                    errors.push(ConfigError::new(
-                        format!("processors.{id}.{path}"),
-                        format!(
-                            "{name:?} is not defined by a processor before {id} in pipeline {}{hint}",
-                            pipeline.name
-                        ),
-                    ));
-                }
-            }
-            provided.extend(config.provides());
         }
+    }
+    for (&id, &config) in &parsed {
+        let uses = pipelines
+            .iter()
+            .filter_map(|p| {
+                let position = p.processors.iter().position(|p| p == id)?;
+                Some(PipelineUse {
+                    name: &p.name,
+                    signal: p.signal,
+                    position,
+                    before: &p.processors[..position],
+                })
+            })
+            .collect();
+        let view = WiringView {
+            id,
+            pipelines: uses,
+            processors: &parsed,
+        };
+        errors.extend(config.check_wiring(&view));
     }
 }
 

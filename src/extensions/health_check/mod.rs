@@ -52,16 +52,14 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExtensionConfig>, Vec<ConfigError>>
 
 impl ExtensionConfig for HealthCheckConfig {
     fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Result<Arc<dyn Extension>, BuildError> {
-        Ok({
-            Arc::new(HealthCheck {
-                id: id.clone(),
-                config: self.clone(),
-                ready: ctx.ready.clone(),
-                memory_pressure: ctx.memory_pressure.clone(),
-                stop: CancellationToken::new(),
-                server: Mutex::new(None),
-            })
-        })
+        Ok(Arc::new(HealthCheck {
+            id: id.clone(),
+            config: self.clone(),
+            ready: ctx.ready.clone(),
+            memory_pressure: ctx.memory_pressure.clone(),
+            stop: CancellationToken::new(),
+            server: Mutex::new(None),
+        }))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::actions::{ActionConfig, Actions, ConfigValue};
+use super::actions::{ActionConfig, ConfigValue};
 use crate::confmap::{ConfigError, Validate};
 
 /// `processors.attributes`.
@@ -108,7 +108,9 @@ impl MatchConfig {
         .collect()
     }
 
-    fn validate(&self, at: &str) -> Vec<ConfigError> {
+    /// What can be checked without compiling (regexes are compiled, and checked,
+    /// once: by [`Matcher::compile`](super::Matcher::compile)).
+    pub(super) fn validate(&self, at: &str) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if self.used().is_empty() {
             errors.push(ConfigError::new(
@@ -116,56 +118,6 @@ impl MatchConfig {
                 "set at least one of services, span_names, span_kinds, libraries, attributes, resources, \
                  log_bodies, log_severity_texts, metric_names",
             ));
-        }
-        if self.match_type == MatchType::Regexp {
-            let lists = [
-                ("services", &self.services),
-                ("span_names", &self.span_names),
-                ("span_kinds", &self.span_kinds),
-                ("log_bodies", &self.log_bodies),
-                ("log_severity_texts", &self.log_severity_texts),
-                ("metric_names", &self.metric_names),
-            ];
-            for (name, list) in lists {
-                for (i, pattern) in list.iter().enumerate() {
-                    if let Err(e) = regex::Regex::new(pattern) {
-                        errors.push(ConfigError::new(
-                            format!("{at}.{name}[{i}]"),
-                            format!("invalid regex: {e}"),
-                        ));
-                    }
-                }
-            }
-            for (i, library) in self.libraries.iter().enumerate() {
-                let fields = [("name", Some(&library.name)), ("version", library.version.as_ref())];
-                for (field, pattern) in fields {
-                    if let Some(Err(e)) = pattern.map(|p| regex::Regex::new(p)) {
-                        errors.push(ConfigError::new(
-                            format!("{at}.libraries[{i}].{field}"),
-                            format!("invalid regex: {e}"),
-                        ));
-                    }
-                }
-            }
-            for (name, list) in [("attributes", &self.attributes), ("resources", &self.resources)] {
-                for (i, attribute) in list.iter().enumerate() {
-                    match &attribute.value {
-                        None => {}
-                        Some(ConfigValue::String(pattern)) => {
-                            if let Err(e) = regex::Regex::new(pattern) {
-                                errors.push(ConfigError::new(
-                                    format!("{at}.{name}[{i}].value"),
-                                    format!("invalid regex: {e}"),
-                                ));
-                            }
-                        }
-                        Some(_) => errors.push(ConfigError::new(
-                            format!("{at}.{name}[{i}].value"),
-                            "match_type regexp needs a string pattern",
-                        )),
-                    }
-                }
-            }
         }
         for (name, list) in [("attributes", &self.attributes), ("resources", &self.resources)] {
             for (i, attribute) in list.iter().enumerate() {
@@ -200,18 +152,7 @@ pub const SPAN_KINDS: [&str; 6] = [
     "SPAN_KIND_CONSUMER",
 ];
 
-impl Validate for AttributesConfig {
-    fn validate(&self) -> Vec<ConfigError> {
-        let mut errors = match Actions::compile("actions", &self.actions) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors,
-        };
-        if let Some(include) = &self.include {
-            errors.extend(include.validate("include"));
-        }
-        if let Some(exclude) = &self.exclude {
-            errors.extend(exclude.validate("exclude"));
-        }
-        errors
-    }
-}
+/// Everything is checked by compiling, once, in
+/// [`CompiledAttributes::compile`](super::CompiledAttributes::compile): the actions'
+/// and matchers' regexes are compiled there and nowhere else.
+impl Validate for AttributesConfig {}

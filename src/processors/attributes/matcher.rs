@@ -4,8 +4,9 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, Instrumentatio
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use regex::Regex;
 
-use super::actions::string_form;
+use super::actions::{string_form, ConfigValue};
 use super::config::{AttributeMatch, LibraryMatch, MatchConfig, MatchType, SPAN_KINDS};
+use crate::confmap::ConfigError;
 
 /// One item as matching sees it. Fields that do not apply to the signal are `None`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,16 +35,36 @@ enum Names {
     Regexp(Vec<Regex>),
 }
 
+/// Compiles one regex, or records why it does not compile at `path`.
+fn regex(pattern: &str, path: String, errors: &mut Vec<ConfigError>) -> Option<Regex> {
+    Regex::new(pattern)
+        .map_err(|e| errors.push(ConfigError::new(path, format!("invalid regex: {e}"))))
+        .ok()
+}
+
 impl Names {
-    fn compile(match_type: MatchType, list: &[String]) -> Option<Names> {
+    /// The list at `path`; `None` when it is empty (the property is not set).
+    fn compile(match_type: MatchType, list: &[String], path: &str, errors: &mut Vec<ConfigError>) -> Option<Names> {
         if list.is_empty() {
             return None;
         }
         Some(match match_type {
             MatchType::Strict => Names::Strict(list.to_vec()),
-            // Patterns were checked by validation.
-            MatchType::Regexp => Names::Regexp(list.iter().filter_map(|p| Regex::new(p).ok()).collect()),
+            MatchType::Regexp => Names::Regexp(
+                list.iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| regex(p, format!("{path}[{i}]"), errors))
+                    .collect(),
+            ),
         })
+    }
+
+    /// One name or pattern, at `path`.
+    fn one(match_type: MatchType, text: &str, path: String, errors: &mut Vec<ConfigError>) -> Names {
+        match match_type {
+            MatchType::Strict => Names::Strict(vec![text.to_owned()]),
+            MatchType::Regexp => Names::Regexp(regex(text, path, errors).into_iter().collect()),
+        }
     }
 
     fn matches(&self, text: &str) -> bool {
@@ -68,22 +89,31 @@ struct AttributeMatcher {
 }
 
 impl AttributeMatcher {
-    fn compile(match_type: MatchType, config: &AttributeMatch) -> AttributeMatcher {
+    /// The entry at `path`; `None` when its value cannot be compiled (recorded).
+    fn compile(
+        match_type: MatchType,
+        config: &AttributeMatch,
+        path: String,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<AttributeMatcher> {
         let value = match (&config.value, match_type) {
             (None, _) => ValueMatch::Any,
             (Some(v), MatchType::Strict) => ValueMatch::Strict(v.to_any_value()),
-            (Some(v), MatchType::Regexp) => {
-                let pattern = match v.to_any_value().value {
-                    Some(any_value::Value::StringValue(s)) => s,
-                    _ => String::new(),
-                };
-                ValueMatch::Regexp(Regex::new(&pattern).unwrap_or_else(|_| Regex::new("$^").expect("valid regex")))
+            (Some(ConfigValue::String(pattern)), MatchType::Regexp) => {
+                ValueMatch::Regexp(regex(pattern, format!("{path}.value"), errors)?)
+            }
+            (Some(_), MatchType::Regexp) => {
+                errors.push(ConfigError::new(
+                    format!("{path}.value"),
+                    "match_type regexp needs a string pattern",
+                ));
+                return None;
             }
         };
-        AttributeMatcher {
+        Some(AttributeMatcher {
             key: config.key.clone(),
             value,
-        }
+        })
     }
 
     fn matches(&self, attributes: &[KeyValue]) -> bool {
@@ -105,11 +135,13 @@ struct LibraryMatcher {
 }
 
 impl LibraryMatcher {
-    fn compile(match_type: MatchType, config: &LibraryMatch) -> LibraryMatcher {
-        let one = |text: &String| Names::compile(match_type, std::slice::from_ref(text)).expect("one entry");
+    fn compile(match_type: MatchType, config: &LibraryMatch, path: &str, errors: &mut Vec<ConfigError>) -> Self {
         LibraryMatcher {
-            name: one(&config.name),
-            version: config.version.as_ref().map(one),
+            name: Names::one(match_type, &config.name, format!("{path}.name"), errors),
+            version: config
+                .version
+                .as_ref()
+                .map(|v| Names::one(match_type, v, format!("{path}.version"), errors)),
         }
     }
 
@@ -136,28 +168,51 @@ pub struct Matcher {
 const NO_ATTRIBUTES: &[KeyValue] = &[];
 
 impl Matcher {
-    /// Compiles a validated config.
-    pub fn compile(config: &MatchConfig) -> Matcher {
+    /// Checks and compiles the `include` or `exclude` block at `at`, each regex
+    /// once; every error carries its path (`exclude.span_names[0]`).
+    pub fn compile(config: &MatchConfig, at: &str) -> Result<Matcher, Vec<ConfigError>> {
+        let mut errors = config.validate(at);
         let t = config.match_type;
-        Matcher {
-            services: Names::compile(t, &config.services),
-            span_names: Names::compile(t, &config.span_names),
-            span_kinds: Names::compile(t, &config.span_kinds),
-            libraries: config.libraries.iter().map(|l| LibraryMatcher::compile(t, l)).collect(),
-            log_bodies: Names::compile(t, &config.log_bodies),
-            log_severity_texts: Names::compile(t, &config.log_severity_texts),
-            metric_names: Names::compile(t, &config.metric_names),
-            attributes: config
-                .attributes
-                .iter()
-                .map(|a| AttributeMatcher::compile(t, a))
-                .collect(),
-            resources: config
-                .resources
-                .iter()
-                .map(|a| AttributeMatcher::compile(t, a))
-                .collect(),
+        let e = &mut errors;
+        let mut names = |key: &str, list: &[String]| Names::compile(t, list, &format!("{at}.{key}"), e);
+        let (services, span_names, span_kinds) = (
+            names("services", &config.services),
+            names("span_names", &config.span_names),
+            names("span_kinds", &config.span_kinds),
+        );
+        let (log_bodies, log_severity_texts, metric_names) = (
+            names("log_bodies", &config.log_bodies),
+            names("log_severity_texts", &config.log_severity_texts),
+            names("metric_names", &config.metric_names),
+        );
+        let libraries = config
+            .libraries
+            .iter()
+            .enumerate()
+            .map(|(i, l)| LibraryMatcher::compile(t, l, &format!("{at}.libraries[{i}]"), &mut errors))
+            .collect();
+        let mut attribute_list = |key: &str, list: &[AttributeMatch]| -> Vec<AttributeMatcher> {
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, a)| AttributeMatcher::compile(t, a, format!("{at}.{key}[{i}]"), &mut errors))
+                .collect()
+        };
+        let attributes = attribute_list("attributes", &config.attributes);
+        let resources = attribute_list("resources", &config.resources);
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        Ok(Matcher {
+            services,
+            span_names,
+            span_kinds,
+            libraries,
+            log_bodies,
+            log_severity_texts,
+            metric_names,
+            attributes,
+            resources,
+        })
     }
 
     /// Whether every property that is set matches the item.

@@ -78,21 +78,33 @@ pub struct CompiledAttributes {
 }
 
 impl CompiledAttributes {
-    /// Compiles a config (errors as from validation).
+    /// Checks and compiles a config: every regex once, every error reported with
+    /// its path (`actions[0].pattern`, `exclude.span_names[1]`).
     pub fn compile(config: &AttributesConfig) -> Result<Self, Vec<ConfigError>> {
-        let actions = Actions::compile("actions", &config.actions)?;
+        let mut errors = Vec::new();
+        let actions = Actions::compile("actions", &config.actions)
+            .map_err(|e| errors.extend(e))
+            .ok();
         let mut used = Vec::new();
-        for (name, m) in [("include", &config.include), ("exclude", &config.exclude)] {
-            if let Some(m) = m {
-                used.extend(m.used().into_iter().map(|p| (name, p)));
-            }
+        let mut matcher = |name: &'static str, config: &Option<MatchConfig>| {
+            let m = config.as_ref()?;
+            used.extend(m.used().into_iter().map(|p| (name, p)));
+            Matcher::compile(m, name)
+                .map_err(|e| errors.extend(e))
+                .ok()
+                .map(Arc::new)
+        };
+        let include = matcher("include", &config.include);
+        let exclude = matcher("exclude", &config.exclude);
+        match actions {
+            Some(actions) if errors.is_empty() => Ok(Self {
+                actions: Arc::new(actions),
+                include,
+                exclude,
+                used,
+            }),
+            _ => Err(errors),
         }
-        Ok(Self {
-            actions: Arc::new(actions),
-            include: config.include.as_ref().map(|m| Arc::new(Matcher::compile(m))),
-            exclude: config.exclude.as_ref().map(|m| Arc::new(Matcher::compile(m))),
-            used,
-        })
     }
 
     /// Builds the running processor in front of `next`.

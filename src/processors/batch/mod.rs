@@ -61,14 +61,12 @@ impl ProcessorConfig for BatchConfig {
         ctx: &ProcessorContext<'_>,
         next: Arc<dyn Consumer>,
     ) -> Result<Arc<dyn crate::component::Processor>, BuildError> {
-        Ok({
-            Arc::new(BatchProcessor::with_id(
-                self.clone(),
-                ctx.id.to_string(),
-                ctx.signal,
-                next,
-            ))
-        })
+        Ok(Arc::new(BatchProcessor::with_id(
+            self.clone(),
+            ctx.id.to_string(),
+            ctx.signal,
+            next,
+        )))
     }
 }
 

@@ -77,19 +77,17 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 
 impl ProcessorConfig for CompiledFilter {
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            let label = ctx.id.to_string();
-            Arc::new(FilterProcessor {
-                filter: self.clone(),
-                next,
-                spans_filtered: metrics::counter!("otelcol_processor_filter_spans_filtered", "filter" => label.clone()),
-                datapoints_filtered: metrics::counter!(
-                    "otelcol_processor_filter_datapoints_filtered",
-                    "filter" => label.clone()
-                ),
-                logs_filtered: metrics::counter!("otelcol_processor_filter_logs_filtered", "filter" => label),
-            })
-        })
+        let label = ctx.id.to_string();
+        Ok(Arc::new(FilterProcessor {
+            filter: self.clone(),
+            next,
+            spans_filtered: metrics::counter!("otelcol_processor_filter_spans_filtered", "filter" => label.clone()),
+            datapoints_filtered: metrics::counter!(
+                "otelcol_processor_filter_datapoints_filtered",
+                "filter" => label.clone()
+            ),
+            logs_filtered: metrics::counter!("otelcol_processor_filter_logs_filtered", "filter" => label),
+        }))
     }
 }
 

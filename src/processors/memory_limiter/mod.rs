@@ -119,45 +119,45 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 }
 
 /// A parsed `memory_limiter` block. Every pipeline that lists it gets its own
-/// processor, but they share one [`MemoryCheck`] (built with the first), as the
-/// Collector shares one memory limiter per id: one check task, one log line per
-/// change of state.
+/// processor, but they share one [`MemoryCheck`], as the Collector shares one memory
+/// limiter per id: one check task, one log line per change of state. The check is
+/// runtime state, so it lives in the service's state store under
+/// `processors/<id>`, not here: a reload that leaves the block unchanged keeps it
+/// (and what it measured), a changed block gets a fresh one.
 #[derive(Debug)]
 pub struct MemoryLimiterComponent {
     config: MemoryLimiterConfig,
     sources: MemorySources,
-    check: Mutex<Option<Arc<MemoryCheck>>>,
+    /// What a kept check must have been made for.
+    fingerprint: String,
 }
 
 impl MemoryLimiterComponent {
     /// A component reading memory from `sources`.
     pub fn new(config: MemoryLimiterConfig, sources: MemorySources) -> Self {
         Self {
+            fingerprint: format!("{config:?}"),
             config,
             sources,
-            check: Mutex::new(None),
         }
     }
 }
 
 impl ProcessorConfig for MemoryLimiterComponent {
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            let check = self
-                .check
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert_with(|| {
-                    Arc::new(MemoryCheck::new(
-                        self.config.clone(),
-                        ctx.id.to_string(),
-                        self.sources.clone(),
-                        ctx.service.memory_pressure.clone(),
-                    ))
-                })
-                .clone();
-            Arc::new(MemoryLimiter::new(check, ctx.signal, next))
-        })
+        let check = ctx
+            .service
+            .state
+            .claim(&format!("processors/{}", ctx.id), &self.fingerprint, || {
+                MemoryCheck::new(
+                    self.config.clone(),
+                    ctx.id.to_string(),
+                    self.sources.clone(),
+                    ctx.service.memory_pressure.clone(),
+                )
+            })
+            .value;
+        Ok(Arc::new(MemoryLimiter::new(check, ctx.signal, next)))
     }
 }
 
@@ -220,10 +220,18 @@ impl std::fmt::Debug for MemoryCheck {
     }
 }
 
-/// The check task, while any processor using it is started.
+/// Who uses the check, and its task while it runs.
+///
+/// The task starts with the first processor that starts and stops when the last
+/// processor using the check is shut down (or dropped). Counting the processors
+/// that exist rather than those that started keeps the check running across a
+/// reload whatever the order: the new graph's processors (kept check, same config)
+/// exist before the old graph's are shut down, so the old ones are never the last.
+/// The claim's `handed_over` cannot tell this apart: every pipeline's processor
+/// claims the one check, so each looks handed over to the next one built.
 #[derive(Default)]
 struct CheckRun {
-    /// Started processors using this check.
+    /// Processors using this check that are not shut down.
     users: usize,
     task: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
@@ -301,11 +309,20 @@ impl MemoryCheck {
         self.config.check_interval.max(Duration::from_secs(1))
     }
 
-    /// One more user; the first computes the limits, measures once (so data that
-    /// arrives before the first tick is judged, and a system without procfs fails
-    /// here rather than later) and spawns the check task. Must run on a runtime.
+    fn run(&self) -> std::sync::MutexGuard<'_, CheckRun> {
+        self.run.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One more processor uses the check.
+    fn join(&self) {
+        self.run().users += 1;
+    }
+
+    /// Starts the check task unless it runs: computes the limits, measures once (so
+    /// data that arrives before the first tick is judged, and a system without
+    /// procfs fails here rather than later) and spawns it. Must run on a runtime.
     fn start(&self) -> Result<(), StartError> {
-        let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        let mut run = self.run();
         if run.task.is_none() {
             let fail = |message: String| StartError {
                 component: self.state.id.clone(),
@@ -346,28 +363,36 @@ impl MemoryCheck {
             });
             run.task = Some((stop, task));
         }
-        run.users += 1;
         Ok(())
     }
 
-    /// One user fewer; the last one stops the check task.
-    async fn stop(&self) {
-        let task = {
-            let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
-            run.users = run.users.saturating_sub(1);
-            if run.users > 0 {
-                return;
-            }
-            run.task.take()
-        };
-        if let Some((stop, task)) = task {
+    /// One processor fewer; after the last one, the check task must stop: it is
+    /// handed back to be awaited ([`MemoryCheck::stop`]).
+    fn leave(&self) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
+        let mut run = self.run();
+        run.users = run.users.saturating_sub(1);
+        if run.users > 0 {
+            return None;
+        }
+        let task = run.task.take();
+        if task.is_some() {
+            // Stop measuring at once, also for a processor dropped without shutdown.
             self.state.measuring.store(false, Ordering::Relaxed);
-            stop.cancel();
-            let _ = task.await;
-            // A stopped limiter measures nothing, so it must not hold readiness off.
-            if self.state.refusing.swap(false, Ordering::Relaxed) {
-                self.state.pressure.end();
-            }
+        }
+        task
+    }
+
+    /// Stops the check task [`leave`](Self::leave) handed back.
+    async fn stop(&self, (stop, task): (CancellationToken, tokio::task::JoinHandle<()>)) {
+        stop.cancel();
+        let _ = task.await;
+        self.release_pressure();
+    }
+
+    /// A stopped limiter measures nothing, so it must not hold readiness off.
+    fn release_pressure(&self) {
+        if self.state.refusing.swap(false, Ordering::Relaxed) {
+            self.state.pressure.end();
         }
     }
 }
@@ -461,8 +486,9 @@ pub struct MemoryLimiter {
     check: Arc<MemoryCheck>,
     next: Arc<dyn Consumer>,
     refused: Counter,
-    /// Whether this processor counts as a user of `check` (started, not shut down).
-    started: AtomicBool,
+    /// Whether this processor counts as a user of `check` (from construction, or a
+    /// start after shutdown, until shutdown).
+    using: AtomicBool,
 }
 
 impl MemoryLimiter {
@@ -472,11 +498,12 @@ impl MemoryLimiter {
             format!("otelcol_processor_refused_{}", signal.item_name()),
             "processor" => check.state.id.clone()
         );
+        check.join();
         Self {
             check,
             next,
             refused,
-            started: AtomicBool::new(false),
+            using: AtomicBool::new(true),
         }
     }
 
@@ -514,20 +541,36 @@ impl Lifecycle for MemoryLimiter {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
         // Spawn inside the future, so the check task runs on the runtime that awaits it.
         Box::pin(async move {
-            if self.started.swap(true, Ordering::SeqCst) {
-                return Ok(());
+            if !self.using.swap(true, Ordering::SeqCst) {
+                // Started again after a shutdown.
+                self.check.join();
             }
-            self.check
-                .start()
-                .inspect_err(|_| self.started.store(false, Ordering::SeqCst))
+            self.check.start()
         })
     }
 
+    /// Stops the shared check if this was its last user; a newer processor on the
+    /// same check (another pipeline, or the next graph after a reload) keeps it.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if self.started.swap(false, Ordering::SeqCst) {
-                self.check.stop().await;
+            if self.using.swap(false, Ordering::SeqCst) {
+                if let Some(task) = self.check.leave() {
+                    self.check.stop(task).await;
+                }
             }
         })
+    }
+}
+
+impl Drop for MemoryLimiter {
+    /// A processor dropped without shutdown (a graph that failed to build) stops
+    /// using the check too, so the check's last user still stops it.
+    fn drop(&mut self) {
+        if self.using.swap(false, Ordering::SeqCst) {
+            if let Some((stop, _task)) = self.check.leave() {
+                stop.cancel();
+                self.check.release_pressure();
+            }
+        }
     }
 }

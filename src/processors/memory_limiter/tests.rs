@@ -385,18 +385,34 @@ async fn built_from_config_the_processor_reads_the_real_process() {
     limiter.shutdown().await;
 }
 
-/// Builds the component's processor for a pipeline of `signal`.
-fn build(component: &MemoryLimiterComponent, signal: Signal, next: Arc<Recorder>) -> Arc<dyn Processor> {
-    crate::testing::build_processor(component, "memory_limiter", signal, next)
+/// Builds the component's processor for a pipeline of `signal`, as the graph does,
+/// on `service` (whose state store holds the shared check).
+fn build_on(
+    component: &MemoryLimiterComponent,
+    service: &crate::component::ServiceHandles,
+    signal: Signal,
+    next: Arc<Recorder>,
+) -> Arc<dyn Processor> {
+    let id = crate::component::ComponentId::parse("memory_limiter").unwrap();
+    let ctx = ProcessorContext {
+        id: &id,
+        pipeline: signal.as_str(),
+        signal,
+        exporters: Recorder::new(),
+        pipelines: &Default::default(),
+        service,
+    };
+    component.build(&ctx, next).unwrap()
 }
 
 #[tokio::test(start_paused = true)]
 async fn pipelines_share_one_check_that_runs_until_the_last_one_stops() {
     let (memory, sources) = Scripted::new(100);
     let component = MemoryLimiterComponent::new(config(500, 100), sources);
+    let service = crate::component::ServiceHandles::default();
     let traces_next = Recorder::new();
-    let traces_limiter = build(&component, Signal::Traces, traces_next.clone());
-    let logs_limiter = build(&component, Signal::Logs, Recorder::new());
+    let traces_limiter = build_on(&component, &service, Signal::Traces, traces_next.clone());
+    let logs_limiter = build_on(&component, &service, Signal::Logs, Recorder::new());
     traces_limiter.start().await.unwrap();
     logs_limiter.start().await.unwrap();
     logs_limiter.shutdown().await;
@@ -531,20 +547,8 @@ async fn pipelines_sharing_a_limiter_report_pressure_once() {
     let component = MemoryLimiterComponent::new(config(100, 20), sources);
     let service = crate::component::ServiceHandles::default();
     let pressure = service.memory_pressure.clone();
-    let id = crate::component::ComponentId::parse("memory_limiter").unwrap();
-    let build = |signal: Signal| {
-        let ctx = ProcessorContext {
-            id: &id,
-            pipeline: signal.as_str(),
-            signal,
-            exporters: Recorder::new(),
-            pipelines: &Default::default(),
-            service: &service,
-        };
-        component.build(&ctx, Recorder::new()).unwrap()
-    };
-    let traces_limiter = build(Signal::Traces);
-    let logs_limiter = build(Signal::Logs);
+    let traces_limiter = build_on(&component, &service, Signal::Traces, Recorder::new());
+    let logs_limiter = build_on(&component, &service, Signal::Logs, Recorder::new());
     traces_limiter.start().await.unwrap();
     logs_limiter.start().await.unwrap();
     memory.set_heap_mib(70);
@@ -555,4 +559,83 @@ async fn pipelines_sharing_a_limiter_report_pressure_once() {
     assert!(!pressure.is_refusing(), "one begin, one end");
     traces_limiter.shutdown().await;
     logs_limiter.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_with_the_same_config_keeps_the_running_check() {
+    let (memory, sources) = Scripted::with_heap(30, 10);
+    let service = crate::component::ServiceHandles::default();
+    let pressure = service.memory_pressure.clone();
+    // Hard 100 MiB, soft 80 MiB; one limiter in two pipelines.
+    service.state.begin();
+    let old_component = MemoryLimiterComponent::new(config(100, 20), sources.clone());
+    let old_traces = build_on(&old_component, &service, Signal::Traces, Recorder::new());
+    let old_logs = build_on(&old_component, &service, Signal::Logs, Recorder::new());
+    old_traces.start().await.unwrap();
+    old_logs.start().await.unwrap();
+    memory.set_heap_mib(70);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(pressure.is_refusing());
+
+    // The reload parses the same block again and builds the new graph before the old
+    // one is shut down: the new processors carry on with the running check.
+    service.state.begin();
+    let new_component = MemoryLimiterComponent::new(config(100, 20), sources.clone());
+    let new_next = Recorder::new();
+    let new_traces = build_on(&new_component, &service, Signal::Traces, new_next.clone());
+    assert!(
+        new_traces.consume(traces(&[&["a"]])).await.is_err(),
+        "built and not started yet, it refuses as the running check says"
+    );
+    new_traces.start().await.unwrap();
+    old_traces.shutdown().await;
+    old_logs.shutdown().await;
+    assert!(
+        pressure.is_refusing(),
+        "the old processors' shutdown does not stop the kept check"
+    );
+
+    // The check still measures: the pressure ends at its next tick.
+    memory.set_heap_mib(10);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!pressure.is_refusing(), "one begin, one end");
+    new_traces.consume(traces(&[&["b"]])).await.unwrap();
+    memory.set_heap_mib(70);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(new_traces.consume(traces(&[&["c"]])).await.is_err());
+
+    // The last user stops it: a stopped limiter neither refuses nor holds readiness
+    // off, and measures nothing any more.
+    new_traces.shutdown().await;
+    assert!(!pressure.is_refusing());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    new_traces.consume(traces(&[&["d"]])).await.unwrap();
+    assert!(!pressure.is_refusing(), "no check ran after the last shutdown");
+    assert_eq!(new_next.batch_sizes(), vec![1, 1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_with_a_changed_config_gets_a_fresh_check_and_the_old_one_stops() {
+    let (memory, sources) = Scripted::with_heap(30, 10);
+    let service = crate::component::ServiceHandles::default();
+    let pressure = service.memory_pressure.clone();
+    let build = |config: MemoryLimiterConfig| {
+        // Each build parses the block again, as a reload does.
+        service.state.begin();
+        let component = MemoryLimiterComponent::new(config, sources.clone());
+        build_on(&component, &service, Signal::Traces, Recorder::new())
+    };
+    let old = build(config(100, 20));
+    old.start().await.unwrap();
+    memory.set_heap_mib(70);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(pressure.is_refusing());
+
+    // A higher limit: usage 90 MiB is under the new soft limit of 160 MiB.
+    let new = build(config(200, 40));
+    new.start().await.unwrap();
+    new.consume(traces(&[&["a"]])).await.unwrap();
+    old.shutdown().await;
+    assert!(!pressure.is_refusing(), "the old check stopped and released readiness");
+    new.shutdown().await;
 }

@@ -96,30 +96,28 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 
 impl ProcessorConfig for ProbabilisticSamplerConfig {
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            let logs = ctx.signal == Signal::Logs;
-            let name = if logs {
-                "otelcol_processor_probabilistic_sampler_count_logs_sampled"
-            } else {
-                "otelcol_processor_probabilistic_sampler_count_traces_sampled"
-            };
-            let id = ctx.id.to_string();
-            let counters = Policy::ALL.map(|policy| {
-                [false, true].map(|sampled| {
-                    metrics::counter!(
-                        name,
-                        "sampled" => if sampled { "true" } else { "false" },
-                        "policy" => policy.as_str(),
-                        "processor" => id.clone()
-                    )
-                })
-            });
-            Arc::new(ProbabilisticSampler {
-                sampler: Sampler::new(self, logs),
-                next,
-                counters,
+        let logs = ctx.signal == Signal::Logs;
+        let name = if logs {
+            "otelcol_processor_probabilistic_sampler_count_logs_sampled"
+        } else {
+            "otelcol_processor_probabilistic_sampler_count_traces_sampled"
+        };
+        let id = ctx.id.to_string();
+        let counters = Policy::ALL.map(|policy| {
+            [false, true].map(|sampled| {
+                metrics::counter!(
+                    name,
+                    "sampled" => if sampled { "true" } else { "false" },
+                    "policy" => policy.as_str(),
+                    "processor" => id.clone()
+                )
             })
-        })
+        });
+        Ok(Arc::new(ProbabilisticSampler {
+            sampler: Sampler::new(self, logs),
+            next,
+            counters,
+        }))
     }
 
     fn check_signal(&self, signal: Signal) -> Result<(), String> {

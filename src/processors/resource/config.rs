@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::confmap::{ConfigError, Validate};
-use crate::processors::attributes::{ActionConfig, Actions};
+use crate::confmap::Validate;
+use crate::processors::attributes::ActionConfig;
 
 /// `processors.resource`.
 #[derive(Debug, Clone, Deserialize)]
@@ -15,10 +15,6 @@ pub struct ResourceConfig {
     pub attributes: Vec<ActionConfig>,
 }
 
-impl Validate for ResourceConfig {
-    fn validate(&self) -> Vec<ConfigError> {
-        Actions::compile("attributes", &self.attributes)
-            .err()
-            .unwrap_or_default()
-    }
-}
+/// The actions are checked by compiling them, once, in
+/// [`CompiledResource::compile`](super::CompiledResource::compile).
+impl Validate for ResourceConfig {}

@@ -64,12 +64,10 @@ impl CompiledResource {
 
 impl ProcessorConfig for CompiledResource {
     fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            Arc::new(ResourceProcessor {
-                actions: self.actions.clone(),
-                next,
-            })
-        })
+        Ok(Arc::new(ResourceProcessor {
+            actions: self.actions.clone(),
+            next,
+        }))
     }
 }
 

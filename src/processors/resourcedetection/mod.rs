@@ -28,7 +28,7 @@ mod detect;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
@@ -37,7 +37,8 @@ pub use detect::{detect, os_type, parse_resource_attributes, percent_decode, Hos
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    BoxFuture, BuildError, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig,
+    ProcessorContext, Signal, StateStore,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
@@ -56,48 +57,51 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
     Ok(Box::new(DetectionConfig::new(config)))
 }
 
-/// A checked config, with the attributes it detected once built.
+/// A checked config. What it detects is runtime state: it lives in the service's
+/// state store under `processors/<id>`, detected once for every pipeline, and kept
+/// across a reload that leaves the block unchanged (the resource stays stable).
 #[derive(Debug)]
 pub struct DetectionConfig {
     config: ResourceDetectionConfig,
-    /// Detected on the first build and shared by every pipeline.
-    detected: OnceLock<Arc<Vec<KeyValue>>>,
+    /// What kept detections must have been made for.
+    fingerprint: String,
 }
 
 impl DetectionConfig {
     /// Wraps a validated config; nothing is detected yet.
     pub fn new(config: ResourceDetectionConfig) -> Self {
         Self {
+            fingerprint: format!("{config:?}"),
             config,
-            detected: OnceLock::new(),
         }
     }
 
-    /// Runs the detectors against `host` (once; later calls return the first result).
-    pub fn detect_with(&self, host: &Host<'_>) -> Arc<Vec<KeyValue>> {
-        self.detected
-            .get_or_init(|| {
+    /// The attributes processor `id` detected against `host`, kept in `state`: the
+    /// detectors run once per service and config.
+    pub fn detect_with(&self, id: &ComponentId, state: &StateStore, host: &Host<'_>) -> Arc<Vec<KeyValue>> {
+        let key = format!("processors/{id}");
+        state
+            .claim(&key, &self.fingerprint, || {
                 let detected = detect(&self.config.detectors, host);
                 tracing::info!(
                     attributes = ?detected.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(),
+                    processor = %id,
                     "resourcedetection: detected resource attributes"
                 );
-                Arc::new(detected)
+                detected
             })
-            .clone()
+            .value
     }
 }
 
 impl ProcessorConfig for DetectionConfig {
-    fn build(&self, _ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            let detected = self.detect_with(&Host::real());
-            Arc::new(ResourceDetectionProcessor::new(
-                detected,
-                self.config.override_existing,
-                next,
-            ))
-        })
+    fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
+        let detected = self.detect_with(ctx.id, &ctx.service.state, &Host::real());
+        Ok(Arc::new(ResourceDetectionProcessor::new(
+            detected,
+            self.config.override_existing,
+            next,
+        )))
     }
 }
 

@@ -261,23 +261,30 @@ fn adds_to_the_resources_of_every_signal() {
 }
 
 #[test]
-fn detection_runs_once_per_config() {
-    let config = DetectionConfig::new(parse_block(&raw("detectors: [k8s_downward]")).unwrap());
-    let first_env = |name: &str| (name == "K8S_POD_NAME").then(|| "first".to_owned());
-    let second_env = |name: &str| (name == "K8S_POD_NAME").then(|| "second".to_owned());
-    let none = |_: &str| None;
-    let first = config.detect_with(&Host {
-        env: &first_env,
-        read_file: &none,
-        os: "linux",
-    });
-    let second = config.detect_with(&Host {
-        env: &second_env,
-        read_file: &none,
-        os: "linux",
-    });
+fn detection_runs_once_per_config_and_service() {
+    let config = |yaml: &str| DetectionConfig::new(parse_block(&raw(yaml)).unwrap());
+    let id = crate::component::ComponentId::parse("resourcedetection").unwrap();
+    let state = crate::component::StateStore::default();
+    let pod = |name: &'static str| move |key: &str| (key == "K8S_POD_NAME").then(|| name.to_owned());
+    let (first_env, second_env, third_env) = (pod("first"), pod("second"), pod("third"));
+    fn no_file(_: &str) -> Option<String> {
+        None
+    }
+    fn host(env: &dyn Fn(&str) -> Option<String>) -> Host<'_> {
+        Host {
+            env,
+            read_file: &no_file,
+            os: "linux",
+        }
+    }
+    let first = config("detectors: [k8s_downward]").detect_with(&id, &state, &host(&first_env));
+    // Parsed again (a reload) with the same block: what was detected is kept.
+    let second = config("detectors: [k8s_downward]").detect_with(&id, &state, &host(&second_env));
     assert_eq!(pairs(&second), owned(&[("k8s.pod.name", "first")]));
     assert!(Arc::ptr_eq(&first, &second));
+    // A changed block detects again.
+    let third = config("detectors: [k8s_downward]\noverride: true").detect_with(&id, &state, &host(&third_env));
+    assert_eq!(pairs(&third), owned(&[("k8s.pod.name", "third")]));
 }
 
 #[test]

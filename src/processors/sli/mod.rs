@@ -34,8 +34,9 @@ pub use config::{CompiledSli, CompiledSlis, SliConfig, SliProcessorConfig};
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
     BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
+    WiringView,
 };
-use crate::confmap::{parse_block, ConfigError, RawValue};
+use crate::confmap::{did_you_mean, parse_block, ConfigError, RawValue};
 use crate::ottl::{LogView, SpanView};
 use crate::pdata::Telemetry;
 
@@ -54,14 +55,13 @@ fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>>
 
 impl ProcessorConfig for CompiledSlis {
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            let compiled = match ctx.signal {
-                Signal::Traces => self.spans.clone().unwrap_or_default(),
-                Signal::Logs => self.logs.clone().unwrap_or_default(),
-                Signal::Metrics => Vec::new(),
-            };
-            Arc::new(SliProcessor { slis: compiled, next })
-        })
+        let slis = match ctx.signal {
+            Signal::Traces => self.spans.clone(),
+            Signal::Logs => self.logs.clone(),
+            Signal::Metrics => Err("SLIs classify spans and log records".into()),
+        }
+        .map_err(|why| BuildError::new(format!("cannot run in a {} pipeline: {why}", ctx.signal)))?;
+        Ok(Arc::new(SliProcessor { slis, next }))
     }
 
     fn check_signal(&self, signal: Signal) -> Result<(), String> {
@@ -71,10 +71,45 @@ impl ProcessorConfig for CompiledSlis {
             Signal::Metrics => Err("SLIs classify spans and log records".into()),
         }
     }
+}
 
-    fn provides(&self) -> Vec<String> {
-        self.names.clone()
+/// For processors that use SLI names (`slo` objectives, `tail_sampling`'s `sli`
+/// policies): checks that each of `required` — (path in the block, SLI name) — is
+/// defined by an sli processor before `view.id` in every pipeline that uses it.
+/// A pipeline where a processor before it has errors is skipped: what that one
+/// would define is unknown, and its own errors are reported already.
+pub fn check_defined_before(view: &WiringView<'_>, required: &[(String, String)]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    if required.is_empty() {
+        return errors;
     }
+    for pipeline in &view.pipelines {
+        let Some(before) = view.before::<CompiledSlis>(pipeline) else {
+            continue;
+        };
+        let defined: Vec<&str> = before
+            .iter()
+            .flat_map(|slis| slis.names.iter().map(String::as_str))
+            .collect();
+        for (path, name) in required {
+            if defined.contains(&name.as_str()) {
+                continue;
+            }
+            let hint = match did_you_mean(name, defined.iter().copied()) {
+                Some(best) => format!(", did you mean {best}?"),
+                None if defined.is_empty() => " (add an sli processor before it)".to_string(),
+                None => format!(" (defined: {})", defined.join(", ")),
+            };
+            errors.push(ConfigError::new(
+                view.path(path),
+                format!(
+                    "{name:?} is not defined by a processor before {} in pipeline {}{hint}",
+                    view.id, pipeline.name
+                ),
+            ));
+        }
+    }
+    errors
 }
 
 /// The running processor.

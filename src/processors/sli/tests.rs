@@ -168,7 +168,7 @@ fn span_only_conditions_cannot_run_on_logs() {
     assert!(compiled.check_signal(Signal::Traces).is_ok());
     let why = compiled.check_signal(Signal::Logs).unwrap_err();
     assert!(why.contains("slis[0].when") && why.contains("name"), "{why}");
-    assert_eq!(compiled.provides(), vec!["homepage".to_string()]);
+    assert_eq!(compiled.names, vec!["homepage".to_string()]);
 }
 
 #[test]
@@ -188,4 +188,54 @@ fn names_must_be_unique_and_plain() {
             .unwrap_err();
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, vec!["slis[1].name", "slis[2].name"]);
+}
+
+/// The errors `Config::from_yaml` reports for a traces pipeline running
+/// `processors` (a YAML list) with the given processor blocks.
+fn wiring_errors(blocks: &str, processors: &str) -> Vec<String> {
+    let yaml = format!(
+        "receivers: {{otlp: {{protocols: {{grpc: }}}}}}\nprocessors:\n{blocks}exporters: {{debug: }}\n\
+         service: {{pipelines: {{traces: {{receivers: [otlp], processors: {processors}, exporters: [debug]}}}}}}\n"
+    );
+    match crate::config::Config::from_yaml(&yaml) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const SLI_BLOCK: &str = "  sli: {slis: [{name: homepage, good: 'true'}]}\n";
+const SLO_BLOCK: &str = "  slo: {objectives: [{name: home, sli: homepage, target: 0.99}]}\n";
+
+#[test]
+fn slis_used_later_must_be_defined_by_an_sli_processor_before() {
+    assert_eq!(
+        wiring_errors(&format!("{SLI_BLOCK}{SLO_BLOCK}"), "[sli, slo]"),
+        Vec::<String>::new()
+    );
+    // No sli processor before it at all: say what to add.
+    assert_eq!(
+        wiring_errors(&format!("{SLI_BLOCK}{SLO_BLOCK}"), "[slo, sli]"),
+        vec![
+            "processors.slo.objectives[0].sli: \"homepage\" is not defined by a processor before slo in pipeline \
+             traces (add an sli processor before it)"
+                .to_string()
+        ]
+    );
+    // A near miss: suggest it.
+    let typo = "  slo: {objectives: [{name: home, sli: homepag, target: 0.99}]}\n";
+    let errors = wiring_errors(&format!("{SLI_BLOCK}{typo}"), "[sli, slo]");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].ends_with("did you mean homepage?"), "{errors:?}");
+    // Defined, but not this one: list what is.
+    let other = "  slo: {objectives: [{name: home, sli: checkout, target: 0.99}]}\n";
+    let errors = wiring_errors(&format!("{SLI_BLOCK}{other}"), "[sli, slo]");
+    assert!(errors[0].ends_with("(defined: homepage)"), "{errors:?}");
+}
+
+#[test]
+fn an_sli_block_with_errors_does_not_make_its_names_reported_missing() {
+    let broken = "  sli: {slis: [{name: homepage, good: 'duraton < 1s'}]}\n";
+    let errors = wiring_errors(&format!("{broken}{SLO_BLOCK}"), "[sli, slo]");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("processors.sli.slis[0].good"), "{errors:?}");
 }

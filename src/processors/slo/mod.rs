@@ -85,14 +85,6 @@ impl ProcessorConfig for SloConfig {
         Ok(Arc::new(SloProcessor::new(self.clone(), ctx, next)?))
     }
 
-    fn requires(&self) -> Vec<(String, String)> {
-        self.objectives
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (format!("objectives[{i}].sli"), o.sli.clone()))
-            .collect()
-    }
-
     fn metrics_pipelines(&self) -> Vec<(String, String)> {
         self.metrics_pipeline
             .iter()
@@ -100,19 +92,51 @@ impl ProcessorConfig for SloConfig {
             .collect()
     }
 
-    fn single_pipeline(&self) -> Option<String> {
-        Some(
-            "it keeps one state per objective; define one slo processor per pipeline (e.g. slo/traces and slo/logs)"
-                .into(),
-        )
-    }
-
-    fn unique_names(&self) -> Vec<(String, String)> {
-        self.objectives
+    /// One pipeline only (one state per objective: two pipelines would split it),
+    /// objective names unique across every slo processor (the first definition, in
+    /// id order, keeps the name), and every SLI defined by an sli processor before.
+    fn check_wiring(&self, view: &crate::component::WiringView<'_>) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if view.pipelines.len() > 1 {
+            let names: Vec<&str> = view.pipelines.iter().map(|p| p.name).collect();
+            errors.push(ConfigError::new(
+                view.path(""),
+                format!(
+                    "used in pipelines {}: it keeps one state per objective; define one slo processor per \
+                     pipeline (e.g. slo/traces and slo/logs)",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let mut defined: Vec<(&str, String)> = view
+            .configs::<SloConfig>()
+            .take_while(|(id, _)| *id != view.id)
+            .flat_map(|(id, config)| {
+                config
+                    .objectives
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, o)| (o.name.as_str(), format!("processors.{id}.objectives[{j}].name")))
+            })
+            .collect();
+        for (i, objective) in self.objectives.iter().enumerate() {
+            let here = view.path(&format!("objectives[{i}].name"));
+            match defined.iter().find(|(name, _)| *name == objective.name) {
+                Some((_, first)) => errors.push(ConfigError::new(
+                    here,
+                    format!("SLO {:?} is already defined at {first}", objective.name),
+                )),
+                None => defined.push((&objective.name, here)),
+            }
+        }
+        let slis: Vec<(String, String)> = self
+            .objectives
             .iter()
             .enumerate()
-            .map(|(i, o)| (format!("objectives[{i}].name"), format!("SLO {:?}", o.name)))
-            .collect()
+            .map(|(i, o)| (format!("objectives[{i}].sli"), o.sli.clone()))
+            .collect();
+        errors.extend(crate::processors::sli::check_defined_before(view, &slis));
+        errors
     }
 }
 

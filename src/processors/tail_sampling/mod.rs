@@ -62,12 +62,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use config::TailSamplingConfig;
-pub use policy::{keep_probability, Policy, TraceId, TraceView, Verdict};
+pub use policy::{keep_probability, Policies, Policy, PolicyRuntime, TraceId, TraceView, Verdict};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext, Signal,
-    StartError,
+    BoxFuture, BuildError, Claim, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig, ProcessorContext,
+    Signal, StartError, StateStore, WiringView,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::{adjusted_count, threshold, threshold_for, with_threshold};
@@ -90,18 +90,36 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {
     let config: TailSamplingConfig = parse_block(value)?;
-    compile(&config)?;
-    Ok(Box::new(config))
+    Ok(Box::new(CompiledTailSampling::compile(config)?))
 }
 
-/// Compiles the policies (conditions, regexes); errors carry their paths.
-fn compile(config: &TailSamplingConfig) -> Result<Vec<Policy>, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let policies = policy::compile(&config.policies, "policies", &mut Vec::new(), &mut errors);
-    if errors.is_empty() {
-        Ok(policies)
-    } else {
-        Err(errors)
+/// A parsed `tail_sampling` block with its policies compiled, once: every pipeline's
+/// instance shares them, each with its own rate windows ([`PolicyRuntime`]).
+#[derive(Debug)]
+pub struct CompiledTailSampling {
+    /// The block as written.
+    pub config: TailSamplingConfig,
+    policies: Arc<Policies>,
+    /// What state kept across a reload must have been made for.
+    fingerprint: String,
+}
+
+impl CompiledTailSampling {
+    /// Compiles the policies (conditions, regexes); errors carry their paths.
+    pub fn compile(config: TailSamplingConfig) -> Result<Self, Vec<ConfigError>> {
+        let policies = Policies::compile(&config.policies)?;
+        Ok(Self {
+            fingerprint: format!("{config:?}"),
+            config,
+            policies: Arc::new(policies),
+        })
+    }
+
+    /// SLI names used by `sli` policies: (path in the block, name).
+    pub fn required_slis(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        sli_names(&self.config.policies, "policies", &mut out);
+        out
     }
 }
 
@@ -127,19 +145,26 @@ fn sli_names(policies: &[config::PolicyConfig], path: &str, out: &mut Vec<(Strin
     }
 }
 
-impl ProcessorConfig for TailSamplingConfig {
+impl ProcessorConfig for CompiledTailSampling {
+    /// The traces waiting for a decision and the decision caches live in the
+    /// service's state store under `processors/<id>/<pipeline>`: an instance built
+    /// from the same config after a reload carries on with them.
     fn build(&self, ctx: &ProcessorContext<'_>, next: Arc<dyn Consumer>) -> Result<Arc<dyn Processor>, BuildError> {
-        Ok({
-            // Compiled successfully at parse time; compiling again gives each pipeline its
-            // own rate-limit state.
-            let policies = compile(self).unwrap_or_default();
-            Arc::new(TailSamplingProcessor::new(
-                self.clone(),
-                policies,
-                &ctx.id.to_string(),
-                next,
-            ))
-        })
+        let key = format!("processors/{}/{}", ctx.id, ctx.pipeline);
+        let claim = ctx
+            .service
+            .state
+            .claim(&key, &self.fingerprint, || Buffers::new(&self.config));
+        let held = HeldBuffers {
+            store: ctx.service.state.clone(),
+            claim,
+        };
+        Ok(Arc::new(TailSamplingProcessor::with_buffers(
+            self,
+            &ctx.id.to_string(),
+            next,
+            Some(held),
+        )))
     }
 
     fn check_signal(&self, signal: Signal) -> Result<(), String> {
@@ -149,10 +174,8 @@ impl ProcessorConfig for TailSamplingConfig {
         }
     }
 
-    fn requires(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        sli_names(&self.policies, "policies", &mut out);
-        out
+    fn check_wiring(&self, view: &WiringView<'_>) -> Vec<ConfigError> {
+        crate::processors::sli::check_defined_before(view, &self.required_slis())
     }
 }
 
@@ -226,18 +249,62 @@ struct Counters {
     per_policy: Vec<(Counter, Counter)>,
 }
 
+/// The traces waiting for a decision and the past decisions: state that outlives
+/// one instance across a reload that keeps the config.
+struct Buffers {
+    shards: Vec<Mutex<Shard>>,
+    /// Traces held, over all shards.
+    held: AtomicUsize,
+    /// Wakes a timer when a shard gets its first deadline (shared, so the instance
+    /// that carries on after a reload hears of traces the old one took in).
+    wake: Notify,
+}
+
+impl Buffers {
+    fn new(config: &TailSamplingConfig) -> Self {
+        let count = (config.num_traces / 1024).clamp(1, MAX_SHARDS);
+        let share = |total: usize, i: usize| total / count + usize::from(i < total % count);
+        let shards = (0..count)
+            .map(|i| {
+                let capacity = share(config.num_traces, i);
+                let expected = (config.expected_new_traces_per_sec / count)
+                    .saturating_mul(config.decision_wait.as_secs().max(1) as usize);
+                Mutex::new(Shard {
+                    traces: HashMap::with_capacity(expected.min(capacity)),
+                    deadlines: VecDeque::new(),
+                    capacity,
+                    kept: FifoCache::new(share(config.decision_cache.sampled_cache_size, i)),
+                    dropped: FifoCache::new(share(config.decision_cache.non_sampled_cache_size, i)),
+                })
+            })
+            .collect();
+        Self {
+            shards,
+            held: AtomicUsize::new(0),
+            wake: Notify::new(),
+        }
+    }
+}
+
+/// Buffers claimed from the service's state store.
+struct HeldBuffers {
+    store: Arc<StateStore>,
+    claim: Claim<Buffers>,
+}
+
 /// What the shards and the timer task share.
 struct Inner {
     config: TailSamplingConfig,
-    policies: Vec<Policy>,
-    shards: Vec<Mutex<Shard>>,
+    policies: Arc<Policies>,
+    /// This instance's rate windows and budgets.
+    runtime: PolicyRuntime,
+    buffers: Arc<Buffers>,
+    /// Where `buffers` came from, when they are kept across reloads.
+    held: Option<HeldBuffers>,
     next: Arc<dyn Consumer>,
     counters: Counters,
-    /// Traces held, over all shards.
-    held: AtomicUsize,
     /// Traces decided early because their shard was full (for tests and logs).
     early: AtomicU64,
-    wake: Notify,
     stop: CancellationToken,
     /// Kept traces the next stage refused: they were acknowledged, so they are
     /// held and offered again, and new data is refused meanwhile.
@@ -256,32 +323,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn shard_of(id: &TraceId, shards: usize) -> usize {
-    let mut h = u64::from_le_bytes(id[8..16].try_into().unwrap_or_default())
-        ^ u64::from_le_bytes(id[..8].try_into().unwrap_or_default());
+    let both = u128::from_le_bytes(*id);
+    let mut h = (both as u64) ^ ((both >> 64) as u64);
     h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
     (h % shards as u64) as usize
 }
 
 impl TailSamplingProcessor {
-    /// A processor with compiled `policies`, labelled `id` in self-metrics.
-    pub fn new(config: TailSamplingConfig, policies: Vec<Policy>, id: &str, next: Arc<dyn Consumer>) -> Self {
-        let count = (config.num_traces / 1024).clamp(1, MAX_SHARDS);
-        let share = |total: usize, i: usize| total / count + usize::from(i < total % count);
-        let shards = (0..count)
-            .map(|i| {
-                let capacity = share(config.num_traces, i);
-                let expected = (config.expected_new_traces_per_sec / count)
-                    .saturating_mul(config.decision_wait.as_secs().max(1) as usize);
-                Mutex::new(Shard {
-                    traces: HashMap::with_capacity(expected.min(capacity)),
-                    deadlines: VecDeque::new(),
-                    capacity,
-                    kept: FifoCache::new(share(config.decision_cache.sampled_cache_size, i)),
-                    dropped: FifoCache::new(share(config.decision_cache.non_sampled_cache_size, i)),
-                })
-            })
-            .collect();
+    /// A processor with its own buffers, labelled `id` in self-metrics.
+    pub fn new(compiled: &CompiledTailSampling, id: &str, next: Arc<dyn Consumer>) -> Self {
+        Self::with_buffers(compiled, id, next, None)
+    }
+
+    /// A processor on `held` buffers (kept across reloads), or its own.
+    fn with_buffers(
+        compiled: &CompiledTailSampling,
+        id: &str,
+        next: Arc<dyn Consumer>,
+        held: Option<HeldBuffers>,
+    ) -> Self {
+        let policies = compiled.policies.clone();
+        let buffers = match &held {
+            Some(held) => held.claim.value.clone(),
+            None => Arc::new(Buffers::new(&compiled.config)),
+        };
         let label = id.to_string();
         let counter = |name: &'static str, sampled: &'static str| metrics::counter!(name, "processor" => label.clone(), "sampled" => sampled);
         let counters = Counters {
@@ -293,6 +359,7 @@ impl TailSamplingProcessor {
             ),
             on_memory: metrics::gauge!("otelcol_processor_tail_sampling_traces_on_memory", "processor" => label.clone()),
             per_policy: policies
+                .list
                 .iter()
                 .map(|p| {
                     let c = |sampled: &'static str| {
@@ -309,14 +376,14 @@ impl TailSamplingProcessor {
         };
         Self {
             inner: Arc::new(Inner {
-                config,
+                config: compiled.config.clone(),
+                runtime: policies.runtime(),
                 policies,
-                shards,
+                buffers,
+                held,
                 next,
                 counters,
-                held: AtomicUsize::new(0),
                 early: AtomicU64::new(0),
-                wake: Notify::new(),
                 stop: CancellationToken::new(),
                 backlog: Backlog::new(label),
             }),
@@ -326,7 +393,7 @@ impl TailSamplingProcessor {
 
     /// Traces held now, over all shards.
     pub fn traces_held(&self) -> usize {
-        self.inner.held.load(Ordering::Relaxed)
+        self.inner.buffers.held.load(Ordering::Relaxed)
     }
 
     /// Traces decided early because `num_traces` was reached.
@@ -339,6 +406,7 @@ impl TailSamplingProcessor {
     #[cfg(test)]
     fn shard_usage(&self) -> Vec<(usize, usize)> {
         self.inner
+            .buffers
             .shards
             .iter()
             .map(|s| {
@@ -404,16 +472,29 @@ fn group_by_trace(request: ExportTraceServiceRequest) -> (HashMap<TraceId, Pendi
 const NOWHERE: (usize, usize) = (usize::MAX, usize::MAX);
 
 impl Inner {
+    /// Whether a newer instance has claimed these buffers since (a reload kept the
+    /// config): it decides what they hold, so this one must not.
+    fn handed_over(&self) -> bool {
+        self.held
+            .as_ref()
+            .is_some_and(|held| held.claim.handed_over(&held.store))
+    }
+
     /// Decides one trace under its shard's lock, so a late span cannot slip in
     /// between the decision and the cache entry. Kept spans are appended to `out`.
     fn decide(&self, shard: &mut Shard, id: TraceId, pending: Pending, now: Instant, out: &mut Vec<ResourceSpans>) {
-        self.held.fetch_sub(1, Ordering::Relaxed);
+        self.buffers.held.fetch_sub(1, Ordering::Relaxed);
         let view = TraceView {
             id: &id,
             batches: &pending.batches,
             span_count: pending.spans,
         };
-        let verdicts: Vec<Verdict> = self.policies.iter().map(|p| p.evaluate(&view, now)).collect();
+        let verdicts: Vec<Verdict> = self
+            .policies
+            .list
+            .iter()
+            .map(|p| p.evaluate(&self.runtime, &view, now))
+            .collect();
         for (verdict, (yes, no)) in verdicts.iter().zip(&self.counters.per_policy) {
             if verdict.sample { yes } else { no }.increment(1);
         }
@@ -441,7 +522,7 @@ impl Inner {
         let policy = self
             .config
             .record_policy
-            .then(|| self.policies[kept.policy].name.as_str());
+            .then(|| self.policies.list[kept.policy].name.as_str());
         for span in batches
             .iter_mut()
             .flat_map(|rs| &mut rs.scope_spans)
@@ -485,7 +566,9 @@ impl Inner {
     }
 
     fn update_gauge(&self) {
-        self.counters.on_memory.set(self.held.load(Ordering::Relaxed) as f64);
+        self.counters
+            .on_memory
+            .set(self.buffers.held.load(Ordering::Relaxed) as f64);
     }
 
     /// Sends kept spans on; what the next stage refuses is held in the backlog.
@@ -503,7 +586,7 @@ impl Inner {
         // While kept traces wait for room downstream, there is no room for more.
         self.backlog.admit(self.next.as_ref()).await?;
         let (traces, mut late) = group_by_trace(request);
-        let shards = self.shards.len();
+        let shards = self.buffers.shards.len();
         let mut by_shard: Vec<Vec<(TraceId, Pending)>> = (0..shards).map(|_| Vec::new()).collect();
         for (id, pending) in traces {
             by_shard[shard_of(&id, shards)].push((id, pending));
@@ -513,7 +596,7 @@ impl Inner {
             if group.is_empty() {
                 continue;
             }
-            let mut guard = lock(&self.shards[index]);
+            let mut guard = lock(&self.buffers.shards[index]);
             let shard = &mut *guard;
             // Read under the lock, so each shard's deadlines stay in order.
             let now = Instant::now();
@@ -539,16 +622,17 @@ impl Inner {
                         }
                     }
                     if shard.deadlines.is_empty() {
-                        self.wake.notify_one();
+                        self.buffers.wake.notify_one();
                     }
                     shard.traces.insert(id, Pending { batches, spans });
                     shard.deadlines.push_back((deadline, id));
-                    self.held.fetch_add(1, Ordering::Relaxed);
+                    self.buffers.held.fetch_add(1, Ordering::Relaxed);
                 }
             }
             // Checked under the lock: either shutdown's final flush takes this shard's
-            // lock after us and decides what we added, or we see the stop and decide.
-            if self.stop.is_cancelled() {
+            // lock after us and decides what we added, or we see the stop and decide
+            // — unless a newer instance carries on with these buffers and decides.
+            if self.stop.is_cancelled() && !self.handed_over() {
                 // Nothing would decide it later: decide now.
                 self.decide_due(shard, None, now, &mut decided);
             }
@@ -564,7 +648,7 @@ impl Inner {
     async fn flush(&self, due: Option<Instant>) {
         let now = Instant::now();
         let mut out = Vec::new();
-        for shard in &self.shards {
+        for shard in &self.buffers.shards {
             self.decide_due(&mut lock(shard), due, now, &mut out);
         }
         self.update_gauge();
@@ -573,7 +657,8 @@ impl Inner {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.shards
+        self.buffers
+            .shards
             .iter()
             .filter_map(|s| lock(s).deadlines.front().map(|(d, _)| *d))
             .min()
@@ -592,7 +677,7 @@ async fn run_timer(inner: Arc<Inner>) {
         };
         let Some(wake_at) = wake_at else {
             tokio::select! {
-                _ = inner.wake.notified() => continue,
+                _ = inner.buffers.wake.notified() => continue,
                 _ = inner.backlog.notified() => continue,
                 _ = inner.stop.cancelled() => return,
             }
@@ -642,7 +727,14 @@ impl Lifecycle for TailSamplingProcessor {
             if let Some(timer) = timer {
                 let _ = timer.await;
             }
-            self.inner.flush(None).await;
+            if self.inner.handed_over() {
+                // The newer instance decides what is buffered. Its timer may be
+                // waiting for a first deadline that this one's timer was told of.
+                self.inner.buffers.wake.notify_one();
+            } else {
+                // The last instance on these buffers: decide everything now.
+                self.inner.flush(None).await;
+            }
             // Held traces are offered until the shutdown deadline (the topology's).
             self.inner.backlog.drain(self.inner.next.as_ref()).await;
         })

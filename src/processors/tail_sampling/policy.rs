@@ -139,7 +139,8 @@ impl RateWindow {
 pub struct SubPolicy {
     policy: Policy,
     allocated: u64,
-    used: Mutex<u64>,
+    /// Its slot among the runtime's spent budgets.
+    used: usize,
 }
 
 /// What a policy checks.
@@ -195,8 +196,8 @@ pub enum Rule {
     RateLimiting {
         /// The budget.
         limit: u64,
-        /// The current window.
-        window: Mutex<RateWindow>,
+        /// Its slot among the runtime's rate windows.
+        window: usize,
     },
     /// Span count in [min, max] (max 0 = none).
     SpanCount {
@@ -215,8 +216,9 @@ pub enum Rule {
         total: u64,
         /// In evaluation order.
         subs: Vec<SubPolicy>,
-        /// The window (its counters count spans of the whole composite).
-        window: Mutex<RateWindow>,
+        /// Its slot among the runtime's rate windows (whose counters count spans of
+        /// the whole composite).
+        window: usize,
     },
 }
 
@@ -229,165 +231,248 @@ pub struct Policy {
     pub rule: Rule,
 }
 
-/// Compiles policies; `salts` collects distinct probabilistic salts (their index is
-/// the correlation group).
-pub fn compile(
-    configs: &[PolicyConfig],
-    path: &str,
-    salts: &mut Vec<String>,
-    errors: &mut Vec<ConfigError>,
-) -> Vec<Policy> {
-    configs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| compile_one(c, &format!("{path}[{i}]"), salts, errors))
-        .collect()
+/// Compiled policies: immutable, shared by every instance built from one config.
+/// What changes while they run (rate windows, spent budgets) is a
+/// [`PolicyRuntime`], one per running instance.
+#[derive(Debug, Default)]
+pub struct Policies {
+    /// The top-level policies, in config order.
+    pub list: Vec<Policy>,
+    /// Rate windows the policies use (rate_limiting, composite).
+    windows: usize,
+    /// Composite sub-policy budgets.
+    budgets: usize,
 }
 
-fn compile_one(c: &PolicyConfig, here: &str, salts: &mut Vec<String>, errors: &mut Vec<ConfigError>) -> Option<Policy> {
-    let key = c.kind.key();
-    let rule = match c.kind {
-        PolicyType::AlwaysSample => Rule::AlwaysSample,
-        PolicyType::Latency => {
-            let l = c.latency.as_ref()?;
-            Rule::Latency {
-                min: l.threshold_ms.saturating_mul(1_000_000),
-                max: l.upper_threshold_ms.saturating_mul(1_000_000),
-            }
+impl Policies {
+    /// Compiles `configs` (the `policies` list); errors carry their paths.
+    pub fn compile(configs: &[PolicyConfig]) -> Result<Policies, Vec<ConfigError>> {
+        let mut compiler = Compiler::default();
+        let list = compiler.compile(configs, "policies");
+        if compiler.errors.is_empty() {
+            Ok(Policies {
+                list,
+                windows: compiler.windows,
+                budgets: compiler.budgets,
+            })
+        } else {
+            Err(compiler.errors)
         }
-        PolicyType::StatusCode => {
-            Rule::StatusCode(c.status_code.as_ref()?.status_codes.iter().map(|s| s.code()).collect())
+    }
+
+    /// Fresh runtime state for one running instance.
+    pub fn runtime(&self) -> PolicyRuntime {
+        PolicyRuntime {
+            windows: (0..self.windows).map(|_| Mutex::new(RateWindow::new())).collect(),
+            budgets: (0..self.budgets).map(|_| Mutex::new(0)).collect(),
         }
-        PolicyType::Sli => Rule::Sli(
-            c.sli
-                .iter()
-                .flat_map(|s| &s.names)
-                .map(|n| crate::processors::slo::sli_attribute(n))
-                .collect(),
-        ),
-        PolicyType::Probabilistic => {
-            let p = c.probabilistic.as_ref()?;
-            let salt_group = match salts.iter().position(|s| *s == p.hash_salt) {
-                Some(i) => i,
-                None => {
-                    salts.push(p.hash_salt.clone());
-                    salts.len() - 1
+    }
+}
+
+/// What policies change as they judge traces, for one running instance.
+#[derive(Debug)]
+pub struct PolicyRuntime {
+    windows: Vec<Mutex<RateWindow>>,
+    budgets: Vec<Mutex<u64>>,
+}
+
+/// Compiling state: distinct probabilistic salts (their index is the correlation
+/// group), runtime slots handed out so far, errors.
+#[derive(Default)]
+struct Compiler {
+    salts: Vec<String>,
+    windows: usize,
+    budgets: usize,
+    errors: Vec<ConfigError>,
+}
+
+impl Compiler {
+    fn compile(&mut self, configs: &[PolicyConfig], path: &str) -> Vec<Policy> {
+        configs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.compile_one(c, &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    fn window(&mut self) -> usize {
+        self.windows += 1;
+        self.windows - 1
+    }
+
+    /// The block a policy of `c`'s type needs; a missing one is an error (validation
+    /// reports it first, so this only keeps a policy from vanishing silently).
+    fn block<'a, T>(&mut self, block: &'a Option<T>, here: &str, key: &str) -> Option<&'a T> {
+        if block.is_none() {
+            self.errors.push(ConfigError::new(
+                format!("{here}.{key}"),
+                format!("a policy of type {key} needs this block"),
+            ));
+        }
+        block.as_ref()
+    }
+
+    fn compile_one(&mut self, c: &PolicyConfig, here: &str) -> Option<Policy> {
+        let key = c.kind.key();
+        let rule = self.rule(c, here, key)?;
+        Some(Policy {
+            name: c.name.clone(),
+            rule,
+        })
+    }
+
+    fn rule(&mut self, c: &PolicyConfig, here: &str, key: &str) -> Option<Rule> {
+        Some(match c.kind {
+            PolicyType::AlwaysSample => Rule::AlwaysSample,
+            PolicyType::Latency => {
+                let l = self.block(&c.latency, here, key)?;
+                Rule::Latency {
+                    min: l.threshold_ms.saturating_mul(1_000_000),
+                    max: l.upper_threshold_ms.saturating_mul(1_000_000),
                 }
-            };
-            let prob = (p.sampling_percentage / 100.0).clamp(0.0, 1.0);
-            Rule::Probabilistic {
-                salt: p.hash_salt.clone(),
-                salt_group,
-                p: prob,
-                bound: (prob * MAX_THRESHOLD as f64).round() as u64,
             }
-        }
-        PolicyType::StringAttribute => {
-            let s = c.string_attribute.as_ref()?;
-            let regexes = if s.enabled_regex_matching {
-                match RegexSet::new(&s.values) {
-                    Ok(set) => Some(set),
-                    Err(error) => {
-                        errors.push(ConfigError::new(
-                            format!("{here}.{key}.values"),
-                            format!("invalid regular expression: {error}"),
-                        ));
-                        return None;
+            PolicyType::StatusCode => Rule::StatusCode(
+                self.block(&c.status_code, here, key)?
+                    .status_codes
+                    .iter()
+                    .map(|s| s.code())
+                    .collect(),
+            ),
+            // The block is optional: without names, any `sli.*` attribute counts.
+            PolicyType::Sli => Rule::Sli(
+                c.sli
+                    .iter()
+                    .flat_map(|s| &s.names)
+                    .map(|n| crate::processors::slo::sli_attribute(n))
+                    .collect(),
+            ),
+            PolicyType::Probabilistic => {
+                let p = self.block(&c.probabilistic, here, key)?;
+                let salt_group = match self.salts.iter().position(|s| *s == p.hash_salt) {
+                    Some(i) => i,
+                    None => {
+                        self.salts.push(p.hash_salt.clone());
+                        self.salts.len() - 1
                     }
+                };
+                let prob = (p.sampling_percentage / 100.0).clamp(0.0, 1.0);
+                Rule::Probabilistic {
+                    salt: p.hash_salt.clone(),
+                    salt_group,
+                    p: prob,
+                    bound: (prob * MAX_THRESHOLD as f64).round() as u64,
                 }
-            } else {
-                None
-            };
-            Rule::StringAttribute {
-                key: s.key.clone(),
-                values: if regexes.is_some() {
-                    HashSet::new()
+            }
+            PolicyType::StringAttribute => {
+                let s = self.block(&c.string_attribute, here, key)?;
+                let regexes = if s.enabled_regex_matching {
+                    match RegexSet::new(&s.values) {
+                        Ok(set) => Some(set),
+                        Err(set_error) => {
+                            // Name each pattern that does not compile on its own; the
+                            // set's error when none does (the set as a whole too big).
+                            let before = self.errors.len();
+                            for (j, value) in s.values.iter().enumerate() {
+                                if let Err(error) = regex::Regex::new(value) {
+                                    self.errors.push(ConfigError::new(
+                                        format!("{here}.{key}.values[{j}]"),
+                                        format!("invalid regex: {error}"),
+                                    ));
+                                }
+                            }
+                            if self.errors.len() == before {
+                                self.errors.push(ConfigError::new(
+                                    format!("{here}.{key}.values"),
+                                    format!("invalid regexes: {set_error}"),
+                                ));
+                            }
+                            return None;
+                        }
+                    }
                 } else {
-                    s.values.iter().cloned().collect()
-                },
-                regexes,
-                invert: s.invert_match,
-            }
-        }
-        PolicyType::NumericAttribute => {
-            let n = c.numeric_attribute.as_ref()?;
-            Rule::NumericAttribute {
-                key: n.key.clone(),
-                min: n.min_value.unwrap_or(f64::NEG_INFINITY),
-                max: n.max_value.unwrap_or(f64::INFINITY),
-                invert: n.invert_match,
-            }
-        }
-        PolicyType::RateLimiting => Rule::RateLimiting {
-            limit: c.rate_limiting.as_ref()?.spans_per_second,
-            window: Mutex::new(RateWindow::new()),
-        },
-        PolicyType::SpanCount => {
-            let s = c.span_count.as_ref()?;
-            Rule::SpanCount {
-                min: s.min_spans,
-                max: s.max_spans,
-            }
-        }
-        PolicyType::OttlCondition => {
-            let o = c.ottl_condition.as_ref()?;
-            let mut conditions = Vec::new();
-            for (j, text) in o.span.iter().enumerate() {
-                match compile_condition(format!("{here}.{key}.span[{j}]"), text) {
-                    Ok(condition) => conditions.push(condition),
-                    Err(error) => errors.push(error),
+                    None
+                };
+                Rule::StringAttribute {
+                    key: s.key.clone(),
+                    values: if regexes.is_some() {
+                        HashSet::new()
+                    } else {
+                        s.values.iter().cloned().collect()
+                    },
+                    regexes,
+                    invert: s.invert_match,
                 }
             }
-            Rule::Ottl(conditions)
-        }
-        PolicyType::And => {
-            let a = c.and.as_ref()?;
-            Rule::And(compile(
-                &a.and_sub_policy,
-                &format!("{here}.and.and_sub_policy"),
-                salts,
-                errors,
-            ))
-        }
-        PolicyType::Composite => {
-            let comp = c.composite.as_ref()?;
-            let compiled = compile(
-                &comp.composite_sub_policy,
-                &format!("{here}.composite.composite_sub_policy"),
-                salts,
-                errors,
-            );
-            let mut subs: Vec<SubPolicy> = compiled
-                .into_iter()
-                .map(|policy| {
-                    let percent: f64 = comp
-                        .rate_allocation
-                        .iter()
-                        .filter(|a| a.policy == policy.name)
-                        .map(|a| a.percent)
-                        .sum();
-                    SubPolicy {
-                        allocated: (percent / 100.0 * comp.max_total_spans_per_second as f64) as u64,
-                        policy,
-                        used: Mutex::new(0),
+            PolicyType::NumericAttribute => {
+                let n = self.block(&c.numeric_attribute, here, key)?;
+                Rule::NumericAttribute {
+                    key: n.key.clone(),
+                    min: n.min_value.unwrap_or(f64::NEG_INFINITY),
+                    max: n.max_value.unwrap_or(f64::INFINITY),
+                    invert: n.invert_match,
+                }
+            }
+            PolicyType::RateLimiting => Rule::RateLimiting {
+                limit: self.block(&c.rate_limiting, here, key)?.spans_per_second,
+                window: self.window(),
+            },
+            PolicyType::SpanCount => {
+                let s = self.block(&c.span_count, here, key)?;
+                Rule::SpanCount {
+                    min: s.min_spans,
+                    max: s.max_spans,
+                }
+            }
+            PolicyType::OttlCondition => {
+                let o = self.block(&c.ottl_condition, here, key)?;
+                let mut conditions = Vec::new();
+                for (j, text) in o.span.iter().enumerate() {
+                    match compile_condition(format!("{here}.{key}.span[{j}]"), text) {
+                        Ok(condition) => conditions.push(condition),
+                        Err(error) => self.errors.push(error),
                     }
-                })
-                .collect();
-            if !comp.policy_order.is_empty() {
-                let rank = |name: &str| comp.policy_order.iter().position(|n| n == name).unwrap_or(usize::MAX);
-                subs.sort_by_key(|s| rank(&s.policy.name));
+                }
+                Rule::Ottl(conditions)
             }
-            Rule::Composite {
-                total: comp.max_total_spans_per_second,
-                subs,
-                window: Mutex::new(RateWindow::new()),
+            PolicyType::And => {
+                let a = self.block(&c.and, here, key)?;
+                Rule::And(self.compile(&a.and_sub_policy, &format!("{here}.and.and_sub_policy")))
             }
-        }
-    };
-    Some(Policy {
-        name: c.name.clone(),
-        rule,
-    })
+            PolicyType::Composite => {
+                let comp = self.block(&c.composite, here, key)?;
+                let compiled = self.compile(
+                    &comp.composite_sub_policy,
+                    &format!("{here}.composite.composite_sub_policy"),
+                );
+                let mut subs: Vec<SubPolicy> = compiled
+                    .into_iter()
+                    .map(|policy| {
+                        let percent: f64 = comp
+                            .rate_allocation
+                            .iter()
+                            .filter(|a| a.policy == policy.name)
+                            .map(|a| a.percent)
+                            .sum();
+                        self.budgets += 1;
+                        SubPolicy {
+                            allocated: (percent / 100.0 * comp.max_total_spans_per_second as f64) as u64,
+                            policy,
+                            used: self.budgets - 1,
+                        }
+                    })
+                    .collect();
+                if !comp.policy_order.is_empty() {
+                    let rank = |name: &str| comp.policy_order.iter().position(|n| n == name).unwrap_or(usize::MAX);
+                    subs.sort_by_key(|s| rank(&s.policy.name));
+                }
+                Rule::Composite {
+                    total: comp.max_total_spans_per_second,
+                    subs,
+                    window: self.window(),
+                }
+            }
+        })
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -420,8 +505,9 @@ pub fn hash56(salt: &str, id: &TraceId) -> u64 {
 }
 
 impl Policy {
-    /// Judges a trace. Rate-limited policies count the spans they keep.
-    pub fn evaluate(&self, trace: &TraceView<'_>, now: Instant) -> Verdict {
+    /// Judges a trace. Rate-limited policies count the spans they keep in `runtime`
+    /// (made by [`Policies::runtime`] of the policies this one belongs to).
+    pub fn evaluate(&self, runtime: &PolicyRuntime, trace: &TraceView<'_>, now: Instant) -> Verdict {
         match &self.rule {
             Rule::AlwaysSample => Verdict::deterministic(true),
             Rule::Latency { min, max } => {
@@ -491,7 +577,7 @@ impl Policy {
                 Verdict::deterministic(matched != *invert)
             }
             Rule::RateLimiting { limit, window } => {
-                let mut w = lock(window);
+                let mut w = lock(&runtime.windows[*window]);
                 w.roll(now);
                 w.offered += trace.span_count;
                 let sample = w.kept + trace.span_count <= *limit;
@@ -514,7 +600,7 @@ impl Policy {
                 let mut p = 1.0;
                 let mut random = false;
                 for sub in subs {
-                    let verdict = sub.evaluate(trace, now);
+                    let verdict = sub.evaluate(runtime, trace, now);
                     if verdict.chance != Chance::None {
                         random = true;
                     }
@@ -535,21 +621,21 @@ impl Policy {
                 }
             }
             Rule::Composite { total, subs, window } => {
-                let mut w = lock(window);
+                let mut w = lock(&runtime.windows[*window]);
                 if w.start.is_none_or(|s| now.duration_since(s) >= Duration::from_secs(1)) {
                     for sub in subs {
-                        *lock(&sub.used) = 0;
+                        *lock(&runtime.budgets[sub.used]) = 0;
                     }
                 }
                 w.roll(now);
                 let mut any = false;
                 for sub in subs {
-                    let verdict = sub.policy.evaluate(trace, now);
+                    let verdict = sub.policy.evaluate(runtime, trace, now);
                     if !verdict.sample {
                         continue;
                     }
                     any = true;
-                    let mut used = lock(&sub.used);
+                    let mut used = lock(&runtime.budgets[sub.used]);
                     let after = *used + trace.span_count;
                     if after <= sub.allocated && w.kept + trace.span_count <= *total {
                         *used = after;

@@ -13,19 +13,16 @@ use super::*;
 use crate::pdata::sampling::{probability, threshold};
 use crate::testing::Recorder;
 
-fn config(yaml: &str) -> Result<TailSamplingConfig, Vec<ConfigError>> {
+fn config(yaml: &str) -> Result<CompiledTailSampling, Vec<ConfigError>> {
     let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(yaml))
         .extract()
         .unwrap();
     let config: TailSamplingConfig = parse_block(&figment::value::Value::from(dict))?;
-    compile(&config)?;
-    Ok(config)
+    CompiledTailSampling::compile(config)
 }
 
 fn processor(yaml: &str, next: Arc<Recorder>) -> TailSamplingProcessor {
-    let config = config(yaml).unwrap();
-    let policies = compile(&config).unwrap();
-    TailSamplingProcessor::new(config, policies, "tail_sampling", next)
+    TailSamplingProcessor::new(&config(yaml).unwrap(), "tail_sampling", next)
 }
 
 fn tid(trace: u128) -> Vec<u8> {
@@ -547,10 +544,12 @@ fn conditions_and_regexes_are_compiled_at_config_time() {
     assert_eq!((locate.line, locate.column), (1, 12));
 
     let errors = config(
-        "policies:\n  - {name: s, type: string_attribute, string_attribute: {key: k, values: ['('], enabled_regex_matching: true}}\n",
+        "policies:\n  - {name: s, type: string_attribute, string_attribute: {key: k, values: ['^ok', '('], enabled_regex_matching: true}}\n",
     )
     .unwrap_err();
-    assert_eq!(errors[0].path, "policies[0].string_attribute.values");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "policies[0].string_attribute.values[1]");
+    assert!(errors[0].message.starts_with("invalid regex"), "{errors:?}");
 }
 
 #[test]
@@ -560,7 +559,7 @@ fn sli_policies_require_their_sli_names_and_only_run_on_traces() {
     )
     .unwrap();
     assert_eq!(
-        config.requires(),
+        config.required_slis(),
         vec![
             ("policies[0].sli.names[0]".to_string(), "homepage".to_string()),
             (
@@ -782,4 +781,96 @@ async fn a_kept_trace_refused_downstream_is_held_and_new_data_refused_until_ther
     tail.consume(request(vec![span(2, 3, 10)])).await.unwrap();
     tail.shutdown().await;
     assert_eq!(received(&next).len(), 3);
+}
+
+/// Builds `compiled` for the traces pipeline as the graph does, on `service`.
+fn build_on(
+    compiled: &CompiledTailSampling,
+    service: &crate::component::ServiceHandles,
+    next: Arc<Recorder>,
+) -> Arc<dyn Processor> {
+    let id = crate::component::ComponentId::parse("tail_sampling").unwrap();
+    let ctx = ProcessorContext {
+        id: &id,
+        pipeline: "traces",
+        signal: Signal::Traces,
+        exporters: Recorder::new(),
+        pipelines: &BTreeMap::new(),
+        service,
+    };
+    compiled.build(&ctx, next).unwrap()
+}
+
+/// Span names received, sorted.
+fn names(next: &Recorder) -> Vec<String> {
+    let mut names: Vec<String> = received(next)
+        .iter()
+        .map(|s| format!("{}/{}", s.trace_id[15], s.name))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_with_the_same_config_hands_the_buffered_traces_to_the_new_instance() {
+    let yaml = "decision_wait: 5s\npolicies: [{name: fat, type: span_count, span_count: {min_spans: 2}}]\n";
+    let service = crate::component::ServiceHandles::default();
+    let (old_next, new_next) = (Recorder::new(), Recorder::new());
+    service.state.begin();
+    let old = build_on(&config(yaml).unwrap(), &service, old_next.clone());
+    old.start().await.unwrap();
+    // Trace 1 is decided (kept) before the reload; 2 and 3 are waiting.
+    old.consume(request(vec![span(1, 1, 1), span(1, 2, 1)])).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    old.consume(request(vec![span(2, 1, 1), span(3, 1, 1), span(3, 2, 1)]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(names(&old_next), vec!["1/s1", "1/s2"]);
+
+    // The reload: the config is parsed again and the new instance built and started
+    // before the old one is shut down.
+    service.state.begin();
+    let new = build_on(&config(yaml).unwrap(), &service, new_next.clone());
+    new.start().await.unwrap();
+    old.shutdown().await;
+    assert_eq!(
+        names(&old_next),
+        vec!["1/s1", "1/s2"],
+        "handed over: the old instance neither decides nor drops what is buffered"
+    );
+
+    // Trace 2 gets its second span through the new instance, before its deadline;
+    // a late span of trace 1 follows the decision the old instance cached.
+    new.consume(request(vec![span(2, 2, 1), span(1, 3, 1)])).await.unwrap();
+    assert_eq!(names(&new_next), vec!["1/s3"]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        names(&new_next),
+        vec!["1/s3", "2/s1", "2/s2", "3/s1", "3/s2"],
+        "the new instance decides what the old one buffered, once"
+    );
+    new.shutdown().await;
+    assert_eq!(names(&old_next), vec!["1/s1", "1/s2"], "nothing twice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_with_a_changed_config_leaves_the_old_instance_to_decide_its_traces() {
+    let service = crate::component::ServiceHandles::default();
+    let (old_next, new_next) = (Recorder::new(), Recorder::new());
+    let build = |wait: &str, next: &Arc<Recorder>| {
+        service.state.begin();
+        let yaml = format!("decision_wait: {wait}\npolicies: [{{name: all, type: always_sample}}]\n");
+        build_on(&config(&yaml).unwrap(), &service, next.clone())
+    };
+    let old = build("60s", &old_next);
+    old.start().await.unwrap();
+    old.consume(request(vec![span(1, 1, 1)])).await.unwrap();
+    let new = build("30s", &new_next);
+    new.start().await.unwrap();
+    // Its state was replaced, not handed over: it decides what it holds now.
+    old.shutdown().await;
+    assert_eq!(names(&old_next), vec!["1/s1"]);
+    new.shutdown().await;
+    assert!(new_next.batch_sizes().is_empty());
 }

@@ -72,18 +72,16 @@ fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> 
 
 impl ReceiverConfig for OtlpReceiverConfig {
     fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Result<Arc<dyn Receiver>, BuildError> {
-        Ok({
-            let draining = CancellationToken::new();
-            Arc::new(OtlpReceiver {
-                id: id.clone(),
-                config: self.clone(),
-                outputs,
-                admission: Admission::new(draining.clone()),
-                draining,
-                servers: Mutex::new(JoinSet::new()),
-                listeners_closed: Mutex::new(Vec::new()),
-            })
-        })
+        let draining = CancellationToken::new();
+        Ok(Arc::new(OtlpReceiver {
+            id: id.clone(),
+            config: self.clone(),
+            outputs,
+            admission: Admission::new(draining.clone()),
+            draining,
+            servers: Mutex::new(JoinSet::new()),
+            listeners_closed: Mutex::new(Vec::new()),
+        }))
     }
 }
 
