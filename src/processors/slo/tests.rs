@@ -759,3 +759,22 @@ async fn a_reload_that_changes_group_by_keeps_the_counts_and_starts_the_groups_a
     c.processor.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_new_instance_that_never_starts_changes_nothing_the_status_shows() {
+    let service = ServiceHandles::default();
+    let a = running(&service, config(HOMEPAGE), &[("good", "gold"), ("bad", "gold")]).await;
+    // A reload whose new graph is built but not started (another component failed).
+    service.state.begin();
+    let b = harness_on(&service, config(&HOMEPAGE.replace("0.99", "0.95")));
+    b.processor.shutdown().await;
+    drop(b);
+    a.processor.consume(tagged(&[("good", "free")])).await.unwrap();
+    let status = a.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!(
+        (status.target, status.figures.good, status.figures.bad),
+        (0.99, 2.0, 1.0)
+    );
+    assert!(a.service_slos().is_current(&a.processor.objectives[0].handle));
+    a.processor.shutdown().await;
+}
