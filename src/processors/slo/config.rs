@@ -165,6 +165,40 @@ impl ObjectiveConfig {
             None => (self.window.unwrap_or(DEFAULT_WINDOW).as_secs() / 60) as usize,
         }
     }
+
+    /// What the counts kept for this objective depend on. Kept counts (across a
+    /// reload, and across a restart through `storage`) are used only when this is
+    /// unchanged; otherwise counting starts afresh:
+    /// - `sli`: the counts are of another classification;
+    /// - the window (`window`, or `calendar`; an absent window and `window: 30d`
+    ///   are the same): the ring has another length, and the budget of one window
+    ///   is not that of another.
+    ///
+    /// `target` and `alerting` are not in it: they are applied to the counts when
+    /// figures are derived, so a new target or alert rule takes effect on the
+    /// counts kept so far. Nor is the grouping: the objective's own counts do not
+    /// depend on it (see [`groups_fingerprint`](Self::groups_fingerprint)). Nor are
+    /// the processor-wide settings (`interval`, `checkpoint_interval`,
+    /// `max_clock_skew`, `metrics_pipeline`, `storage`): they change when and where
+    /// counts go, not what was counted.
+    pub fn counts_fingerprint(&self) -> String {
+        let window = match self.calendar {
+            Some(Calendar::Month) => "calendar month".to_string(),
+            Some(Calendar::Week) => "calendar week".to_string(),
+            None => format!("{}s", self.window.unwrap_or(DEFAULT_WINDOW).as_secs()),
+        };
+        // Debug formatting quotes and escapes the name, so no two configs share a
+        // fingerprint.
+        format!("sli={:?} window={window}", self.sli)
+    }
+
+    /// What the per-group counts depend on besides [`counts_fingerprint`](Self::counts_fingerprint):
+    /// `group_by` (which attributes split them) and `max_groups` (which events
+    /// counted in `other`). When it changes, the groups start afresh and the
+    /// objective's own counts are kept.
+    pub fn groups_fingerprint(&self) -> String {
+        format!("group_by={:?} max_groups={}", self.group_by, self.max_groups)
+    }
 }
 
 impl Validate for SloConfig {

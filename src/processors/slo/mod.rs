@@ -33,6 +33,23 @@
 //! Every `interval` the processor emits `slo.*` metrics (see [`emit`]) into the
 //! exporters of its own pipeline, or into `metrics_pipeline`. The same figures are
 //! served as JSON at `/api/v1/slos` on the admin address.
+//!
+//! ## Reload
+//!
+//! Each objective's counts live in the service's state store under
+//! `processors/<id>/objectives/<name>`, with the fingerprint of what they depend on
+//! ([`ObjectiveConfig::counts_fingerprint`]: the SLI and the window). A reload
+//! builds the new instance while the old one still runs: the new one takes the
+//! counts over when the fingerprint is unchanged (a changed `target` or `alerting`
+//! applies to them from then on) and starts afresh otherwise. A changed `group_by`
+//! or `max_groups` ([`ObjectiveConfig::groups_fingerprint`]) keeps the objective's
+//! counts and starts its groups afresh.
+//! When the new instance starts it registers its objectives in the
+//! [`SloRegistry`]; from then on it alone emits and checkpoints them, so the old
+//! instance's last figures never follow the new one's. When the old instance shuts
+//! down, objectives the reload removed leave the registry. The `storage` database
+//! is opened once per path and shared by the instances; the stored fingerprints make
+//! a restart with a changed SLI or window start afresh too.
 
 mod budget;
 mod config;
@@ -60,13 +77,13 @@ pub use status::{SloRegistry, SloStatus, REGISTRY_KEY};
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
     BoxFuture, BuildError, ComponentId, ConsumeError, Consumer, Lifecycle, Processor, ProcessorConfig,
-    ProcessorContext, Signal, StartError,
+    ProcessorContext, Signal, StartError, StateStore,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::adjusted_count;
 use crate::pdata::Telemetry;
-use state::Event;
-use store::{SeriesCheckpoint, SloStore, StoredSeries};
+use state::{Event, SharedObjectiveState};
+use store::{ObjectiveCheckpoint, SeriesCheckpoint, StoreSlot, StoredSeries};
 
 /// Registry entry.
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
@@ -153,6 +170,24 @@ const GROUP_PREFIX: &str = "g:";
 struct Objective {
     handle: Arc<ObjectiveHandle>,
     attribute: String,
+    /// Where the service's state store keeps its state.
+    key: String,
+    /// Whether that state was kept from an earlier instance (a reload).
+    kept: bool,
+}
+
+/// The state store key of an objective's state.
+fn objective_key(id: &ComponentId, name: &str) -> String {
+    format!("processors/{id}/objectives/{name}")
+}
+
+/// The handles of `objectives` this instance reports: those registered as current.
+fn current(objectives: &[Objective], registry: &SloRegistry) -> Vec<Arc<ObjectiveHandle>> {
+    objectives
+        .iter()
+        .filter(|o| registry.is_current(&o.handle))
+        .map(|o| o.handle.clone())
+        .collect()
 }
 
 /// Self-metrics of one slo processor.
@@ -172,7 +207,13 @@ pub struct SloProcessor {
     /// `metrics_pipeline` (an edge of the graph).
     metrics_target: Arc<dyn Consumer>,
     counters: SloCounters,
-    store: Mutex<Option<Arc<SloStore>>>,
+    /// The `storage` database, shared through the service's state store.
+    storage: Option<Arc<StoreSlot>>,
+    /// Where objectives are registered for the status API, and which instance
+    /// reports each.
+    registry: Arc<SloRegistry>,
+    /// The service's state store, to tell at shutdown which objectives a reload removed.
+    state: Arc<StateStore>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -196,17 +237,30 @@ impl SloProcessor {
                 )
             })?,
         };
-        let registry = SloRegistry::of(&ctx.service.state);
+        let state = &ctx.service.state;
+        let registry = SloRegistry::of(state);
+        let storage = config.storage.as_ref().map(|dir| {
+            // One slot per file, however the path is spelled relative to the
+            // working directory.
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            state
+                .claim(&StoreSlot::key(&dir), "", || StoreSlot::new(dir.clone()))
+                .value
+        });
         let now = unix_nanos();
         let objectives = config
             .objectives
             .iter()
             .map(|o| {
-                let handle = ObjectiveHandle::new(o.clone(), ObjectiveState::new(o, minute_of(now), now));
-                registry.register(handle.clone());
+                let key = objective_key(ctx.id, &o.name);
+                let claim = state.claim(&key, &o.counts_fingerprint(), || {
+                    SharedObjectiveState::new(ObjectiveState::new(o, minute_of(now), now))
+                });
                 Objective {
-                    handle,
+                    handle: ObjectiveHandle::sharing(o.clone(), claim.value),
                     attribute: sli_attribute(&o.sli),
+                    key,
+                    kept: claim.kept,
                 }
             })
             .collect();
@@ -222,7 +276,9 @@ impl SloProcessor {
             objectives: Arc::new(objectives),
             next,
             metrics_target,
-            store: Mutex::new(None),
+            storage,
+            registry,
+            state: state.clone(),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
         })
@@ -402,26 +458,23 @@ fn restore(stored: &StoredSeries, ring_minutes: usize, now: Minute) -> Series {
 }
 
 /// Everything changed since the last checkpoint, marking it clean.
-fn take_checkpoint(objectives: &[Objective]) -> Vec<SeriesCheckpoint> {
+fn take_checkpoint(handles: &[Arc<ObjectiveHandle>]) -> Vec<ObjectiveCheckpoint> {
     let mut out = Vec::new();
-    for objective in objectives {
-        let mut state = objective.handle.lock();
-        let name = &objective.handle.config.name;
-        let state = &mut *state;
-        let series = std::iter::once((String::new(), &mut state.overall)).chain(
-            state
-                .groups
-                .iter_mut()
-                .map(|(key, (_, s))| (format!("{GROUP_PREFIX}{key}"), s)),
-        );
-        for (group, series) in series {
+    for handle in handles {
+        let mut state = handle.lock();
+        let replace = std::mem::take(&mut state.replace_stored);
+        let mut changed = Vec::new();
+        for (group, series) in state.series_mut() {
+            if replace {
+                series.dirty = true;
+                series.dirty_from = Some(series.ring.oldest());
+            }
             if !series.dirty && series.dirty_from.is_none() {
                 continue;
             }
             let from = series.dirty_from.unwrap_or(series.ring.head());
-            out.push(SeriesCheckpoint {
-                objective: name.clone(),
-                group,
+            changed.push(SeriesCheckpoint {
+                group: group.map_or_else(String::new, |g| format!("{GROUP_PREFIX}{g}")),
                 series: StoredSeries {
                     cumulative_good: series.cumulative_good,
                     cumulative_bad: series.cumulative_bad,
@@ -433,13 +486,29 @@ fn take_checkpoint(objectives: &[Objective]) -> Vec<SeriesCheckpoint> {
             series.dirty = false;
             series.dirty_from = None;
         }
+        if replace || !changed.is_empty() {
+            out.push(ObjectiveCheckpoint {
+                objective: handle.config.name.clone(),
+                fingerprint: handle.config.counts_fingerprint(),
+                groups_fingerprint: handle.config.groups_fingerprint(),
+                replace,
+                series: changed,
+            });
+        }
     }
     out
 }
 
-async fn save(store: &Option<Arc<SloStore>>, objectives: &Arc<Vec<Objective>>) {
-    let Some(store) = store.clone() else { return };
-    let checkpoints = take_checkpoint(objectives);
+/// Writes what changed in the objectives this instance reports.
+async fn save(storage: Option<&StoreSlot>, objectives: &[Objective], registry: &SloRegistry) {
+    let Some(slot) = storage else { return };
+    let Some(store) = slot.get() else { return };
+    // Which objectives this instance reports is decided under the lock: once a
+    // newer instance has registered an objective, this one takes no checkpoint of
+    // it that could reach the file after the newer one's.
+    let _in_order = slot.writes.lock().await;
+    let handles = current(objectives, registry);
+    let checkpoints = take_checkpoint(&handles);
     if checkpoints.is_empty() {
         return;
     }
@@ -448,7 +517,7 @@ async fn save(store: &Option<Arc<SloStore>>, objectives: &Arc<Vec<Objective>>) {
         Ok(Ok(())) => {}
         Ok(Err((error, checkpoints))) => {
             tracing::error!(message = "SLO checkpoint failed; it is retried at the next interval.", %error);
-            mark_dirty_again(objectives, &checkpoints);
+            mark_dirty_again(&handles, &checkpoints);
         }
         Err(error) => tracing::error!(message = "SLO checkpoint task failed.", %error),
     }
@@ -456,34 +525,96 @@ async fn save(store: &Option<Arc<SloStore>>, objectives: &Arc<Vec<Objective>>) {
 
 /// After a failed write, marks what it held as changed again so the next
 /// checkpoint carries it.
-fn mark_dirty_again(objectives: &[Objective], checkpoints: &[SeriesCheckpoint]) {
+fn mark_dirty_again(handles: &[Arc<ObjectiveHandle>], checkpoints: &[ObjectiveCheckpoint]) {
     for checkpoint in checkpoints {
-        let Some(objective) = objectives.iter().find(|o| o.handle.config.name == checkpoint.objective) else {
+        let Some(handle) = handles.iter().find(|h| h.config.name == checkpoint.objective) else {
             continue;
         };
-        let mut state = objective.handle.lock();
-        let series = match checkpoint.group.strip_prefix(GROUP_PREFIX) {
-            None => Some(&mut state.overall),
-            Some(group) => state.groups.get_mut(group).map(|(_, s)| s),
-        };
-        if let Some(series) = series {
-            series.dirty = true;
-            let from = checkpoint
-                .series
-                .slices
-                .first()
-                .map_or(series.ring.head(), |(m, _, _)| *m);
-            series.dirty_from = Some(series.dirty_from.map_or(from, |d| d.min(from)));
+        let mut state = handle.lock();
+        state.replace_stored |= checkpoint.replace;
+        for written in &checkpoint.series {
+            let series = match written.group.strip_prefix(GROUP_PREFIX) {
+                None => Some(&mut state.overall),
+                Some(group) => state.groups.get_mut(group).map(|(_, s)| s),
+            };
+            if let Some(series) = series {
+                series.dirty = true;
+                let from = written.series.slices.first().map_or(series.ring.head(), |(m, _, _)| *m);
+                series.dirty_from = Some(series.dirty_from.map_or(from, |d| d.min(from)));
+            }
         }
     }
 }
 
-async fn emit(objectives: &Arc<Vec<Objective>>, target: &Arc<dyn Consumer>) {
+async fn emit(handles: &[Arc<ObjectiveHandle>], target: &Arc<dyn Consumer>) {
+    if handles.is_empty() {
+        return;
+    }
     let now = unix_nanos();
-    let handles: Vec<_> = objectives.iter().map(|o| o.handle.clone()).collect();
-    let request = emit::build(&handles, minute_of(now), now);
+    let request = emit::build(handles, minute_of(now), now);
     if let Err(error) = target.consume(Telemetry::Metrics(request)).await {
         tracing::warn!(message = "SLO metrics were refused downstream.", %error);
+    }
+}
+
+impl SloProcessor {
+    /// Gives every objective its state at start: state kept from an earlier instance
+    /// is the newest there is and stays (its groups only if counted under the same
+    /// grouping); fresh state is what `storage` holds.
+    async fn attach_storage(&self) -> Result<(), StartError> {
+        for objective in self.objectives.iter() {
+            let mut state = objective.handle.lock();
+            if state.regroup(&objective.handle.config) {
+                // The store's group rows are of the old grouping.
+                state.replace_stored = true;
+            }
+        }
+        let Some(slot) = &self.storage else {
+            for objective in self.objectives.iter() {
+                objective.handle.lock().stored_in = None;
+            }
+            return Ok(());
+        };
+        let store = slot.open().await.map_err(|e| StartError::new(&self.id, e))?;
+        let now = unix_nanos();
+        let now_minute = minute_of(now);
+        for objective in self.objectives.iter() {
+            let config = &objective.handle.config;
+            if objective.kept {
+                let mut state = objective.handle.lock();
+                if state.stored_in.as_deref() != Some(slot.dir.as_path()) {
+                    // Kept in memory, but this store has none of it (a reload set
+                    // or moved `storage`): write it whole.
+                    state.replace_stored = true;
+                    state.stored_in = Some(slot.dir.clone());
+                }
+                continue;
+            }
+            let loaded = store
+                .load(&config.name, &config.counts_fingerprint(), &config.groups_fingerprint())
+                .map_err(|e| StartError::new(&self.id, e))?;
+            let mut state = ObjectiveState::new(config, now_minute, now);
+            for (key, series) in &loaded.series {
+                let restored = restore(series, config.ring_minutes(), now_minute);
+                match key.strip_prefix(GROUP_PREFIX) {
+                    None => state.overall = restored,
+                    Some(group) => {
+                        let values = group.split(GROUP_SEPARATOR).map(str::to_owned).collect();
+                        state.groups.insert(group.to_owned(), (values, restored));
+                    }
+                }
+            }
+            state.stored_in = Some(slot.dir.clone());
+            if loaded.stale {
+                state.replace_stored = true;
+                tracing::info!(message = "SLO state not (wholly) restored: stored counts are of another SLI, window or grouping.", slo = %config.name, window_good = state.overall.ring.totals().0, window_bad = state.overall.ring.totals().1);
+            } else {
+                let (good, bad) = state.overall.ring.totals();
+                tracing::info!(message = "SLO state restored.", slo = %config.name, window_good = good, window_bad = bad, groups = state.groups.len());
+            }
+            *objective.handle.lock() = state;
+        }
+        Ok(())
     }
 }
 
@@ -493,41 +624,23 @@ impl Lifecycle for SloProcessor {
             if self.task.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
                 return Ok(());
             }
-            let store = match &self.config.storage {
-                Some(dir) => {
-                    let dir = dir.clone();
-                    let opened = tokio::task::spawn_blocking(move || SloStore::open(&dir))
-                        .await
-                        .map_err(|e| StartError::new(&self.id, e))?
-                        .map_err(|e| StartError::new(&self.id, e))?;
-                    Some(Arc::new(opened))
-                }
+            // No checkpoint reaches the store between this instance reading it and
+            // taking the objectives over: an older instance (before a reload) could
+            // otherwise write rows this one neither loaded nor replaces.
+            let writes = match &self.storage {
+                Some(slot) => Some(slot.writes.lock().await),
                 None => None,
             };
-            if let Some(store) = &store {
-                let now = unix_nanos();
-                let now_minute = minute_of(now);
-                for objective in self.objectives.iter() {
-                    let config = &objective.handle.config;
-                    let stored = store.load(&config.name).map_err(|e| StartError::new(&self.id, e))?;
-                    let mut state = ObjectiveState::new(config, now_minute, now);
-                    for (key, series) in &stored {
-                        let restored = restore(series, config.ring_minutes(), now_minute);
-                        match key.strip_prefix(GROUP_PREFIX) {
-                            None => state.overall = restored,
-                            Some(group) => {
-                                let values = group.split(GROUP_SEPARATOR).map(str::to_owned).collect();
-                                state.groups.insert(group.to_owned(), (values, restored));
-                            }
-                        }
-                    }
-                    let (good, bad) = state.overall.ring.totals();
-                    tracing::info!(message = "SLO state restored.", slo = %config.name, window_good = good, window_bad = bad, groups = state.groups.len());
-                    *objective.handle.lock() = state;
-                }
+            self.attach_storage().await?;
+            // From here on this instance reports its objectives; the older instance
+            // stops emitting and checkpointing them.
+            for objective in self.objectives.iter() {
+                self.registry.register(objective.handle.clone());
             }
-            *self.store.lock().unwrap_or_else(|p| p.into_inner()) = store.clone();
+            drop(writes);
             let objectives = self.objectives.clone();
+            let registry = self.registry.clone();
+            let storage = self.storage.clone();
             let target = self.metrics_target();
             let stop = self.stop.clone();
             let (interval, checkpoint_interval) = (self.config.interval, self.config.checkpoint_interval);
@@ -540,8 +653,8 @@ impl Lifecycle for SloProcessor {
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = emit_tick.tick() => emit(&objectives, &target).await,
-                        _ = save_tick.tick() => save(&store, &objectives).await,
+                        _ = emit_tick.tick() => emit(&current(&objectives, &registry), &target).await,
+                        _ = save_tick.tick() => save(storage.as_deref(), &objectives, &registry).await,
                     }
                 }
             });
@@ -556,10 +669,24 @@ impl Lifecycle for SloProcessor {
             let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
             let Some(task) = task else { return };
             let _ = task.await;
-            // Last figures out, last state down.
-            emit(&self.objectives, &self.metrics_target()).await;
-            let store = self.store.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            save(&store, &self.objectives).await;
+            // Last figures out, last state down — of the objectives this instance
+            // still reports. After a reload the new instance reports the others:
+            // its figures (a new target; fresh counts with a new start time after a
+            // new window) must not be followed by this instance's older ones, nor
+            // its checkpoints overwritten by older state.
+            emit(&current(&self.objectives, &self.registry), &self.metrics_target()).await;
+            save(self.storage.as_deref(), &self.objectives, &self.registry).await;
+            // Objectives the reload removed (the new graph did not claim their
+            // state): nothing reports them any more.
+            for objective in self.objectives.iter() {
+                let kept = self
+                    .state
+                    .get::<SharedObjectiveState>(&objective.key)
+                    .is_some_and(|state| objective.handle.shares(&state));
+                if !kept {
+                    self.registry.unregister(&objective.handle);
+                }
+            }
         })
     }
 }

@@ -1,10 +1,14 @@
 //! The state one objective keeps: a [`Series`] for all its events and one per group.
 //!
-//! State is separate from the processor that feeds it (the component's wiring), so
-//! a config reload or restart can hand it to a new processor, and the status API
-//! can read it.
+//! State is separate from the processor that feeds it (the component's wiring): it
+//! lives in the service's [`StateStore`](crate::component::StateStore), one entry
+//! per objective, so a reload hands it to the new processor instance, and the status
+//! API can read it. An [`ObjectiveHandle`] pairs one instance's config of the
+//! objective with that shared state; a reload that changes only `target` or
+//! `alerting` builds a new handle around the same state.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::budget::{assess, Assessment};
@@ -132,6 +136,15 @@ pub struct ObjectiveState {
     pub overall: Series,
     /// Per group (when `group_by` is set), keyed by the group key.
     pub groups: BTreeMap<String, (Vec<String>, Series)>,
+    /// The `group_by` and `max_groups` the groups were counted under.
+    pub grouping: (Vec<String>, usize),
+    /// The `storage` directory whose store holds this state up to the last
+    /// checkpoint (`None`: none does).
+    pub stored_in: Option<PathBuf>,
+    /// The next checkpoint replaces everything the store holds for the objective
+    /// with every series in full: the store holds counts of another SLI or window,
+    /// or none of this state (a reload moved it to another `storage`).
+    pub replace_stored: bool,
 }
 
 impl ObjectiveState {
@@ -140,7 +153,35 @@ impl ObjectiveState {
         Self {
             overall: Series::new(config.ring_minutes(), now, now_unix_nano),
             groups: BTreeMap::new(),
+            grouping: (config.group_by.clone(), config.max_groups),
+            stored_in: None,
+            replace_stored: false,
         }
+    }
+
+    /// Whether the groups were counted under `config`'s `group_by` and `max_groups`.
+    pub fn grouped_as(&self, config: &ObjectiveConfig) -> bool {
+        self.grouping.0 == config.group_by && self.grouping.1 == config.max_groups
+    }
+
+    /// Drops the groups if they were counted under another grouping than
+    /// `config`'s, which the state follows from now on; returns whether it did.
+    pub fn regroup(&mut self, config: &ObjectiveConfig) -> bool {
+        if self.grouped_as(config) {
+            return false;
+        }
+        self.groups.clear();
+        self.grouping = (config.group_by.clone(), config.max_groups);
+        true
+    }
+
+    /// Every series, the objective's own first (group key `None`).
+    pub fn series_mut(&mut self) -> impl Iterator<Item = (Option<&str>, &mut Series)> {
+        std::iter::once((None, &mut self.overall)).chain(
+            self.groups
+                .iter_mut()
+                .map(|(key, (_, series))| (Some(key.as_str()), series)),
+        )
     }
 
     /// Moves every series to `now`, expiring old slices.
@@ -177,7 +218,10 @@ impl ObjectiveState {
                     continue;
                 }
             }
-            if config.group_by.is_empty() {
+            // An instance that a reload replaced with another grouping still
+            // drains what it holds: its events count, but not in groups of the
+            // grouping it no longer has.
+            if config.group_by.is_empty() || !self.grouped_as(config) {
                 continue;
             }
             let key = if self.groups.contains_key(&event.group) || self.groups.len() < config.max_groups {
@@ -200,22 +244,33 @@ impl ObjectiveState {
     }
 }
 
-/// An objective's config and state, shared by its processor, its checkpointer and
-/// the status API.
+/// The state of one objective as the state store keeps it, shared by every
+/// processor instance that counts it.
+pub type SharedObjectiveState = Mutex<ObjectiveState>;
+
+/// One processor instance's config of an objective, and the objective's state,
+/// shared by that processor, its checkpointer and the status API.
 #[derive(Debug)]
 pub struct ObjectiveHandle {
-    /// The objective.
+    /// The objective, as this instance's config has it.
     pub config: ObjectiveConfig,
-    state: Mutex<ObjectiveState>,
+    state: Arc<SharedObjectiveState>,
 }
 
 impl ObjectiveHandle {
-    /// Wraps state.
+    /// Wraps fresh state.
     pub fn new(config: ObjectiveConfig, state: ObjectiveState) -> Arc<Self> {
-        Arc::new(Self {
-            config,
-            state: Mutex::new(state),
-        })
+        Self::sharing(config, Arc::new(Mutex::new(state)))
+    }
+
+    /// Wraps state that other handles (an earlier instance's) may share.
+    pub fn sharing(config: ObjectiveConfig, state: Arc<SharedObjectiveState>) -> Arc<Self> {
+        Arc::new(Self { config, state })
+    }
+
+    /// Whether this handle counts into `state`.
+    pub fn shares(&self, state: &Arc<SharedObjectiveState>) -> bool {
+        Arc::ptr_eq(&self.state, state)
     }
 
     /// Locks the state. A panic while counting cannot leave it unusable; keep going.

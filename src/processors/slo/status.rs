@@ -29,12 +29,36 @@ impl SloRegistry {
         state.claim(REGISTRY_KEY, "", SloRegistry::default).value
     }
 
-    /// Adds (or replaces) an objective.
+    /// Adds an objective, or replaces the handle of the same name: a processor
+    /// instance registers its handles when it starts, so after a reload the status
+    /// shows the new instance's config (a changed target) and each name once.
     pub fn register(&self, handle: Arc<ObjectiveHandle>) {
         self.objectives
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(handle.config.name.clone(), handle);
+    }
+
+    /// Whether `handle` is the one registered under its name: its instance is the
+    /// one that reports (emits, checkpoints) the objective. After a reload the
+    /// old instance's handles are no longer current.
+    pub fn is_current(&self, handle: &Arc<ObjectiveHandle>) -> bool {
+        self.objectives
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&handle.config.name)
+            .is_some_and(|h| Arc::ptr_eq(h, handle))
+    }
+
+    /// Removes `handle` if it is the one registered under its name.
+    pub fn unregister(&self, handle: &Arc<ObjectiveHandle>) {
+        let mut objectives = self.objectives.write().unwrap_or_else(|p| p.into_inner());
+        if objectives
+            .get(&handle.config.name)
+            .is_some_and(|h| Arc::ptr_eq(h, handle))
+        {
+            objectives.remove(&handle.config.name);
+        }
     }
 
     /// The status of every objective at `now`.

@@ -1,12 +1,21 @@
 //! Durable SLO state in an embedded redb database under `storage`.
 //!
-//! Two tables: per series its cumulative counters and start time, and per
-//! (series, minute) its good/bad counts. A checkpoint writes only the minutes changed
-//! since the previous one (normally the last one or two) in one transaction, so a
-//! crash — `kill -9` included — loses at most one `checkpoint_interval`.
+//! Three tables: per objective the fingerprints of what its counts depend on
+//! ([`ObjectiveConfig::counts_fingerprint`](super::ObjectiveConfig::counts_fingerprint)
+//! and [`groups_fingerprint`](super::ObjectiveConfig::groups_fingerprint)),
+//! per series its cumulative counters and start time, and per (series, minute) its
+//! good/bad counts. A checkpoint writes only the minutes changed since the previous
+//! one (normally the last one or two) in one transaction, so a crash — `kill -9`
+//! included — loses at most one `checkpoint_interval`.
+//!
+//! redb opens a file once per process, and a reload builds the new processor while
+//! the old one still runs, so the open database is not the processor's: it lives
+//! in the service's state store as a [`StoreSlot`], keyed by its path, opened by the
+//! first instance that starts and shared by every later one.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
@@ -16,6 +25,10 @@ use super::ring::Minute;
 const SERIES: TableDefinition<(&str, &str), (f64, f64, u64)> = TableDefinition::new("slo_series");
 /// (objective, group, minute) -> (good, bad)
 const SLICES: TableDefinition<(&str, &str, i64), (f64, f64)> = TableDefinition::new("slo_slices");
+/// objective -> the (counts, groups) fingerprints of the config its rows were counted
+/// under. A store written before this table existed has no row here; its counts are
+/// taken as they are.
+const OBJECTIVES: TableDefinition<&str, (&str, &str)> = TableDefinition::new("slo_objectives");
 
 /// The file inside the `storage` directory.
 pub const FILE_NAME: &str = "slo.redb";
@@ -41,17 +54,91 @@ pub struct StoredSeries {
     pub slices: Vec<(Minute, f64, f64)>,
 }
 
+/// What one checkpoint writes for one objective.
+#[derive(Debug, Clone)]
+pub struct ObjectiveCheckpoint {
+    /// Objective name.
+    pub objective: String,
+    /// What its counts depend on.
+    pub fingerprint: String,
+    /// What its groups' counts depend on besides.
+    pub groups_fingerprint: String,
+    /// Delete every row held for the objective first (`series` is then complete).
+    pub replace: bool,
+    /// Its changed series.
+    pub series: Vec<SeriesCheckpoint>,
+}
+
 /// What one checkpoint writes for one series.
 #[derive(Debug, Clone)]
 pub struct SeriesCheckpoint {
-    /// Objective name.
-    pub objective: String,
     /// Group key ("" for the objective as a whole).
     pub group: String,
     /// Counters and changed slices.
     pub series: StoredSeries,
     /// Slices older than this have left the window and are deleted.
     pub oldest: Minute,
+}
+
+/// What the store holds for one objective.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every stored series still valid, by group key.
+    pub series: BTreeMap<String, StoredSeries>,
+    /// Some rows were counted under another fingerprint (another SLI or window:
+    /// none is returned; another grouping: the groups are not) and the next
+    /// checkpoint should replace them.
+    pub stale: bool,
+}
+
+/// One `storage` directory's database, shared by every slo processor instance of
+/// the service that names it (those of the running graph and, during a reload,
+/// those of the graph being replaced).
+pub struct StoreSlot {
+    /// The directory.
+    pub dir: PathBuf,
+    opened: tokio::sync::OnceCell<Arc<SloStore>>,
+    /// Held from taking a checkpoint to having written it, so checkpoints reach the
+    /// file in the order they were taken, whichever instance took them.
+    pub writes: tokio::sync::Mutex<()>,
+}
+
+impl StoreSlot {
+    /// The state store key of the slot for `dir`.
+    pub fn key(dir: &Path) -> String {
+        format!("processors/slo/storage/{}", dir.display())
+    }
+
+    /// A slot for `dir`; opens nothing yet.
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            opened: tokio::sync::OnceCell::new(),
+            writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The open database, opening it on first use (off the async threads).
+    pub async fn open(&self) -> Result<Arc<SloStore>, StoreError> {
+        self.opened
+            .get_or_try_init(|| async {
+                let dir = self.dir.clone();
+                let shown = dir.join(FILE_NAME).display().to_string();
+                tokio::task::spawn_blocking(move || SloStore::open(&dir).map(Arc::new))
+                    .await
+                    .map_err(|e| StoreError {
+                        path: shown,
+                        message: e.to_string(),
+                    })?
+            })
+            .await
+            .cloned()
+    }
+
+    /// The database if an instance has opened it.
+    pub fn get(&self) -> Option<Arc<SloStore>> {
+        self.opened.get().cloned()
+    }
 }
 
 /// The open database.
@@ -76,6 +163,7 @@ impl SloStore {
         store.write(|txn| {
             txn.open_table(SERIES)?;
             txn.open_table(SLICES)?;
+            txn.open_table(OBJECTIVES)?;
             Ok(())
         })?;
         Ok(store)
@@ -94,9 +182,23 @@ impl SloStore {
         txn.commit().map_err(|e| self.error(e))
     }
 
-    /// Every stored series of `objective`, by group key.
-    pub fn load(&self, objective: &str) -> Result<BTreeMap<String, StoredSeries>, StoreError> {
+    /// Every stored series of `objective`, by group key, if they were counted under
+    /// `fingerprint` (groups: and `groups_fingerprint`), or under none (a store from
+    /// before fingerprints were kept).
+    pub fn load(&self, objective: &str, fingerprint: &str, groups_fingerprint: &str) -> Result<Loaded, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let objectives_table = txn.open_table(OBJECTIVES).map_err(|e| self.error(e))?;
+        let mut groups_valid = true;
+        if let Some(stored) = objectives_table.get(objective).map_err(|e| self.error(e))? {
+            let (counts, groups) = stored.value();
+            if counts != fingerprint {
+                return Ok(Loaded {
+                    series: BTreeMap::new(),
+                    stale: true,
+                });
+            }
+            groups_valid = groups == groups_fingerprint;
+        }
         let series_table = txn.open_table(SERIES).map_err(|e| self.error(e))?;
         let slices_table = txn.open_table(SLICES).map_err(|e| self.error(e))?;
         let mut out = BTreeMap::new();
@@ -105,6 +207,9 @@ impl SloStore {
             let (name, group) = key.value();
             if name != objective {
                 break;
+            }
+            if !groups_valid && !group.is_empty() {
+                continue;
             }
             let (cumulative_good, cumulative_bad, start_unix_nano) = value.value();
             let mut series = StoredSeries {
@@ -123,47 +228,68 @@ impl SloStore {
             }
             out.insert(group.to_owned(), series);
         }
-        Ok(out)
+        Ok(Loaded {
+            series: out,
+            stale: !groups_valid,
+        })
     }
 
     /// Writes a checkpoint in one transaction.
-    pub fn save(&self, checkpoints: &[SeriesCheckpoint]) -> Result<(), StoreError> {
+    pub fn save(&self, checkpoints: &[ObjectiveCheckpoint]) -> Result<(), StoreError> {
         if checkpoints.is_empty() {
             return Ok(());
         }
         self.write(|txn| {
+            let mut objectives_table = txn.open_table(OBJECTIVES)?;
             let mut series_table = txn.open_table(SERIES)?;
             let mut slices_table = txn.open_table(SLICES)?;
-            for c in checkpoints {
-                let (objective, group) = (c.objective.as_str(), c.group.as_str());
-                let s = &c.series;
-                series_table.insert(
-                    (objective, group),
-                    (s.cumulative_good, s.cumulative_bad, s.start_unix_nano),
-                )?;
-                for (minute, good, bad) in &s.slices {
-                    slices_table.insert((objective, group, *minute), (*good, *bad))?;
+            for o in checkpoints {
+                let objective = o.objective.as_str();
+                if o.replace {
+                    // Keys sort by objective first: its rows are the run from
+                    // (objective, "") on whose name is still `objective`.
+                    series_table.retain_in((objective, "").., |(name, _), _| name != objective)?;
+                    slices_table.retain_in((objective, "", i64::MIN).., |(name, _, _), _| name != objective)?;
                 }
-                slices_table.retain_in((objective, group, i64::MIN)..(objective, group, c.oldest), |_, _| false)?;
+                objectives_table.insert(objective, (o.fingerprint.as_str(), o.groups_fingerprint.as_str()))?;
+                for c in &o.series {
+                    save_series(&mut series_table, &mut slices_table, objective, c)?;
+                }
             }
             Ok(())
         })
     }
 }
 
+type SeriesTable<'txn> = redb::Table<'txn, (&'static str, &'static str), (f64, f64, u64)>;
+type SlicesTable<'txn> = redb::Table<'txn, (&'static str, &'static str, i64), (f64, f64)>;
+
+fn save_series(
+    series_table: &mut SeriesTable<'_>,
+    slices_table: &mut SlicesTable<'_>,
+    objective: &str,
+    c: &SeriesCheckpoint,
+) -> Result<(), redb::Error> {
+    let group = c.group.as_str();
+    let s = &c.series;
+    series_table.insert(
+        (objective, group),
+        (s.cumulative_good, s.cumulative_bad, s.start_unix_nano),
+    )?;
+    for (minute, good, bad) in &s.slices {
+        slices_table.insert((objective, group, *minute), (*good, *bad))?;
+    }
+    slices_table.retain_in((objective, group, i64::MIN)..(objective, group, c.oldest), |_, _| false)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn checkpoints_round_trip_and_expire_old_minutes() {
-        let dir = std::env::temp_dir().join(format!("sloop-slo-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = SloStore::open(&dir).unwrap();
-        assert!(store.load("homepage").unwrap().is_empty());
-        let checkpoint = |slices: Vec<(i64, f64, f64)>, oldest| SeriesCheckpoint {
-            objective: "homepage".into(),
-            group: String::new(),
+    fn series(group: &str, slices: Vec<(i64, f64, f64)>, oldest: Minute) -> SeriesCheckpoint {
+        SeriesCheckpoint {
+            group: group.into(),
             series: StoredSeries {
                 cumulative_good: 10.0,
                 cumulative_bad: 2.0,
@@ -171,7 +297,27 @@ mod tests {
                 slices,
             },
             oldest,
-        };
+        }
+    }
+
+    fn objective(name: &str, fingerprint: &str, replace: bool, series: Vec<SeriesCheckpoint>) -> ObjectiveCheckpoint {
+        ObjectiveCheckpoint {
+            objective: name.into(),
+            fingerprint: fingerprint.into(),
+            groups_fingerprint: "g1".into(),
+            replace,
+            series,
+        }
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_expire_old_minutes() {
+        let dir = std::env::temp_dir().join(format!("sloop-slo-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SloStore::open(&dir).unwrap();
+        assert!(store.load("homepage", "v1", "g1").unwrap().series.is_empty());
+        let checkpoint =
+            |slices: Vec<(i64, f64, f64)>, oldest| objective("homepage", "v1", false, vec![series("", slices, oldest)]);
         store
             .save(&[checkpoint(vec![(100, 5.0, 1.0), (101, 5.0, 1.0)], 0)])
             .unwrap();
@@ -181,14 +327,73 @@ mod tests {
             .unwrap();
         drop(store);
         let store = SloStore::open(&dir).unwrap();
-        let loaded = store.load("homepage").unwrap();
-        let series = &loaded[""];
+        let loaded = store.load("homepage", "v1", "g1").unwrap();
+        assert!(!loaded.stale);
+        let series = &loaded.series[""];
         assert_eq!(series.slices, vec![(101, 6.0, 1.0), (102, 1.0, 0.0)]);
         assert_eq!(
             (series.cumulative_good, series.cumulative_bad, series.start_unix_nano),
             (10.0, 2.0, 42)
         );
-        assert!(store.load("checkout").unwrap().is_empty());
+        assert!(store.load("checkout", "v1", "g1").unwrap().series.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn counts_of_another_fingerprint_are_not_loaded_and_a_replacing_checkpoint_drops_them() {
+        let dir = std::env::temp_dir().join(format!("sloop-slo-store-fp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SloStore::open(&dir).unwrap();
+        store
+            .save(&[
+                objective(
+                    "homepage",
+                    "v1",
+                    false,
+                    vec![
+                        series("", vec![(100, 5.0, 1.0)], 0),
+                        series("g:gold", vec![(100, 1.0, 0.0)], 0),
+                    ],
+                ),
+                // A name that sorts right after: a replace of "homepage" leaves it alone.
+                objective("homepage2", "v1", false, vec![series("", vec![(100, 3.0, 0.0)], 0)]),
+            ])
+            .unwrap();
+        let loaded = store.load("homepage", "v2", "g1").unwrap();
+        assert!(loaded.stale && loaded.series.is_empty());
+        assert_eq!(store.load("homepage", "v1", "g1").unwrap().series.len(), 2);
+        let regrouped = store.load("homepage", "v1", "g2").unwrap();
+        assert!(regrouped.stale);
+        assert_eq!(
+            regrouped.series.keys().collect::<Vec<_>>(),
+            vec![""],
+            "the overall series only"
+        );
+
+        store
+            .save(&[objective(
+                "homepage",
+                "v2",
+                true,
+                vec![series("", vec![(101, 1.0, 0.0)], 0)],
+            )])
+            .unwrap();
+        assert!(store.load("homepage", "v1", "g1").unwrap().stale);
+        let loaded = store.load("homepage", "v2", "g1").unwrap();
+        assert_eq!(
+            loaded.series.keys().collect::<Vec<_>>(),
+            vec![""],
+            "the old group is gone"
+        );
+        assert_eq!(
+            loaded.series[""].slices,
+            vec![(101, 1.0, 0.0)],
+            "and so are its old minutes"
+        );
+        assert_eq!(
+            store.load("homepage2", "v1", "g1").unwrap().series[""].slices,
+            vec![(100, 3.0, 0.0)]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -40,7 +40,12 @@ impl Harness {
 }
 
 fn harness(config: SloConfig) -> Harness {
-    let service = ServiceHandles::default();
+    harness_on(&ServiceHandles::default(), config)
+}
+
+/// A processor built on `service`, as a graph (or a reload's new graph) builds it.
+fn harness_on(service: &ServiceHandles, config: SloConfig) -> Harness {
+    let service = service.clone();
     let exporters = Recorder::new();
     let id = ComponentId::parse("slo").unwrap();
     let ctx = crate::component::ProcessorContext {
@@ -80,6 +85,7 @@ const HOMEPAGE: &str =
 #[tokio::test]
 async fn counts_outcomes_overall_and_per_group_and_forwards_unchanged() {
     let h = harness(config(HOMEPAGE));
+    h.processor.start().await.unwrap();
     let data = tagged(&[
         ("good", "gold"),
         ("bad", "gold"),
@@ -369,4 +375,406 @@ async fn a_changed_config_keeps_the_state_of_unchanged_objective_names() {
     assert!(second.service_slos().status("old", now).is_none());
     second.processor.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// Reload: the service calls `state.begin()`, builds the new graph on the same
+// `ServiceHandles`, `state.sweep()`s, starts the new graph, switches receivers to it,
+// then shuts the old graph down.
+
+fn homepage_yaml(head: &str, target: &str, window: &str) -> String {
+    format!(
+        "{head}objectives:\n  - name: homepage\n    sli: homepage\n    target: {target}\n{window}    group_by: [customer.segment]\n"
+    )
+}
+
+/// The slo.events points (overall good, overall bad, then per group) of the last
+/// metrics `recorder` received, if any.
+fn last_events(recorder: &Recorder) -> Option<Vec<opentelemetry_proto::tonic::metrics::v1::NumberDataPoint>> {
+    let received = recorder.received.lock().unwrap();
+    received.iter().rev().find_map(|t| match t {
+        Telemetry::Metrics(request) => request.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == "slo.events")
+            .and_then(|m| match &m.data {
+                Some(metric::Data::Sum(sum)) => Some(sum.data_points.clone()),
+                _ => None,
+            }),
+        _ => None,
+    })
+}
+
+fn value(point: &opentelemetry_proto::tonic::metrics::v1::NumberDataPoint) -> f64 {
+    match point.value {
+        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(v)) => v,
+        _ => panic!("not a double: {point:?}"),
+    }
+}
+
+fn metrics_count(recorder: &Recorder) -> usize {
+    let received = recorder.received.lock().unwrap();
+    received.iter().filter(|t| matches!(t, Telemetry::Metrics(_))).count()
+}
+
+impl Harness {
+    /// Takes a checkpoint now, as the checkpoint timer does.
+    async fn checkpoint(&self) {
+        save(
+            self.processor.storage.as_deref(),
+            &self.processor.objectives,
+            &self.processor.registry,
+        )
+        .await;
+    }
+}
+
+/// The running instance: built on `service`, started, fed `events`, checkpointed.
+async fn running(service: &ServiceHandles, config: SloConfig, events: &[(&str, &str)]) -> Harness {
+    let h = harness_on(service, config);
+    h.processor.start().await.unwrap();
+    h.processor.consume(tagged(events)).await.unwrap();
+    h.checkpoint().await;
+    h
+}
+
+/// The new instance of a reload to `config`, built and started as the service does
+/// it (the old instance still runs); `kept` is whether it took the counts over.
+async fn reloaded(service: &ServiceHandles, config: SloConfig, kept: bool) -> Harness {
+    service.state.begin();
+    let h = harness_on(service, config);
+    assert_eq!(h.processor.objectives[0].kept, kept);
+    service.state.sweep();
+    h.processor.start().await.unwrap();
+    h
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sloop-slo-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_that_changes_the_target_continues_the_counts_with_the_new_target() {
+    let service = ServiceHandles::default();
+    let a = harness_on(&service, config(&homepage_yaml("interval: 1s\n", "0.99", "")));
+    a.processor.start().await.unwrap();
+    a.processor
+        .consume(tagged(&[("good", "gold"), ("bad", "gold"), ("good", "free")]))
+        .await
+        .unwrap();
+    // A emits once (paused clock): its slo.events start time is what Prometheus knows.
+    for _ in 0..50 {
+        if last_events(&a.exporters).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let emitted_by_a = last_events(&a.exporters).expect("A emitted");
+    assert_eq!(value(&emitted_by_a[0]), 2.0);
+
+    service.state.begin();
+    let b = harness_on(&service, config(&homepage_yaml("interval: 1s\n", "0.95", "")));
+    assert!(
+        b.processor.objectives[0].kept,
+        "same SLI and window: the counts are kept"
+    );
+    assert!(service.state.sweep().is_empty(), "the new graph claimed everything");
+    b.processor.start().await.unwrap();
+    // What was in flight in the old graph when receivers switched still counts.
+    a.processor.consume(tagged(&[("good", "free")])).await.unwrap();
+    let emitted_before = metrics_count(&a.exporters);
+    a.processor.shutdown().await;
+    assert_eq!(
+        metrics_count(&a.exporters),
+        emitted_before,
+        "the old instance sends no figures after the new one took over"
+    );
+    b.processor
+        .consume(tagged(&[("bad", "free"), ("good", "gold")]))
+        .await
+        .unwrap();
+
+    let registry = b.service_slos();
+    let statuses = registry.statuses(minute_of(unix_nanos()));
+    assert_eq!(statuses.len(), 1, "listed once: {statuses:?}");
+    let status = &statuses[0];
+    assert_eq!(
+        (status.figures.good, status.figures.bad, status.target),
+        (4.0, 2.0, 0.95),
+        "A's and B's events, each once, under the new target"
+    );
+    let group = |name: &str| {
+        let g = status
+            .worst_groups
+            .iter()
+            .find(|g| g.group["customer.segment"] == name)
+            .unwrap();
+        (g.figures.good, g.figures.bad)
+    };
+    assert_eq!((group("gold"), group("free")), ((2.0, 1.0), (2.0, 1.0)));
+
+    b.processor.shutdown().await; // B's final figures
+    let emitted_by_b = last_events(&b.exporters).expect("B emitted");
+    assert_eq!((value(&emitted_by_b[0]), value(&emitted_by_b[1])), (4.0, 2.0));
+    assert_eq!(
+        emitted_by_b[0].start_time_unix_nano, emitted_by_a[0].start_time_unix_nano,
+        "the counter continues: no reset for Prometheus to see"
+    );
+}
+
+/// A reload that changes the window, with or without `storage`: fresh counts, and
+/// the old instance writes nothing over them.
+async fn a_changed_window_starts_afresh(storage: Option<&std::path::Path>) {
+    let head = storage.map_or(String::new(), |dir| format!("storage: {}\n", dir.display()));
+    let service = ServiceHandles::default();
+    let before = config(&homepage_yaml(&head, "0.99", ""));
+    let a = running(&service, before, &[("good", "gold"), ("bad", "gold")]).await;
+    let b_config = config(&homepage_yaml(&head, "0.99", "    window: 7d\n"));
+    let b = reloaded(&service, b_config.clone(), false).await;
+    let now = minute_of(unix_nanos());
+    let status = b.service_slos().status("homepage", now).unwrap();
+    assert_eq!(
+        (status.figures.total, status.window.as_str()),
+        (0.0, "7d"),
+        "{status:?}"
+    );
+    // B checkpoints (replacing A's rows); then A drains, counts and shuts down.
+    b.checkpoint().await;
+    a.processor.consume(tagged(&[("bad", "gold")])).await.unwrap();
+    a.processor.shutdown().await;
+    b.processor.consume(tagged(&[("good", "free")])).await.unwrap();
+    let status = b.service_slos().status("homepage", now).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (1.0, 0.0));
+    assert_eq!(status.worst_groups.len(), 1, "{status:?}");
+    b.processor.shutdown().await;
+    drop((a, b, service));
+
+    if storage.is_some() {
+        // A restart reads B's counts only: A wrote nothing after B took over.
+        let c = harness(b_config);
+        c.processor.start().await.unwrap();
+        let status = c.service_slos().status("homepage", now).unwrap();
+        assert_eq!((status.figures.good, status.figures.bad), (1.0, 0.0), "{status:?}");
+        let groups: Vec<&str> = status
+            .worst_groups
+            .iter()
+            .map(|g| g.group["customer.segment"].as_str())
+            .collect();
+        assert_eq!(groups, vec!["free"]);
+        c.processor.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_window_starts_afresh() {
+    a_changed_window_starts_afresh(None).await;
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_window_starts_afresh_in_storage_too() {
+    let dir = temp_dir("reload-window");
+    a_changed_window_starts_afresh(Some(&dir)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_restart_with_another_sli_starts_afresh() {
+    let dir = temp_dir("restart-sli");
+    let head = format!("storage: {}\n", dir.display());
+    let first = harness(config(&homepage_yaml(&head, "0.99", "")));
+    first.processor.start().await.unwrap();
+    first.processor.consume(tagged(&[("bad", "gold")])).await.unwrap();
+    first.processor.shutdown().await;
+    drop(first);
+    let second = harness(config(
+        &homepage_yaml(&head, "0.99", "").replace("sli: homepage", "sli: other"),
+    ));
+    second.processor.start().await.unwrap();
+    let status = second
+        .service_slos()
+        .status("homepage", minute_of(unix_nanos()))
+        .unwrap();
+    assert_eq!(status.figures.total, 0.0, "the stored counts are of another SLI");
+    second.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_objective_a_reload_removes_leaves_the_status() {
+    let service = ServiceHandles::default();
+    let two = format!("{HOMEPAGE}  - name: old\n    sli: homepage\n    target: 0.9\n");
+    let a = harness_on(&service, config(&two));
+    a.processor.start().await.unwrap();
+    a.processor.consume(tagged(&[("good", "gold")])).await.unwrap();
+
+    service.state.begin();
+    let b = harness_on(&service, config(HOMEPAGE));
+    let swept = service.state.sweep();
+    assert_eq!(swept, vec!["processors/slo/objectives/old".to_string()]);
+    b.processor.start().await.unwrap();
+    a.processor.shutdown().await;
+
+    let now = minute_of(unix_nanos());
+    let names: Vec<String> = b.service_slos().statuses(now).into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["homepage"]);
+    assert_eq!(b.service_slos().status("homepage", now).unwrap().figures.good, 1.0);
+    b.processor.shutdown().await;
+    assert_eq!(
+        b.service_slos().statuses(now).len(),
+        1,
+        "a final shutdown leaves the status in place"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_shares_the_open_store_and_a_restart_reads_the_latest_counts() {
+    let dir = temp_dir("reload-store");
+    let head = format!("storage: {}\n", dir.display());
+    let service = ServiceHandles::default();
+    let before = config(&homepage_yaml(&head, "0.99", ""));
+    let a = running(&service, before, &[("good", "gold"), ("bad", "gold"), ("good", "free")]).await;
+    // redb refuses to open a file twice in one process: B starts only on A's database.
+    let b_config = config(&homepage_yaml(&head, "0.95", ""));
+    let b = reloaded(&service, b_config.clone(), true).await;
+    a.processor.consume(tagged(&[("good", "free")])).await.unwrap();
+    a.processor.shutdown().await;
+    b.processor.consume(tagged(&[("bad", "free")])).await.unwrap();
+    // The old instance closed nothing: B's checkpoints still reach the file.
+    save(
+        b.processor.storage.as_deref(),
+        &b.processor.objectives,
+        &b.processor.registry,
+    )
+    .await;
+    b.processor.consume(tagged(&[("good", "gold")])).await.unwrap();
+    b.processor.shutdown().await; // the last owner's final checkpoint
+    drop((a, b, service));
+
+    let c = harness(b_config);
+    c.processor.start().await.unwrap();
+    let now = minute_of(unix_nanos());
+    let status = c.service_slos().status("homepage", now).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (4.0, 2.0), "{status:?}");
+    {
+        let state = c.processor.objectives[0].handle.lock();
+        assert_eq!(
+            (state.overall.cumulative_good, state.overall.cumulative_bad),
+            (4.0, 2.0)
+        );
+    }
+    c.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_reload_that_sets_storage_writes_the_kept_counts_whole() {
+    let dir = temp_dir("reload-sets-storage");
+    let service = ServiceHandles::default();
+    let a = running(&service, config(HOMEPAGE), &[("good", "gold"), ("bad", "free")]).await;
+    // Nothing has changed since A's last checkpoint would have been taken: only a
+    // whole write gets these counts into the new store.
+    for objective in a.processor.objectives.iter() {
+        for (_, series) in objective.handle.lock().series_mut() {
+            series.dirty = false;
+            series.dirty_from = None;
+        }
+    }
+
+    // Storage is not in the fingerprint: the counts are kept.
+    let b_config = config(&format!("storage: {}\n{HOMEPAGE}", dir.display()));
+    let b = reloaded(&service, b_config.clone(), true).await;
+    a.processor.shutdown().await;
+    b.processor.shutdown().await;
+    drop((a, b, service));
+
+    let c = harness(b_config);
+    c.processor.start().await.unwrap();
+    let status = c.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (1.0, 1.0), "{status:?}");
+    assert_eq!(status.worst_groups.len(), 2);
+    c.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_fingerprints_hold_what_the_counts_depend_on() {
+    let base = config(HOMEPAGE).objectives.remove(0);
+    let fingerprints = |f: &dyn Fn(&mut ObjectiveConfig)| {
+        let mut o = base.clone();
+        f(&mut o);
+        (o.counts_fingerprint(), o.groups_fingerprint())
+    };
+    let same = fingerprints(&|_| {});
+    assert_eq!(fingerprints(&|o| o.target = 0.5), same);
+    assert_eq!(fingerprints(&|o| o.alerting.min_events = 1.0), same);
+    assert_eq!(
+        fingerprints(&|o| o.window = Some(DEFAULT_WINDOW)),
+        same,
+        "30d is the default"
+    );
+    for changed in [
+        fingerprints(&|o| o.sli = "other".into()),
+        fingerprints(&|o| o.window = Some(std::time::Duration::from_secs(86400))),
+        fingerprints(&|o| o.calendar = Some(Calendar::Month)),
+    ] {
+        assert_ne!(changed.0, same.0);
+    }
+    for changed in [
+        fingerprints(&|o| o.group_by.clear()),
+        fingerprints(&|o| o.max_groups = 3),
+    ] {
+        assert_eq!(changed.0, same.0, "the objective's own counts stay");
+        assert_ne!(changed.1, same.1);
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_group_by_keeps_the_counts_and_starts_the_groups_afresh() {
+    let dir = temp_dir("reload-group-by");
+    let head = format!("storage: {}\n", dir.display());
+    let service = ServiceHandles::default();
+    let before = config(&homepage_yaml(&head, "0.99", ""));
+    let a = running(&service, before, &[("good", "gold"), ("bad", "free")]).await;
+    let b_config = config(&homepage_yaml(&head, "0.99", "").replace("customer.segment", "region"));
+    let b = reloaded(&service, b_config.clone(), true).await;
+    // The old instance drains: its event counts, but in no group of the old grouping.
+    a.processor.consume(tagged(&[("good", "gold")])).await.unwrap();
+    a.processor.shutdown().await;
+    let now = minute_of(unix_nanos());
+    let status = b.service_slos().status("homepage", now).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (2.0, 1.0));
+    assert!(status.worst_groups.is_empty(), "{status:?}");
+    b.processor.shutdown().await;
+    drop((a, b, service));
+
+    let c = harness(b_config);
+    c.processor.start().await.unwrap();
+    let status = c.service_slos().status("homepage", now).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (2.0, 1.0));
+    assert!(
+        status.worst_groups.is_empty(),
+        "the old grouping's rows are gone: {status:?}"
+    );
+    c.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_new_instance_that_never_starts_changes_nothing_the_status_shows() {
+    let service = ServiceHandles::default();
+    let a = running(&service, config(HOMEPAGE), &[("good", "gold"), ("bad", "gold")]).await;
+    // A reload whose new graph is built but not started (another component failed).
+    service.state.begin();
+    let b = harness_on(&service, config(&HOMEPAGE.replace("0.99", "0.95")));
+    b.processor.shutdown().await;
+    drop(b);
+    a.processor.consume(tagged(&[("good", "free")])).await.unwrap();
+    let status = a.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!(
+        (status.target, status.figures.good, status.figures.bad),
+        (0.99, 2.0, 1.0)
+    );
+    assert!(a.service_slos().is_current(&a.processor.objectives[0].handle));
+    a.processor.shutdown().await;
 }
