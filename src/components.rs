@@ -5,7 +5,7 @@
 //! matches on component types. Its folder's `example.yaml` (the factory's
 //! [`example`](crate::component::registry::Factory::example)) is then run by the
 //! contract test (`components/contract.rs`: parse, build, start, consume, shut down,
-//! twice).
+//! twice) and shown in the README's component reference (`components/reference.rs`).
 
 use crate::component::registry::{
     ConnectorFactory, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory,
@@ -45,3 +45,5 @@ pub const CONNECTORS: &[ConnectorFactory] = &[];
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+pub(crate) mod reference;
