@@ -15,6 +15,22 @@ pub struct Factory<C: ?Sized> {
     /// Parses and validates the component's config block. Error paths are relative
     /// to the block.
     pub parse: fn(&RawValue) -> Result<Box<C>, Vec<ConfigError>>,
+    /// One example of the component's config as a user writes it, in YAML: the whole
+    /// `<id>: ...` mapping (one key, `type` or `type/name`), as it goes under its
+    /// section (`processors:`). It is the component folder's `example.yaml`
+    /// (`include_str!`), shown in the component's module docs and in the README's
+    /// component reference, and run by the contract test (`components::contract`)
+    /// for every registered component. So that the test can run it, an example
+    /// follows three conventions:
+    /// - addresses are loopback, `localhost:<port>` or `127.0.0.1:<port>`; the test
+    ///   gives each distinct port a free one chosen at run time (`127.0.0.1:<free>`),
+    ///   so an exporter's backend is absent and a receiver listens where the test
+    ///   sends;
+    /// - files the component writes live under `/var/lib/sloop/`; the test moves that
+    ///   prefix to a fresh temporary directory;
+    /// - `${env:NAME}` references are expanded with a placeholder value, so use them
+    ///   for strings (API keys), not for numbers.
+    pub example: &'static str,
 }
 
 impl<C: ?Sized> Factory<C> {

@@ -1,12 +1,6 @@
 //! `debug` — writes what it receives to stderr, as the Collector's debug exporter.
 //!
-//! ```yaml
-//! exporters:
-//!   debug:
-//!     verbosity: basic    # default: one summary line per batch
-//!                         # normal: one line per span / data point / log record
-//!                         # detailed: the whole batch as pretty OTLP/JSON
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 
 mod config;
 #[cfg(test)]
@@ -29,6 +23,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {

@@ -1,11 +1,7 @@
 //! `file` — appends OTLP/JSON lines to a file, one batch per line, as the Collector's
 //! file exporter does with `format: json`.
 //!
-//! ```yaml
-//! exporters:
-//!   file:
-//!     path: ./telemetry.jsonl
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Each line is a whole `Export*ServiceRequest` in OTLP/JSON, so the file can be
 //! replayed to any OTLP/HTTP endpoint line by line.
@@ -32,6 +28,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {

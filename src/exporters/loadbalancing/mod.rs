@@ -1,26 +1,7 @@
 //! `loadbalancing` — spreads telemetry over a tier of gateways by trace ID or
 //! service, as the Collector's loadbalancing exporter (the agent → gateway hop).
 //!
-//! ```yaml
-//! exporters:
-//!   loadbalancing:
-//!     routing_key: traceID        # default; or service
-//!     protocol:
-//!       otlp:                     # every backend's otlp_grpc settings, endpoint excluded
-//!         timeout: 1s
-//!         tls: {insecure: true}
-//!         sending_queue: {queue_size: 1000}
-//!         retry_on_failure: {initial_interval: 1s, max_elapsed_time: 0s}
-//!     resolver:                   # exactly one of static | dns
-//!       dns:
-//!         hostname: sloop-gateway-headless.observability.svc.cluster.local
-//!         port: 4317              # default
-//!         interval: 5s            # default: re-resolution period
-//!         timeout: 1s             # default
-//!         # nameservers: ["10.0.0.10:53"]   # sloop-specific; default /etc/resolv.conf
-//!       # static:
-//!       #   hostnames: [gw-1:4317, gw-2:4317]
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! How it works:
 //! - **Ring.** Backends sit on a consistent-hash ring (`ring.rs`) with many points
@@ -78,6 +59,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {

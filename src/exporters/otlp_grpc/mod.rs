@@ -1,27 +1,6 @@
 //! `otlp_grpc` (alias `otlp`) — sends OTLP over gRPC, as the Collector's otlp exporter.
 //!
-//! ```yaml
-//! exporters:
-//!   otlp_grpc/vendor-a:
-//!     endpoint: otlp.vendor-a.example:4317   # TLS with system roots unless insecure
-//!     headers:
-//!       api-key: ${env:VENDOR_A_API_KEY}
-//!     compression: gzip        # default; zstd | none
-//!     timeout: 5s              # default, per attempt
-//!     tls:
-//!       insecure: false        # true = plaintext
-//!       ca_file: /etc/ssl/vendor-ca.pem
-//!     sending_queue:
-//!       enabled: true          # default
-//!       num_consumers: 10      # default
-//!       queue_size: 1000       # default, in batches
-//!     retry_on_failure:
-//!       enabled: true          # default
-//!       initial_interval: 5s   # default
-//!       max_interval: 30s      # default
-//!       max_elapsed_time: 300s # default
-//!       multiplier: 1.5        # default
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! The batch's protobuf encoding is shared by every exporter of a pipeline, so this
 //! exporter sends those bytes as they are (a pass-through codec) instead of
@@ -60,6 +39,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &["otlp"],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {

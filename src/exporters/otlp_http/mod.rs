@@ -1,19 +1,7 @@
 //! `otlp_http` (alias `otlphttp`) — sends OTLP over HTTP, as the Collector's otlphttp
 //! exporter.
 //!
-//! ```yaml
-//! exporters:
-//!   otlp_http/vendor-c:
-//!     endpoint: https://otlp.vendor-c.example   # /v1/traces etc. are appended
-//!     # traces_endpoint: https://.../custom/traces   # per-signal override
-//!     encoding: proto          # default; json
-//!     headers:
-//!       authorization: Bearer ${env:VENDOR_C_TOKEN}
-//!     compression: gzip        # default; zstd | none
-//!     timeout: 5s              # default
-//!     sending_queue: { enabled: true, num_consumers: 10, queue_size: 1000 }
-//!     retry_on_failure: { enabled: true, initial_interval: 5s, max_elapsed_time: 300s }
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Per the OTLP spec, 429, 502, 503 and 504 are retried (honouring `Retry-After`),
 //! other statuses are permanent; a partial-success body is counted as rejected.
@@ -45,6 +33,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &["otlphttp"],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> {

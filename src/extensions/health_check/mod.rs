@@ -1,14 +1,9 @@
 //! `health_check` — HTTP liveness and readiness for load balancers and Kubernetes
 //! probes, as the Collector's health_check extension.
 //!
-//! ```yaml
-//! extensions:
-//!   health_check:
-//!     endpoint: localhost:13133   # default
-//!     path: /                     # default
-//! service:
-//!   extensions: [health_check]
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
+//!
+//! List it in `service.extensions` to run it.
 //!
 //! `GET {path}` (and `/readyz`) answers 200 once every receiver is listening and 503
 //! before that, during shutdown and while a `memory_limiter` refuses data (so a load
@@ -44,6 +39,7 @@ pub const FACTORY: ExtensionFactory = ExtensionFactory {
     aliases: &[],
     signals: &[],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ExtensionConfig>, Vec<ConfigError>> {

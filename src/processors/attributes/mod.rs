@@ -2,23 +2,7 @@
 //! of spans, log records and metric data points, as the Collector's attributes
 //! processor does.
 //!
-//! ```yaml
-//! processors:
-//!   attributes:
-//!     include:                     # optional: only items matching this
-//!       match_type: strict         # or regexp
-//!       services: [checkout]
-//!     exclude:                     # optional: never items matching this
-//!       match_type: regexp
-//!       span_names: ["^health"]
-//!     actions:
-//!       - {key: deployment.environment, action: insert, value: production}
-//!       - {key: user.email, action: hash}
-//!       - {key: db.statement, action: delete}
-//!       - {key: http.route, action: upsert, from_attribute: http.target}
-//!       - {key: url.path, action: extract, pattern: '^/api/(?P<api.version>v\d+)/'}
-//!       - {key: http.response.status_code, action: convert, converted_type: int}
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Actions run in order. `insert` sets a missing attribute, `update` an existing one,
 //! `upsert` either; the value is `value` or the value of `from_attribute` (nothing
@@ -60,6 +44,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

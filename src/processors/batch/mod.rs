@@ -3,13 +3,7 @@
 //! `send_batch_size` items or `timeout` after its first item, whichever comes first,
 //! and never exceeds `send_batch_max_size`.
 //!
-//! ```yaml
-//! processors:
-//!   batch:
-//!     timeout: 200ms            # default
-//!     send_batch_size: 8192     # default
-//!     send_batch_max_size: 0    # default: no upper bound
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Items are appended under a short lock by the task that received them; a full batch
 //! is sent onward by that same task, so batching adds no task that every span must
@@ -49,6 +43,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<crate::confmap::ConfigError>> {

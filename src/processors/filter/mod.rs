@@ -3,19 +3,7 @@
 //! conditions is true; resources and scopes left empty are removed, and a payload
 //! left empty is not sent on at all.
 //!
-//! ```yaml
-//! processors:
-//!   filter:
-//!     error_mode: ignore        # ignore (default) | silent | propagate
-//!     traces:
-//!       span: ['attributes["http.route"] == "/healthz"']
-//!       spanevent: ['name == "debug"']
-//!     metrics:
-//!       metric: ['name == "noisy.metric"']
-//!       datapoint: ['attributes["env"] == "dev"']
-//!     logs:
-//!       log_record: ['severity_number < SEVERITY_NUMBER_INFO']
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! | section | context | dropping |
 //! |---|---|---|
@@ -68,6 +56,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

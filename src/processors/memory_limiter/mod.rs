@@ -2,15 +2,7 @@
 //! clients back off and retry instead of the process being OOM-killed, as the
 //! Collector's memorylimiterprocessor does.
 //!
-//! ```yaml
-//! processors:
-//!   memory_limiter:
-//!     check_interval: 1s          # required: how often memory usage is measured
-//!     limit_mib: 512              # hard limit; or limit_percentage (one of the two)
-//!     spike_limit_mib: 128        # default 20% of the limit; soft limit = limit - spike
-//!     # limit_percentage: 80      # of total memory: the cgroup limit if any, else MemTotal
-//!     # spike_limit_percentage: 20
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! **What is measured: the memory sloop holds, which falls when load falls.** Usage
 //! is the live heap — the bytes the global allocator has handed out and not had
@@ -111,6 +103,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

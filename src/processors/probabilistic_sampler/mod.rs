@@ -2,19 +2,7 @@
 //! same share on every instance with the same settings, like the Collector's
 //! probabilisticsamplerprocessor.
 //!
-//! ```yaml
-//! processors:
-//!   probabilistic_sampler:
-//!     sampling_percentage: 10      # 0..100
-//!     mode: proportional           # hash_seed | proportional | equalizing
-//!     hash_seed: 22                # hash_seed mode
-//!     fail_closed: true            # default true: items without randomness are dropped
-//!     sampling_precision: 4        # hex digits of the threshold written (1..14), default 4
-//!     # logs:
-//!     attribute_source: traceID    # traceID (default) | record
-//!     from_attribute: ""           # with attribute_source: record
-//!     sampling_priority: ""        # record attribute that overrides the rate (0 = drop)
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Decisions depend only on the trace id (and the settings), so every span of a
 //! trace gets the same decision on every instance: sampled traces stay complete.
@@ -87,6 +75,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

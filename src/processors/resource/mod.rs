@@ -1,15 +1,7 @@
 //! `resource` — applies attribute actions to the resource of every span, metric and
 //! log record, as the Collector's resource processor does.
 //!
-//! ```yaml
-//! processors:
-//!   resource:
-//!     attributes:
-//!       - {key: deployment.environment, action: upsert, value: production}
-//!       - {key: cloud.region, action: insert, from_attribute: aws.region}
-//!       - {key: host.id, action: hash}
-//!       - {key: process.command_line, action: delete}
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! The actions are those of the [attributes](crate::processors::attributes)
 //! processor (insert, update, upsert, delete, hash, extract, convert) and run in
@@ -38,6 +30,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

@@ -2,13 +2,7 @@
 //! Kubernetes pod, `OTEL_RESOURCE_ATTRIBUTES`) to the resource of every span, metric
 //! and log record, as the Collector's resourcedetection processor does.
 //!
-//! ```yaml
-//! processors:
-//!   resourcedetection:
-//!     detectors: [env, k8s_downward, system]   # earlier detectors win
-//!     override: false    # default: keep attributes the resource already has
-//!     timeout: 5s        # default
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! - `env`: `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, values percent-encoded).
 //!   Malformed entries are skipped with a warning.
@@ -50,6 +44,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

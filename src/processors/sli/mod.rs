@@ -3,17 +3,7 @@
 //! does not apply to are left untouched. An [`slo`](crate::processors::slo)
 //! processor later in the pipeline counts those outcomes.
 //!
-//! ```yaml
-//! processors:
-//!   sli:
-//!     slis:
-//!       - name: homepage
-//!         when: 'name == "GET /" and kind == SPAN_KIND_SERVER'
-//!         exclude:
-//!           - 'attributes["synthetic.load_test"] == true'
-//!           - 'IsMatch(attributes["user_agent.original"], "(?i)bot|crawler|spider")'
-//!         good: 'attributes["http.response.status_code"] == 200 and duration < 300ms'
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Conditions use the [condition language](crate::ottl). On spans, `duration`,
 //! `status.code` and friends are available; on log records (for example load
@@ -46,6 +36,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

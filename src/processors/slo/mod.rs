@@ -2,26 +2,7 @@
 //! windows, from events an [`sli`](crate::processors::sli) processor classified, and
 //! emits budget metrics alongside the forwarded telemetry.
 //!
-//! ```yaml
-//! processors:
-//!   slo:
-//!     interval: 15s                 # default: how often slo.* metrics are emitted
-//!     storage: /var/lib/sloop/slo   # optional: state survives restarts (redb)
-//!     checkpoint_interval: 5s       # default: the most a crash can lose
-//!     max_clock_skew: 5m            # default: events further in the future are not counted
-//!     # metrics_pipeline: metrics/slo  # optional: emit into this metrics pipeline
-//!     objectives:
-//!       - name: homepage-availability
-//!         sli: homepage             # counts the sli.homepage attribute
-//!         target: 0.999
-//!         window: 30d               # default; or `calendar: month | week`
-//!         group_by: [customer.segment]   # optional per-segment objectives
-//!         max_groups: 50            # default; further groups count as "other"
-//!         alerting:                 # defaults from the SRE Workbook:
-//!           page:   [{long: 1h, short: 5m, burn_rate: 14.4}, {long: 6h, short: 30m, burn_rate: 6}]
-//!           ticket: [{long: 1d, short: 2h, burn_rate: 3}, {long: 3d, short: 6h, burn_rate: 1}]
-//!           min_events: 10          # default: no alert on tinier traffic
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! Each event counts by its end time into a one-minute slice of a ring covering the
 //! window, weighted by its adjusted count (`ot=th:` tracestate threshold, else a
@@ -91,6 +72,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

@@ -4,19 +4,7 @@
 //! kept when any policy says so; its spans go downstream together, a dropped
 //! trace's are discarded.
 //!
-//! ```yaml
-//! processors:
-//!   tail_sampling:
-//!     decision_wait: 10s            # default 30s
-//!     num_traces: 50000             # default: traces held at once
-//!     decision_cache: {sampled_cache_size: 100000, non_sampled_cache_size: 100000}
-//!     record_policy: false          # true: kept spans get `tailsampling.policy`
-//!     policies:
-//!       - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
-//!       - {name: slow, type: latency, latency: {threshold_ms: 500}}
-//!       - {name: budget, type: sli, sli: {names: [homepage, checkout]}}
-//!       - {name: rest, type: probabilistic, probabilistic: {sampling_percentage: 5}}
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! **Late spans** (after the decision) follow it through bounded FIFO caches of
 //! decided trace IDs; once an ID has left the caches its late spans form a new trace.
@@ -86,6 +74,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     aliases: &[],
     signals: &[Signal::Traces],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ProcessorConfig>, Vec<ConfigError>> {

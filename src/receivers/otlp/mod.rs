@@ -1,19 +1,6 @@
 //! `otlp` — receives OTLP over gRPC and HTTP, as the Collector's otlp receiver does.
 //!
-//! ```yaml
-//! receivers:
-//!   otlp:
-//!     protocols:
-//!       grpc:
-//!         endpoint: localhost:4317        # default
-//!         max_recv_msg_size_mib: 4        # default; after decompression
-//!       http:
-//!         endpoint: localhost:4318        # default
-//!         max_request_body_size: 20971520 # default (bytes); after decompression too
-//!         traces_url_path: /v1/traces     # defaults for the three paths
-//!         metrics_url_path: /v1/metrics
-//!         logs_url_path: /v1/logs
-//! ```
+#![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
 //! A transport listed without settings (`grpc:`) is served with the defaults. Only the
 //! signals that some pipeline takes from this receiver are served (others answer
@@ -64,6 +51,7 @@ pub const FACTORY: ReceiverFactory = ReceiverFactory {
     aliases: &[],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> {
