@@ -38,7 +38,9 @@ pub const EXPORTERS: &[ExporterFactory] = &[
 pub const EXTENSIONS: &[ExtensionFactory] = &[crate::extensions::health_check::FACTORY];
 
 /// Every connector type.
-pub const CONNECTORS: &[ConnectorFactory] = &[];
+pub const CONNECTORS: &[ConnectorFactory] = &[
+    crate::connectors::forward::FACTORY,
+];
 
 #[cfg(test)]
 mod tests {
