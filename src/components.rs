@@ -40,6 +40,7 @@ pub const EXTENSIONS: &[ExtensionFactory] = &[crate::extensions::health_check::F
 /// Every connector type.
 pub const CONNECTORS: &[ConnectorFactory] = &[
     crate::connectors::forward::FACTORY,
+    crate::connectors::routing::FACTORY,
 ];
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! logged, at most once per [`DROP_LOG_INTERVAL`].
 
 pub mod forward;
+pub mod routing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
