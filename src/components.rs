@@ -41,6 +41,7 @@ pub const EXTENSIONS: &[ExtensionFactory] = &[crate::extensions::health_check::F
 pub const CONNECTORS: &[ConnectorFactory] = &[
     crate::connectors::forward::FACTORY,
     crate::connectors::routing::FACTORY,
+    crate::connectors::spanmetrics::FACTORY,
 ];
 
 #[cfg(test)]

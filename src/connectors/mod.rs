@@ -17,6 +17,7 @@
 
 pub mod forward;
 pub mod routing;
+pub mod spanmetrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
