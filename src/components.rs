@@ -41,7 +41,11 @@ pub const EXPORTERS: &[ExporterFactory] = &[
 pub const EXTENSIONS: &[ExtensionFactory] = &[crate::extensions::health_check::FACTORY];
 
 /// Every connector type.
-pub const CONNECTORS: &[ConnectorFactory] = &[];
+pub const CONNECTORS: &[ConnectorFactory] = &[
+    crate::connectors::forward::FACTORY,
+    crate::connectors::routing::FACTORY,
+    crate::connectors::spanmetrics::FACTORY,
+];
 
 #[cfg(test)]
 mod contract;

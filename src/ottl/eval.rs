@@ -7,7 +7,7 @@ use regex::Regex;
 use super::lexer::CmpOp;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
 
-use super::{DataPoint, DataPointView, LogView, MetricView, SpanEventView, SpanView};
+use super::{DataPoint, DataPointView, LogView, MetricView, ResourceView, SpanEventView, SpanView};
 
 /// A boolean expression.
 #[derive(Debug, Clone)]
@@ -129,6 +129,7 @@ pub(crate) enum Subject<'a> {
     SpanEvent(SpanEventView<'a>),
     Metric(MetricView<'a>),
     DataPoint(DataPointView<'a>),
+    Resource(ResourceView<'a>),
 }
 
 /// A runtime value, borrowed from the telemetry or from the condition.
@@ -246,6 +247,10 @@ impl Field {
             Subject::SpanEvent(view) => self.eval_span_event(view),
             Subject::Metric(view) => self.eval_metric(view),
             Subject::DataPoint(view) => self.eval_data_point(view),
+            Subject::Resource(view) => match self {
+                Field::ResourceAttributes => Val::Map(view.resource.map_or(&[][..], |r| &r.attributes)),
+                _ => Val::Nil,
+            },
         }
     }
 

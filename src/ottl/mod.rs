@@ -132,7 +132,13 @@
 //! | `value_double`, `value_int` | float, int | gauge and sum points; the other type reads as 0 (as in the Collector), nil for other points |
 //! | `time`, `start_time` | int | unix nanoseconds (also `time_unix_nano`, `start_time_unix_nano`) |
 //!
-//! Every context also has `resource.attributes["key"]` and the `instrumentation_scope.*` paths;
+//! Resources ([`Context::Resource`], the routing connector's default context):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `attributes["key"]` | any | the resource's attribute (also `resource.attributes["key"]`) |
+//!
+//! Every other context also has `resource.attributes["key"]` and the `instrumentation_scope.*` paths;
 //! `trace_id`, `span_id` and `flags` are only for spans and log records.
 //!
 //! `attributes`, `resource.attributes` and `instrumentation_scope.attributes` without a key are
@@ -197,16 +203,20 @@ pub enum Context {
     Metric,
     /// Metric data points, with their metric, resource and scope.
     DataPoint,
+    /// Resources on their own (the routing connector's default context): `attributes`
+    /// are the resource's attributes, as in OTTL's resource context.
+    Resource,
 }
 
 impl Context {
     /// Every context, in documentation order.
-    pub const ALL: [Context; 5] = [
+    pub const ALL: [Context; 6] = [
         Context::Span,
         Context::Log,
         Context::SpanEvent,
         Context::Metric,
         Context::DataPoint,
+        Context::Resource,
     ];
 
     /// `span`, `log`, `span event`, `metric`, `data point`.
@@ -217,6 +227,7 @@ impl Context {
             Context::SpanEvent => "span event",
             Context::Metric => "metric",
             Context::DataPoint => "data point",
+            Context::Resource => "resource",
         }
     }
 
@@ -228,6 +239,7 @@ impl Context {
             Context::SpanEvent => "span events",
             Context::Metric => "metrics",
             Context::DataPoint => "data points",
+            Context::Resource => "resources",
         }
     }
 }
@@ -286,6 +298,11 @@ impl Condition {
     pub fn eval_data_point(&self, point: &DataPointView<'_>) -> bool {
         self.context == Context::DataPoint && self.root.eval(Subject::DataPoint(*point))
     }
+
+    /// Evaluates the condition against a resource. False if parsed for another context.
+    pub fn eval_resource(&self, resource: &ResourceView<'_>) -> bool {
+        self.context == Context::Resource && self.root.eval(Subject::Resource(*resource))
+    }
 }
 
 impl std::fmt::Display for Condition {
@@ -338,6 +355,13 @@ pub struct MetricView<'a> {
     pub resource: Option<&'a Resource>,
     /// The instrumentation scope of the `ScopeMetrics` the metric came in, if any.
     pub scope: Option<&'a InstrumentationScope>,
+}
+
+/// A resource on its own, for [`Context::Resource`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceView<'a> {
+    /// The resource of a `ResourceSpans`, `ResourceMetrics` or `ResourceLogs`, if any.
+    pub resource: Option<&'a Resource>,
 }
 
 /// One data point of any metric type.

@@ -56,9 +56,10 @@ impl Scope {
     pub(crate) const SPAN_EVENT: Scope = Scope(4);
     pub(crate) const METRIC: Scope = Scope(8);
     pub(crate) const DATA_POINT: Scope = Scope(16);
+    pub(crate) const RESOURCE: Scope = Scope(32);
     /// Spans and log records (the two contexts with ids and flags).
     pub(crate) const BOTH: Scope = Scope(1 | 2);
-    /// Every context.
+    /// Every context of an item (all but [`Context::Resource`]).
     pub(crate) const ALL: Scope = Scope(1 | 2 | 4 | 8 | 16);
 
     pub(crate) const fn or(self, other: Scope) -> Scope {
@@ -72,6 +73,7 @@ impl Scope {
             Context::SpanEvent => Scope::SPAN_EVENT,
             Context::Metric => Scope::METRIC,
             Context::DataPoint => Scope::DATA_POINT,
+            Context::Resource => Scope::RESOURCE,
         }
     }
 
@@ -148,7 +150,13 @@ pub(crate) const PATHS: &[PathDef] = &[
     path("observed_time_unix_nano", Field::ObservedTime, TIMESTAMP, Scope::LOG),
     path("event_name", Field::EventName, Ty::Str, Scope::LOG),
     path("attributes", Field::Attributes, Ty::Map, ATTRIBUTED),
-    path("resource.attributes", Field::ResourceAttributes, Ty::Map, Scope::ALL),
+    path("attributes", Field::ResourceAttributes, Ty::Map, Scope::RESOURCE),
+    path(
+        "resource.attributes",
+        Field::ResourceAttributes,
+        Ty::Map,
+        Scope::ALL.or(Scope::RESOURCE),
+    ),
     path("instrumentation_scope.name", Field::ScopeName, Ty::Str, Scope::ALL),
     path(
         "instrumentation_scope.version",

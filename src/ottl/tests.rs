@@ -1260,7 +1260,7 @@ mod contexts {
                 r#"attributes["a"] == 1"#,
                 Context::Metric,
                 1,
-                "attributes is only available for spans, logs, span events and data points, not in metric conditions",
+                "attributes is only available for spans, logs, span events, data points and resources, not in metric conditions",
             ),
             (
                 "value_double > 1",
