@@ -97,6 +97,7 @@ pub const FACTORY: ConnectorFactory = ConnectorFactory {
     aliases: &[],
     signals: &[Signal::Traces],
     parse,
+    example: include_str!("example.yaml"),
 };
 
 fn parse(value: &RawValue) -> Result<Box<dyn ConnectorConfig>, Vec<ConfigError>> {
