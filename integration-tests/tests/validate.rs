@@ -187,3 +187,41 @@ async fn validate_refuses_invalid_regexes_and_policies_each_with_its_path() {
     }
     assert!(!port_is_open(ports.grpc) && !port_is_open(ports.http));
 }
+
+/// Two forward connectors that send `traces/a` into `traces/b` and back.
+fn config_with_a_cycle(ports: &SloopPorts) -> String {
+    format!(
+        "{receivers}connectors:
+  forward/ab:
+  forward/ba:
+exporters:
+  debug:
+service:
+  pipelines:
+    traces/in:
+      receivers: [otlp]
+      exporters: [forward/ab]
+    traces/a:
+      receivers: [forward/ba]
+      exporters: [forward/ab, debug]
+    traces/b:
+      receivers: [forward/ab]
+      exporters: [forward/ba]
+",
+        receivers = ports.otlp_receiver_yaml(&[], &[]),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_refuses_a_cycle_and_spells_it_out() {
+    let ports = SloopPorts::new();
+    let mut sloop = Sloop::spawn(&["validate"], &[&config_with_a_cycle(&ports)]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "validate accepted a cycle\n{}", sloop.logs());
+    let stderr = sloop.stderr();
+    assert!(
+        stderr.lines().any(|line| line.contains("service.pipelines: the pipelines form a cycle")
+            && line.contains("pipeline traces/a → connector forward/ab (traces to traces) → pipeline traces/b → connector forward/ba (traces to traces) → pipeline traces/a")),
+        "{stderr}"
+    );
+}
