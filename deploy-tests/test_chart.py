@@ -490,3 +490,22 @@ def test_pod_settings_pass_through():
     assert template["metadata"]["labels"]["tier"] == "gateway"
     # Overlays merge in order after the ConfigMap's file.
     assert c["args"] == ["--config", "/etc/sloop/config.yaml", "--config", "/etc/sloop-extra/overlay.yaml"]
+
+
+def test_watch_config_reloads_in_place_instead_of_rolling_the_pods():
+    """command.watchConfig passes --watch-config and drops the checksum annotation,
+    so a config-only upgrade changes the mounted file and sloop reloads it; by
+    default a config change still rolls the pods."""
+    def pod_template(values):
+        return workload(render(values))["spec"]["template"]
+
+    default = pod_template({"mode": "deployment"})
+    assert "checksum/config" in default["metadata"]["annotations"]
+    assert "--watch-config" not in default["spec"]["containers"][0]["args"]
+
+    watching = {"mode": "deployment", "command": {"watchConfig": True}}
+    template = pod_template(watching)
+    assert "checksum/config" not in (template["metadata"].get("annotations") or {})
+    assert template["spec"]["containers"][0]["args"] == ["--config", "/etc/sloop/config.yaml", "--watch-config"]
+    changed = pod_template({**watching, "config": {"processors": {"batch": {"timeout": "1s"}}}})
+    assert changed == template, "a config change alone must not change the pod template"

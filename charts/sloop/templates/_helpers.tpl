@@ -116,8 +116,11 @@ same name provides it.
 {{- define "sloop.podTemplate" -}}
 metadata:
   annotations:
-    # A config change changes this hash, which rolls the pods.
+    {{- if not .Values.command.watchConfig }}
+    # A config change changes this hash, which rolls the pods. With
+    # command.watchConfig, sloop reloads the mounted file in place instead.
     checksum/config: {{ include "sloop.config" . | sha256sum }}
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -145,6 +148,9 @@ spec:
       args:
         - --config
         - /etc/sloop/config.yaml
+        {{- if .Values.command.watchConfig }}
+        - --watch-config
+        {{- end }}
         {{- range .Values.command.extraArgs }}
         - {{ . | quote }}
         {{- end }}
