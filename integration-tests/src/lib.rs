@@ -41,7 +41,7 @@ pub use backends::{
     HttpRequestInfo, Received,
 };
 pub use crashing::CrashingGrpcBackend;
-pub use process::{sloop_bin, unique_temp_dir, Sloop, SloopPorts};
+pub use process::{run_loadgen, sloop_bin, unique_temp_dir, Sloop, SloopPorts};
 pub use prom::{metric_sum, parse_samples, Sample};
 
 /// Default bound for "wait until the data shows up" loops in tests.

@@ -472,3 +472,29 @@ pub fn unique_temp_dir() -> PathBuf {
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
 }
+
+/// Runs `sloop loadgen <args...> --json` to completion (at most 60 s) and returns
+/// its exit code and parsed JSON report.
+///
+/// # Panics
+/// If loadgen cannot be run, runs longer, or prints no JSON report.
+pub async fn run_loadgen<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, serde_json::Value) {
+    let mut command = Command::new(sloop_bin());
+    command.arg("loadgen").args(args).arg("--json");
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || command.output()),
+    )
+    .await
+    .expect("loadgen finished within 60 s")
+    .expect("joining the loadgen task")
+    .expect("running sloop loadgen");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "loadgen printed no JSON ({e}):\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), report)
+}

@@ -3,10 +3,9 @@
 //! loadgen reports as accepted must reach the backend, each with its own span ID.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::{sloop_bin, GrpcBackend, Sloop, SloopPorts};
+use integration_tests::{run_loadgen as loadgen, GrpcBackend, Sloop, SloopPorts};
 
 fn collector_config(ports: &SloopPorts, backend: &GrpcBackend) -> String {
     format!(
@@ -24,29 +23,6 @@ exporters:
         endpoint = backend.endpoint(),
         service = ports.service_yaml(&["batch"], &["otlp_grpc"]),
     )
-}
-
-/// Runs `sloop loadgen <args> --json` to completion (bounded) and returns its
-/// exit code and parsed JSON report.
-async fn loadgen(args: &[&str]) -> (i32, serde_json::Value) {
-    let mut command = Command::new(sloop_bin());
-    command.arg("loadgen").args(args).arg("--json");
-    let output = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || command.output()),
-    )
-    .await
-    .expect("loadgen finished within 30 s")
-    .expect("joining the loadgen task")
-    .expect("running sloop loadgen");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "loadgen printed no JSON ({e}):\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), report)
 }
 
 async fn run_protocol(protocol: &str, extra: &[&str]) {

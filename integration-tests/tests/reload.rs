@@ -13,11 +13,10 @@
 //!   log, counted, and the old pipelines keep delivering; a valid edit then applies.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
 use integration_tests::payloads::trace_request;
-use integration_tests::{poll_until, sloop_bin, FlatMetricPoint, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT};
+use integration_tests::{poll_until, run_loadgen, FlatMetricPoint, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
@@ -104,28 +103,9 @@ fn slo_events(points: &[FlatMetricPoint]) -> f64 {
 
 /// Runs `sloop loadgen` (bounded) against `endpoint` and returns its JSON report.
 async fn loadgen(endpoint: String, args: Vec<String>) -> serde_json::Value {
-    let mut command = Command::new(sloop_bin());
-    command
-        .arg("loadgen")
-        .arg("--endpoint")
-        .arg(endpoint)
-        .args(args)
-        .arg("--json");
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || command.output()),
-    )
-    .await
-    .expect("loadgen finished within 60 s")
-    .expect("joining the loadgen task")
-    .expect("running sloop loadgen");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "loadgen printed no JSON ({e}):\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let mut all = vec!["--endpoint".to_string(), endpoint];
+    all.extend(args);
+    run_loadgen(&all).await.1
 }
 
 /// `total` of the objective `all-spans` on the status API.
