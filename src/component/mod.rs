@@ -188,6 +188,16 @@ pub struct ProcessorContext<'a> {
     pub pipelines: &'a std::collections::BTreeMap<String, Arc<dyn Consumer>>,
     /// Service-wide handles.
     pub service: &'a ServiceHandles,
+    /// Some exporter of this pipeline acknowledges durably
+    /// ([`QueuedExporter::acknowledges_durably`]): its `enqueue` resolves only once
+    /// the batch is durable (a persistent queue) or delivered (`wait_for_result`). A
+    /// processor that holds data before passing it on (`batch`) must then make its
+    /// client wait too, or the client's OK promises more than the exporter does.
+    ///
+    /// Known limit: only the pipeline's own exporters count. A pipeline that feeds a
+    /// connector does not look through it at the exporters of the pipelines behind it,
+    /// so it is `false` there unless one of its own exporters acknowledges durably.
+    pub durable: bool,
 }
 
 /// What a connector is built with: one instance per pair of signals it joins.
@@ -416,6 +426,13 @@ pub trait QueuedExporter: Send + Sync + 'static {
 
     /// Takes a batch into the queue, or refuses it (retryable) when the queue is full.
     fn enqueue(&self, batch: Arc<ExportBatch>) -> BoxFuture<'_, Result<(), ConsumeError>>;
+
+    /// True when `enqueue` resolves only once the batch is durable (a persistent
+    /// queue) or delivered (`wait_for_result`): a processor in front that holds data
+    /// must then make its client wait too ([`ProcessorContext::durable`]).
+    fn acknowledges_durably(&self) -> bool {
+        false
+    }
 
     /// Stops taking batches, sends what is queued until `deadline`, and returns how
     /// many items were given up. Safe without start and safe twice.
