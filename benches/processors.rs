@@ -128,6 +128,7 @@ fn build(factory_name: &str, yaml: &str, next: Arc<dyn Consumer>, service: &Serv
         exporters: Arc::new(Sink),
         pipelines: &Default::default(),
         service,
+        durable: false,
     };
     config.build(&ctx, next).expect("the processor builds")
 }

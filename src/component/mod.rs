@@ -188,6 +188,16 @@ pub struct ProcessorContext<'a> {
     pub pipelines: &'a std::collections::BTreeMap<String, Arc<dyn Consumer>>,
     /// Service-wide handles.
     pub service: &'a ServiceHandles,
+    /// Some exporter of this pipeline acknowledges durably
+    /// ([`QueuedExporter::acknowledges_durably`]): its `enqueue` resolves only once
+    /// the batch is durable (a persistent queue) or delivered (`wait_for_result`). A
+    /// processor that holds data before passing it on (`batch`) must then make its
+    /// client wait too, or the client's OK promises more than the exporter does.
+    ///
+    /// Known limit: only the pipeline's own exporters count. A pipeline that feeds a
+    /// connector does not look through it at the exporters of the pipelines behind it,
+    /// so it is `false` there unless one of its own exporters acknowledges durably.
+    pub durable: bool,
 }
 
 /// What a connector is built with: one instance per pair of signals it joins.
@@ -434,7 +444,7 @@ pub trait QueuedExporter: Send + Sync + 'static {
 
     /// True when `enqueue` resolves only once the batch is durable (a persistent
     /// queue) or delivered (`wait_for_result`): a processor in front that holds data
-    /// must then make its client wait too.
+    /// must then make its client wait too ([`ProcessorContext::durable`]).
     fn acknowledges_durably(&self) -> bool {
         false
     }

@@ -438,6 +438,7 @@ fn processor_context<'a>(
         exporters: Recorder::new(),
         pipelines,
         service,
+        durable: false,
     }
 }
 

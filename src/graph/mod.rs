@@ -151,11 +151,15 @@ impl Graph {
                     let Some(pipeline) = config.pipelines.iter().find(|p| &p.name == name) else {
                         continue;
                     };
-                    let queues = pipeline
+                    let queues: Vec<Arc<dyn QueuedExporter>> = pipeline
                         .exporters
                         .iter()
                         .filter_map(|id| exporters.get(id).cloned())
                         .collect();
+                    // Only this pipeline's own exporters count: one that feeds a
+                    // connector does not see the exporters behind it (a known limit,
+                    // see `ProcessorContext::durable`).
+                    let durable = queues.iter().any(|queue| queue.acknowledges_durably());
                     let fan_out: Arc<dyn Consumer> = Arc::new(ExporterFanOut::new(queues));
                     let links: Vec<Arc<dyn Consumer>> = config
                         .plan
@@ -185,6 +189,7 @@ impl Graph {
                             exporters: fan_out.clone(),
                             pipelines: &entries,
                             service,
+                            durable,
                         };
                         let processor = processor_config
                             .build(&ctx, next)

@@ -122,6 +122,7 @@ pub fn build_processor(
         exporters: Recorder::new(),
         pipelines: &Default::default(),
         service: &service,
+        durable: false,
     };
     config.build(&ctx, next).expect("the processor builds")
 }

@@ -11,9 +11,15 @@ use crate::confmap::{deserialize_duration, ConfigError, Validate};
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// Send a batch this long after its first item arrived, full or not (default 200ms).
+    /// When the pipeline's exporters acknowledge durably (a persistent queue,
+    /// `wait_for_result`), a client is answered only once its batch was passed on, so
+    /// this is also how long a request that does not fill a batch waits for its answer.
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
     /// Send as soon as this many items are waiting (default 8192; 0 = timeout only).
+    /// When the exporters acknowledge durably, this is how many items one write to a
+    /// persistent queue answers at once (a group commit): clients whose requests add
+    /// up to it are answered without waiting for `timeout`.
     #[serde(default = "default_send_batch_size")]
     pub send_batch_size: usize,
     /// Never send more than this many items at once (default 0 = no limit).

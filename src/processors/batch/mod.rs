@@ -9,12 +9,36 @@
 //! is sent onward by that same task, so batching adds no task that every span must
 //! cross. A timer task sends batches that fill slowly.
 //!
-//! **Backpressure.** Data the batch processor took is acknowledged to its client, so it
-//! is never dropped because the next stage had no room: a batch that every exporter
-//! queue refuses is held in the processor's [`Backlog`] and offered again, and new
-//! requests are refused with a retryable error meanwhile (see
+//! **When the client is answered.** How the pipeline's exporters acknowledge decides
+//! it ([`ProcessorContext::durable`]); there is nothing to configure.
+//! - *On entry* (exporters with in-memory queues, the default): a request is answered
+//!   OK as soon as its items are in the pending batch.
+//! - *Once passed on* (some exporter of the pipeline acknowledges durably: a
+//!   persistent queue, or `wait_for_result`): a request is answered only when every
+//!   batch that carries its items has been passed on and the next stage answered — OK
+//!   when it took the batch, its error (usually retryable) when it refused it. A
+//!   request whose items were split over two batches waits for both. Many requests
+//!   still share one batch, so for a persistent queue a batch is a group commit: one
+//!   write answers every client in it. The price is latency: a request that does not
+//!   fill a batch waits up to `timeout` for it; lower `timeout` (or `send_batch_size`)
+//!   if clients send few requests at a time. Nothing is held in this mode: a refused
+//!   batch was never acknowledged to anyone, so its clients retry it. At shutdown the
+//!   pending batch is sent and its clients answered; a client whose batch could not
+//!   be sent before the shutdown deadline gets a retryable error.
+//!
+//! **Backpressure** (on-entry mode). Data the batch processor took is acknowledged to
+//! its client, so it is never dropped because the next stage had no room: a batch
+//! that every exporter queue refuses is held in the processor's [`Backlog`] and
+//! offered again, and new requests are refused with a retryable error meanwhile (see
 //! [`crate::processors::backlog`]). On shutdown everything pending is sent and held
 //! batches are offered until the service's shutdown deadline.
+//!
+//! `tail_sampling` does not follow the pipeline's exporters this way: it answers a
+//! request as soon as it takes the spans into its buffers, holds them for
+//! `decision_wait`, and sends kept traces on later from its timer (holding them in its
+//! own [`Backlog`] when refused). Spans that pass through it are therefore
+//! acknowledged before any persistent queue has them, whatever the exporters do; a
+//! `batch` after it in such a pipeline makes its timer, not its clients, wait.
 
 mod config;
 #[cfg(test)]
@@ -23,7 +47,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -56,13 +80,28 @@ impl ProcessorConfig for BatchConfig {
         ctx: &ProcessorContext<'_>,
         next: Arc<dyn Consumer>,
     ) -> Result<Arc<dyn crate::component::Processor>, BuildError> {
+        let acknowledge = if ctx.durable {
+            Acknowledge::OncePassedOn
+        } else {
+            Acknowledge::OnEntry
+        };
         Ok(Arc::new(BatchProcessor::with_id(
             self.clone(),
             ctx.id.to_string(),
             ctx.signal,
+            acknowledge,
             next,
         )))
     }
+}
+
+/// When a caller of [`Consumer::consume`] is answered. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledge {
+    /// As soon as its items are in the pending batch; a refused batch is held.
+    OnEntry,
+    /// Once every batch carrying its items was passed on, with the next stage's answer.
+    OncePassedOn,
 }
 
 /// The running batch processor of one pipeline.
@@ -75,12 +114,15 @@ pub struct BatchProcessor {
 
 /// What the receiving tasks and the timer task share.
 struct BatchCore {
+    /// The processor's id, for errors.
+    id: String,
     signal: Signal,
     next: Arc<dyn Consumer>,
+    acknowledge: Acknowledge,
     pending: Mutex<Pending>,
     /// Wakes the timer when a batch starts filling.
     wake: Notify,
-    /// Batches the next stage refused.
+    /// Batches the next stage refused (on-entry mode only).
     backlog: Backlog,
 }
 
@@ -90,12 +132,24 @@ struct Pending {
     items: usize,
     /// When the oldest waiting item arrived; `None` when nothing waits.
     since: Option<Instant>,
+    /// Once-passed-on mode: the callers whose items are in `data`, oldest first, each
+    /// with how many of its items are still there (they add up to `items`). Always
+    /// empty, and so never allocated, in on-entry mode.
+    waiters: std::collections::VecDeque<(Arc<PendingAnswer>, usize)>,
+}
+
+/// Batches taken out of [`Pending`], and in once-passed-on mode, for each batch the
+/// callers that wait for it (empty, never allocated, in on-entry mode).
+#[derive(Default)]
+struct Taken {
+    batches: Vec<Telemetry>,
+    waiting: Vec<Vec<Arc<PendingAnswer>>>,
 }
 
 impl Pending {
     /// Takes batches of at most `max` items (0 = no limit) while `enough` says so.
-    fn take_batches(&mut self, max: usize, enough: impl Fn(usize) -> bool) -> Vec<Telemetry> {
-        let mut batches = Vec::new();
+    fn take_batches(&mut self, max: usize, enough: impl Fn(usize) -> bool) -> Taken {
+        let mut taken = Taken::default();
         while self.items > 0 && enough(self.items) {
             let take = if max > 0 { self.items.min(max) } else { self.items };
             let batch = if take == self.items {
@@ -107,32 +161,131 @@ impl Pending {
                 self.data.split_front(take)
             };
             self.items -= take;
-            batches.push(batch);
+            if !self.waiters.is_empty() {
+                taken.waiting.push(self.cut_waiters(take));
+            }
+            taken.batches.push(batch);
         }
         if self.items == 0 {
             self.since = None;
         }
-        batches
+        taken
+    }
+
+    /// The callers with items among the first `take` waiting ones, which have just
+    /// become a batch. A caller whose items all lie there leaves `waiters`; one whose
+    /// items continue past stays at the front and waits for this batch too.
+    fn cut_waiters(&mut self, take: usize) -> Vec<Arc<PendingAnswer>> {
+        let mut answers = Vec::new();
+        let mut left = take;
+        while left > 0 {
+            let Some((caller, items)) = self.waiters.front_mut() else {
+                break;
+            };
+            if *items > left {
+                *items -= left;
+                caller.one_more_batch();
+                answers.push(caller.clone());
+                break;
+            }
+            left -= *items;
+            if let Some((caller, _)) = self.waiters.pop_front() {
+                answers.push(caller);
+            }
+        }
+        answers
+    }
+}
+
+/// Once-passed-on mode: the answer one caller waits for, given once every batch that
+/// carries its items was answered by the next stage.
+struct PendingAnswer {
+    state: Mutex<PendingAnswerState>,
+}
+
+/// What a [`PendingAnswer`] tracks, under its lock.
+struct PendingAnswerState {
+    /// Batches carrying its items that the next stage has not answered yet, plus one
+    /// while some of its items still wait in [`Pending`] (that one passes to the
+    /// batch that takes its last items).
+    open: usize,
+    /// The first refusal of a batch carrying its items.
+    refusal: Option<ConsumeError>,
+    /// Dropped unanswered when every batch carrying its items is dropped unsent
+    /// (the shutdown deadline, a cancelled sending task): the caller then tells its
+    /// client to retry.
+    answer: Option<oneshot::Sender<Result<(), ConsumeError>>>,
+}
+
+impl PendingAnswer {
+    fn new() -> (Arc<Self>, oneshot::Receiver<Result<(), ConsumeError>>) {
+        let (answer, answered) = oneshot::channel();
+        let pending = Self {
+            state: Mutex::new(PendingAnswerState {
+                open: 1,
+                refusal: None,
+                answer: Some(answer),
+            }),
+        };
+        (Arc::new(pending), answered)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingAnswerState> {
+        // Each update is complete under the lock.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A batch took some of its items and more still wait.
+    fn one_more_batch(&self) {
+        self.lock().open += 1;
+    }
+
+    /// The next stage answered one batch carrying its items; answers the caller
+    /// once every such batch was answered.
+    fn settle(&self, result: &Result<(), ConsumeError>) {
+        let mut state = self.lock();
+        if let Err(error) = result {
+            state.refusal.get_or_insert_with(|| error.clone());
+        }
+        state.open = state.open.saturating_sub(1);
+        if state.open == 0 {
+            let outcome = state.refusal.take().map_or(Ok(()), Err);
+            if let Some(answer) = state.answer.take() {
+                // The caller may have given up (its client went away): nothing to tell.
+                let _ = answer.send(outcome);
+            }
+        }
     }
 }
 
 impl BatchProcessor {
-    /// A batch processor for a pipeline of `signal` in front of `next`.
+    /// A batch processor for a pipeline of `signal` in front of `next`, answering
+    /// on entry.
     pub fn new(config: BatchConfig, signal: Signal, next: Arc<dyn Consumer>) -> Self {
-        Self::with_id(config, "batch".to_string(), signal, next)
+        Self::with_id(config, "batch".to_string(), signal, Acknowledge::OnEntry, next)
     }
 
-    /// As [`BatchProcessor::new`], naming the processor `id` in logs and self-metrics.
-    pub fn with_id(config: BatchConfig, id: String, signal: Signal, next: Arc<dyn Consumer>) -> Self {
+    /// As [`BatchProcessor::new`], naming the processor `id` in logs and self-metrics
+    /// and answering callers as `acknowledge` says.
+    pub fn with_id(
+        config: BatchConfig,
+        id: String,
+        signal: Signal,
+        acknowledge: Acknowledge,
+        next: Arc<dyn Consumer>,
+    ) -> Self {
         Self {
             config,
             core: Arc::new(BatchCore {
+                id: id.clone(),
                 signal,
                 next,
+                acknowledge,
                 pending: Mutex::new(Pending {
                     data: Telemetry::empty(signal),
                     items: 0,
                     since: None,
+                    waiters: std::collections::VecDeque::new(),
                 }),
                 wake: Notify::new(),
                 backlog: Backlog::new(id),
@@ -149,11 +302,48 @@ impl BatchCore {
         // that matters more than losing the process; keep serving.
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Passes `taken` on, in order. On entry: a batch the next stage refuses
+    /// (retryable) is held, and only a permanent refusal comes back. Once passed on:
+    /// each batch's callers get the next stage's answer to it and nothing is held —
+    /// a refused batch was acknowledged to no one. A batch after a refused one is
+    /// still offered: its callers are owed their own answer.
+    async fn send(&self, taken: Taken) -> Result<(), ConsumeError> {
+        match self.acknowledge {
+            Acknowledge::OnEntry => self.backlog.send_or_hold(self.next.as_ref(), taken.batches).await,
+            Acknowledge::OncePassedOn => {
+                let mut waiting = taken.waiting.into_iter();
+                for batch in taken.batches {
+                    let result = self.next.consume(batch).await;
+                    for caller in waiting.next().unwrap_or_default() {
+                        caller.settle(&result);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The refusal of data of the wrong signal (a wiring bug).
+    fn mismatched(&self, data: &Telemetry) -> ConsumeError {
+        ConsumeError::permanent(format!(
+            "batch processor of a {} pipeline got {}",
+            self.signal,
+            data.signal()
+        ))
+    }
 }
 
 impl BatchProcessor {
-    /// Takes `data` into the pending batch, sending what is full. Refused, with the
-    /// data handed back untouched, while batches are held.
+    /// Whether `items` waiting make a batch to send now.
+    fn is_full(&self, items: usize) -> bool {
+        let size = self.config.send_batch_size;
+        let max = self.config.send_batch_max_size;
+        (size > 0 && items >= size) || (max > 0 && items >= max)
+    }
+
+    /// On entry: takes `data` into the pending batch, sending what is full. Refused,
+    /// with the data handed back untouched, while batches are held.
     async fn take(&self, data: Telemetry) -> Result<(), Refused> {
         let core = &self.core;
         let items = data.item_count();
@@ -168,14 +358,10 @@ impl BatchProcessor {
         if let Err(error) = core.backlog.admit(core.next.as_ref()).await {
             return Err(Refused::new(error, data));
         }
-        let batches = {
+        let taken = {
             let mut pending = core.lock();
             if let Err(mismatched) = pending.data.append(data) {
-                let error = ConsumeError::permanent(format!(
-                    "batch processor of a {} pipeline got {}",
-                    core.signal,
-                    mismatched.signal()
-                ));
+                let error = core.mismatched(&mismatched);
                 return Err(Refused { error, data: None });
             }
             pending.items += items;
@@ -183,22 +369,83 @@ impl BatchProcessor {
                 pending.since = Some(Instant::now());
                 core.wake.notify_one();
             }
-            let size = self.config.send_batch_size;
-            let max = self.config.send_batch_max_size;
-            pending.take_batches(max, |n| (size > 0 && n >= size) || (max > 0 && n >= max))
+            // Read under the lock: shutdown takes what is pending under it after
+            // cancelling, so items added after that are sent from here.
+            let stopped = self.stop.is_cancelled();
+            pending.take_batches(self.config.send_batch_max_size, |n| stopped || self.is_full(n))
         };
         // Only a permanent refusal comes back from here; held batches are ours.
-        (core.backlog.send_or_hold(core.next.as_ref(), batches).await).map_err(|error| Refused { error, data: None })
+        (core.send(taken).await).map_err(|error| Refused { error, data: None })
+    }
+
+    /// Once passed on: takes `data` into the pending batch, sends what is full, and
+    /// resolves when every batch carrying its items was answered by the next stage
+    /// (this task, another caller's or the timer sends them).
+    async fn take_and_wait(&self, data: Telemetry) -> Result<(), ConsumeError> {
+        let core = &self.core;
+        let items = data.item_count();
+        if items == 0 {
+            return Ok(());
+        }
+        if self.stop.is_cancelled() {
+            return core.next.consume(data).await;
+        }
+        let (answer, answered) = PendingAnswer::new();
+        let taken = {
+            let mut pending = core.lock();
+            if let Err(mismatched) = pending.data.append(data) {
+                return Err(core.mismatched(&mismatched));
+            }
+            pending.items += items;
+            pending.waiters.push_back((answer, items));
+            if pending.since.is_none() {
+                pending.since = Some(Instant::now());
+                core.wake.notify_one();
+            }
+            // As in `take`: after shutdown's final take, nothing else would send it.
+            let stopped = self.stop.is_cancelled();
+            pending.take_batches(self.config.send_batch_max_size, |n| stopped || self.is_full(n))
+        };
+        // Batches this request filled may carry other requests' items: their callers
+        // are answered from here. Only the answer about our own items counts.
+        let _ = core.send(taken).await;
+        answered.await.unwrap_or_else(|_| {
+            Err(ConsumeError::retryable(
+                format!(
+                    "{}: the batch carrying this request was not passed on (shutdown)",
+                    core.id
+                ),
+                None,
+            ))
+        })
     }
 }
 
 impl Consumer for BatchProcessor {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
-        Box::pin(async move { self.take(data).await.map_err(|refused| refused.error) })
+        Box::pin(async move {
+            match self.core.acknowledge {
+                Acknowledge::OnEntry => self.take(data).await.map_err(|refused| refused.error),
+                Acknowledge::OncePassedOn => self.take_and_wait(data).await,
+            }
+        })
     }
 
+    /// On entry, a refusal comes before the data is touched: it is handed back as
+    /// is. Once passed on, the data may have gone into a batch with other callers'
+    /// items that the next stage refused, so a copy made beforehand is handed back.
     fn consume_or_return(&self, data: Telemetry) -> BoxFuture<'_, Result<(), Refused>> {
-        Box::pin(self.take(data))
+        Box::pin(async move {
+            match self.core.acknowledge {
+                Acknowledge::OnEntry => self.take(data).await,
+                Acknowledge::OncePassedOn => {
+                    let copy = data.clone();
+                    self.take_and_wait(data)
+                        .await
+                        .map_err(|error| Refused::new(error, copy))
+                }
+            }
+        })
     }
 }
 
@@ -220,8 +467,9 @@ impl Lifecycle for BatchProcessor {
         })
     }
 
-    /// Sends everything pending and offers what is held until it is taken; the
-    /// topology bounds this by the shutdown deadline.
+    /// Sends everything pending (once passed on: answering its callers) and offers
+    /// what is held until it is taken; the topology bounds this by the shutdown
+    /// deadline.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.stop.cancel();
@@ -230,11 +478,10 @@ impl Lifecycle for BatchProcessor {
                 let _ = timer.await;
             }
             let core = &self.core;
-            let batches = core.lock().take_batches(self.config.send_batch_max_size, |_| true);
-            let next = core.next.as_ref();
-            // A permanent refusal was logged by the backlog; nothing more to do.
-            let _ = core.backlog.send_or_hold(next, batches).await;
-            core.backlog.drain(next).await;
+            let taken = core.lock().take_batches(self.config.send_batch_max_size, |_| true);
+            // A permanent refusal was logged by the backlog or given to the callers.
+            let _ = core.send(taken).await;
+            core.backlog.drain(core.next.as_ref()).await;
         })
     }
 }
@@ -276,7 +523,7 @@ impl BatchTimer {
             if holding && !core.backlog.resend(next).await {
                 continue;
             }
-            let batches = {
+            let taken = {
                 let mut pending = core.lock();
                 // Only if the batch that started at `since` is still waiting and its
                 // time is up; a size flush in between started a new one with its
@@ -285,11 +532,11 @@ impl BatchTimer {
                     Some(deadline) if pending.since == since && Instant::now() >= deadline => {
                         pending.take_batches(self.max, |_| true)
                     }
-                    _ => Vec::new(),
+                    _ => Taken::default(),
                 }
             };
-            // A permanent refusal was logged by the backlog.
-            let _ = core.backlog.send_or_hold(next, batches).await;
+            // A permanent refusal was logged by the backlog or given to the callers.
+            let _ = core.send(taken).await;
         }
     }
 }

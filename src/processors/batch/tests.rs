@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::component::{Consumer, Lifecycle, Signal};
+use crate::component::{Consumer, Lifecycle, ProcessorConfig, Signal};
 use crate::testing::{traces, Recorder};
 
 fn processor(timeout_ms: u64, size: usize, max: usize, next: Arc<Recorder>) -> BatchProcessor {
@@ -160,6 +160,240 @@ async fn a_permanent_refusal_reaches_the_request_that_filled_the_batch() {
     assert!(batch.consume(spans(2)).await.is_ok());
     assert_eq!(next.batch_sizes(), vec![2]);
     batch.shutdown().await;
+}
+
+/// A next stage that answers only when the test lets it: each `consume` notes the
+/// batch's size in `arrived`, waits for a permit, then answers as `answer` does
+/// (which records what it took, or refuses while told to).
+struct Gate {
+    arrived: std::sync::Mutex<Vec<usize>>,
+    permits: tokio::sync::Semaphore,
+    answer: Arc<Recorder>,
+}
+
+impl Gate {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            arrived: Default::default(),
+            permits: tokio::sync::Semaphore::new(0),
+            answer: Recorder::new(),
+        })
+    }
+
+    fn arrived(&self) -> Vec<usize> {
+        self.arrived.lock().unwrap().clone()
+    }
+
+    /// Lets the next `n` batches be answered.
+    fn open(&self, n: usize) {
+        self.permits.add_permits(n);
+    }
+}
+
+impl Consumer for Gate {
+    fn consume(&self, data: crate::pdata::Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            self.arrived.lock().unwrap().push(data.item_count());
+            self.permits.acquire().await.expect("never closed").forget();
+            self.answer.consume(data).await
+        })
+    }
+}
+
+/// A batch processor built as a pipeline whose exporters acknowledge durably builds
+/// it (`ProcessorContext::durable`), so the tests also cover that wiring.
+fn durable(timeout_ms: u64, size: usize, max: usize, next: Arc<dyn Consumer>) -> Arc<dyn crate::component::Processor> {
+    let config = BatchConfig {
+        timeout: Duration::from_millis(timeout_ms),
+        send_batch_size: size,
+        send_batch_max_size: max,
+    };
+    let id = crate::component::ComponentId::parse("batch").unwrap();
+    let service = crate::component::ServiceHandles::default();
+    let ctx = ProcessorContext {
+        id: &id,
+        pipeline: "traces",
+        signal: Signal::Traces,
+        exporters: Recorder::new(),
+        pipelines: &Default::default(),
+        service: &service,
+        durable: true,
+    };
+    config.build(&ctx, next).unwrap()
+}
+
+/// Starts `processor.consume(data)` on its own task, so the test can watch whether
+/// it has resolved.
+fn consume_in_background(
+    processor: &Arc<dyn crate::component::Processor>,
+    data: crate::pdata::Telemetry,
+) -> tokio::task::JoinHandle<Result<(), ConsumeError>> {
+    let processor = processor.clone();
+    tokio::spawn(async move { processor.consume(data).await })
+}
+
+/// Lets every other task run until it waits (the clock is paused: time moves only
+/// when every task waits, so this is deterministic).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+/// The answer of a background `consume`, which must come within a bound.
+async fn answer(handle: tokio::task::JoinHandle<Result<(), ConsumeError>>) -> Result<(), ConsumeError> {
+    tokio::time::timeout(Duration::from_secs(60), handle)
+        .await
+        .expect("answered within the bound")
+        .expect("the task did not panic")
+}
+
+#[tokio::test(start_paused = true)]
+async fn durable_a_caller_waits_until_its_batch_was_passed_on_and_taken() {
+    let next = Gate::new();
+    let batch = durable(200, 100, 0, next.clone());
+    batch.start().await.unwrap();
+    let caller = consume_in_background(&batch, spans(2));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(next.arrived().is_empty());
+    assert!(
+        !caller.is_finished(),
+        "answered while its items sat in the pending batch"
+    );
+    // The timeout sends the partial batch; the next stage has it but has not answered.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(next.arrived(), vec![2]);
+    assert!(!caller.is_finished(), "answered before the next stage did");
+    next.open(1);
+    assert!(answer(caller).await.is_ok());
+    assert_eq!(next.answer.batch_sizes(), vec![2]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn durable_a_refused_batch_fails_every_caller_in_it_and_is_not_held() {
+    let next = Recorder::new();
+    refuse(&next, Some(full()));
+    let batch = durable(10_000, 3, 0, next.clone());
+    batch.start().await.unwrap();
+    let first = consume_in_background(&batch, spans(1));
+    settle().await;
+    let second = consume_in_background(&batch, spans(2));
+    for caller in [first, second] {
+        let error = answer(caller).await.unwrap_err();
+        assert_eq!(
+            error.retry,
+            crate::component::Retry::After(Some(Duration::from_secs(1))),
+            "not the next stage's retryable refusal: {error}"
+        );
+    }
+    // Nothing was held: once there is room, new data is taken at once, and the
+    // refused items (the clients' to retry) are never offered again.
+    refuse(&next, None);
+    tokio::time::sleep(crate::processors::backlog::RETRY_INTERVAL * 4).await;
+    assert!(next.batch_sizes().is_empty(), "a refused batch was resent");
+    assert!(batch.consume(spans(3)).await.is_ok());
+    assert_eq!(next.batch_sizes(), vec![3]);
+    batch.shutdown().await;
+    assert_eq!(next.batch_sizes(), vec![3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn durable_callers_sharing_a_batch_are_answered_after_its_one_send() {
+    let next = Gate::new();
+    let batch = durable(10_000, 3, 0, next.clone());
+    batch.start().await.unwrap();
+    let first = consume_in_background(&batch, spans(1));
+    settle().await;
+    let second = consume_in_background(&batch, spans(2));
+    settle().await;
+    assert_eq!(next.arrived(), vec![3], "not one request for both callers");
+    assert!(!first.is_finished() && !second.is_finished());
+    next.open(1);
+    assert!(answer(first).await.is_ok());
+    assert!(answer(second).await.is_ok());
+    assert_eq!(next.answer.batch_sizes(), vec![3]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn durable_a_caller_split_over_two_batches_waits_for_both() {
+    let next = Gate::new();
+    let batch = durable(10_000, 2, 2, next.clone());
+    batch.start().await.unwrap();
+    let first = consume_in_background(&batch, spans(1));
+    settle().await;
+    // 1 + 3 waiting: batches of 2 and 2, the second caller's items in both.
+    let second = consume_in_background(&batch, spans(3));
+    settle().await;
+    assert_eq!(next.arrived(), vec![2]);
+    next.open(1);
+    assert!(answer(first).await.is_ok());
+    settle().await;
+    assert_eq!(next.arrived(), vec![2, 2]);
+    assert!(!second.is_finished(), "answered before its second batch was");
+    // The second batch is refused: its caller is told so, though its first part went.
+    refuse(&next.answer, Some(full()));
+    next.open(1);
+    assert!(answer(second).await.is_err());
+    assert_eq!(next.answer.batch_sizes(), vec![2]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn durable_shutdown_sends_the_pending_batch_and_answers_its_callers() {
+    let next = Recorder::new();
+    let batch = durable(60_000, 1000, 0, next.clone());
+    batch.start().await.unwrap();
+    let caller = consume_in_background(&batch, spans(7));
+    settle().await;
+    assert!(!caller.is_finished());
+    batch.shutdown().await;
+    assert!(answer(caller).await.is_ok());
+    assert_eq!(next.batch_sizes(), vec![7]);
+    // After shutdown, data goes straight on and the caller gets the next stage's answer.
+    refuse(&next, Some(full()));
+    assert!(batch.consume(spans(1)).await.is_err());
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn durable_a_batch_dropped_unsent_tells_its_other_callers_to_retry() {
+    let next = Gate::new();
+    let batch = durable(10_000, 2, 0, next.clone());
+    batch.start().await.unwrap();
+    let first = consume_in_background(&batch, spans(1));
+    settle().await;
+    // The second caller fills the batch and sends it; its task is cancelled mid-send
+    // (its client went away), so the batch is gone with the first caller's item.
+    let second = consume_in_background(&batch, spans(1));
+    settle().await;
+    assert_eq!(next.arrived(), vec![2]);
+    second.abort();
+    let error = answer(first).await.unwrap_err();
+    assert!(matches!(error.retry, crate::component::Retry::After(_)), "{error}");
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_entry_a_caller_is_answered_before_its_batch_is_sent() {
+    let next = Gate::new();
+    let batch = BatchProcessor::new(
+        BatchConfig {
+            timeout: Duration::from_millis(200),
+            send_batch_size: 10,
+            send_batch_max_size: 0,
+        },
+        Signal::Traces,
+        next.clone(),
+    );
+    batch.start().await.unwrap();
+    // Resolves at once (no background task needed), with nothing sent yet.
+    assert!(batch.consume(spans(1)).await.is_ok());
+    assert!(next.arrived().is_empty());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(next.arrived(), vec![1]);
+    next.open(1);
+    batch.shutdown().await;
+    assert_eq!(next.answer.batch_sizes(), vec![1]);
 }
 
 #[test]

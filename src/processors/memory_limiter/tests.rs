@@ -401,6 +401,7 @@ fn build_on(
         exporters: Recorder::new(),
         pipelines: &Default::default(),
         service,
+        durable: false,
     };
     component.build(&ctx, next).unwrap()
 }

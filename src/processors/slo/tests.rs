@@ -55,6 +55,7 @@ fn harness_on(service: &ServiceHandles, config: SloConfig) -> Harness {
         exporters: exporters.clone(),
         pipelines: &Default::default(),
         service: &service,
+        durable: false,
     };
     let processor = SloProcessor::new(config, &ctx, Recorder::new()).unwrap();
     Harness {

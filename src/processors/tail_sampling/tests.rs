@@ -797,6 +797,7 @@ fn build_on(
         exporters: Recorder::new(),
         pipelines: &BTreeMap::new(),
         service,
+        durable: false,
     };
     compiled.build(&ctx, next).unwrap()
 }
