@@ -194,6 +194,8 @@ struct Segment {
     live: BTreeMap<u64, Loc>,
     /// The acknowledgement file, opened on the first acknowledgement.
     acks: Option<File>,
+    /// Whether the last acknowledgement could not be written (logged once).
+    ack_failed: bool,
     /// File length.
     len: u64,
 }
@@ -515,8 +517,13 @@ impl DiskQueue {
         if !now_empty {
             // A lost acknowledgement means a duplicate after a restart, not a loss:
             // written without sync, and a failure is only logged.
-            if let Err(error) = append_ack(segment, seq) {
-                tracing::warn!(message = "Could not record a delivery in the persistent queue; the record may be delivered again after a restart.", path = %segment.ack_path().display(), %error);
+            match append_ack(segment, seq) {
+                Ok(()) => segment.ack_failed = false,
+                // Once per run of failures (a full disk fails every one).
+                Err(error) if !std::mem::replace(&mut segment.ack_failed, true) => {
+                    tracing::warn!(message = "Could not record a delivery in the persistent queue; records delivered meanwhile may be delivered again after a restart.", path = %segment.ack_path().display(), %error);
+                }
+                Err(_) => {}
             }
         }
         let size = HEADER as u64 + u64::from(loc.meta.len);
@@ -714,6 +721,7 @@ fn recover(dir: &Path, path: &Path) -> Result<(Option<Segment>, (u64, u64)), Ope
             file: Arc::new(file),
             live,
             acks: None,
+            ack_failed: false,
             len,
         }),
         damaged,
@@ -826,6 +834,7 @@ impl DiskQueue {
                         file: Arc::new(read),
                         live: BTreeMap::new(),
                         acks: None,
+                        ack_failed: false,
                         len: 0,
                     },
                 );
@@ -843,6 +852,9 @@ impl DiskQueue {
         let Some((segment_first, file, len)) = active else {
             return Ok(());
         };
+        if *len > 0 {
+            self.reuse_if_delivered(*segment_first, file, len)?;
+        }
         let metas: Vec<Meta> = group
             .iter()
             .enumerate()
@@ -910,6 +922,33 @@ impl DiskQueue {
         state.ready.extend(metas.iter().map(|m| m.seq));
         drop(state);
         self.available.add_permits(metas.len());
+        Ok(())
+    }
+}
+
+impl DiskQueue {
+    /// Empties the segment being written when everything in it was delivered, so
+    /// its space is given back at once: on a disk smaller than a segment, a queue
+    /// that filled it would otherwise never get room again.
+    fn reuse_if_delivered(&self, first: u64, file: &mut File, len: &mut u64) -> std::io::Result<()> {
+        let mut state = self.lock();
+        let Some(segment) = state.segments.get_mut(&first) else {
+            return Ok(());
+        };
+        if !segment.live.is_empty() {
+            return Ok(());
+        }
+        // Nothing live in it means no consumer reads it either.
+        file.set_len(0)?;
+        segment.acks = None;
+        segment.ack_failed = false;
+        match std::fs::remove_file(segment.ack_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        segment.len = 0;
+        self.disk_bytes.fetch_sub(*len, Ordering::Relaxed);
+        *len = 0;
         Ok(())
     }
 }

@@ -291,3 +291,30 @@ fn scan_finds_records_after_garbage_and_a_torn_tail() {
     assert_eq!(scan.damaged, vec![(0, 20)]);
     assert_eq!(scan.tail, Some(20 + buf.len()));
 }
+
+#[tokio::test]
+async fn the_segment_being_written_is_emptied_once_everything_in_it_was_delivered() {
+    let dir = temp_dir("reuse");
+    let queue = DiskQueue::open(&dir, options(Sizer::Requests, 100)).unwrap();
+    for i in 0..5 {
+        queue.push(0, i, payload(i)).await.unwrap();
+    }
+    for r in pop_all(&queue, 5).await {
+        queue.ack(r.seq);
+    }
+    let before = queue.stats().disk_bytes;
+    assert!(before > 0);
+    queue.push(0, 9, payload(9)).await.unwrap();
+    let after = queue.stats().disk_bytes;
+    assert_eq!(
+        after,
+        (HEADER + payload(9).len()) as u64,
+        "the delivered records' space was given back"
+    );
+    assert_eq!(std::fs::metadata(segments(&dir).pop().unwrap()).unwrap().len(), after);
+    // And it reads back after a restart.
+    queue.close();
+    drop(queue);
+    let queue = DiskQueue::open(&dir, options(Sizer::Requests, 100)).unwrap();
+    assert_eq!(pop_all(&queue, 1).await[0].items, 9);
+}
