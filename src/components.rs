@@ -38,7 +38,10 @@ pub const EXPORTERS: &[ExporterFactory] = &[
 ];
 
 /// Every extension type.
-pub const EXTENSIONS: &[ExtensionFactory] = &[crate::extensions::health_check::FACTORY];
+pub const EXTENSIONS: &[ExtensionFactory] = &[
+    crate::extensions::file_storage::FACTORY,
+    crate::extensions::health_check::FACTORY,
+];
 
 /// Every connector type.
 pub const CONNECTORS: &[ConnectorFactory] = &[

@@ -63,6 +63,7 @@ pub mod processors;
 pub mod receivers;
 pub mod rules;
 pub mod service;
+pub mod storage;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

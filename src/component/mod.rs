@@ -254,21 +254,25 @@ pub struct ServiceHandles {
     /// queues), by component id.
     pub state: Arc<StateStore>,
     /// Whether a memory limiter refuses data; readiness is off while one does.
-    pub memory_pressure: Arc<MemoryPressure>,
+    pub memory_pressure: Arc<Pressure>,
+    /// Whether a persistent queue cannot write (disk full, read-only); readiness
+    /// is off while one cannot.
+    pub storage_pressure: Arc<Pressure>,
 }
 
-/// How many memory limiters refuse data at the moment. Readiness (`/readyz`) is off
-/// while any does, so a load balancer sends to another replica instead of to one
-/// that answers every request with "retry later". Each limiter calls
+/// How many components refuse data at the moment for one reason (memory limiters
+/// over their limit; persistent queues that cannot write). Readiness (`/readyz`) is
+/// off while any does, so a load balancer sends to another replica instead of to one
+/// that answers every request with "retry later". Each component calls
 /// [`begin`](Self::begin) when it starts refusing and [`end`](Self::end) when it stops.
 #[derive(Debug, Default)]
-pub struct MemoryPressure {
+pub struct Pressure {
     /// Signed: two threads may see a limiter start and stop refusing and call `end`
     /// before `begin`; the count is right once both have run.
     refusing: std::sync::atomic::AtomicI64,
 }
 
-impl MemoryPressure {
+impl Pressure {
     /// One more limiter refuses.
     pub fn begin(&self) {
         self.refusing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -404,18 +408,36 @@ fn downcast<T: ProcessorConfig>(config: ProcessorConfigRef<'_>) -> Option<&T> {
 /// A parsed exporter config that can build the running exporter.
 pub trait ExporterConfig: Send + Sync + std::fmt::Debug {
     /// Builds the exporter inside its queue, workers and retries (the exporters'
-    /// helper); sends nothing and spawns nothing until started.
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError>;
+    /// helper); sends nothing, spawns nothing and opens no file until started.
+    fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError>;
+}
+
+/// What an exporter is built with.
+pub struct ExporterContext<'a> {
+    /// The exporter's id.
+    pub id: &'a ComponentId,
+    /// The storage extensions listed in `service.extensions`, by id: what
+    /// `sending_queue.storage` may name.
+    pub storage: &'a std::collections::BTreeMap<ComponentId, crate::storage::StorageSettings>,
+    /// The service's shared handles.
+    pub service: &'a ServiceHandles,
 }
 
 /// An exporter as the graph sees it: a bounded queue in front of workers that send
 /// with retries. Every pipeline that lists the exporter shares the one queue.
 pub trait QueuedExporter: Send + Sync + 'static {
-    /// Spawns the workers.
-    fn start(&self);
+    /// Opens a persistent queue's files and spawns the workers.
+    fn start(&self) -> Result<(), StartError>;
 
     /// Takes a batch into the queue, or refuses it (retryable) when the queue is full.
     fn enqueue(&self, batch: Arc<ExportBatch>) -> BoxFuture<'_, Result<(), ConsumeError>>;
+
+    /// True when `enqueue` resolves only once the batch is durable (a persistent
+    /// queue) or delivered (`wait_for_result`): a processor in front that holds data
+    /// must then make its client wait too.
+    fn acknowledges_durably(&self) -> bool {
+        false
+    }
 
     /// Stops taking batches, sends what is queued until `deadline`, and returns how
     /// many items were given up. Safe without start and safe twice.
@@ -442,6 +464,11 @@ pub trait ConnectorConfig: Send + Sync + std::fmt::Debug {
 pub trait ExtensionConfig: Send + Sync + std::fmt::Debug {
     /// Builds the extension.
     fn build(&self, id: &ComponentId, ctx: &ExtensionContext) -> Result<Arc<dyn Extension>, BuildError>;
+
+    /// The storage it provides to persistent queues (`file_storage`), if any.
+    fn storage(&self) -> Option<crate::storage::StorageSettings> {
+        None
+    }
 }
 
 /// What extensions can observe about the running service.
@@ -450,5 +477,7 @@ pub struct ExtensionContext {
     /// True once every receiver listens, false again when shutdown begins.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
     /// Readiness is also off while a memory limiter refuses data.
-    pub memory_pressure: Arc<MemoryPressure>,
+    pub memory_pressure: Arc<Pressure>,
+    /// And while a persistent queue cannot write.
+    pub storage_pressure: Arc<Pressure>,
 }

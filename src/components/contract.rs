@@ -504,7 +504,13 @@ fn every_exporter_keeps_the_contract() {
         let prepared = prepare("exporters", factory)?;
         let build = || {
             let _on_runtime = runtime.enter();
-            prepared.config.build(&prepared.id).map_err(|e| format!("build: {e}"))
+            let service = crate::component::ServiceHandles::default();
+            let ctx = crate::component::ExporterContext {
+                id: &prepared.id,
+                storage: &BTreeMap::new(),
+                service: &service,
+            };
+            prepared.config.build(&ctx).map_err(|e| format!("build: {e}"))
         };
         let unstarted = build()?;
         let deadline = || tokio::time::Instant::now() + EXPORTER_DEADLINE;
@@ -513,7 +519,9 @@ fn every_exporter_keeps_the_contract() {
         })?;
         for round in 1..=2 {
             let exporter = build().map_err(|e| format!("round {round}: {e}"))?;
-            runtime.block_on(async { exporter.start() });
+            runtime
+                .block_on(async { exporter.start() })
+                .map_err(|e| format!("round {round}: start: {e}"))?;
             for &signal in factory.signals {
                 let step = format!("round {round}: enqueue {signal}");
                 let batch = Arc::new(ExportBatch::new(payload(signal)));
@@ -593,6 +601,7 @@ fn every_extension_keeps_the_contract() {
             let ctx = ExtensionContext {
                 ready: Arc::new(AtomicBool::new(true)),
                 memory_pressure: service.memory_pressure.clone(),
+                storage_pressure: service.storage_pressure.clone(),
             };
             let extension = prepared
                 .config

@@ -1,3 +1,4 @@
 //! Extensions: parts of the service that are not in a pipeline.
 
+pub mod file_storage;
 pub mod health_check;

@@ -13,7 +13,10 @@ use crate::pdata::Telemetry;
 /// An exporter whose queue is full drops the batch (counted in its
 /// `otelcol_exporter_enqueue_failed_*`) while the others take it, so a dead backend
 /// never stalls the rest. Only when *no* exporter can take the batch is the refusal
-/// passed back, so the client retries instead of the data being lost everywhere.
+/// passed back, so the client retries instead of the data being lost everywhere —
+/// or when an exporter that acknowledges durably (a persistent queue,
+/// `wait_for_result`) refused it: its OK is a promise the client relies on, so the
+/// client retries, and the exporters that took it see it again (at-least-once).
 pub struct ExporterFanOut {
     exporters: Vec<Arc<dyn QueuedExporter>>,
 }
@@ -30,14 +33,18 @@ impl ExporterFanOut {
     async fn offer(&self, batch: &Arc<ExportBatch>) -> Result<(), ConsumeError> {
         let mut refusal = None;
         let mut accepted = 0;
+        let mut durable_refused = false;
         for exporter in &self.exporters {
             match exporter.enqueue(batch.clone()).await {
                 Ok(()) => accepted += 1,
-                Err(error) => refusal = Some(error),
+                Err(error) => {
+                    durable_refused |= exporter.acknowledges_durably();
+                    refusal = Some(error);
+                }
             }
         }
         match refusal {
-            Some(error) if accepted == 0 => Err(error),
+            Some(error) if accepted == 0 || durable_refused => Err(error),
             _ => Ok(()),
         }
     }
@@ -66,7 +73,7 @@ impl Consumer for ExporterFanOut {
             };
             let data = match Arc::try_unwrap(batch) {
                 Ok(batch) => batch.into_data(),
-                // Not expected (no queue took it); a copy keeps the promise anyway.
+                // Another queue holds it (a durable one refused it): a copy.
                 Err(shared) => shared.data().clone(),
             };
             Err(Refused::new(error, data))

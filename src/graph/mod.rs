@@ -34,8 +34,8 @@ pub use fanout::{ExporterFanOut, PipelineFanOut};
 pub use switch::Switch;
 
 use crate::component::{
-    BuildError, ComponentId, ConnectorContext, Consumer, Extension, ExtensionContext, Processor, ProcessorContext,
-    QueuedExporter, Receiver, ReceiverOutputs, ServiceHandles, Signal, StartError,
+    BuildError, ComponentId, ConnectorContext, Consumer, ExporterContext, Extension, ExtensionContext, Processor,
+    ProcessorContext, QueuedExporter, Receiver, ReceiverOutputs, ServiceHandles, Signal, StartError,
 };
 use crate::config::{Config, Node};
 
@@ -115,11 +115,25 @@ impl Graph {
         let ready = previous.map(|p| p.ready.clone()).unwrap_or_default();
         let mut exporters = BTreeMap::new();
         let mut fresh_exporters = BTreeSet::new();
+        // What `sending_queue.storage` may name: storage extensions the service runs.
+        let storage: BTreeMap<ComponentId, crate::storage::StorageSettings> = config
+            .service_extensions
+            .iter()
+            .filter_map(|id| Some((id.clone(), config.extensions.get(id)?.storage()?)))
+            .collect();
         for (id, exporter_config) in &config.exporters {
+            // A changed storage extension rebuilds the queues (they reopen their
+            // files with the new settings); the files and their backlog stay.
+            let print = format!("{}{storage:?}", fingerprint(exporter_config));
+            let ctx = ExporterContext {
+                id,
+                storage: &storage,
+                service,
+            };
             let claim = service
                 .state
-                .try_claim(&format!("exporters/{id}"), &fingerprint(exporter_config), || {
-                    exporter_config.build(id).map(ExporterSlot)
+                .try_claim(&format!("exporters/{id}"), &print, || {
+                    exporter_config.build(&ctx).map(ExporterSlot)
                 })
                 .map_err(|e| built_error(e, &format!("exporters.{id}")))?;
             if !claim.kept {
@@ -293,6 +307,7 @@ impl Graph {
         let ctx = ExtensionContext {
             ready: ready.clone(),
             memory_pressure: service.memory_pressure.clone(),
+            storage_pressure: service.storage_pressure.clone(),
         };
         let mut extensions = Vec::new();
         for id in &config.service_extensions {
@@ -358,7 +373,7 @@ impl Graph {
         }
         for (id, queue) in &self.exporters {
             if self.fresh_exporters.contains(id) {
-                queue.start();
+                queue.start()?;
             }
         }
         for stage in self.stages.iter().rev() {

@@ -20,8 +20,8 @@ async fn fan_out_delivers_to_the_healthy_exporter_when_one_is_full() {
         healthy.clone(),
         settings(100, true),
     ));
-    a.start();
-    b.start();
+    a.start().unwrap();
+    b.start().unwrap();
     let fan_out = ExporterFanOut::new(vec![a.clone(), b.clone()]);
     for _ in 0..10 {
         fan_out.consume(traces(&[&["x", "y"]])).await.unwrap();

@@ -10,7 +10,10 @@ use super::{Signal, Telemetry};
 /// a pipeline, so fan-out copies nothing and the protobuf encoding is done once.
 #[derive(Debug)]
 pub struct ExportBatch {
-    data: Telemetry,
+    signal: Signal,
+    /// The decoded form; decoded on first use for a batch read back from a
+    /// persistent queue, which exporters that send protobuf never need.
+    data: OnceLock<Telemetry>,
     items: usize,
     protobuf: OnceLock<Bytes>,
 }
@@ -20,20 +23,46 @@ impl ExportBatch {
     pub fn new(data: Telemetry) -> Self {
         let items = data.item_count();
         Self {
-            data,
+            signal: data.signal(),
+            data: OnceLock::from(data),
             items,
             protobuf: OnceLock::new(),
         }
     }
 
+    /// A batch of `items` items of `signal` from its protobuf encoding (read back
+    /// from a persistent queue, which checked it against its checksum).
+    pub fn from_protobuf(signal: Signal, items: usize, protobuf: Bytes) -> Self {
+        Self {
+            signal,
+            data: OnceLock::new(),
+            items,
+            protobuf: OnceLock::from(protobuf),
+        }
+    }
+
+    /// Decodes the protobuf form. It was encoded by this program and checked
+    /// against a checksum, so failing is not expected; if it happens the batch is
+    /// empty for exporters that need the decoded form, and the error is logged.
+    fn decode(&self) -> Telemetry {
+        let bytes = self.protobuf.get().map(Bytes::as_ref).unwrap_or_default();
+        Telemetry::decode_protobuf(self.signal, bytes).unwrap_or_else(|error| {
+            tracing::error!(message = "A queued batch does not decode; it is passed on empty.", signal = %self.signal, %error);
+            Telemetry::empty(self.signal)
+        })
+    }
+
     /// The payload.
     pub fn data(&self) -> &Telemetry {
-        &self.data
+        self.data.get_or_init(|| self.decode())
     }
 
     /// The payload, taken back (a batch no exporter took).
     pub fn into_data(self) -> Telemetry {
-        self.data
+        match self.data.get() {
+            Some(_) => self.data.into_inner().unwrap_or_else(|| Telemetry::empty(self.signal)),
+            None => self.decode(),
+        }
     }
 
     /// Spans, data points or log records in the batch.
@@ -43,13 +72,13 @@ impl ExportBatch {
 
     /// The signal.
     pub fn signal(&self) -> Signal {
-        self.data.signal()
+        self.signal
     }
 
     /// The protobuf encoding, computed on first use and shared afterwards.
     pub fn protobuf(&self) -> Bytes {
         self.protobuf
-            .get_or_init(|| Bytes::from(self.data.encode_protobuf()))
+            .get_or_init(|| Bytes::from(self.data().encode_protobuf()))
             .clone()
     }
 }

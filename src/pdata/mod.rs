@@ -125,6 +125,15 @@ impl Telemetry {
         }
     }
 
+    /// Decodes an Export*ServiceRequest of `signal` from its protobuf encoding.
+    pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Self, prost::DecodeError> {
+        Ok(match signal {
+            Signal::Traces => Telemetry::Traces(ExportTraceServiceRequest::decode(bytes)?),
+            Signal::Metrics => Telemetry::Metrics(ExportMetricsServiceRequest::decode(bytes)?),
+            Signal::Logs => Telemetry::Logs(ExportLogsServiceRequest::decode(bytes)?),
+        })
+    }
+
     /// The protobuf encoding of the Export*ServiceRequest.
     pub fn encode_protobuf(&self) -> Vec<u8> {
         match self {

@@ -67,11 +67,23 @@ fn describe() {
     }
     metrics::describe_gauge!(
         "otelcol_exporter_queue_size",
-        "Current size of the retry queue (in batches)."
+        "Current size of the retry queue (in the units of sending_queue.sizer; batches by default)."
     );
     metrics::describe_gauge!(
         "otelcol_exporter_queue_capacity",
-        "Fixed capacity of the retry queue (in batches)."
+        "Fixed capacity of the retry queue (in the units of sending_queue.sizer; batches by default)."
+    );
+    metrics::describe_gauge!(
+        "otelcol_exporter_queue_disk_bytes",
+        "Bytes of a persistent queue's segment files on disk."
+    );
+    metrics::describe_counter!(
+        "otelcol_exporter_queue_damaged_records",
+        "Damaged regions of a persistent queue skipped on open or read (a torn last write, garbage, a checksum mismatch)."
+    );
+    metrics::describe_counter!(
+        "otelcol_exporter_queue_damaged_bytes",
+        "Bytes in the damaged regions of a persistent queue that were skipped."
     );
     metrics::describe_counter!(
         "otelcol_processor_tail_sampling_global_count_traces_sampled",

@@ -125,3 +125,17 @@ pub fn build_processor(
     };
     config.build(&ctx, next).expect("the processor builds")
 }
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; whether it held.
+pub async fn poll(timeout: std::time::Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -38,6 +38,7 @@ pub fn helper() -> HelperSettings {
             enabled: true,
             num_consumers: 1,
             queue_size: 100,
+            ..QueueConfig::default()
         },
         retry: RetryConfig {
             enabled: false,

@@ -12,7 +12,9 @@ use std::sync::Arc;
 pub use config::{DebugConfig, Verbosity};
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::component::{
+    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+};
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 use crate::pdata::{data_point_count, Telemetry};
@@ -150,8 +152,8 @@ pub fn render(id: &str, verbosity: Verbosity, batch: &ExportBatch) -> String {
 }
 
 impl ExporterConfig for DebugConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
-        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
+    fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 }

@@ -53,6 +53,7 @@ pub fn helper() -> HelperSettings {
             enabled: true,
             num_consumers: 1,
             queue_size: 100,
+            ..QueueConfig::default()
         },
         retry: RetryConfig {
             initial_interval: Duration::from_millis(100),

@@ -18,7 +18,9 @@ use tokio::sync::Mutex;
 pub use config::FileConfig;
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::component::{
+    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+};
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 
@@ -83,8 +85,8 @@ impl Exporter for FileExporter {
 }
 
 impl ExporterConfig for FileConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
-        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
+    fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 }

@@ -11,19 +11,46 @@ pub(crate) mod tests;
 
 use std::sync::Arc;
 
-pub use queue::ExporterQueue;
+pub use queue::{ExporterQueue, Persistent};
 pub use settings::{
     default_timeout, validate_helper, ClientTls, Compression, HelperSettings, QueueConfig, RetryConfig,
 };
 
-use crate::component::{ComponentId, QueuedExporter};
+use crate::component::{BuildError, ComponentId, ExporterContext, QueuedExporter};
 
 /// Wraps `exporter` in its queue, workers and retries: what an exporter config's
-/// `build` hands to the graph.
+/// `build` hands to the graph. A `sending_queue.storage` must name a storage
+/// extension the service runs.
 pub fn queued(
-    id: &ComponentId,
+    ctx: &ExporterContext<'_>,
     exporter: Arc<dyn super::Exporter>,
     settings: HelperSettings,
-) -> Arc<dyn QueuedExporter> {
-    Arc::new(ExporterQueue::new(id.clone(), exporter, settings))
+) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+    let persistent = match settings.queue.storage.as_deref().filter(|_| settings.queue.enabled) {
+        None => None,
+        Some(name) => {
+            let found = ComponentId::parse(name).ok().and_then(|id| ctx.storage.get(&id));
+            let Some(storage) = found else {
+                let known: Vec<String> = ctx.storage.keys().map(ToString::to_string).collect();
+                return Err(BuildError::at(
+                    "sending_queue.storage",
+                    format!(
+                        "{name:?} is not a storage extension listed in service.extensions ({})",
+                        if known.is_empty() {
+                            "there is none; add a file_storage extension".to_string()
+                        } else {
+                            format!("storage extensions: {}", known.join(", "))
+                        }
+                    ),
+                ));
+            };
+            Some(Persistent::new(storage.clone(), ctx.service.storage_pressure.clone()))
+        }
+    };
+    Ok(Arc::new(ExporterQueue::with_storage(
+        ctx.id.clone(),
+        exporter,
+        settings,
+        persistent,
+    )))
 }

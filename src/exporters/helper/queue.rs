@@ -1,19 +1,27 @@
 //! The exporterhelper: one bounded queue per exporter, drained by `num_consumers`
 //! workers that apply the per-attempt timeout and `retry_on_failure`. Because every
 //! exporter has its own queue, a slow or dead backend fills only its own queue.
+//!
+//! The queue is in memory, or with `sending_queue.storage` a [`DiskQueue`] in a
+//! `file_storage` directory: then `enqueue` resolves only once the batch is written
+//! there (so the receiver's OK means it survives the process dying), workers take
+//! records from the files, and a record is marked done only once it was delivered
+//! or given up on for good. Shutdown never empties a persistent queue: what the
+//! deadline leaves is delivered after the next start.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::{Counter, Gauge};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use crate::component::{ComponentId, ConsumeError, Signal};
+use crate::component::{ComponentId, ConsumeError, Pressure, Signal, StartError};
 use crate::exporters::{ExportBatch, ExportError, Exporter, HelperSettings};
+use crate::storage::{DiskQueue, PushError, QueueOptions, Sizer, StorageSettings};
 
 /// How long a client is asked to wait when an exporter queue is full.
 const FULL_QUEUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -22,13 +30,51 @@ const FULL_QUEUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_se
 /// between are summed into the next line.
 pub(crate) const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A batch in the in-memory queue, with its size in sizer units and, under
+/// `wait_for_result`, where to say what became of it.
+struct Queued {
+    batch: Arc<ExportBatch>,
+    cost: u64,
+    done: Option<oneshot::Sender<Delivery>>,
+}
+
+/// A persistent queue's storage: where it lives, and the queue once opened.
+pub struct Persistent {
+    settings: StorageSettings,
+    /// Opened by `start`.
+    queue: OnceLock<Arc<DiskQueue>>,
+    /// Readiness is off while writes fail.
+    pressure: Arc<Pressure>,
+    /// Whether the last write failed (this queue counts once in `pressure`).
+    failing: AtomicBool,
+}
+
+impl Persistent {
+    /// Storage in `settings`' directory; write failures turn readiness off through
+    /// `pressure`.
+    pub fn new(settings: StorageSettings, pressure: Arc<Pressure>) -> Self {
+        Self {
+            settings,
+            queue: OnceLock::new(),
+            pressure,
+            failing: AtomicBool::new(false),
+        }
+    }
+}
+
 /// An exporter with its queue, workers and retry policy.
 pub struct ExporterQueue {
     id: ComponentId,
     exporter: Arc<dyn Exporter>,
     settings: HelperSettings,
-    sender: async_channel::Sender<Arc<ExportBatch>>,
-    receiver: async_channel::Receiver<Arc<ExportBatch>>,
+    sender: async_channel::Sender<Queued>,
+    receiver: async_channel::Receiver<Queued>,
+    /// Sizer units in the in-memory queue.
+    used: Arc<AtomicU64>,
+    /// Woken when a worker takes a batch from the in-memory queue.
+    room: Arc<Notify>,
+    /// The files, for a persistent queue.
+    persistent: Option<Arc<Persistent>>,
     workers: Mutex<JoinSet<()>>,
     /// Cancelled when the shutdown deadline passes: in-flight retries give up.
     abort: CancellationToken,
@@ -50,6 +96,10 @@ struct ExporterMetrics {
     send_failed: [Counter; 3],
     enqueue_failed: [Counter; 3],
     queue_size: Gauge,
+    /// Persistent queues: bytes of the segment files, and damaged records skipped.
+    disk_bytes: Gauge,
+    damaged_records: Counter,
+    damaged_bytes: Counter,
     /// Items given up at the shutdown deadline, reported by `shutdown`.
     lost: AtomicU64,
     /// Rate-limits the log lines about refused batches.
@@ -67,9 +117,19 @@ impl ExporterMetrics {
             send_failed: per_signal("send_failed"),
             enqueue_failed: per_signal("enqueue_failed"),
             queue_size: metrics::gauge!("otelcol_exporter_queue_size", "exporter" => id.to_string()),
+            disk_bytes: metrics::gauge!("otelcol_exporter_queue_disk_bytes", "exporter" => id.to_string()),
+            damaged_records: metrics::counter!("otelcol_exporter_queue_damaged_records", "exporter" => id.to_string()),
+            damaged_bytes: metrics::counter!("otelcol_exporter_queue_damaged_bytes", "exporter" => id.to_string()),
             lost: AtomicU64::new(0),
             refusals: Arc::new(RefusalLog::new(id.clone())),
         }
+    }
+
+    /// Sets the gauges of a persistent queue from what it holds.
+    fn observe(&self, queue: &DiskQueue) {
+        let stats = queue.stats();
+        self.queue_size.set(queue.size() as f64);
+        self.disk_bytes.set(stats.disk_bytes as f64);
     }
 }
 
@@ -77,20 +137,39 @@ fn index(signal: Signal) -> usize {
     signal as usize
 }
 
+/// The sizer's measure of `batch`.
+fn cost(sizer: Sizer, batch: &ExportBatch) -> u64 {
+    match sizer {
+        Sizer::Requests => 1,
+        Sizer::Items => batch.items() as u64,
+        Sizer::Bytes => batch.protobuf().len() as u64,
+    }
+}
+
 impl ExporterQueue {
-    /// Wraps `exporter`; call [`ExporterQueue::start`] to spawn the workers.
+    /// Wraps `exporter` in an in-memory queue; call [`ExporterQueue::start`] to spawn
+    /// the workers.
     pub fn new(id: ComponentId, exporter: Arc<dyn Exporter>, settings: HelperSettings) -> Self {
-        // A disabled queue still has a channel so the type stays simple; it is never
-        // used (enqueue exports inline).
-        let capacity = if settings.queue.enabled {
-            settings.queue.queue_size
-        } else {
-            1
-        };
-        let (sender, receiver) = async_channel::bounded(capacity);
+        Self::with_storage(id, exporter, settings, None)
+    }
+
+    /// Wraps `exporter` in a queue kept in `persistent`'s directory when given.
+    pub fn with_storage(
+        id: ComponentId,
+        exporter: Arc<dyn Exporter>,
+        settings: HelperSettings,
+        persistent: Option<Persistent>,
+    ) -> Self {
+        // The channel is unbounded: `used` against `queue_size` bounds it, in the
+        // sizer's units.
+        let (sender, receiver) = async_channel::unbounded();
         let metrics = Arc::new(ExporterMetrics::new(
             &id,
-            if settings.queue.enabled { capacity } else { 0 },
+            if settings.queue.enabled {
+                settings.queue.queue_size
+            } else {
+                0
+            },
         ));
         Self {
             id,
@@ -98,6 +177,9 @@ impl ExporterQueue {
             settings,
             sender,
             receiver,
+            used: Arc::default(),
+            room: Arc::default(),
+            persistent: persistent.map(Arc::new),
             workers: Mutex::new(JoinSet::new()),
             abort: CancellationToken::new(),
             retiring: CancellationToken::new(),
@@ -112,6 +194,11 @@ impl ExporterQueue {
         &self.id
     }
 
+    /// Whether `enqueue` resolves only once the batch is on disk or delivered.
+    pub fn acknowledges_durably(&self) -> bool {
+        self.persistent.is_some() || (self.settings.queue.enabled && self.settings.queue.wait_for_result)
+    }
+
     /// What one worker needs: shared handles to the exporter, policy and counters.
     fn worker(&self) -> Worker {
         Worker {
@@ -123,101 +210,229 @@ impl ExporterQueue {
             handed_back: self.handed_back.clone(),
             metrics: self.metrics.clone(),
             recovered: self.recovered.clone(),
+            persistent: self.persistent.is_some(),
         }
     }
 
-    /// Spawns the queue's workers.
-    pub fn start(&self) {
-        self.exporter.start();
+    /// Opens a persistent queue's files and spawns the queue's workers.
+    pub fn start(&self) -> Result<(), StartError> {
         if !self.settings.queue.enabled {
-            return;
+            self.exporter.start();
+            return Ok(());
         }
+        let disk = match &self.persistent {
+            Some(persistent) => Some(self.open(persistent)?),
+            None => None,
+        };
+        self.exporter.start();
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         if !workers.is_empty() {
-            return;
+            return Ok(());
         }
         for _ in 0..self.settings.queue.num_consumers {
             let worker = self.worker();
-            let receiver = self.receiver.clone();
-            workers.spawn(async move {
-                while let Ok(batch) = receiver.recv().await {
-                    worker.metrics.queue_size.set(receiver.len() as f64);
-                    if worker.retiring.is_cancelled() {
-                        worker.hand_back(batch);
-                        continue;
-                    }
-                    if worker.abort.is_cancelled() {
-                        worker.give_up(&batch, "shutdown deadline passed");
-                        continue;
-                    }
-                    if worker.send_with_retry(&batch).await == Delivery::HandedBack {
-                        worker.hand_back(batch);
-                    }
+            match &disk {
+                Some(disk) => {
+                    workers.spawn(worker.drain_disk(disk.clone()));
                 }
-            });
+                None => {
+                    let receiver = self.receiver.clone();
+                    let (used, room) = (self.used.clone(), self.room.clone());
+                    workers.spawn(async move {
+                        while let Ok(queued) = receiver.recv().await {
+                            used.fetch_sub(queued.cost, Ordering::Relaxed);
+                            room.notify_waiters();
+                            worker.metrics.queue_size.set(used.load(Ordering::Relaxed) as f64);
+                            worker.deliver(queued).await;
+                        }
+                    });
+                }
+            }
         }
+        Ok(())
     }
 
-    /// Hands a batch to this exporter. With the queue on this never waits: a full
-    /// queue refuses at once (counted in `otelcol_exporter_enqueue_failed_*`).
+    /// Opens (or takes over, after a reload) the queue's files and reports what
+    /// opening them found.
+    fn open(&self, persistent: &Persistent) -> Result<Arc<DiskQueue>, StartError> {
+        if let Some(queue) = persistent.queue.get() {
+            return Ok(queue.clone());
+        }
+        let dir = persistent.settings.queue_dir("exporter", &self.id.to_string());
+        let options = QueueOptions {
+            fsync: persistent.settings.fsync,
+            sizer: self.settings.queue.sizer,
+            capacity: self.settings.queue.queue_size as u64,
+            timeout: persistent.settings.timeout,
+        };
+        let queue = DiskQueue::open_shared(&dir, options)
+            .map_err(|e| StartError::new(&self.id, format!("cannot open its persistent queue: {e}")))?;
+        let stats = queue.stats();
+        self.metrics.damaged_records.absolute(stats.damaged_records);
+        self.metrics.damaged_bytes.absolute(stats.damaged_bytes);
+        self.metrics.observe(&queue);
+        if stats.requests > 0 {
+            tracing::info!(
+                message = "Persistent queue opened with data from before; delivering it.",
+                exporter = %self.id,
+                directory = %dir.display(),
+                requests = stats.requests,
+                items = stats.items,
+            );
+        }
+        Ok(persistent.queue.get_or_init(|| queue).clone())
+    }
+
+    /// Hands a batch to this exporter. With the queue on, a full queue refuses at
+    /// once (counted in `otelcol_exporter_enqueue_failed_*`) unless
+    /// `block_on_overflow` says to wait for room. A persistent queue resolves once
+    /// the batch is written to its files; `wait_for_result`, once it was delivered.
     pub async fn enqueue(&self, batch: Arc<ExportBatch>) -> Result<(), ConsumeError> {
         if !self.settings.queue.enabled {
             let worker = self.worker();
-            return match worker.send_with_retry(&batch).await {
-                Delivery::Delivered => Ok(()),
-                Delivery::Dropped => Err(ConsumeError::retryable(
-                    format!("exporter {} failed to send", self.id),
-                    None,
-                )),
-                Delivery::HandedBack => Err(ConsumeError::retryable(
-                    format!("exporter {} is retiring", self.id),
-                    None,
-                )),
-            };
+            return worker.send_with_retry(&batch).await.into_answer(&self.id);
         }
-        match self.sender.try_send(batch) {
-            Ok(()) => {
-                self.metrics.queue_size.set(self.sender.len() as f64);
-                Ok(())
+        if let Some(persistent) = &self.persistent {
+            return self.enqueue_on_disk(persistent, batch).await;
+        }
+        let cost = cost(self.settings.queue.sizer, &batch);
+        let capacity = self.settings.queue.queue_size as u64;
+        loop {
+            let room = self.room.notified();
+            let used = self.used.load(Ordering::Relaxed);
+            // One batch always fits an empty queue, however large.
+            if used == 0 || used + cost <= capacity {
+                if self
+                    .used
+                    .compare_exchange(used, used + cost, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+                break;
             }
-            Err(error) => {
-                let full = error.is_full();
-                let batch = error.into_inner();
-                self.metrics.enqueue_failed[index(batch.signal())].increment(batch.items() as u64);
-                let why = if full {
-                    "sending queue is full"
-                } else {
-                    "exporter is shutting down"
-                };
-                self.metrics.refusals.record(why, batch.items() as u64);
-                Err(ConsumeError::retryable(
-                    format!("exporter {}: {why}", self.id),
-                    Some(FULL_QUEUE_RETRY_AFTER),
-                ))
+            if !self.settings.queue.block_on_overflow || self.sender.is_closed() {
+                return Err(self.refuse(&batch, "sending queue is full"));
+            }
+            // Woken when a worker takes a batch; the bound makes a missed wake-up
+            // cost a moment, not a hang.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), room).await;
+        }
+        let (done, answer) = if self.settings.queue.wait_for_result {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let queued = Queued {
+            batch: batch.clone(),
+            cost,
+            done,
+        };
+        if self.sender.try_send(queued).is_err() {
+            self.used.fetch_sub(cost, Ordering::Relaxed);
+            return Err(self.refuse(&batch, "exporter is shutting down"));
+        }
+        self.metrics.queue_size.set(self.used.load(Ordering::Relaxed) as f64);
+        match answer {
+            Some(answer) => answer.await.unwrap_or(Delivery::Dropped).into_answer(&self.id),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts and logs a refused batch; the error for the client.
+    fn refuse(&self, batch: &ExportBatch, why: &'static str) -> ConsumeError {
+        self.metrics.enqueue_failed[index(batch.signal())].increment(batch.items() as u64);
+        self.metrics.refusals.record(why, batch.items() as u64);
+        ConsumeError::retryable(format!("exporter {}: {why}", self.id), Some(FULL_QUEUE_RETRY_AFTER))
+    }
+
+    /// Writes a batch to the persistent queue.
+    async fn enqueue_on_disk(&self, persistent: &Persistent, batch: Arc<ExportBatch>) -> Result<(), ConsumeError> {
+        let Some(queue) = persistent.queue.get() else {
+            return Err(self.refuse(&batch, "persistent queue is not open"));
+        };
+        let payload = batch.protobuf();
+        loop {
+            let room = queue.room();
+            match queue
+                .push(batch.signal() as u8, batch.items() as u32, payload.clone())
+                .await
+            {
+                Ok(()) => {
+                    if persistent.failing.swap(false, Ordering::SeqCst) {
+                        persistent.pressure.end();
+                        tracing::info!(message = "Writing to the persistent queue works again.", exporter = %self.id);
+                    }
+                    self.metrics.observe(queue);
+                    return Ok(());
+                }
+                Err(PushError::Full) if self.settings.queue.block_on_overflow && !self.abort.is_cancelled() => {
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(100), room).await;
+                }
+                Err(PushError::Full) => return Err(self.refuse(&batch, "sending queue is full")),
+                Err(error @ PushError::Write { .. }) => {
+                    if !persistent.failing.swap(true, Ordering::SeqCst) {
+                        persistent.pressure.begin();
+                        tracing::error!(message = "Cannot write to the persistent queue; refusing data (retryable) and reporting not ready until a write succeeds.", exporter = %self.id, %error);
+                    }
+                    return Err(self.refuse(&batch, "persistent queue cannot write"));
+                }
             }
         }
     }
 
-    /// Batches waiting in the queue.
+    /// Batches waiting in the queue (for a persistent queue: records not yet delivered).
     pub fn len(&self) -> usize {
-        self.sender.len()
+        match self.persistent.as_ref().and_then(|p| p.queue.get()) {
+            Some(queue) => queue.stats().requests as usize,
+            None => self.receiver.len(),
+        }
     }
 
     /// Whether the queue is empty.
     pub fn is_empty(&self) -> bool {
-        self.sender.is_empty()
+        self.len() == 0
     }
 
     /// Closes the queue and lets the workers drain it until `deadline`; then aborts
-    /// what is left. Returns how many items could not be delivered.
+    /// what is left. Returns how many items could not be delivered. A persistent
+    /// queue keeps what the deadline left in its files (not counted as lost).
     pub async fn shutdown(&self, deadline: Instant) -> u64 {
         self.sender.close();
         self.metrics.refusals.flush();
+        if let Some(persistent) = &self.persistent {
+            if let Some(queue) = persistent.queue.get() {
+                let _ = tokio::time::timeout_at(deadline, queue.wait_empty()).await;
+                self.abort.cancel();
+                self.join_workers(Instant::now()).await;
+                self.metrics.observe(queue);
+                let left = queue.stats();
+                if left.requests > 0 {
+                    tracing::warn!(
+                        message = "Shutdown deadline reached; undelivered data stays in the persistent queue for the next start.",
+                        exporter = %self.id,
+                        directory = %queue.dir().display(),
+                        requests = left.requests,
+                        items = left.items,
+                    );
+                }
+            }
+            if persistent.failing.swap(false, Ordering::SeqCst) {
+                persistent.pressure.end();
+            }
+            return self.exporter.drain(deadline).await;
+        }
         self.join_workers(deadline).await;
         // Anything no worker took (e.g. the workers were never started).
-        while let Ok(batch) = self.receiver.try_recv() {
-            self.metrics.lost.fetch_add(batch.items() as u64, Ordering::Relaxed);
-            self.metrics.send_failed[index(batch.signal())].increment(batch.items() as u64);
+        while let Ok(queued) = self.receiver.try_recv() {
+            self.metrics
+                .lost
+                .fetch_add(queued.batch.items() as u64, Ordering::Relaxed);
+            self.metrics.send_failed[index(queued.batch.signal())].increment(queued.batch.items() as u64);
+            if let Some(done) = queued.done {
+                let _ = done.send(Delivery::Dropped);
+            }
         }
         self.metrics.queue_size.set(0.0);
         let held = self.exporter.drain(deadline).await;
@@ -225,8 +440,9 @@ impl ExporterQueue {
     }
 
     /// Waits for the workers (the queue is closed) until `deadline`. Past it, workers
-    /// give up their in-flight batch (lost on shutdown, handed back when retiring)
-    /// and pass over what is still queued, which takes a moment of grace.
+    /// give up their in-flight batch (lost on shutdown, handed back when retiring,
+    /// kept when persistent) and pass over what is still queued, which takes a
+    /// moment of grace.
     async fn join_workers(&self, deadline: Instant) {
         let mut workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
         let drained = tokio::time::timeout_at(deadline, async { while workers.join_next().await.is_some() {} }).await;
@@ -248,12 +464,12 @@ impl ExporterQueue {
         self.retiring.cancel();
         self.sender.close();
         let mut undelivered = Vec::new();
-        while let Ok(batch) = self.receiver.try_recv() {
-            undelivered.push(batch);
+        while let Ok(queued) = self.receiver.try_recv() {
+            undelivered.push(queued.batch);
         }
         self.join_workers(deadline).await;
-        while let Ok(batch) = self.receiver.try_recv() {
-            undelivered.push(batch);
+        while let Ok(queued) = self.receiver.try_recv() {
+            undelivered.push(queued.batch);
         }
         undelivered.append(&mut self.handed_back.lock().unwrap_or_else(|p| p.into_inner()));
         self.metrics.queue_size.set(0.0);
@@ -271,6 +487,21 @@ enum Delivery {
     Dropped,
     /// Not delivered while the queue is retiring: goes back to the caller of `retire`.
     HandedBack,
+    /// Not delivered by the shutdown deadline; stays in the persistent queue.
+    Kept,
+}
+
+impl Delivery {
+    /// What a client waiting on this batch is told.
+    fn into_answer(self, id: &ComponentId) -> Result<(), ConsumeError> {
+        match self {
+            Delivery::Delivered => Ok(()),
+            Delivery::Dropped => Err(ConsumeError::retryable(format!("exporter {id} failed to send"), None)),
+            Delivery::HandedBack | Delivery::Kept => {
+                Err(ConsumeError::retryable(format!("exporter {id} is retiring"), None))
+            }
+        }
+    }
 }
 
 /// What a worker needs to send one batch.
@@ -283,9 +514,54 @@ struct Worker {
     handed_back: Arc<Mutex<Vec<Arc<ExportBatch>>>>,
     metrics: Arc<ExporterMetrics>,
     recovered: Arc<Notify>,
+    /// Batches come from a persistent queue: at the shutdown deadline they are
+    /// kept there, not lost.
+    persistent: bool,
 }
 
 impl Worker {
+    /// Sends one batch of the in-memory queue, and tells a client waiting on it.
+    async fn deliver(&self, queued: Queued) {
+        let delivery = if self.retiring.is_cancelled() {
+            Delivery::HandedBack
+        } else if self.abort.is_cancelled() {
+            self.give_up(&queued.batch, "shutdown deadline passed");
+            Delivery::Dropped
+        } else {
+            self.send_with_retry(&queued.batch).await
+        };
+        if delivery == Delivery::HandedBack {
+            self.hand_back(queued.batch);
+        }
+        if let Some(done) = queued.done {
+            let _ = done.send(delivery);
+        }
+    }
+
+    /// Takes records from a persistent queue and sends them until shutdown: a
+    /// record is marked done once delivered or given up on for good, and put back
+    /// when the shutdown deadline interrupts it.
+    async fn drain_disk(self, queue: Arc<DiskQueue>) {
+        loop {
+            let record = tokio::select! {
+                biased;
+                _ = self.abort.cancelled() => return,
+                record = queue.pop() => record,
+            };
+            let Some(signal) = Signal::ALL.get(usize::from(record.kind)).copied() else {
+                tracing::error!(message = "A persistent queue record names no known signal; skipping it.", exporter = %self.id, kind = record.kind);
+                queue.ack(record.seq);
+                continue;
+            };
+            let batch = ExportBatch::from_protobuf(signal, record.items as usize, record.payload);
+            match self.send_with_retry(&batch).await {
+                Delivery::Delivered | Delivery::Dropped => queue.ack(record.seq),
+                Delivery::HandedBack | Delivery::Kept => queue.release(record.seq),
+            }
+            self.metrics.observe(&queue);
+        }
+    }
+
     /// Sends with timeout and retries, and says what became of the batch.
     async fn send_with_retry(&self, batch: &ExportBatch) -> Delivery {
         let signal = index(batch.signal());
@@ -299,6 +575,9 @@ impl Worker {
                 _ = self.abort.cancelled() => {
                     if self.retiring.is_cancelled() {
                         return Delivery::HandedBack;
+                    }
+                    if self.persistent {
+                        return Delivery::Kept;
                     }
                     self.give_up(batch, "shutdown deadline passed");
                     return Delivery::Dropped;
@@ -351,6 +630,9 @@ impl Worker {
             tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => {
+                    if self.persistent {
+                        return Delivery::Kept;
+                    }
                     self.give_up(batch, "shutdown deadline passed");
                     return Delivery::Dropped;
                 }
@@ -453,8 +735,12 @@ impl RefusalLog {
 }
 
 impl crate::component::QueuedExporter for ExporterQueue {
-    fn start(&self) {
-        ExporterQueue::start(self);
+    fn start(&self) -> Result<(), StartError> {
+        ExporterQueue::start(self)
+    }
+
+    fn acknowledges_durably(&self) -> bool {
+        ExporterQueue::acknowledges_durably(self)
     }
 
     fn enqueue(&self, batch: Arc<ExportBatch>) -> crate::component::BoxFuture<'_, Result<(), ConsumeError>> {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::component::ComponentId;
 use crate::confmap::{deserialize_duration, ConfigError, Validate};
+pub use crate::storage::Sizer;
 
 /// The exporterhelper settings the topology applies around an exporter.
 #[derive(Debug, Clone)]
@@ -19,7 +21,8 @@ pub struct HelperSettings {
     pub retry: RetryConfig,
 }
 
-/// `sending_queue`: a bounded in-memory queue drained by `num_consumers` workers.
+/// `sending_queue`: a bounded queue drained by `num_consumers` workers, in memory or,
+/// with `storage`, on disk.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
@@ -29,9 +32,24 @@ pub struct QueueConfig {
     /// Concurrent sends (default 10).
     #[serde(default = "default_num_consumers")]
     pub num_consumers: usize,
-    /// Batches the queue holds before refusing more (default 1000).
+    /// What the queue holds before refusing more, in `sizer` units (default 1000).
     #[serde(default = "default_queue_size")]
     pub queue_size: usize,
+    /// What `queue_size` counts: `requests` (default), `items` or `bytes`.
+    #[serde(default)]
+    pub sizer: Sizer,
+    /// A `file_storage` extension (listed in `service.extensions`): the queue is
+    /// kept in its directory, survives restarts, and a client is answered only
+    /// once its data is written there.
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// When full, make the client wait for room instead of refusing (default false).
+    #[serde(default)]
+    pub block_on_overflow: bool,
+    /// Answer the client only once the backend took the data (or it was given up
+    /// on); in-memory queues only (default false).
+    #[serde(default)]
+    pub wait_for_result: bool,
 }
 
 impl Default for QueueConfig {
@@ -40,6 +58,10 @@ impl Default for QueueConfig {
             enabled: true,
             num_consumers: default_num_consumers(),
             queue_size: default_queue_size(),
+            sizer: Sizer::default(),
+            storage: None,
+            block_on_overflow: false,
+            wait_for_result: false,
         }
     }
 }
@@ -52,6 +74,23 @@ impl Validate for QueueConfig {
         }
         if self.enabled && self.num_consumers == 0 {
             errors.push(ConfigError::new("num_consumers", "must be greater than 0"));
+        }
+        if let Some(storage) = &self.storage {
+            if let Err(error) = ComponentId::parse(storage) {
+                errors.push(ConfigError::new("storage", error.to_string()));
+            }
+            if !self.enabled {
+                errors.push(ConfigError::new(
+                    "storage",
+                    "needs the queue (enabled: true): without it there is nothing to keep on disk",
+                ));
+            }
+            if self.wait_for_result {
+                errors.push(ConfigError::new(
+                    "wait_for_result",
+                    "applies to in-memory queues; a persistent queue answers once the data is on disk",
+                ));
+            }
         }
         errors
     }

@@ -49,6 +49,7 @@ pub(crate) fn settings(queue_size: usize, retry: bool) -> HelperSettings {
             enabled: true,
             num_consumers: 1,
             queue_size,
+            ..QueueConfig::default()
         },
         retry: RetryConfig {
             enabled: retry,
@@ -81,7 +82,7 @@ async fn retryable_errors_are_retried_with_backoff_and_honour_throttle() {
         }),
     ]);
     let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
-    queue.start();
+    queue.start().unwrap();
     queue.enqueue(batch(3)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let attempts = exporter.attempts.lock().unwrap().clone();
@@ -103,7 +104,7 @@ async fn retryable_errors_are_retried_with_backoff_and_honour_throttle() {
 async fn permanent_errors_are_not_retried() {
     let exporter = Scripted::new(vec![Err(ExportError::permanent("bad request"))]);
     let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
-    queue.start();
+    queue.start().unwrap();
     queue.enqueue(batch(1)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(exporter.attempts.lock().unwrap().len(), 1);
@@ -116,7 +117,7 @@ async fn retries_stop_at_max_elapsed_time() {
     let failures = (0..100).map(|_| Err(ExportError::retryable("down"))).collect();
     let exporter = Scripted::new(failures);
     let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
-    queue.start();
+    queue.start().unwrap();
     queue.enqueue(batch(1)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(120)).await;
     // Waits 1, 2, 4, 8 (=15s elapsed); the next 8s wait would pass 20s: give up.
@@ -131,7 +132,7 @@ async fn full_queue_refuses_with_a_retry_hint() {
         ..Default::default()
     });
     let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(2, true));
-    queue.start();
+    queue.start().unwrap();
     queue.enqueue(batch(1)).await.unwrap(); // taken by the (hanging) worker
     tokio::task::yield_now().await;
     queue.enqueue(batch(1)).await.unwrap();
@@ -152,7 +153,7 @@ async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
     let failures = (0..100).map(|_| Err(ExportError::retryable("down"))).collect();
     let exporter = Scripted::new(failures);
     let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings(10, true));
-    queue.start();
+    queue.start().unwrap();
     for n in [1, 2, 3] {
         queue.enqueue(batch(n)).await.unwrap();
     }
@@ -181,7 +182,7 @@ async fn retiring_hands_back_every_undelivered_batch_and_loses_none() {
         ..Default::default()
     });
     let queue = ExporterQueue::new(id("otlp/b"), exporter, settings(10, true));
-    queue.start();
+    queue.start().unwrap();
     queue.enqueue(batch(4)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     let handed = queue
@@ -198,7 +199,7 @@ pub(crate) async fn full_queue(name: &str) -> ExporterQueue {
         ..Default::default()
     });
     let queue = ExporterQueue::new(id(name), exporter, settings(1, true));
-    queue.start();
+    queue.start().unwrap();
     queue.enqueue(batch(1)).await.unwrap(); // taken by the hanging worker
     tokio::task::yield_now().await;
     queue.enqueue(batch(1)).await.unwrap(); // fills the queue
@@ -232,7 +233,7 @@ async fn a_successful_send_ends_the_other_workers_back_off() {
     settings.queue.num_consumers = 2;
     settings.retry.max_elapsed_time = Duration::from_secs(300);
     let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), settings);
-    queue.start();
+    queue.start().unwrap();
     let start = tokio::time::Instant::now();
     // Worker 1 fails at 0, 1, 3 and 7 s and then waits 8 s (until 15 s).
     queue.enqueue(batch(1)).await.unwrap();
@@ -304,4 +305,136 @@ async fn a_full_queue_logs_one_summary_line_per_interval() {
         lines[1]
     );
     queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+fn persistent_queue(dir: &std::path::Path, exporter: Arc<Scripted>, settings: HelperSettings) -> ExporterQueue {
+    let storage = crate::storage::StorageSettings {
+        directory: dir.to_path_buf(),
+        fsync: false,
+        timeout: Duration::from_secs(5),
+    };
+    ExporterQueue::with_storage(
+        id("otlp/disk"),
+        exporter,
+        settings,
+        Some(Persistent::new(storage, Arc::default())),
+    )
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sloop-queue-{}-{}", std::process::id(), rand::random::<u64>()))
+}
+
+#[tokio::test]
+async fn a_persistent_queue_keeps_what_shutdown_left_and_delivers_it_after_a_restart() {
+    let dir = temp_dir();
+    // The backend is down: every attempt fails.
+    let failures = (0..1000).map(|_| Err(ExportError::retryable("down"))).collect();
+    let down = Scripted::new(failures);
+    let queue = persistent_queue(&dir, down.clone(), settings(10, true));
+    assert!(queue.acknowledges_durably());
+    queue.start().unwrap();
+    for n in 1..=3 {
+        queue.enqueue(batch(n)).await.unwrap();
+    }
+    assert_eq!(queue.len(), 3);
+    let lost = queue
+        .shutdown(tokio::time::Instant::now() + Duration::from_millis(200))
+        .await;
+    assert_eq!(lost, 0, "nothing is lost: it stays on disk");
+    assert!(!down.attempts.lock().unwrap().is_empty(), "it tried");
+    drop(queue);
+
+    // A new process: the backend is up.
+    let up = Scripted::new(Vec::new());
+    let queue = persistent_queue(&dir, up.clone(), settings(10, true));
+    queue.start().unwrap();
+    let delivered = crate::testing::poll(Duration::from_secs(10), || *up.delivered.lock().unwrap() == 6).await;
+    assert!(delivered, "delivered {} of 6 items", up.delivered.lock().unwrap());
+    crate::testing::poll(Duration::from_secs(10), || queue.is_empty()).await;
+    assert!(queue.is_empty());
+    queue
+        .shutdown(tokio::time::Instant::now() + Duration::from_secs(1))
+        .await;
+}
+
+#[tokio::test]
+async fn a_full_persistent_queue_refuses_by_its_sizer() {
+    let dir = temp_dir();
+    let hang = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let mut s = settings(2, true);
+    s.queue.sizer = crate::storage::Sizer::Items;
+    s.queue.queue_size = 5;
+    let queue = persistent_queue(&dir, hang, s);
+    queue.start().unwrap();
+    queue.enqueue(batch(3)).await.unwrap();
+    queue.enqueue(batch(2)).await.unwrap();
+    let refused = queue.enqueue(batch(1)).await.unwrap_err();
+    assert_eq!(refused.retry, Retry::After(Some(Duration::from_secs(1))));
+    queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+#[tokio::test]
+async fn wait_for_result_answers_after_the_backend_took_it() {
+    let exporter = Scripted::new(vec![Err(ExportError::retryable("once"))]);
+    let mut s = settings(10, true);
+    s.queue.wait_for_result = true;
+    s.retry.initial_interval = Duration::from_millis(10);
+    s.retry.max_interval = Duration::from_millis(10);
+    let queue = ExporterQueue::new(id("otlp/w"), exporter.clone(), s);
+    assert!(queue.acknowledges_durably());
+    queue.start().unwrap();
+    queue.enqueue(batch(4)).await.unwrap();
+    // Answered only after the retry delivered it.
+    assert_eq!(*exporter.delivered.lock().unwrap(), 4);
+    assert_eq!(exporter.attempts.lock().unwrap().len(), 2);
+
+    // Given up on: the client hears it.
+    let exporter = Scripted::new(vec![Err(ExportError::permanent("bad"))]);
+    let mut s = settings(10, true);
+    s.queue.wait_for_result = true;
+    let queue = ExporterQueue::new(id("otlp/w"), exporter, s);
+    queue.start().unwrap();
+    assert!(queue.enqueue(batch(1)).await.is_err());
+}
+
+#[tokio::test]
+async fn block_on_overflow_waits_for_room_instead_of_refusing() {
+    let exporter = Arc::new(Scripted::default());
+    let mut s = settings(1, true);
+    s.queue.block_on_overflow = true;
+    let queue = Arc::new(ExporterQueue::new(id("otlp/b"), exporter.clone(), s));
+    // Not started yet: the first batch fills the queue, the second must wait.
+    queue.enqueue(batch(1)).await.unwrap();
+    let waiting = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.enqueue(batch(1)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a full queue makes the client wait");
+    queue.start().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("room was made")
+        .unwrap()
+        .unwrap();
+    assert!(crate::testing::poll(Duration::from_secs(5), || *exporter.delivered.lock().unwrap() == 2).await);
+}
+
+#[tokio::test]
+async fn the_items_sizer_bounds_an_in_memory_queue_by_items() {
+    let exporter = Arc::new(Scripted {
+        hang: true,
+        ..Default::default()
+    });
+    let mut s = settings(10, true);
+    s.queue.sizer = crate::storage::Sizer::Items;
+    let queue = ExporterQueue::new(id("otlp/i"), exporter, s);
+    // Not started: nothing leaves the queue.
+    queue.enqueue(batch(6)).await.unwrap();
+    queue.enqueue(batch(4)).await.unwrap();
+    assert!(queue.enqueue(batch(1)).await.is_err(), "10 items is the capacity");
 }

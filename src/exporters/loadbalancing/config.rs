@@ -194,8 +194,17 @@ impl LoadBalancingConfig {
             )]);
         }
         dict.insert("endpoint".into(), Value::from(TEMPLATE_ENDPOINT));
-        parse_block::<OtlpGrpcConfig>(&Value::Dict(Tag::Default, dict))
-            .map_err(|errors| errors.into_iter().map(|e| e.under("protocol.otlp")).collect())
+        let template = parse_block::<OtlpGrpcConfig>(&Value::Dict(Tag::Default, dict))
+            .map_err(|errors| errors.into_iter().map(|e| e.under("protocol.otlp")).collect::<Vec<_>>())?;
+        if template.sending_queue.storage.is_some() {
+            // Backends come and go with the resolver; their queues are retired into
+            // the others, which a directory per backend would not survive.
+            return Err(vec![ConfigError::new(
+                "protocol.otlp.sending_queue.storage",
+                "not supported per backend: set storage on the loadbalancing exporter's own sending_queue",
+            )]);
+        }
+        Ok(template)
     }
 }
 

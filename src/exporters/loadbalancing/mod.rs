@@ -47,7 +47,9 @@ pub use ring::{stable_hash, HashRing, POINTS_PER_ENDPOINT};
 pub use split::split;
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::component::{
+    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+};
 use crate::confmap::{ConfigError, RawValue};
 use crate::exporters::helper::ExporterQueue;
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings, QueueConfig, RetryConfig};
@@ -271,7 +273,7 @@ impl Balancer {
         let config = self.config.backend(endpoint);
         let exporter = config.exporter(&id)?;
         let queue = Arc::new(ExporterQueue::new(id, exporter, config.helper()));
-        queue.start();
+        queue.start()?;
         Ok(Backend {
             queue,
             queued: self.metrics.outcome(endpoint, true),
@@ -422,8 +424,8 @@ impl Exporter for LoadBalancer {
 }
 
 impl ExporterConfig for LoadBalancing {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
-        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
+    fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 }

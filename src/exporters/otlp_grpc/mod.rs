@@ -29,7 +29,9 @@ use tonic::Code;
 pub use config::OtlpGrpcConfig;
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::component::{
+    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+};
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
 
@@ -206,8 +208,8 @@ pub fn classify(status: &tonic::Status) -> ExportError {
 }
 
 impl ExporterConfig for OtlpGrpcConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
-        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
+    fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 }

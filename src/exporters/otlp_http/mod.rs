@@ -22,7 +22,9 @@ use prost::Message;
 pub use config::{HttpEncoding, OtlpHttpConfig};
 
 use crate::component::registry::ExporterFactory;
-use crate::component::{BoxFuture, BuildError, ComponentId, ExporterConfig, QueuedExporter, Signal, StartError};
+use crate::component::{
+    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+};
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::otlp_grpc::partial_outcome;
 use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
@@ -195,8 +197,8 @@ fn partial_success(signal: Signal, body: &[u8], json: bool) -> Option<(i64, Stri
 }
 
 impl ExporterConfig for OtlpHttpConfig {
-    fn build(&self, id: &ComponentId) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(id).map_err(|e| BuildError::new(e.message))?;
-        Ok(crate::exporters::helper::queued(id, exporter, self.helper()))
+    fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
+        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 }

@@ -28,8 +28,7 @@ pub use config::HealthCheckConfig;
 
 use crate::component::registry::ExtensionFactory;
 use crate::component::{
-    BoxFuture, BuildError, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, MemoryPressure,
-    StartError,
+    BoxFuture, BuildError, ComponentId, Extension, ExtensionConfig, ExtensionContext, Lifecycle, Pressure, StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 
@@ -53,6 +52,7 @@ impl ExtensionConfig for HealthCheckConfig {
             config: self.clone(),
             ready: ctx.ready.clone(),
             memory_pressure: ctx.memory_pressure.clone(),
+            storage_pressure: ctx.storage_pressure.clone(),
             stop: CancellationToken::new(),
             server: Mutex::new(None),
         }))
@@ -64,16 +64,23 @@ pub struct HealthCheck {
     id: ComponentId,
     config: HealthCheckConfig,
     ready: Arc<AtomicBool>,
-    memory_pressure: Arc<MemoryPressure>,
+    memory_pressure: Arc<Pressure>,
+    storage_pressure: Arc<Pressure>,
     stop: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The health router: readiness on `path` and `/readyz` (ready, and no memory
-/// limiter refusing), liveness on `/livez`.
-pub fn router(path: &str, ready: Arc<AtomicBool>, memory_pressure: Arc<MemoryPressure>) -> Router {
+/// The health router: readiness on `path` and `/readyz` (ready, no memory limiter
+/// refusing, every persistent queue writing), liveness on `/livez`.
+pub fn router(
+    path: &str,
+    ready: Arc<AtomicBool>,
+    memory_pressure: Arc<Pressure>,
+    storage_pressure: Arc<Pressure>,
+) -> Router {
     let readiness = move || {
-        let (ready, memory_pressure) = (ready.clone(), memory_pressure.clone());
+        let (ready, memory_pressure, storage_pressure) =
+            (ready.clone(), memory_pressure.clone(), storage_pressure.clone());
         async move {
             if !ready.load(Ordering::SeqCst) {
                 (
@@ -85,6 +92,13 @@ pub fn router(path: &str, ready: Arc<AtomicBool>, memory_pressure: Arc<MemoryPre
                     StatusCode::SERVICE_UNAVAILABLE,
                     Json(
                         serde_json::json!({"status": "Server not available", "reason": "memory limiter refusing data"}),
+                    ),
+                )
+            } else if storage_pressure.is_refusing() {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(
+                        serde_json::json!({"status": "Server not available", "reason": "a persistent queue cannot write"}),
                     ),
                 )
             } else {
@@ -113,7 +127,12 @@ impl Lifecycle for HealthCheck {
             let listener = tokio::net::TcpListener::bind(address)
                 .await
                 .map_err(|e| StartError::new(&self.id, format!("cannot listen on {address}: {e}")))?;
-            let app = router(&self.config.path, self.ready.clone(), self.memory_pressure.clone());
+            let app = router(
+                &self.config.path,
+                self.ready.clone(),
+                self.memory_pressure.clone(),
+                self.storage_pressure.clone(),
+            );
             let stop = self.stop.clone();
             let id = self.id.clone();
             tracing::info!(message = "Health check serving.", extension = %id, endpoint = %address);

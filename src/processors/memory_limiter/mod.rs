@@ -88,8 +88,8 @@ pub use usage::{judge, Sample, Verdict};
 
 use crate::component::registry::ProcessorFactory;
 use crate::component::{
-    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, MemoryPressure, Processor, ProcessorConfig,
-    ProcessorContext, Signal, StartError,
+    BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, Pressure, Processor, ProcessorConfig, ProcessorContext,
+    Signal, StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
@@ -236,7 +236,7 @@ struct LimiterState {
     /// Resident memory that is not heap, measured at start.
     non_heap: AtomicU64,
     /// Readiness is off while this (or another) limiter refuses.
-    pressure: Arc<MemoryPressure>,
+    pressure: Arc<Pressure>,
     /// The soft limit in bytes, for refusal messages; set at start (a percentage
     /// needs the system).
     soft_limit: AtomicU64,
@@ -263,7 +263,7 @@ struct LimiterState {
 impl MemoryCheck {
     /// A check for the processor `id`, reading memory from `sources` and reporting
     /// when it refuses to `pressure`.
-    pub fn new(config: MemoryLimiterConfig, id: String, sources: MemorySources, pressure: Arc<MemoryPressure>) -> Self {
+    pub fn new(config: MemoryLimiterConfig, id: String, sources: MemorySources, pressure: Arc<Pressure>) -> Self {
         let usage_gauge = metrics::gauge!("otelcol_processor_memory_limiter_usage_bytes", "processor" => id.clone());
         let rss_gauge = metrics::gauge!("otelcol_processor_memory_limiter_rss_bytes", "processor" => id.clone());
         let total = sources.total.clone();

@@ -62,7 +62,7 @@ fn limiter_reporting_to(
     config: MemoryLimiterConfig,
     sources: MemorySources,
     next: Arc<Recorder>,
-    pressure: Arc<MemoryPressure>,
+    pressure: Arc<Pressure>,
 ) -> MemoryLimiter {
     let check = MemoryCheck::new(config, "memory_limiter".into(), sources, pressure);
     MemoryLimiter::new(Arc::new(check), Signal::Traces, next)
@@ -507,7 +507,7 @@ async fn refusals_stop_at_the_next_check_after_a_burst_although_rss_stays_high()
     // At start: RSS 30 MiB of which 10 MiB heap, so 20 MiB are not heap.
     let (memory, sources) = Scripted::with_heap(30, 10);
     let next = Recorder::new();
-    let pressure = Arc::new(MemoryPressure::default());
+    let pressure = Arc::new(Pressure::default());
     // Hard 100 MiB, soft 80 MiB.
     let limiter = limiter_reporting_to(config(100, 20), sources, next.clone(), pressure.clone());
     limiter.start().await.unwrap();
