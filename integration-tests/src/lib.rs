@@ -19,12 +19,15 @@
 //!   exactly what the OpenTelemetry SDK sent, so tests can compare what left
 //!   the client with what reached the backends.
 //! * [`payloads`]: hand-built OTLP requests for tests that use raw clients.
+//! * [`faults`]: fault injection for the persistent-queue tests (a backend down,
+//!   slow or failing at random, streaming clients, queue files, a small disk).
 //! * [`bench`](mod@bench): the end-to-end benchmark harness (`./scripts/bench`).
 
 pub mod backends;
 pub mod bench;
 pub mod capture;
 pub mod crashing;
+pub mod faults;
 pub mod payloads;
 pub mod process;
 pub mod prom;
