@@ -6,8 +6,9 @@
 //! accepted with the ids the recording backend received: none may be missing.
 //! Duplicates are allowed (at-least-once) but counted and printed, never silent.
 //! Random moments, offsets and failures come from a seed that each test prints;
-//! `SLOOP_FAULT_SEED=<seed>` replays it. No test has a `batch` processor, so
-//! acknowledgement depends on the queue alone.
+//! `SLOOP_FAULT_SEED=<seed>` replays it. Only the test of `pipelines/persistent-queue.yaml`
+//! has a `batch` processor (which must then make clients wait for the queue's
+//! write); in the others acknowledgement depends on the queue alone.
 
 use std::collections::HashSet;
 use std::fs;
@@ -179,14 +180,75 @@ async fn a_backend_failing_30_percent_for_a_minute_loses_nothing_acknowledged() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_20_random_moments_loses_nothing_acknowledged() {
     let label = "kill -9 x20";
+    let mut rng = FaultRng::from_env_or_clock(label);
+    let backend = FaultyGrpcBackend::new_down(FaultRng::new(rng.next_u64()));
+    let ports = SloopPorts::new();
+    let storage = unique_temp_dir();
+    let yaml = PersistentQueueConfig::new(ports, backend.endpoint(), storage.clone()).yaml();
+    kill_9_rounds(label, 20, rng, backend, ports, EXPORTER, || Sloop::start(&yaml, &ports)).await;
+    let _ = fs::remove_dir_all(&storage);
+}
+
+/// The same with `pipelines/persistent-queue.yaml` as it ships (only its addresses
+/// and directory moved to the test's own): a `batch` processor sits in front of the
+/// persistent queue, so this checks that batch makes its clients wait for the
+/// queue's write instead of acknowledging on entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pipeline_with_batch_loses_nothing_acknowledged_across_kill_9() {
+    let label = "pipelines/persistent-queue.yaml, kill -9 x8";
+    let mut rng = FaultRng::from_env_or_clock(label);
+    let backend = FaultyGrpcBackend::new_down(FaultRng::new(rng.next_u64()));
+    let ports = SloopPorts::new();
+    let storage = unique_temp_dir();
+    let example = fs::read_to_string(integration_tests::workspace_root().join("pipelines/persistent-queue.yaml"))
+        .expect("reading pipelines/persistent-queue.yaml");
+    let addresses = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n      http:\n        endpoint: 127.0.0.1:{http}\n\
+extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
+service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{telemetry}\n",
+        grpc = ports.grpc,
+        http = ports.http,
+        health = ports.health,
+        telemetry = ports.telemetry,
+    );
+    let endpoint = backend.endpoint();
+    let dir = storage.display().to_string();
+    let env = [
+        ("VENDOR_ENDPOINT", endpoint.as_str()),
+        ("SLOOP_QUEUE_DIR", dir.as_str()),
+    ];
+    let configs = [example.as_str(), addresses.as_str()];
+    kill_9_rounds(
+        label,
+        8,
+        rng,
+        backend,
+        ports,
+        &[("exporter", "otlp_grpc/vendor")],
+        || Sloop::start_with_env(&configs, &ports, &env),
+    )
+    .await;
+    let _ = fs::remove_dir_all(&storage);
+}
+
+/// Streams spans from two clients into sloop while the backend alternates between
+/// down and slow, kills sloop with `kill -9` at a random moment `rounds` times
+/// (each time while it is taking data) and starts it again with `start`; then
+/// brings the backend up and checks every acknowledged span arrived.
+async fn kill_9_rounds<F, Fut>(
+    label: &str,
+    rounds: usize,
+    mut rng: FaultRng,
+    mut backend: FaultyGrpcBackend,
+    ports: SloopPorts,
+    exporter: &[(&str, &str)],
+    start: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Sloop>,
+{
     bounded(label, Duration::from_secs(400), async {
-        let mut rng = FaultRng::from_env_or_clock(label);
-        let mut backend = FaultyGrpcBackend::new_down(FaultRng::new(rng.next_u64()));
-        let ports = SloopPorts::new();
-        let storage = unique_temp_dir();
-        let config = PersistentQueueConfig::new(ports, backend.endpoint(), storage.clone());
-        let yaml = config.yaml();
-        let mut sloop = Sloop::start(&yaml, &ports).await;
+        let mut sloop = start().await;
         let streams: Vec<SpanStream> = (0..2)
             .map(|i| SpanStream::start(ports.grpc_url(), &format!("kill{i}"), 5, Duration::from_millis(5)))
             .collect();
@@ -194,7 +256,7 @@ async fn kill_9_at_20_random_moments_loses_nothing_acknowledged() {
 
         // Earlier incarnations are kept so that a failure prints all their logs.
         let mut killed = Vec::new();
-        for round in 1..=20 {
+        for round in 1..=rounds {
             if round % 2 == 1 {
                 backend.set_delay(Duration::from_millis(50));
                 backend.start();
@@ -222,7 +284,7 @@ async fn kill_9_at_20_random_moments_loses_nothing_acknowledged() {
                 acknowledged(&streams)
             );
             killed.push(sloop);
-            sloop = Sloop::start(&yaml, &ports).await;
+            sloop = start().await;
         }
 
         backend.set_delay(Duration::ZERO);
@@ -249,11 +311,10 @@ async fn kill_9_at_20_random_moments_loses_nothing_acknowledged() {
         let text = sloop.scrape_metrics().await;
         eprintln!(
             "{label}: damaged records skipped over all restarts as the last incarnation counts them: {} ({} bytes)",
-            metric_sum(&text, "otelcol_exporter_queue_damaged_records", EXPORTER),
-            metric_sum(&text, "otelcol_exporter_queue_damaged_bytes", EXPORTER)
+            metric_sum(&text, "otelcol_exporter_queue_damaged_records", exporter),
+            metric_sum(&text, "otelcol_exporter_queue_damaged_bytes", exporter)
         );
         drop(killed);
-        let _ = fs::remove_dir_all(&storage);
     })
     .await;
 }
