@@ -763,3 +763,56 @@ async fn a_queue_file_with_random_bytes_in_it_delivers_every_intact_record() {
     })
     .await;
 }
+
+/// A reload that moves the exporter to another backend (its config changed, so a
+/// new exporter queue is built) hands the persistent queue's backlog to the new
+/// exporter on the same files: the old backend is down, the new one receives
+/// everything that was acknowledged before and after the reload, and the reload
+/// does not wait out `shutdown_timeout` for the old one to drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_the_exporter_hands_the_backlog_to_the_new_one() {
+    let label = "reload hands over";
+    bounded(label, Duration::from_secs(120), async {
+        let mut rng = FaultRng::from_env_or_clock(label);
+        let old_backend = FaultyGrpcBackend::new_down(FaultRng::new(rng.next_u64()));
+        let mut new_backend = FaultyGrpcBackend::new_down(FaultRng::new(rng.next_u64()));
+        new_backend.start();
+        let ports = SloopPorts::new();
+        let storage = unique_temp_dir();
+        let mut config = PersistentQueueConfig::new(ports, old_backend.endpoint(), storage.clone());
+        config.shutdown_timeout = Duration::from_secs(30);
+        let sloop = Sloop::start(&config.yaml(), &ports).await;
+
+        let before = send_requests(&ports.grpc_url(), "before", 100, 10).await;
+        assert_eq!(before.acknowledged_requests, 100, "{label}: {}", before.summary());
+
+        config.endpoint = new_backend.endpoint();
+        fs::write(sloop.config_path(0), config.yaml()).expect("rewriting the config");
+        let reloaded_at = Instant::now();
+        sloop.sighup();
+        let reloaded = poll_until(Duration::from_secs(20), Duration::from_millis(50), || async {
+            (sloop.metric("otelcol_service_config_reloads", &[]).await >= 1.0).then_some(())
+        })
+        .await;
+        assert!(reloaded.is_some(), "{label}: no reload counted\n{}", sloop.logs());
+        let took = reloaded_at.elapsed();
+        assert!(
+            took < Duration::from_secs(10),
+            "{label}: the reload took {took:?}: it waited for the old exporter to drain a queue the new one delivers\n{}",
+            sloop.logs()
+        );
+
+        let after = send_requests(&ports.grpc_url(), "after", 50, 10).await;
+        assert_eq!(after.acknowledged_requests, 50, "{label}: {}", after.summary());
+        let answers = Answers::merge([before, after]);
+        assert_all_delivered(label, &new_backend, &answers.acknowledged).await;
+        assert_eq!(
+            old_backend.accepted_requests(),
+            0,
+            "{label}: the old backend was down throughout"
+        );
+        drop(sloop);
+        let _ = fs::remove_dir_all(&storage);
+    })
+    .await;
+}

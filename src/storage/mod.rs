@@ -253,6 +253,8 @@ pub struct DiskQueue {
     writer: Mutex<Option<mpsc::Sender<Append>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     disk_bytes: AtomicU64,
+    /// Exporter queues delivering from this one (two while a reload hands over).
+    consumers: AtomicU64,
     damaged_records: AtomicU64,
     damaged_bytes: AtomicU64,
     /// Holds the directory's lock file: one process per queue.
@@ -338,6 +340,7 @@ impl DiskQueue {
             writer: Mutex::new(Some(sender)),
             thread: Mutex::new(None),
             disk_bytes: AtomicU64::new(disk_bytes),
+            consumers: AtomicU64::new(0),
             damaged_records: AtomicU64::new(damaged.0),
             damaged_bytes: AtomicU64::new(damaged.1),
             _lock: lock,
@@ -576,6 +579,22 @@ impl DiskQueue {
     pub fn size(&self) -> u64 {
         let state = self.lock();
         state.used(state.options.sizer)
+    }
+
+    /// Registers a consumer (an exporter queue delivering from this queue).
+    pub fn attach(&self) {
+        self.consumers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Unregisters a consumer; how many remain. A queue being shut down with
+    /// others still attached (a reload replaced its exporter) leaves delivery to
+    /// them instead of draining.
+    pub fn detach(&self) -> u64 {
+        let before = self
+            .consumers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_sub(1)))
+            .unwrap_or_default();
+        before.saturating_sub(1)
     }
 
     /// Waits until every record is acknowledged.

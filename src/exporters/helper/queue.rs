@@ -229,6 +229,9 @@ impl ExporterQueue {
         if !workers.is_empty() {
             return Ok(());
         }
+        if let Some(disk) = &disk {
+            disk.attach();
+        }
         for _ in 0..self.settings.queue.num_consumers {
             let worker = self.worker();
             match &disk {
@@ -403,12 +406,17 @@ impl ExporterQueue {
         self.metrics.refusals.flush();
         if let Some(persistent) = &self.persistent {
             if let Some(queue) = persistent.queue.get() {
-                let _ = tokio::time::timeout_at(deadline, queue.wait_empty()).await;
+                // A reload that changed this exporter started a new queue on the same
+                // files: it delivers from here on, so stop at once.
+                let others = queue.detach();
+                if others == 0 {
+                    let _ = tokio::time::timeout_at(deadline, queue.wait_empty()).await;
+                }
                 self.abort.cancel();
                 self.join_workers(Instant::now()).await;
                 self.metrics.observe(queue);
                 let left = queue.stats();
-                if left.requests > 0 {
+                if left.requests > 0 && others == 0 {
                     tracing::warn!(
                         message = "Shutdown deadline reached; undelivered data stays in the persistent queue for the next start.",
                         exporter = %self.id,
