@@ -318,3 +318,21 @@ async fn the_segment_being_written_is_emptied_once_everything_in_it_was_delivere
     let queue = DiskQueue::open(&dir, options(Sizer::Requests, 100)).unwrap();
     assert_eq!(pop_all(&queue, 1).await[0].items, 9);
 }
+
+#[tokio::test]
+async fn with_fsync_records_are_synced_and_read_back() {
+    let dir = temp_dir("fsync");
+    let mut synced = options(Sizer::Requests, 100);
+    synced.fsync = true;
+    let queue = DiskQueue::open(&dir, synced.clone()).unwrap();
+    let pushes = (0..20).map(|i| queue.push(2, i, payload(i)));
+    for result in futures_util::future::join_all(pushes).await {
+        result.unwrap();
+    }
+    queue.close();
+    drop(queue);
+    let queue = DiskQueue::open(&dir, synced).unwrap();
+    let mut items: Vec<u32> = pop_all(&queue, 20).await.iter().map(|r| r.items).collect();
+    items.sort_unstable();
+    assert_eq!(items, (0..20).collect::<Vec<_>>());
+}

@@ -130,6 +130,9 @@ impl ExporterMetrics {
         let stats = queue.stats();
         self.queue_size.set(queue.size() as f64);
         self.disk_bytes.set(stats.disk_bytes as f64);
+        // Records found damaged when read back count too, not only those found on open.
+        self.damaged_records.absolute(stats.damaged_records);
+        self.damaged_bytes.absolute(stats.damaged_bytes);
     }
 }
 
@@ -271,8 +274,6 @@ impl ExporterQueue {
         let queue = DiskQueue::open_shared(&dir, options)
             .map_err(|e| StartError::new(&self.id, format!("cannot open its persistent queue: {e}")))?;
         let stats = queue.stats();
-        self.metrics.damaged_records.absolute(stats.damaged_records);
-        self.metrics.damaged_bytes.absolute(stats.damaged_bytes);
         self.metrics.observe(&queue);
         if stats.requests > 0 {
             tracing::info!(
