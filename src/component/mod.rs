@@ -420,6 +420,11 @@ pub trait ExporterConfig: Send + Sync + std::fmt::Debug {
     /// Builds the exporter inside its queue, workers and retries (the exporters'
     /// helper); sends nothing, spawns nothing and opens no file until started.
     fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError>;
+
+    /// The storage extension its `sending_queue.storage` names, if any.
+    fn storage(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What an exporter is built with.

@@ -384,6 +384,30 @@ impl Config {
                 Err(e) => errors.push(ConfigError::new(path, format!("invalid id {name:?}: {e}"))),
             }
         }
+        // A persistent queue must name a storage extension the service runs (the
+        // graph would refuse it too, but only when starting).
+        for (id, (_, exporter)) in &exporters {
+            let Some(name) = exporter.as_ref().and_then(|e| e.storage()) else {
+                continue;
+            };
+            let path = format!("exporters.{id}.sending_queue.storage");
+            let Ok(storage_id) = ComponentId::parse(name) else {
+                continue; // reported by the exporter's own checks
+            };
+            let provides = extensions
+                .get(&storage_id)
+                .and_then(|(_, e)| e.as_ref())
+                .map(|e| e.storage().is_some());
+            let message = match provides {
+                None => format!("extension {name:?} is not defined under extensions"),
+                Some(false) => format!("extension {name:?} is not a storage extension (use file_storage)"),
+                Some(true) if !service_extensions.contains(&storage_id) => {
+                    format!("extension {name:?} is not listed in service.extensions")
+                }
+                Some(true) => continue,
+            };
+            errors.push(ConfigError::new(path, message));
+        }
         if let Err(e) = service.telemetry.metrics.address.parse::<std::net::SocketAddr>() {
             if service.telemetry.metrics.level != MetricsLevel::None {
                 errors.push(ConfigError::new(

@@ -376,3 +376,55 @@ service:
     .unwrap();
     assert_eq!(config.telemetry.metrics.address, "127.0.0.1:8888");
 }
+
+#[test]
+fn a_persistent_queue_must_name_a_storage_extension_the_service_runs() {
+    let config = |storage: &str, listed: &str| {
+        format!(
+            "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+extensions:
+  file_storage:
+    directory: /tmp/sloop-queue
+  health_check:
+exporters:
+  otlp_grpc:
+    endpoint: 127.0.0.1:4317
+    sending_queue:
+      storage: {storage}
+service:
+  extensions: [{listed}]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp_grpc]
+"
+        )
+    };
+    let at = "exporters.otlp_grpc.sending_queue.storage";
+    let errors = errors_of(&config("file_storage/other", "file_storage"));
+    assert_eq!(
+        errors,
+        [format!(
+            "{at}: extension \"file_storage/other\" is not defined under extensions"
+        )]
+    );
+    let errors = errors_of(&config("file_storage", "health_check"));
+    assert_eq!(
+        errors,
+        [format!(
+            "{at}: extension \"file_storage\" is not listed in service.extensions"
+        )]
+    );
+    let errors = errors_of(&config("health_check", "health_check"));
+    assert_eq!(
+        errors,
+        [format!(
+            "{at}: extension \"health_check\" is not a storage extension (use file_storage)"
+        )]
+    );
+    Config::from_yaml(&config("file_storage", "file_storage, health_check")).expect("a listed file_storage is fine");
+}

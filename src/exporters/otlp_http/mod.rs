@@ -201,4 +201,8 @@ impl ExporterConfig for OtlpHttpConfig {
         let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
         crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
+
+    fn storage(&self) -> Option<&str> {
+        self.sending_queue.storage.as_deref()
+    }
 }
