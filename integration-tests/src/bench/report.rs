@@ -116,6 +116,11 @@ const PERSISTENT_TARGETS: [(&str, f64, bool); 3] = [
     ("added p99 ≤ 10 ms at ½ passthrough saturation", 10.0, false),
 ];
 
+/// A persistent scenario's CPU per span and p99 are compared with passthrough's only
+/// when it accepted at least this share of the spans passthrough did (fixed rate)
+/// or of the reference rate offered.
+const CARRIED: f64 = 0.95;
+
 /// The persistent-queue scenarios against passthrough, and issue 12's targets.
 fn persistent_section(out: &mut String, results: &Results, names: &[&str], fixed_rate: u64) {
     let persistent: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("persistent")).collect();
@@ -187,9 +192,26 @@ fn persistent_section(out: &mut String, results: &Results, names: &[&str], fixed
                 1 => ratio_to_passthrough(results, name, |m| m.cpu_us_per_span),
                 _ => difference_to_passthrough(results, name, p99),
             };
-            let verdict = match figure {
-                None => "—".to_string(),
-                Some(s) => {
+            // CPU per span and p99 compare like with like only when the persistent
+            // queue carried the load passthrough did: the generator is closed-loop,
+            // so a collector that answers slowly is offered less.
+            let carried = match i {
+                0 => None,
+                1 => ratio_to_passthrough(results, name, |m| m.fixed_rate_spans as f64),
+                _ => each(results, name, |m| {
+                    m.reference_rate_accepted.unwrap_or(f64::NAN) / m.reference_rate.map_or(f64::NAN, |r| r as f64)
+                }),
+            }
+            .filter(|c| c.min < CARRIED);
+            let verdict = match (figure, carried) {
+                (None, _) => "—".to_string(),
+                (Some(s), Some(c)) => format!(
+                    "{} **not at equal load**: it carried {:.0}% (min {:.0}%) of the spans",
+                    s.cell(2),
+                    c.median * 100.0,
+                    c.min * 100.0
+                ),
+                (Some(s), None) => {
                     let met = if *at_least {
                         s.median >= *bound
                     } else {
@@ -340,8 +362,10 @@ mod tests {
         let m = |saturation: f64, cpu: f64, p99: f64| Measurement {
             saturation_spans_per_s: saturation,
             cpu_us_per_span: cpu,
+            fixed_rate_spans: 2000,
             p99_ms_at_reference_rate: Some(p99),
             reference_rate: Some(500),
+            reference_rate_accepted: Some(500.0),
             ..Default::default()
         };
         let round = |scale: f64| {
@@ -370,6 +394,23 @@ mod tests {
         );
         assert!(
             md.contains("at ½ passthrough saturation | 4.00 (4.00–4.00) yes | 25.00 (25.00–25.00) **no** |"),
+            "{md}"
+        );
+
+        // A queue that could not carry the load is not judged on CPU or latency.
+        let mut slow = results.clone();
+        for round in &mut slow.rounds {
+            let m = round.get_mut("persistent").unwrap();
+            m.fixed_rate_spans = 400;
+            m.reference_rate_accepted = Some(100.0);
+        }
+        let md = markdown(&slow, 20_000);
+        assert!(
+            md.contains("| CPU per span ≤ 1.3× passthrough | 1.20 (1.20–1.20) **not at equal load**: it carried 20% (min 20%) of the spans |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("4.00 (4.00–4.00) **not at equal load**: it carried 20% (min 20%)"),
             "{md}"
         );
     }
