@@ -1,6 +1,8 @@
 //! CI's smoke run of the benchmark harness (`./scripts/bench` runs it for real):
 //! one short round of every scenario against the debug binary, checking that each
 //! phase produced figures and the JSON report holds them. No timing is asserted.
+//! `persistent_fsync` is left out: it is `persistent` with one setting changed, and
+//! each scenario costs CI about ten seconds.
 
 use std::process::Command;
 
@@ -20,6 +22,8 @@ fn the_benchmark_harness_runs_every_scenario() {
             "2000",
             "--overload",
             "2s",
+            "--scenarios",
+            "floor,passthrough,persistent,full,tail-sampling",
             "--json",
         ])
         .arg(&json)
@@ -34,7 +38,7 @@ fn the_benchmark_harness_runs_every_scenario() {
 
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let round = &results["rounds"][0];
-    for scenario in ["floor", "passthrough", "full", "tail_sampling"] {
+    for scenario in ["floor", "passthrough", "persistent", "full", "tail_sampling"] {
         let m = &round[scenario];
         // 2000 spans/s for 1 s, in requests of 100 spans: all of them accepted.
         assert_eq!(m["fixed_rate_spans"], 2000, "{scenario}: {m}\n{stderr}");
@@ -44,6 +48,26 @@ fn the_benchmark_harness_runs_every_scenario() {
         assert!(m["p99_ms_at_fixed_rate"].as_f64().unwrap() > 0.0, "{scenario}: {m}");
     }
     assert!(round["passthrough"]["saturation_one_thread"].as_f64().unwrap() > 0.0);
+
+    // The persistent queue wrote its batches to files, and its latency was taken at
+    // passthrough's reference rate; the in-memory passthrough writes no files.
+    let persistent = &round["persistent"];
+    assert!(
+        persistent["written_bytes_per_span"].as_f64().unwrap() > 0.0,
+        "{persistent}"
+    );
+    assert!(
+        persistent["peak_queue_files_mib"].as_f64().unwrap() > 0.0,
+        "{persistent}"
+    );
+    assert_eq!(persistent["reference_rate"], round["passthrough"]["reference_rate"]);
+    assert!(
+        persistent["p99_ms_at_reference_rate"].as_f64().unwrap() > 0.0,
+        "{persistent}"
+    );
+    assert!(round["passthrough"]["peak_queue_files_mib"].is_null());
+    assert!(stdout.contains("| persistent | "), "{stdout}");
+    assert!(stdout.contains("| saturation ≥ 0.7× passthrough |"), "{stdout}");
     assert!(results["overload"]["max_rss_mib"].as_f64().unwrap() > 1.0, "{results}");
     assert!(stdout.contains("| passthrough |"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -14,12 +14,18 @@
 //! * **latency at half of that saturation**: p99;
 //! * for the floor and passthrough, saturation again with one Tokio worker thread,
 //!   to show what the second core buys;
+//! * for passthrough and the persistent-queue scenarios, p99 at one *reference*
+//!   rate, half of the same round's passthrough saturation, so that the latency a
+//!   persistent queue adds is compared at equal load; and the bytes the collector
+//!   wrote to files per span at the fixed rate (`/proc/<pid>/io`), with the peak
+//!   size of the queue files;
 //! * once, **overload**: flat out into a blackholed backend with a memory limit,
 //!   sampling RSS and counting how clients were refused.
 //!
 //! Runs are interleaved (floor, a, b, c, floor, a, b, c, ...) so drift on a shared
-//! machine hits every scenario alike; ratios to the floor are taken within each
-//! round and then summarised (median, min–max).
+//! machine hits every scenario alike; ratios to the floor, and of the persistent
+//! scenarios to passthrough, are taken within each round and then summarised
+//! (median, min–max).
 
 pub mod floor;
 pub mod procfs;
@@ -96,6 +102,20 @@ pub struct Measurement {
     pub saturation_one_thread: Option<f64>,
     /// Cores busy at saturation with one worker thread.
     pub saturation_one_thread_cores: Option<f64>,
+    /// Bytes the collector wrote to files per accepted span in the fixed-rate
+    /// phase (`write_bytes` of `/proc/<pid>/io`; sloop scenarios only).
+    pub written_bytes_per_span: Option<f64>,
+    /// Largest total size of the queue files seen in the fixed-rate phase, MiB,
+    /// sampled every 50 ms (persistent-queue scenarios only).
+    pub peak_queue_files_mib: Option<f64>,
+    /// The reference rate, spans/s offered: half of this round's passthrough
+    /// saturation (passthrough and the persistent-queue scenarios only).
+    pub reference_rate: Option<u64>,
+    /// Spans/s accepted when offered the reference rate (the generator keeps at most
+    /// `concurrency` requests in flight, so a collector that answers slowly gets less).
+    pub reference_rate_accepted: Option<f64>,
+    /// Latency p99 at the reference rate, ms.
+    pub p99_ms_at_reference_rate: Option<f64>,
 }
 
 /// The overload check's outcome.
@@ -127,11 +147,22 @@ pub struct Results {
 /// Runs the whole benchmark and returns the raw results. Progress goes to stderr.
 pub async fn run(options: &Options) -> Result<Results, String> {
     let mut results = Results::default();
+    // In `Scenario` order: passthrough before the persistent scenarios, whose
+    // reference rate it sets.
+    let mut scenarios = options.scenarios.clone();
+    scenarios.sort();
+    scenarios.dedup();
     for round in 0..options.runs {
-        let mut measured = BTreeMap::new();
-        for &scenario in &options.scenarios {
+        let mut measured: BTreeMap<&'static str, Measurement> = BTreeMap::new();
+        for &scenario in &scenarios {
             eprintln!("round {}/{}: {}", round + 1, options.runs, scenario.name());
-            let m = measure(scenario, options).await?;
+            let reference = match scenario {
+                Scenario::Persistent | Scenario::PersistentFsync => measured
+                    .get(Scenario::Passthrough.name())
+                    .and_then(|m| m.reference_rate),
+                _ => None,
+            };
+            let m = measure(scenario, options, reference).await?;
             eprintln!("  {m:?}");
             measured.insert(scenario.name(), m);
         }
@@ -144,13 +175,17 @@ pub async fn run(options: &Options) -> Result<Results, String> {
     Ok(results)
 }
 
-async fn measure(scenario: Scenario, options: &Options) -> Result<Measurement, String> {
+/// Measures `scenario` from fresh collectors; `reference` is the rate at which a
+/// persistent-queue scenario's p99 is compared with passthrough's.
+async fn measure(scenario: Scenario, options: &Options, reference: Option<u64>) -> Result<Measurement, String> {
     let mut m = Measurement::default();
 
     let setup = Setup::start(scenario, options, 2).await?;
     let fixed = setup.phase(options.fixed_rate, options).await?;
     m.cpu_us_per_span = fixed.cpu.as_secs_f64() * 1e6 / fixed.accepted.max(1) as f64;
     m.fixed_rate_spans = fixed.accepted;
+    m.written_bytes_per_span = fixed.written.map(|bytes| bytes as f64 / fixed.accepted.max(1) as f64);
+    m.peak_queue_files_mib = fixed.peak_queue_files.map(mib);
     m.peak_rss_mib = mib(procfs::memory(setup.collector.pid())?.peak_rss);
     m.p99_ms_at_fixed_rate = fixed.p99_ms;
     drop(setup);
@@ -166,8 +201,22 @@ async fn measure(scenario: Scenario, options: &Options) -> Result<Measurement, S
 
     let half = (m.saturation_spans_per_s / 2.0).max(1.0) as u64;
     let setup = Setup::start(scenario, options, 2).await?;
-    m.p99_ms_at_half_saturation = setup.phase(half, options).await?.p99_ms;
+    let at_half = setup.phase(half, options).await?;
+    m.p99_ms_at_half_saturation = at_half.p99_ms;
     drop(setup);
+
+    if scenario == Scenario::Passthrough {
+        // Passthrough's own half saturation is the reference rate of its round.
+        m.reference_rate = Some(half);
+        m.reference_rate_accepted = Some(at_half.accepted as f64 / at_half.seconds.max(1e-9));
+        m.p99_ms_at_reference_rate = Some(at_half.p99_ms);
+    } else if let Some(rate) = reference {
+        let setup = Setup::start(scenario, options, 2).await?;
+        let at_reference = setup.phase(rate, options).await?;
+        m.reference_rate = Some(rate);
+        m.reference_rate_accepted = Some(at_reference.accepted as f64 / at_reference.seconds.max(1e-9));
+        m.p99_ms_at_reference_rate = Some(at_reference.p99_ms);
+    }
 
     if options.threads && matches!(scenario, Scenario::Floor | Scenario::Passthrough) {
         let setup = Setup::start(scenario, options, 1).await?;
@@ -239,6 +288,9 @@ struct Setup {
     scenario: Scenario,
     sinks: Vec<Sink>,
     collector: Collector,
+    /// The slo processor's state and the persistent queues' files. Last, so that
+    /// it is removed after the collector was stopped.
+    state: StateDir,
 }
 
 /// What one load phase gave.
@@ -249,6 +301,10 @@ struct Phase {
     sink_cpu: Duration,
     p99_ms: f64,
     losses: Vec<String>,
+    /// Bytes the collector wrote to files (sloop only).
+    written: Option<u64>,
+    /// Largest total size of the queue files sampled (persistent queues only).
+    peak_queue_files: Option<u64>,
 }
 
 impl Setup {
@@ -260,7 +316,8 @@ impl Setup {
         let endpoints: Vec<String> = sinks.iter().map(Sink::endpoint).collect();
         let threads = threads.to_string();
         let ports = SloopPorts::new();
-        let collector = match scenario.config(&ports, &endpoints, &state_dir()) {
+        let state = StateDir::new();
+        let collector = match scenario.config(&ports, &endpoints, &state.0) {
             None => Collector::Floor(start_floor(&options.harness_exe, &endpoints[0], &threads).await?),
             Some(yaml) => {
                 let sloop = Sloop::start_with_env(&[&yaml], &ports, &[("TOKIO_WORKER_THREADS", &threads)]).await;
@@ -271,6 +328,7 @@ impl Setup {
             scenario,
             sinks,
             collector,
+            state,
         })
     }
 
@@ -284,6 +342,16 @@ impl Setup {
         let pid = self.collector.pid();
         let cpu_before = procfs::cpu_time(pid)?;
         let sink_cpu_before = procfs::cpu_time(std::process::id())?;
+        let is_sloop = matches!(self.collector, Collector::Sloop(..));
+        let written_before = if is_sloop {
+            Some(procfs::write_bytes(pid)?)
+        } else {
+            None
+        };
+        let queue_files = self
+            .scenario
+            .storage_fsync()
+            .map(|_| QueueFilesSampler::start(Scenario::storage_dir(&self.state.0)));
         let load = loadgen(&self.collector.endpoint(), rate, options, options.duration).await?;
         let sink_cpu = procfs::cpu_time(std::process::id())?.saturating_sub(sink_cpu_before);
         // Drain: the batch timeout, plus tail sampling's decision wait.
@@ -296,6 +364,11 @@ impl Setup {
             sink.settle(expected, quiet, Duration::from_secs(30)).await;
         }
         let cpu = procfs::cpu_time(pid)?.saturating_sub(cpu_before);
+        let written = match written_before {
+            Some(before) => Some(procfs::write_bytes(pid)?.saturating_sub(before)),
+            None => None,
+        };
+        let peak_queue_files = queue_files.map(QueueFilesSampler::stop);
         let lost_after = self.collector.losses().await;
 
         let mut losses = Vec::new();
@@ -332,15 +405,73 @@ impl Setup {
             sink_cpu,
             p99_ms: report::percentile_ms(&mut self.sinks[0].latencies_us(), 0.99),
             losses,
+            written,
+            peak_queue_files,
         })
     }
 }
 
-/// A fresh directory for the slo processor's state.
-fn state_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sloop-bench-{}-{}", std::process::id(), free_port()));
-    let _ = std::fs::create_dir_all(&dir);
-    dir
+/// A fresh directory for one collector's files (the slo processor's state, the
+/// persistent queues), removed on drop.
+struct StateDir(PathBuf);
+
+impl StateDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("sloop-bench-{}-{}", std::process::id(), free_port()));
+        let _ = std::fs::create_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Samples the total size of the files under a `file_storage` directory every
+/// 50 ms and keeps the largest. Segments are deleted once delivered, so this is
+/// what a queue that keeps up holds on disk, not what it wrote.
+struct QueueFilesSampler {
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl QueueFilesSampler {
+    fn start(dir: PathBuf) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn({
+            let peak = peak.clone();
+            async move {
+                loop {
+                    peak.fetch_max(files_size(&dir), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+        Self { peak, task }
+    }
+
+    fn stop(self) -> u64 {
+        self.task.abort();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Total length of the files in `dir` and its subdirectories (files may vanish
+/// while it looks: they count as 0).
+fn files_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => files_size(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 async fn start_floor(harness: &std::path::Path, backend: &str, threads: &str) -> Result<FloorProcess, String> {

@@ -58,6 +58,21 @@ fn parse_memory(status: &str) -> Option<Memory> {
     })
 }
 
+/// Bytes the process has caused to be written to files so far (`write_bytes` in
+/// `/proc/<pid>/io`). The kernel counts a page when the process dirties it, so this
+/// is file data only (no sockets or pipes), in whole pages, and a page written
+/// again after it was synced (`fsync: true`) counts again.
+pub fn write_bytes(pid: u32) -> Result<u64, String> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).map_err(|e| format!("/proc/{pid}/io: {e}"))?;
+    parse_write_bytes(&io).ok_or_else(|| format!("/proc/{pid}/io: no write_bytes"))
+}
+
+fn parse_write_bytes(io: &str) -> Option<u64> {
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +91,13 @@ mod tests {
         cpu_time(pid).unwrap();
         let memory = memory(pid).unwrap();
         assert!(memory.rss > 0 && memory.peak_rss >= memory.rss, "{memory:?}");
+    }
+
+    #[test]
+    fn parses_write_bytes_not_cancelled_write_bytes() {
+        let io = "rchar: 10\nwchar: 20\nwrite_bytes: 8192\ncancelled_write_bytes: 4096\n";
+        assert_eq!(parse_write_bytes(io), Some(8192));
+        write_bytes(std::process::id()).unwrap();
     }
 
     #[test]

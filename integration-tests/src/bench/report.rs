@@ -58,7 +58,14 @@ fn cell(summary: Option<Summary>, decimals: usize) -> String {
 
 /// The scenarios measured, in the order of the first round.
 fn scenario_names(results: &Results) -> Vec<&'static str> {
-    let order = ["floor", "passthrough", "full", "tail_sampling"];
+    let order = [
+        "floor",
+        "passthrough",
+        "persistent",
+        "persistent_fsync",
+        "full",
+        "tail_sampling",
+    ];
     order
         .into_iter()
         .filter(|name| results.rounds.iter().any(|r| r.contains_key(name)))
@@ -80,7 +87,147 @@ fn ratio(results: &Results, name: &str, f: impl Fn(&Measurement) -> f64) -> Opti
     )
 }
 
-/// The Markdown tables: absolute figures, then ratios, then the overload check.
+/// `f(scenario) / f(passthrough)` in every round that measured both.
+fn ratio_to_passthrough(results: &Results, name: &str, f: impl Fn(&Measurement) -> f64) -> Option<Summary> {
+    Summary::of(
+        results
+            .rounds
+            .iter()
+            .filter_map(|r| Some(f(r.get(name)?) / f(r.get("passthrough")?))),
+    )
+}
+
+/// `f(scenario) - f(passthrough)` in every round that measured both.
+fn difference_to_passthrough(results: &Results, name: &str, f: impl Fn(&Measurement) -> f64) -> Option<Summary> {
+    Summary::of(
+        results
+            .rounds
+            .iter()
+            .filter_map(|r| Some(f(r.get(name)?) - f(r.get("passthrough")?))),
+    )
+}
+
+/// Issue 12's performance targets for a persistent queue, against the in-memory
+/// queue of the same round: saturation ≥ 0.7×, CPU per span ≤ 1.3×, added p99 at
+/// half of passthrough's saturation ≤ 10 ms.
+const PERSISTENT_TARGETS: [(&str, f64, bool); 3] = [
+    ("saturation ≥ 0.7× passthrough", 0.7, true),
+    ("CPU per span ≤ 1.3× passthrough", 1.3, false),
+    ("added p99 ≤ 10 ms at ½ passthrough saturation", 10.0, false),
+];
+
+/// A persistent scenario's CPU per span and p99 are compared with passthrough's only
+/// when it accepted at least this share of the spans passthrough did (fixed rate)
+/// or of the reference rate offered.
+const CARRIED: f64 = 0.95;
+
+/// The persistent-queue scenarios against passthrough, and issue 12's targets.
+fn persistent_section(out: &mut String, results: &Results, names: &[&str], fixed_rate: u64) {
+    let persistent: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("persistent")).collect();
+    if persistent.is_empty() {
+        return;
+    }
+    let p99 = |m: &Measurement| m.p99_ms_at_reference_rate.unwrap_or(f64::NAN);
+    let _ = writeln!(
+        out,
+        "\nPersistent queues against passthrough (the in-memory queue), taken within each round. \
+         The reference rate is half of the round's passthrough saturation: {}.\n\n\
+         | scenario | saturation ÷ passthrough | CPU per span ÷ passthrough | p99 ms at the reference rate | \
+         spans/s accepted at the reference rate | added p99 ms | p99 ÷ passthrough | \
+         file bytes written per span at {fixed_rate}/s | peak queue files MiB at {fixed_rate}/s |\n\
+         |---|---|---|---|---|---|---|---|---|",
+        cell(
+            each(results, "passthrough", |m| m
+                .reference_rate
+                .map_or(f64::NAN, |r| r as f64)),
+            0
+        ),
+    );
+    for name in std::iter::once("passthrough").chain(persistent.iter().copied()) {
+        let base = name == "passthrough";
+        let vs = |f: fn(&Measurement) -> f64| {
+            if base {
+                "1".to_string()
+            } else {
+                cell(ratio_to_passthrough(results, name, f), 2)
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            vs(|m| m.saturation_spans_per_s),
+            vs(|m| m.cpu_us_per_span),
+            cell(each(results, name, p99), 1),
+            cell(
+                each(results, name, |m| m.reference_rate_accepted.unwrap_or(f64::NAN)),
+                0
+            ),
+            if base {
+                "0".to_string()
+            } else {
+                cell(difference_to_passthrough(results, name, p99), 1)
+            },
+            if base {
+                "1".to_string()
+            } else {
+                cell(ratio_to_passthrough(results, name, p99), 2)
+            },
+            cell(each(results, name, |m| m.written_bytes_per_span.unwrap_or(f64::NAN)), 0),
+            cell(each(results, name, |m| m.peak_queue_files_mib.unwrap_or(f64::NAN)), 1),
+        );
+    }
+    let _ = write!(
+        out,
+        "\nIssue 12's targets (median of the rounds; met when the median is):\n\n| target |"
+    );
+    for name in &persistent {
+        let _ = write!(out, " {name} |");
+    }
+    let _ = write!(out, "\n|---|{}\n", "---|".repeat(persistent.len()));
+    for (i, (target, bound, at_least)) in PERSISTENT_TARGETS.iter().enumerate() {
+        let _ = write!(out, "| {target} |");
+        for name in &persistent {
+            let figure = match i {
+                0 => ratio_to_passthrough(results, name, |m| m.saturation_spans_per_s),
+                1 => ratio_to_passthrough(results, name, |m| m.cpu_us_per_span),
+                _ => difference_to_passthrough(results, name, p99),
+            };
+            // CPU per span and p99 compare like with like only when the persistent
+            // queue carried the load passthrough did: the generator is closed-loop,
+            // so a collector that answers slowly is offered less.
+            let carried = match i {
+                0 => None,
+                1 => ratio_to_passthrough(results, name, |m| m.fixed_rate_spans as f64),
+                _ => each(results, name, |m| {
+                    m.reference_rate_accepted.unwrap_or(f64::NAN) / m.reference_rate.map_or(f64::NAN, |r| r as f64)
+                }),
+            }
+            .filter(|c| c.min < CARRIED);
+            let verdict = match (figure, carried) {
+                (None, _) => "—".to_string(),
+                (Some(s), Some(c)) => format!(
+                    "{} **not at equal load**: it carried {:.0}% (min {:.0}%) of the spans",
+                    s.cell(2),
+                    c.median * 100.0,
+                    c.min * 100.0
+                ),
+                (Some(s), None) => {
+                    let met = if *at_least {
+                        s.median >= *bound
+                    } else {
+                        s.median <= *bound
+                    };
+                    format!("{} {}", s.cell(2), if met { "yes" } else { "**no**" })
+                }
+            };
+            let _ = write!(out, " {verdict} |");
+        }
+        let _ = writeln!(out);
+    }
+}
+
+/// The Markdown tables: absolute figures, then ratios, then the persistent queues
+/// against passthrough, then the overload check.
 pub fn markdown(results: &Results, fixed_rate: u64) -> String {
     let names = scenario_names(results);
     let mut out = String::new();
@@ -131,6 +278,7 @@ pub fn markdown(results: &Results, fixed_rate: u64) -> String {
             cell(threads, 2),
         );
     }
+    persistent_section(&mut out, results, &names, fixed_rate);
     let losses: Vec<String> = results
         .rounds
         .iter()
@@ -206,5 +354,64 @@ mod tests {
         assert!((r.min - 1.2).abs() < 1e-9 && (r.max - 1.2).abs() < 1e-9, "{r:?}");
         let md = markdown(&results, 20_000);
         assert!(md.contains("| passthrough | 1.20 (1.20–1.20) |"), "{md}");
+        assert!(!md.contains("Persistent queues"), "{md}");
+    }
+
+    #[test]
+    fn persistent_scenarios_are_compared_with_passthrough_of_the_same_round() {
+        let m = |saturation: f64, cpu: f64, p99: f64| Measurement {
+            saturation_spans_per_s: saturation,
+            cpu_us_per_span: cpu,
+            fixed_rate_spans: 2000,
+            p99_ms_at_reference_rate: Some(p99),
+            reference_rate: Some(500),
+            reference_rate_accepted: Some(500.0),
+            ..Default::default()
+        };
+        let round = |scale: f64| {
+            let mut r = BTreeMap::new();
+            r.insert("passthrough", m(1000.0 * scale, 10.0 * scale, 100.0));
+            r.insert("persistent", m(800.0 * scale, 12.0 * scale, 104.0));
+            r.insert("persistent_fsync", m(500.0 * scale, 14.0 * scale, 125.0));
+            r
+        };
+        let results = Results {
+            rounds: vec![round(1.0), round(2.0)],
+            overload: None,
+        };
+        let md = markdown(&results, 20_000);
+        assert!(
+            md.contains("| persistent | 0.80 (0.80–0.80) | 1.20 (1.20–1.20) | 104.0 (104.0–104.0) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| saturation ≥ 0.7× passthrough | 0.80 (0.80–0.80) yes | 0.50 (0.50–0.50) **no** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| CPU per span ≤ 1.3× passthrough | 1.20 (1.20–1.20) yes | 1.40 (1.40–1.40) **no** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("at ½ passthrough saturation | 4.00 (4.00–4.00) yes | 25.00 (25.00–25.00) **no** |"),
+            "{md}"
+        );
+
+        // A queue that could not carry the load is not judged on CPU or latency.
+        let mut slow = results.clone();
+        for round in &mut slow.rounds {
+            let m = round.get_mut("persistent").unwrap();
+            m.fixed_rate_spans = 400;
+            m.reference_rate_accepted = Some(100.0);
+        }
+        let md = markdown(&slow, 20_000);
+        assert!(
+            md.contains("| CPU per span ≤ 1.3× passthrough | 1.20 (1.20–1.20) **not at equal load**: it carried 20% (min 20%) of the spans |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("4.00 (4.00–4.00) **not at equal load**: it carried 20% (min 20%)"),
+            "{md}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The pipelines the harness measures, as sloop configs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::SloopPorts;
 
@@ -11,6 +11,11 @@ pub enum Scenario {
     Floor,
     /// (a) `otlp → batch → otlp_grpc`.
     Passthrough,
+    /// (a) with the exporter's queue on disk: `sending_queue.storage: file_storage`
+    /// (`fsync: false`, the default), in a fresh directory per collector.
+    Persistent,
+    /// [`Scenario::Persistent`] with `fsync: true`: every group commit is synced.
+    PersistentFsync,
     /// (b) `otlp → memory_limiter → attributes → sli → slo → probabilistic_sampler(10%)
     /// → batch → 2× otlp_grpc`.
     Full,
@@ -19,10 +24,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// Every scenario, floor first.
-    pub const ALL: [Scenario; 4] = [
+    /// Every scenario, floor first, and the persistent ones after passthrough (they
+    /// are compared with the passthrough of the same round).
+    pub const ALL: [Scenario; 6] = [
         Scenario::Floor,
         Scenario::Passthrough,
+        Scenario::Persistent,
+        Scenario::PersistentFsync,
         Scenario::Full,
         Scenario::TailSampling,
     ];
@@ -32,6 +40,8 @@ impl Scenario {
         match self {
             Scenario::Floor => "floor",
             Scenario::Passthrough => "passthrough",
+            Scenario::Persistent => "persistent",
+            Scenario::PersistentFsync => "persistent_fsync",
             Scenario::Full => "full",
             Scenario::TailSampling => "tail_sampling",
         }
@@ -47,15 +57,33 @@ impl Scenario {
 
     /// Whether every accepted span reaches each sink (no sampling).
     pub fn delivers_everything(self) -> bool {
-        matches!(self, Scenario::Floor | Scenario::Passthrough)
+        matches!(
+            self,
+            Scenario::Floor | Scenario::Passthrough | Scenario::Persistent | Scenario::PersistentFsync
+        )
+    }
+
+    /// For a persistent-queue scenario, its `file_storage` `fsync` setting.
+    pub fn storage_fsync(self) -> Option<bool> {
+        match self {
+            Scenario::Persistent => Some(false),
+            Scenario::PersistentFsync => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Where a persistent-queue scenario keeps its queue files, inside `state_dir`.
+    pub fn storage_dir(state_dir: &Path) -> PathBuf {
+        state_dir.join("file_storage")
     }
 
     /// The sloop config for this scenario (`None` for the floor), exporting to
-    /// `sinks` (`host:port`), with `state_dir` for the slo processor.
+    /// `sinks` (`host:port`), with `state_dir` for the slo processor's state and the
+    /// persistent queues' files.
     pub fn config(self, ports: &SloopPorts, sinks: &[String], state_dir: &Path) -> Option<String> {
         let processors: &[&str] = match self {
             Scenario::Floor => return None,
-            Scenario::Passthrough => &["batch"],
+            Scenario::Passthrough | Scenario::Persistent | Scenario::PersistentFsync => &["batch"],
             Scenario::Full => &[
                 "memory_limiter",
                 "attributes",
@@ -81,14 +109,28 @@ impl Scenario {
             yaml.push_str(&format!(
                 "  otlp_grpc/{i}:\n    endpoint: {sink}\n    tls: {{insecure: true}}\n    compression: none\n"
             ));
+            if self.storage_fsync().is_some() {
+                yaml.push_str("    sending_queue: {storage: file_storage}\n");
+            }
         }
         let exporters: Vec<String> = (0..sinks.len()).map(|i| format!("otlp_grpc/{i}")).collect();
+        let mut extensions = vec!["health_check"];
         yaml.push_str(&format!(
-            "extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
-             service:\n  extensions: [health_check]\n  telemetry:\n    logs: {{level: warn}}\n    \
+            "extensions:\n  health_check:\n    endpoint: 127.0.0.1:{}\n",
+            ports.health
+        ));
+        if let Some(fsync) = self.storage_fsync() {
+            extensions.push("file_storage");
+            yaml.push_str(&format!(
+                "  file_storage:\n    directory: {}\n    create_directory: true\n    fsync: {fsync}\n",
+                Self::storage_dir(state_dir).display()
+            ));
+        }
+        yaml.push_str(&format!(
+            "service:\n  extensions: [{extensions}]\n  telemetry:\n    logs: {{level: warn}}\n    \
              metrics: {{address: 127.0.0.1:{telemetry}}}\n  pipelines:\n    traces:\n      \
              receivers: [otlp]\n      processors: [{processors}]\n      exporters: [{exporters}]\n",
-            health = ports.health,
+            extensions = extensions.join(", "),
             telemetry = ports.telemetry,
             processors = processors.join(", "),
             exporters = exporters.join(", "),

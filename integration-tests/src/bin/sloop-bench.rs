@@ -3,6 +3,8 @@
 //! ```text
 //! ./scripts/bench                      # builds release binaries, then runs this
 //! sloop-bench --runs 3 --duration 10s  # what ./scripts/bench runs
+//! sloop-bench --scenarios passthrough,persistent,persistent-fsync --no-threads --overload 0s
+//!                                      # persistent exporter queues against the in-memory one
 //! sloop-bench floor --listen 127.0.0.1:4317 --backend 127.0.0.1:4319   # the floor alone
 //! ```
 
