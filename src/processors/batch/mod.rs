@@ -17,11 +17,13 @@
 //!   persistent queue, or `wait_for_result`): a request is answered only when every
 //!   batch that carries its items has been passed on and the next stage answered — OK
 //!   when it took the batch, its error (usually retryable) when it refused it. A
-//!   request whose items were split over two batches waits for both. Many requests
-//!   still share one batch, so for a persistent queue a batch is a group commit: one
-//!   write answers every client in it. The price is latency: a request that does not
-//!   fill a batch waits up to `timeout` for it; lower `timeout` (or `send_batch_size`)
-//!   if clients send few requests at a time. Nothing is held in this mode: a refused
+//!   request whose items were split over two batches waits for both. A batch does not
+//!   wait for `timeout` here: when nothing is being passed on, a request's items leave
+//!   at once, and requests that arrive while a batch is being passed on leave
+//!   together as soon as it was taken (a group commit: one write to a persistent queue
+//!   answers every client in it). So batches grow with the load, up to
+//!   `send_batch_size` / `send_batch_max_size`, and a client waits for about two
+//!   writes, not for `timeout`. Nothing is held in this mode: a refused
 //!   batch was never acknowledged to anyone, so its clients retry it. At shutdown the
 //!   pending batch is sent and its clients answered; a client whose batch could not
 //!   be sent before the shutdown deadline gets a retryable error.
@@ -136,6 +138,9 @@ struct Pending {
     /// with how many of its items are still there (they add up to `items`). Always
     /// empty, and so never allocated, in on-entry mode.
     waiters: std::collections::VecDeque<(Arc<PendingAnswer>, usize)>,
+    /// Once-passed-on mode: a flusher task is passing batches on (see
+    /// [`BatchCore::flush_while_pending`]).
+    flushing: bool,
 }
 
 /// Batches taken out of [`Pending`], and in once-passed-on mode, for each batch the
@@ -286,6 +291,7 @@ impl BatchProcessor {
                     items: 0,
                     since: None,
                     waiters: std::collections::VecDeque::new(),
+                    flushing: false,
                 }),
                 wake: Notify::new(),
                 backlog: Backlog::new(id),
@@ -321,6 +327,25 @@ impl BatchCore {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Once-passed-on mode, a group commit: passes on everything pending, then
+    /// everything that arrived while that was being passed on, until nothing waits.
+    /// So a request waits for the batch in front of it and its own, not for
+    /// `timeout`, and batches grow with the load: as many requests share one as
+    /// arrive while the one before is written.
+    async fn flush_while_pending(&self, max: usize) {
+        loop {
+            let taken = {
+                let mut pending = self.lock();
+                if pending.items == 0 {
+                    pending.flushing = false;
+                    return;
+                }
+                pending.take_batches(max, |_| true)
+            };
+            let _ = self.send(taken).await;
         }
     }
 
@@ -391,7 +416,7 @@ impl BatchProcessor {
             return core.next.consume(data).await;
         }
         let (answer, answered) = PendingAnswer::new();
-        let taken = {
+        let (taken, lead) = {
             let mut pending = core.lock();
             if let Err(mismatched) = pending.data.append(data) {
                 return Err(core.mismatched(&mismatched));
@@ -404,8 +429,18 @@ impl BatchProcessor {
             }
             // As in `take`: after shutdown's final take, nothing else would send it.
             let stopped = self.stop.is_cancelled();
-            pending.take_batches(self.config.send_batch_max_size, |n| stopped || self.is_full(n))
+            let taken = pending.take_batches(self.config.send_batch_max_size, |n| stopped || self.is_full(n));
+            let lead = pending.items > 0 && !pending.flushing;
+            pending.flushing |= lead;
+            (taken, lead)
         };
+        if lead {
+            // Nothing is being passed on: this request's items leave now, with
+            // whatever joins them meanwhile.
+            let core = core.clone();
+            let max = self.config.send_batch_max_size;
+            tokio::spawn(async move { core.flush_while_pending(max).await });
+        }
         // Batches this request filled may carry other requests' items: their callers
         // are answered from here. Only the answer about our own items counts.
         let _ = core.send(taken).await;

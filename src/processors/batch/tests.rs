@@ -247,20 +247,19 @@ async fn answer(handle: tokio::task::JoinHandle<Result<(), ConsumeError>>) -> Re
 }
 
 #[tokio::test(start_paused = true)]
-async fn durable_a_caller_waits_until_its_batch_was_passed_on_and_taken() {
+async fn durable_a_caller_is_passed_on_at_once_and_answered_once_taken() {
     let next = Gate::new();
-    let batch = durable(200, 100, 0, next.clone());
+    // A long timeout and a large batch: neither is what sends it.
+    let batch = durable(10_000, 100, 0, next.clone());
     batch.start().await.unwrap();
     let caller = consume_in_background(&batch, spans(2));
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(next.arrived().is_empty());
-    assert!(
-        !caller.is_finished(),
-        "answered while its items sat in the pending batch"
+    settle().await;
+    assert_eq!(
+        next.arrived(),
+        vec![2],
+        "nothing was being passed on, so it left at once"
     );
-    // The timeout sends the partial batch; the next stage has it but has not answered.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(next.arrived(), vec![2]);
+    tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(!caller.is_finished(), "answered before the next stage did");
     next.open(1);
     assert!(answer(caller).await.is_ok());
@@ -297,20 +296,26 @@ async fn durable_a_refused_batch_fails_every_caller_in_it_and_is_not_held() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn durable_callers_sharing_a_batch_are_answered_after_its_one_send() {
+async fn durable_requests_arriving_during_a_send_share_the_next_batch() {
     let next = Gate::new();
-    let batch = durable(10_000, 3, 0, next.clone());
+    let batch = durable(10_000, 100, 0, next.clone());
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
+    // While the first is being passed on, two more requests arrive: a group commit.
     let second = consume_in_background(&batch, spans(2));
+    let third = consume_in_background(&batch, spans(1));
     settle().await;
-    assert_eq!(next.arrived(), vec![3], "not one request for both callers");
-    assert!(!first.is_finished() && !second.is_finished());
+    assert_eq!(next.arrived(), vec![1]);
     next.open(1);
     assert!(answer(first).await.is_ok());
+    settle().await;
+    assert_eq!(next.arrived(), vec![1, 3], "not one request for the two that waited");
+    assert!(!second.is_finished() && !third.is_finished());
+    next.open(1);
     assert!(answer(second).await.is_ok());
-    assert_eq!(next.answer.batch_sizes(), vec![3]);
+    assert!(answer(third).await.is_ok());
+    assert_eq!(next.answer.batch_sizes(), vec![1, 3]);
     batch.shutdown().await;
 }
 
@@ -321,36 +326,54 @@ async fn durable_a_caller_split_over_two_batches_waits_for_both() {
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
-    // 1 + 3 waiting: batches of 2 and 2, the second caller's items in both.
+    assert_eq!(next.arrived(), vec![1]);
+    // 3 items while the first is in flight: a full batch of 2 leaves at once, the
+    // last item after the first batch was taken. The second caller is in both.
     let second = consume_in_background(&batch, spans(3));
     settle().await;
-    assert_eq!(next.arrived(), vec![2]);
+    assert_eq!(next.arrived(), vec![1, 2]);
     next.open(1);
     assert!(answer(first).await.is_ok());
     settle().await;
-    assert_eq!(next.arrived(), vec![2, 2]);
+    assert_eq!(next.arrived(), vec![1, 2, 1]);
+    next.open(1);
+    settle().await;
     assert!(!second.is_finished(), "answered before its second batch was");
-    // The second batch is refused: its caller is told so, though its first part went.
+    // Its last batch is refused: its caller is told so, though its first part went.
     refuse(&next.answer, Some(full()));
     next.open(1);
     assert!(answer(second).await.is_err());
-    assert_eq!(next.answer.batch_sizes(), vec![2]);
+    assert_eq!(next.answer.batch_sizes(), vec![1, 2]);
     batch.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn durable_shutdown_sends_the_pending_batch_and_answers_its_callers() {
-    let next = Recorder::new();
+    let next = Gate::new();
     let batch = durable(60_000, 1000, 0, next.clone());
     batch.start().await.unwrap();
-    let caller = consume_in_background(&batch, spans(7));
+    let first = consume_in_background(&batch, spans(1));
     settle().await;
-    assert!(!caller.is_finished());
-    batch.shutdown().await;
-    assert!(answer(caller).await.is_ok());
-    assert_eq!(next.batch_sizes(), vec![7]);
+    // Pending behind the first, which the next stage has not answered.
+    let second = consume_in_background(&batch, spans(7));
+    settle().await;
+    assert_eq!(next.arrived(), vec![1]);
+    let shutdown = {
+        let batch = batch.clone();
+        tokio::spawn(async move { batch.shutdown().await })
+    };
+    settle().await;
+    next.open(2);
+    tokio::time::timeout(Duration::from_secs(60), shutdown)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer(first).await.is_ok());
+    assert!(answer(second).await.is_ok());
+    assert_eq!(next.answer.batch_sizes(), vec![1, 7]);
     // After shutdown, data goes straight on and the caller gets the next stage's answer.
-    refuse(&next, Some(full()));
+    refuse(&next.answer, Some(full()));
+    next.open(1);
     assert!(batch.consume(spans(1)).await.is_err());
     batch.shutdown().await;
 }
@@ -362,14 +385,19 @@ async fn durable_a_batch_dropped_unsent_tells_its_other_callers_to_retry() {
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
-    // The second caller fills the batch and sends it; its task is cancelled mid-send
-    // (its client went away), so the batch is gone with the first caller's item.
+    // Behind the first: the second waits, the third fills a batch and sends it from
+    // its own task, which is cancelled mid-send (its client went away), so the batch
+    // is gone with the second caller's item.
     let second = consume_in_background(&batch, spans(1));
     settle().await;
-    assert_eq!(next.arrived(), vec![2]);
-    second.abort();
-    let error = answer(first).await.unwrap_err();
+    let third = consume_in_background(&batch, spans(1));
+    settle().await;
+    assert_eq!(next.arrived(), vec![1, 2]);
+    third.abort();
+    let error = answer(second).await.unwrap_err();
     assert!(matches!(error.retry, crate::component::Retry::After(_)), "{error}");
+    next.open(1);
+    assert!(answer(first).await.is_ok());
     batch.shutdown().await;
 }
 
