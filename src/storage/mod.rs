@@ -463,6 +463,16 @@ impl DiskQueue {
         }
     }
 
+    /// Takes the oldest record no consumer holds, if one is ready now.
+    pub fn try_pop(&self) -> Option<Record> {
+        loop {
+            self.available.try_acquire().ok()?.forget();
+            if let Some(record) = self.take() {
+                return Some(record);
+            }
+        }
+    }
+
     /// Takes the oldest ready record, reading it from disk if it is not cached.
     /// `None` when the record could not be read back intact (counted as damaged and
     /// acknowledged, so it is not tried again).

@@ -23,6 +23,12 @@ use crate::component::{ComponentId, ConsumeError, Pressure, Signal, StartError};
 use crate::exporters::{ExportBatch, ExportError, Exporter, HelperSettings};
 use crate::storage::{DiskQueue, PushError, QueueOptions, Sizer, StorageSettings};
 
+/// A persistent queue's worker sends records that are ready together as one request
+/// of at most this many items (the Collector's default `send_batch_size`)…
+const MERGE_ITEMS: usize = 8192;
+/// …and at most this many bytes, under the 4 MiB a gRPC server takes by default.
+const MERGE_BYTES: usize = 3 << 20;
+
 /// How long a client is asked to wait when an exporter queue is full.
 const FULL_QUEUE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -550,22 +556,58 @@ impl Worker {
     /// Takes records from a persistent queue and sends them until shutdown: a
     /// record is marked done once delivered or given up on for good, and put back
     /// when the shutdown deadline interrupts it.
+    ///
+    /// Records that are ready together are sent as one request, up to
+    /// [`MERGE_ITEMS`] items and [`MERGE_BYTES`]: a busy pipeline writes many small
+    /// records (each one group commit of its clients' requests), and a request per
+    /// record would cost the backend and this process a request's overhead each.
+    /// Concatenated Export*ServiceRequest encodings are the encoding of the merged
+    /// request, so nothing is decoded or re-encoded.
     async fn drain_disk(self, queue: Arc<DiskQueue>) {
         loop {
-            let record = tokio::select! {
+            let first = tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => return,
                 record = queue.pop() => record,
             };
-            let Some(signal) = Signal::ALL.get(usize::from(record.kind)).copied() else {
-                tracing::error!(message = "A persistent queue record names no known signal; skipping it.", exporter = %self.id, kind = record.kind);
-                queue.ack(record.seq);
+            let Some(signal) = Signal::ALL.get(usize::from(first.kind)).copied() else {
+                tracing::error!(message = "A persistent queue record names no known signal; skipping it.", exporter = %self.id, kind = first.kind);
+                queue.ack(first.seq);
                 continue;
             };
-            let batch = ExportBatch::from_protobuf(signal, record.items as usize, record.payload);
-            match self.send_with_retry(&batch).await {
-                Delivery::Delivered | Delivery::Dropped => queue.ack(record.seq),
-                Delivery::HandedBack | Delivery::Kept => queue.release(record.seq),
+            let mut items = first.items as usize;
+            let mut bytes = first.payload.len();
+            let mut records = vec![first];
+            while items < MERGE_ITEMS {
+                let Some(next) = queue.try_pop() else { break };
+                if next.kind != records[0].kind
+                    || items + next.items as usize > MERGE_ITEMS
+                    || bytes + next.payload.len() > MERGE_BYTES
+                {
+                    queue.release(next.seq);
+                    break;
+                }
+                items += next.items as usize;
+                bytes += next.payload.len();
+                records.push(next);
+            }
+            let payload = match records.as_slice() {
+                [one] => one.payload.clone(),
+                many => {
+                    let mut joined = bytes::BytesMut::with_capacity(bytes);
+                    for record in many {
+                        joined.extend_from_slice(&record.payload);
+                    }
+                    joined.freeze()
+                }
+            };
+            let batch = ExportBatch::from_protobuf(signal, items, payload);
+            let delivery = self.send_with_retry(&batch).await;
+            for record in records {
+                match delivery {
+                    Delivery::Delivered | Delivery::Dropped => queue.ack(record.seq),
+                    Delivery::HandedBack | Delivery::Kept => queue.release(record.seq),
+                }
             }
             self.metrics.observe(&queue);
         }

@@ -438,3 +438,42 @@ async fn the_items_sizer_bounds_an_in_memory_queue_by_items() {
     queue.enqueue(batch(4)).await.unwrap();
     assert!(queue.enqueue(batch(1)).await.is_err(), "10 items is the capacity");
 }
+
+#[tokio::test]
+async fn records_ready_together_leave_a_persistent_queue_as_one_request() {
+    let dir = temp_dir();
+    let exporter = Scripted::new(Vec::new());
+    let queue = persistent_queue(&dir, exporter.clone(), settings(10, true));
+    // Written before the workers start (the queue takes over this open queue), so
+    // all three are ready at once.
+    let disk = crate::storage::DiskQueue::open_shared(
+        &crate::storage::StorageSettings {
+            directory: dir.clone(),
+            fsync: false,
+            timeout: Duration::from_secs(5),
+        }
+        .queue_dir("exporter", "otlp/disk"),
+        crate::storage::QueueOptions {
+            fsync: false,
+            sizer: crate::storage::Sizer::Requests,
+            capacity: 100,
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+    for n in [1, 2, 3] {
+        let batch = batch(n);
+        disk.push(0, n as u32, batch.protobuf()).await.unwrap();
+    }
+    queue.start().unwrap();
+    assert!(crate::testing::poll(Duration::from_secs(5), || *exporter.delivered.lock().unwrap() == 6).await);
+    assert_eq!(
+        exporter.attempts.lock().unwrap().len(),
+        1,
+        "three ready records, one request"
+    );
+    assert!(crate::testing::poll(Duration::from_secs(5), || disk.stats().requests == 0).await);
+    queue
+        .shutdown(tokio::time::Instant::now() + Duration::from_secs(1))
+        .await;
+}

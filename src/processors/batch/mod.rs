@@ -126,6 +126,10 @@ struct BatchCore {
     wake: Notify,
     /// Batches the next stage refused (on-entry mode only).
     backlog: Backlog,
+    /// Once-passed-on mode: how many flusher tasks may pass batches on at once —
+    /// one per core, so encoding and writing big batches is not done on one core
+    /// while requests wait.
+    flushers: usize,
 }
 
 /// Items waiting for their batch to fill.
@@ -138,9 +142,9 @@ struct Pending {
     /// with how many of its items are still there (they add up to `items`). Always
     /// empty, and so never allocated, in on-entry mode.
     waiters: std::collections::VecDeque<(Arc<PendingAnswer>, usize)>,
-    /// Once-passed-on mode: a flusher task is passing batches on (see
-    /// [`BatchCore::flush_while_pending`]).
-    flushing: bool,
+    /// Once-passed-on mode: flusher tasks passing batches on (see
+    /// [`BatchCore::flush_while_pending`]), at most [`BatchCore::flushers`].
+    flushing: usize,
 }
 
 /// Batches taken out of [`Pending`], and in once-passed-on mode, for each batch the
@@ -291,14 +295,27 @@ impl BatchProcessor {
                     items: 0,
                     since: None,
                     waiters: std::collections::VecDeque::new(),
-                    flushing: false,
+                    flushing: 0,
                 }),
                 wake: Notify::new(),
                 backlog: Backlog::new(id),
+                flushers: std::thread::available_parallelism().map_or(2, usize::from),
             }),
             stop: CancellationToken::new(),
             timer: Mutex::new(None),
         }
+    }
+}
+
+impl BatchProcessor {
+    /// Sets how many flusher tasks may run at once in once-passed-on mode (one per
+    /// core by default); for tests that need a fixed number.
+    #[cfg(test)]
+    pub(crate) fn with_flushers(mut self, flushers: usize) -> Self {
+        if let Some(core) = Arc::get_mut(&mut self.core) {
+            core.flushers = flushers;
+        }
+        self
     }
 }
 
@@ -332,6 +349,8 @@ impl BatchCore {
 
     /// Once-passed-on mode, a group commit: passes on everything pending, then
     /// everything that arrived while that was being passed on, until nothing waits.
+    /// Up to one flusher per core runs at once (each takes what is pending when it
+    /// is free).
     /// So a request waits for the batch in front of it and its own, not for
     /// `timeout`, and batches grow with the load: as many requests share one as
     /// arrive while the one before is written.
@@ -340,7 +359,7 @@ impl BatchCore {
             let taken = {
                 let mut pending = self.lock();
                 if pending.items == 0 {
-                    pending.flushing = false;
+                    pending.flushing -= 1;
                     return;
                 }
                 pending.take_batches(max, |_| true)
@@ -430,8 +449,8 @@ impl BatchProcessor {
             // As in `take`: after shutdown's final take, nothing else would send it.
             let stopped = self.stop.is_cancelled();
             let taken = pending.take_batches(self.config.send_batch_max_size, |n| stopped || self.is_full(n));
-            let lead = pending.items > 0 && !pending.flushing;
-            pending.flushing |= lead;
+            let lead = pending.items > 0 && pending.flushing < core.flushers;
+            pending.flushing += usize::from(lead);
             (taken, lead)
         };
         if lead {

@@ -222,6 +222,26 @@ fn durable(timeout_ms: u64, size: usize, max: usize, next: Arc<dyn Consumer>) ->
     config.build(&ctx, next).unwrap()
 }
 
+/// As [`durable`] with a fixed number of flusher tasks (the default is one per core),
+/// so what reaches the next stage when does not depend on the machine.
+fn durable_with_flushers(
+    flushers: usize,
+    timeout_ms: u64,
+    size: usize,
+    max: usize,
+    next: Arc<dyn Consumer>,
+) -> Arc<dyn crate::component::Processor> {
+    let config = BatchConfig {
+        timeout: Duration::from_millis(timeout_ms),
+        send_batch_size: size,
+        send_batch_max_size: max,
+    };
+    Arc::new(
+        BatchProcessor::with_id(config, "batch".into(), Signal::Traces, Acknowledge::OncePassedOn, next)
+            .with_flushers(flushers),
+    )
+}
+
 /// Starts `processor.consume(data)` on its own task, so the test can watch whether
 /// it has resolved.
 fn consume_in_background(
@@ -271,7 +291,7 @@ async fn durable_a_caller_is_passed_on_at_once_and_answered_once_taken() {
 async fn durable_a_refused_batch_fails_every_caller_in_it_and_is_not_held() {
     let next = Recorder::new();
     refuse(&next, Some(full()));
-    let batch = durable(10_000, 3, 0, next.clone());
+    let batch = durable_with_flushers(1, 10_000, 3, 0, next.clone());
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
@@ -298,7 +318,7 @@ async fn durable_a_refused_batch_fails_every_caller_in_it_and_is_not_held() {
 #[tokio::test(start_paused = true)]
 async fn durable_requests_arriving_during_a_send_share_the_next_batch() {
     let next = Gate::new();
-    let batch = durable(10_000, 100, 0, next.clone());
+    let batch = durable_with_flushers(1, 10_000, 100, 0, next.clone());
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
@@ -320,9 +340,32 @@ async fn durable_requests_arriving_during_a_send_share_the_next_batch() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn durable_flushers_pass_batches_on_side_by_side() {
+    let next = Gate::new();
+    let batch = durable_with_flushers(2, 10_000, 100, 0, next.clone());
+    batch.start().await.unwrap();
+    let first = consume_in_background(&batch, spans(1));
+    settle().await;
+    // The first flusher waits on the next stage; a second one takes the next request.
+    let second = consume_in_background(&batch, spans(2));
+    settle().await;
+    assert_eq!(next.arrived(), vec![1, 2]);
+    // Both busy: the third waits for one of them.
+    let third = consume_in_background(&batch, spans(3));
+    settle().await;
+    assert_eq!(next.arrived(), vec![1, 2]);
+    next.open(3);
+    for caller in [first, second, third] {
+        assert!(answer(caller).await.is_ok());
+    }
+    assert_eq!(next.arrived(), vec![1, 2, 3]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn durable_a_caller_split_over_two_batches_waits_for_both() {
     let next = Gate::new();
-    let batch = durable(10_000, 2, 2, next.clone());
+    let batch = durable_with_flushers(1, 10_000, 2, 2, next.clone());
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
@@ -350,7 +393,7 @@ async fn durable_a_caller_split_over_two_batches_waits_for_both() {
 #[tokio::test(start_paused = true)]
 async fn durable_shutdown_sends_the_pending_batch_and_answers_its_callers() {
     let next = Gate::new();
-    let batch = durable(60_000, 1000, 0, next.clone());
+    let batch = durable_with_flushers(1, 60_000, 1000, 0, next.clone());
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
@@ -381,7 +424,7 @@ async fn durable_shutdown_sends_the_pending_batch_and_answers_its_callers() {
 #[tokio::test(start_paused = true)]
 async fn durable_a_batch_dropped_unsent_tells_its_other_callers_to_retry() {
     let next = Gate::new();
-    let batch = durable(10_000, 2, 0, next.clone());
+    let batch = durable_with_flushers(1, 10_000, 2, 0, next.clone());
     batch.start().await.unwrap();
     let first = consume_in_background(&batch, spans(1));
     settle().await;
