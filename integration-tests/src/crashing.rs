@@ -82,35 +82,7 @@ impl CrashingGrpcBackend {
         self.crash();
         // std sets SO_REUSEADDR on Unix, so the port can be bound again at once
         // although the crashed server's connections linger in TIME_WAIT.
-        let listener = std::net::TcpListener::bind(self.address).expect("binding the crashing backend's port");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime for the crashing backend");
-        let service = self.service.clone();
-        runtime.spawn(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => listener,
-                Err(error) => {
-                    eprintln!("crashing backend: listener: {error}");
-                    return;
-                }
-            };
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let server = tonic::transport::Server::builder()
-                .add_service(
-                    TraceServiceServer::new(service)
-                        .accept_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Zstd)
-                        .max_decoding_message_size(256 * 1024 * 1024),
-                )
-                .serve_with_incoming(incoming);
-            if let Err(error) = server.await {
-                eprintln!("crashing backend: {error}");
-            }
-        });
+        let runtime = serve_traces_on_own_runtime(self.address, self.service.clone(), "crashing backend");
         self.runtime = Some(runtime);
     }
 
@@ -151,4 +123,46 @@ impl Drop for CrashingGrpcBackend {
     fn drop(&mut self) {
         self.crash();
     }
+}
+
+/// Binds `address` (before returning) and serves `service` as an OTLP/gRPC trace
+/// backend on a Tokio runtime of its own, so that dropping the runtime drops the
+/// server with every connection and request in flight: a backend that crashes.
+///
+/// # Panics
+/// If the port cannot be bound or the runtime cannot be built.
+pub fn serve_traces_on_own_runtime<S: TraceService>(
+    address: SocketAddr,
+    service: S,
+    label: &'static str,
+) -> tokio::runtime::Runtime {
+    let listener = std::net::TcpListener::bind(address).unwrap_or_else(|e| panic!("{label}: binding {address}: {e}"));
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{label}: building its runtime: {e}"));
+    runtime.spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("{label}: listener: {error}");
+                return;
+            }
+        };
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(service)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd)
+                    .max_decoding_message_size(256 * 1024 * 1024),
+            )
+            .serve_with_incoming(incoming);
+        if let Err(error) = server.await {
+            eprintln!("{label}: {error}");
+        }
+    });
+    runtime
 }

@@ -20,11 +20,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::task::JoinHandle;
-use tonic::codec::CompressionEncoding;
 use tonic::Code;
 
 use crate::backends::Received;
@@ -195,35 +194,8 @@ impl FaultyGrpcBackend {
     pub fn start(&mut self) {
         self.stop();
         // std sets SO_REUSEADDR on Unix, so the port can be bound again at once.
-        let listener = std::net::TcpListener::bind(self.address).expect("binding the faulty backend's port");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime for the faulty backend");
-        let service = self.service.clone();
-        runtime.spawn(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => listener,
-                Err(error) => {
-                    eprintln!("faulty backend: listener: {error}");
-                    return;
-                }
-            };
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let server = tonic::transport::Server::builder()
-                .add_service(
-                    TraceServiceServer::new(service)
-                        .accept_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Zstd)
-                        .max_decoding_message_size(256 * 1024 * 1024),
-                )
-                .serve_with_incoming(incoming);
-            if let Err(error) = server.await {
-                eprintln!("faulty backend: {error}");
-            }
-        });
+        let runtime =
+            crate::crashing::serve_traces_on_own_runtime(self.address, self.service.clone(), "faulty backend");
         self.runtime = Some(runtime);
     }
 

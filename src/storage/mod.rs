@@ -172,6 +172,8 @@ pub struct Stats {
     pub damaged_records: u64,
     /// Bytes in them.
     pub damaged_bytes: u64,
+    /// The size in the sizer's units (one of `requests`, `items`, `bytes`).
+    pub size: u64,
 }
 
 /// Where one live record is.
@@ -582,13 +584,13 @@ impl DiskQueue {
             disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
             damaged_records: self.damaged_records.load(Ordering::Relaxed),
             damaged_bytes: self.damaged_bytes.load(Ordering::Relaxed),
+            size: state.used(state.options.sizer),
         }
     }
 
     /// The queue's size in its sizer's units.
     pub fn size(&self) -> u64 {
-        let state = self.lock();
-        state.used(state.options.sizer)
+        self.stats().size
     }
 
     /// Registers a consumer (an exporter queue delivering from this queue).

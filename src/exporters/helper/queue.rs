@@ -134,7 +134,7 @@ impl ExporterMetrics {
     /// Sets the gauges of a persistent queue from what it holds.
     fn observe(&self, queue: &DiskQueue) {
         let stats = queue.stats();
-        self.queue_size.set(queue.size() as f64);
+        self.queue_size.set(stats.size as f64);
         self.disk_bytes.set(stats.disk_bytes as f64);
         // Records found damaged when read back count too, not only those found on open.
         self.damaged_records.absolute(stats.damaged_records);
