@@ -39,6 +39,8 @@ pub const EXPORTERS: &[ExporterFactory] = &[
 
 /// Every extension type.
 pub const EXTENSIONS: &[ExtensionFactory] = &[
+    crate::extensions::basicauth::FACTORY,
+    crate::extensions::bearertokenauth::FACTORY,
     crate::extensions::file_storage::FACTORY,
     crate::extensions::health_check::FACTORY,
 ];

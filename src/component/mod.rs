@@ -6,6 +6,7 @@
 //! Vector): parsing a config never opens a port or spawns a task, so `sloop validate`
 //! and the startup check can build every config without side effects.
 
+pub mod auth;
 mod id;
 pub mod registry;
 mod state;
@@ -15,6 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use auth::{Authenticators, ClientAuthenticator, ServerAuthenticator};
 pub use id::{ComponentId, ComponentIdError};
 pub use state::{Claim, StateStore};
 
@@ -146,8 +148,17 @@ pub trait Receiver: Lifecycle {}
 impl<T: Lifecycle> Receiver for T {}
 
 /// A running extension.
-pub trait Extension: Lifecycle {}
-impl<T: Lifecycle> Extension for T {}
+pub trait Extension: Lifecycle {
+    /// The authenticator it provides to receivers, if it is one.
+    fn server_authenticator(&self) -> Option<Arc<dyn ServerAuthenticator>> {
+        None
+    }
+
+    /// The authenticator it provides to exporters, if it is one.
+    fn client_authenticator(&self) -> Option<Arc<dyn ClientAuthenticator>> {
+        None
+    }
+}
 
 /// Where a receiver sends each signal: one consumer per signal it feeds, already
 /// fanned out to every pipeline of that signal that lists the receiver.
@@ -302,7 +313,24 @@ impl Pressure {
 /// A parsed receiver config that can build the running receiver.
 pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
     /// Builds the receiver; binds nothing yet.
-    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Result<Arc<dyn Receiver>, BuildError>;
+    fn build(
+        &self,
+        id: &ComponentId,
+        outputs: ReceiverOutputs,
+        ctx: &ReceiverContext<'_>,
+    ) -> Result<Arc<dyn Receiver>, BuildError>;
+
+    /// The server authenticators it names: (path in its block, extension id).
+    fn authenticators(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// What a receiver is built with, besides its outputs.
+#[derive(Clone, Copy)]
+pub struct ReceiverContext<'a> {
+    /// The authenticators of the extensions listed in `service.extensions`.
+    pub authenticators: &'a Authenticators,
 }
 
 /// A parsed processor config that can build a running instance for one pipeline.
@@ -425,6 +453,11 @@ pub trait ExporterConfig: Send + Sync + std::fmt::Debug {
     fn storage(&self) -> Option<&str> {
         None
     }
+
+    /// The client authenticator its `auth.authenticator` names, if any.
+    fn authenticator(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What an exporter is built with.
@@ -434,6 +467,9 @@ pub struct ExporterContext<'a> {
     /// The storage extensions listed in `service.extensions`, by id: what
     /// `sending_queue.storage` may name.
     pub storage: &'a std::collections::BTreeMap<ComponentId, crate::storage::StorageSettings>,
+    /// The authenticators of the extensions listed in `service.extensions`: what
+    /// `auth.authenticator` may name.
+    pub authenticators: &'a Authenticators,
     /// The service's shared handles.
     pub service: &'a ServiceHandles,
 }
@@ -483,6 +519,12 @@ pub trait ExtensionConfig: Send + Sync + std::fmt::Debug {
     /// The storage it provides to persistent queues (`file_storage`), if any.
     fn storage(&self) -> Option<crate::storage::StorageSettings> {
         None
+    }
+
+    /// The sides it authenticates, if it is an authenticator (checked by the config
+    /// against the `auth.authenticator` keys that name it).
+    fn authenticator(&self) -> auth::AuthSides {
+        auth::AuthSides::default()
     }
 }
 

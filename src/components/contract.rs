@@ -346,6 +346,14 @@ async fn send_http(port: u16, data: Telemetry) -> Result<bool, String> {
     Ok(response.status() == reqwest::StatusCode::OK && !response.headers().contains_key("grpc-status"))
 }
 
+/// A receiver's context in a service that runs no authenticator.
+fn no_authenticators() -> crate::component::ReceiverContext<'static> {
+    static NONE: std::sync::OnceLock<crate::component::Authenticators> = std::sync::OnceLock::new();
+    crate::component::ReceiverContext {
+        authenticators: NONE.get_or_init(Default::default),
+    }
+}
+
 /// One round for a receiver: build, start, one OTLP request per signal to every
 /// address of its example (gRPC, else HTTP), shutdown; every request answered OK
 /// must have reached the receiver's output.
@@ -371,7 +379,7 @@ fn receiver_round(
     };
     let receiver = prepared
         .config
-        .build(&prepared.id, outputs)
+        .build(&prepared.id, outputs, &no_authenticators())
         .map_err(|e| format!("build: {e}"))?;
     let start = receiver.start();
     bounded(runtime, "start", start)?.map_err(|e| format!("start: {e}"))?;
@@ -412,7 +420,7 @@ fn every_receiver_keeps_the_contract() {
         let prepared = prepare("receivers", factory)?;
         let unstarted = prepared
             .config
-            .build(&prepared.id, ReceiverOutputs::default())
+            .build(&prepared.id, ReceiverOutputs::default(), &no_authenticators())
             .map_err(|e| format!("build: {e}"))?;
         bounded(runtime, "shutdown without start", unstarted.shutdown())?;
         drop(unstarted);
@@ -509,6 +517,7 @@ fn every_exporter_keeps_the_contract() {
             let ctx = crate::component::ExporterContext {
                 id: &prepared.id,
                 storage: &BTreeMap::new(),
+                authenticators: &crate::component::Authenticators::default(),
                 service: &service,
             };
             prepared.config.build(&ctx).map_err(|e| format!("build: {e}"))

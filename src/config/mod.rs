@@ -408,6 +408,43 @@ impl Config {
             };
             errors.push(ConfigError::new(path, message));
         }
+        // Every `auth.authenticator` must name an authenticator of the right side
+        // that the service runs.
+        let uses = receivers
+            .iter()
+            .filter_map(|(id, (_, c))| Some((id, c.as_ref()?.authenticators())))
+            .flat_map(|(id, uses)| {
+                uses.into_iter()
+                    .map(move |(path, name)| (format!("receivers.{id}.{path}"), name, true))
+            })
+            .chain(exporters.iter().filter_map(|(id, (_, c))| {
+                let name = c.as_ref()?.authenticator()?;
+                Some((format!("exporters.{id}.auth.authenticator"), name.to_string(), false))
+            }));
+        for (path, name, server) in uses {
+            let side = if server { "server" } else { "client" };
+            let Ok(auth_id) = ComponentId::parse(&name) else {
+                errors.push(ConfigError::new(path, format!("invalid id {name:?}")));
+                continue;
+            };
+            let sides = extensions
+                .get(&auth_id)
+                .and_then(|(_, e)| e.as_ref())
+                .map(|e| e.authenticator());
+            let message = match sides {
+                None if extensions.contains_key(&auth_id) => continue, // its block has errors
+                None => format!("extension {name:?} is not defined under extensions"),
+                Some(s) if !s.server && !s.client => format!("extension {name:?} is not an authenticator"),
+                Some(s) if (server && !s.server) || (!server && !s.client) => {
+                    format!("extension {name:?} is not a {side} authenticator, so it cannot be used here")
+                }
+                Some(_) if !service_extensions.contains(&auth_id) => {
+                    format!("extension {name:?} is not listed in service.extensions")
+                }
+                Some(_) => continue,
+            };
+            errors.push(ConfigError::new(path, message));
+        }
         if let Err(e) = service.telemetry.metrics.address.parse::<std::net::SocketAddr>() {
             if service.telemetry.metrics.level != MetricsLevel::None {
                 errors.push(ConfigError::new(

@@ -34,8 +34,9 @@ pub use fanout::{ExporterFanOut, PipelineFanOut};
 pub use switch::Switch;
 
 use crate::component::{
-    BuildError, ComponentId, ConnectorContext, Consumer, ExporterContext, Extension, ExtensionContext, Processor,
-    ProcessorContext, QueuedExporter, Receiver, ReceiverOutputs, ServiceHandles, Signal, StartError,
+    Authenticators, BuildError, ComponentId, ConnectorContext, Consumer, ExporterContext, Extension, ExtensionContext,
+    Processor, ProcessorContext, QueuedExporter, Receiver, ReceiverContext, ReceiverOutputs, ServiceHandles, Signal,
+    StartError,
 };
 use crate::config::{Config, Node};
 
@@ -113,6 +114,61 @@ impl Graph {
     /// receivers and extensions whose config did not change are taken over from it.
     pub fn build(config: &Config, service: &ServiceHandles, previous: Option<&Graph>) -> Result<Graph, StartError> {
         let ready = previous.map(|p| p.ready.clone()).unwrap_or_default();
+        let ctx = ExtensionContext {
+            ready: ready.clone(),
+            memory_pressure: service.memory_pressure.clone(),
+            storage_pressure: service.storage_pressure.clone(),
+        };
+        let mut extensions = Vec::new();
+        for id in &config.service_extensions {
+            let Some(extension_config) = config.extensions.get(id) else {
+                continue;
+            };
+            let fingerprint = fingerprint(extension_config);
+            let kept = previous.and_then(|p| {
+                p.extensions
+                    .iter()
+                    .find(|e| e.id == *id && e.fingerprint == fingerprint)
+            });
+            let (instance, fresh) = match kept {
+                Some(old) => (old.instance.clone(), false),
+                None => (
+                    extension_config
+                        .build(id, &ctx)
+                        .map_err(|e| built_error(e, &format!("extensions.{id}")))?,
+                    true,
+                ),
+            };
+            extensions.push(Running {
+                id: id.clone(),
+                fingerprint,
+                instance,
+                fresh,
+            });
+        }
+
+        // What `auth.authenticator` may name: authenticators the service runs.
+        let mut authenticators = Authenticators::default();
+        let mut auth_prints: BTreeMap<String, String> = BTreeMap::new();
+        for extension in &extensions {
+            if let Some(server) = extension.instance.server_authenticator() {
+                authenticators.server.insert(extension.id.clone(), server);
+            }
+            if let Some(client) = extension.instance.client_authenticator() {
+                authenticators.client.insert(extension.id.clone(), client);
+            }
+            auth_prints.insert(extension.id.to_string(), extension.fingerprint.clone());
+        }
+        // A component using a changed authenticator is rebuilt with the new one.
+        let auth_print = |names: Vec<String>| -> String {
+            names
+                .iter()
+                .filter_map(|name| auth_prints.get(name))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+
         let mut exporters = BTreeMap::new();
         let mut fresh_exporters = BTreeSet::new();
         // What `sending_queue.storage` may name: storage extensions the service runs.
@@ -124,10 +180,15 @@ impl Graph {
         for (id, exporter_config) in &config.exporters {
             // A changed storage extension rebuilds the queues (they reopen their
             // files with the new settings); the files and their backlog stay.
-            let print = format!("{}{storage:?}", fingerprint(exporter_config));
+            let print = format!(
+                "{}{storage:?}{}",
+                fingerprint(exporter_config),
+                auth_print(exporter_config.authenticator().into_iter().map(String::from).collect())
+            );
             let ctx = ExporterContext {
                 id,
                 storage: &storage,
+                authenticators: &authenticators,
                 service,
             };
             let claim = service
@@ -263,7 +324,17 @@ impl Graph {
             if targets.is_empty() {
                 continue;
             }
-            let fingerprint = fingerprint(receiver_config);
+            let fingerprint = format!(
+                "{}{}",
+                fingerprint(receiver_config),
+                auth_print(
+                    receiver_config
+                        .authenticators()
+                        .into_iter()
+                        .map(|(_, name)| name)
+                        .collect()
+                )
+            );
             let kept = previous.and_then(|p| {
                 p.receivers.iter().find(|r| {
                     r.running.id == *id && r.running.fingerprint == fingerprint && r.switches.keys().eq(targets.keys())
@@ -292,7 +363,13 @@ impl Graph {
                         logs: output(Signal::Logs),
                     };
                     let instance = receiver_config
-                        .build(id, outputs)
+                        .build(
+                            id,
+                            outputs,
+                            &ReceiverContext {
+                                authenticators: &authenticators,
+                            },
+                        )
                         .map_err(|e| built_error(e, &format!("receivers.{id}")))?;
                     ReceiverNode {
                         running: Running {
@@ -307,39 +384,6 @@ impl Graph {
                 }
             };
             receivers.push(node);
-        }
-
-        let ctx = ExtensionContext {
-            ready: ready.clone(),
-            memory_pressure: service.memory_pressure.clone(),
-            storage_pressure: service.storage_pressure.clone(),
-        };
-        let mut extensions = Vec::new();
-        for id in &config.service_extensions {
-            let Some(extension_config) = config.extensions.get(id) else {
-                continue;
-            };
-            let fingerprint = fingerprint(extension_config);
-            let kept = previous.and_then(|p| {
-                p.extensions
-                    .iter()
-                    .find(|e| e.id == *id && e.fingerprint == fingerprint)
-            });
-            let (instance, fresh) = match kept {
-                Some(old) => (old.instance.clone(), false),
-                None => (
-                    extension_config
-                        .build(id, &ctx)
-                        .map_err(|e| built_error(e, &format!("extensions.{id}")))?,
-                    true,
-                ),
-            };
-            extensions.push(Running {
-                id: id.clone(),
-                fingerprint,
-                instance,
-                fresh,
-            });
         }
 
         Ok(Graph {

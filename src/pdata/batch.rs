@@ -1,10 +1,10 @@
 //! One batch as every exporter of a pipeline shares it.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::{Signal, Telemetry};
+use super::{client, ClientInfo, Signal, Telemetry};
 
 /// A batch on its way to the exporters. Shared (behind an `Arc`) by every exporter of
 /// a pipeline, so fan-out copies nothing and the protobuf encoding is done once.
@@ -16,10 +16,15 @@ pub struct ExportBatch {
     data: OnceLock<Telemetry>,
     items: usize,
     protobuf: OnceLock<Bytes>,
+    /// Who sent it ([`client`]): kept for exporters that send it on
+    /// (`headers_setter`'s `from_context`). `None` for a batch merged from several
+    /// requests or read back from a persistent queue.
+    client: Option<Arc<ClientInfo>>,
 }
 
 impl ExportBatch {
-    /// Wraps a payload, counting its items once.
+    /// Wraps a payload, counting its items once. It keeps the current task's
+    /// [`client::current`] information: the fan-out makes batches on the request's task.
     pub fn new(data: Telemetry) -> Self {
         let items = data.item_count();
         Self {
@@ -27,7 +32,19 @@ impl ExportBatch {
             data: OnceLock::from(data),
             items,
             protobuf: OnceLock::new(),
+            client: client::current(),
         }
+    }
+
+    /// The same batch with `client` as who sent it.
+    pub fn with_client(mut self, client: Option<Arc<ClientInfo>>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Who sent the data, when one request did and its receiver kept it.
+    pub fn client(&self) -> Option<&Arc<ClientInfo>> {
+        self.client.as_ref()
     }
 
     /// A batch of `items` items of `signal` from its protobuf encoding (read back
@@ -38,6 +55,7 @@ impl ExportBatch {
             data: OnceLock::new(),
             items,
             protobuf: OnceLock::from(protobuf),
+            client: None,
         }
     }
 

@@ -9,10 +9,12 @@ use opentelemetry_proto::tonic::metrics::v1::{metric, Metric};
 use prost::Message;
 
 mod batch;
+pub mod client;
 pub mod sampling;
 mod signal;
 
 pub use batch::ExportBatch;
+pub use client::ClientInfo;
 pub use signal::Signal;
 
 /// One request's worth of one signal.

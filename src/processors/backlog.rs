@@ -24,7 +24,7 @@ use metrics::Counter;
 use tokio::sync::Notify;
 
 use crate::component::{ConsumeError, Consumer, Refused, Retry, Signal};
-use crate::pdata::Telemetry;
+use crate::pdata::{client, Telemetry};
 
 /// How often held batches are offered to the next stage again. Offering costs one
 /// `try_send` per exporter queue, so a short interval costs nothing and lets data
@@ -111,7 +111,7 @@ impl Backlog {
         let mut batches = batches.into_iter();
         while let Some(batch) = batches.next() {
             let items = batch.item_count();
-            match next.consume_or_return(batch).await {
+            match client::scope(None, next.consume_or_return(batch)).await {
                 Ok(()) => {}
                 Err(Refused {
                     error,
@@ -163,7 +163,7 @@ impl Backlog {
                 batch
             };
             let items = batch.item_count();
-            match next.consume_or_return(batch).await {
+            match client::scope(None, next.consume_or_return(batch)).await {
                 Ok(()) => {
                     let mut state = self.lock();
                     if state.batches.is_empty() && std::mem::take(&mut state.blocked) {

@@ -24,6 +24,10 @@ pub struct OtlpGrpcConfig {
     /// Per-attempt deadline (default 5s).
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
+    /// `auth.authenticator`: a client authenticator extension whose headers every
+    /// request carries.
+    #[serde(default)]
+    pub auth: Option<crate::component::auth::AuthConfig>,
     /// TLS settings; `insecure: true` for plaintext.
     #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub tls: ClientTls,

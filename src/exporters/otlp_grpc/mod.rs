@@ -30,7 +30,8 @@ pub use config::OtlpGrpcConfig;
 
 use crate::component::registry::ExporterFactory;
 use crate::component::{
-    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+    BoxFuture, BuildError, ClientAuthenticator, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal,
+    StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
@@ -51,6 +52,15 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
 impl OtlpGrpcConfig {
     /// The one-attempt exporter, without queue or retries.
     pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+        self.authenticated_exporter(id, None)
+    }
+
+    /// The one-attempt exporter, with `auth`'s headers on every request.
+    pub fn authenticated_exporter(
+        &self,
+        id: &ComponentId,
+        auth: Option<Arc<dyn ClientAuthenticator>>,
+    ) -> Result<Arc<dyn Exporter>, StartError> {
         let (uri, plaintext) = self.target().map_err(|e| StartError::new(id, e))?;
         let mut endpoint = Endpoint::from_shared(uri)
             .map_err(|e| StartError::new(id, e))?
@@ -78,6 +88,7 @@ impl OtlpGrpcConfig {
         Ok(Arc::new(OtlpGrpcExporter {
             channel: endpoint.connect_lazy(),
             metadata,
+            auth,
             compression: match self.compression {
                 Compression::Gzip => Some(CompressionEncoding::Gzip),
                 Compression::Zstd => Some(CompressionEncoding::Zstd),
@@ -100,11 +111,17 @@ impl OtlpGrpcConfig {
 pub struct OtlpGrpcExporter {
     channel: Channel,
     metadata: MetadataMap,
+    auth: Option<Arc<dyn ClientAuthenticator>>,
     compression: Option<CompressionEncoding>,
 }
 
 impl OtlpGrpcExporter {
-    async fn call<R>(&self, path: &'static str, body: Bytes) -> Result<R, tonic::Status>
+    async fn call<R>(
+        &self,
+        path: &'static str,
+        body: Bytes,
+        client: Option<&crate::pdata::ClientInfo>,
+    ) -> Result<R, tonic::Status>
     where
         R: prost::Message + Default + Send + 'static,
     {
@@ -116,7 +133,15 @@ impl OtlpGrpcExporter {
             .await
             .map_err(|e| tonic::Status::unavailable(format!("connecting: {e}")))?;
         let mut request = tonic::Request::new(body);
-        *request.metadata_mut() = self.metadata.clone();
+        *request.metadata_mut() = match &self.auth {
+            None => self.metadata.clone(),
+            Some(auth) => {
+                let changes = auth.headers(client).await.map_err(auth_failed)?;
+                let mut headers = self.metadata.clone().into_headers();
+                crate::component::auth::apply_header_changes(&changes, &mut headers);
+                MetadataMap::from_headers(headers)
+            }
+        };
         let response = grpc
             .unary(
                 request,
@@ -132,11 +157,13 @@ impl Exporter for OtlpGrpcExporter {
     fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
         Box::pin(async move {
             let body = batch.protobuf();
+            let client = batch.client().map(|c| &**c);
             let outcome = match batch.signal() {
                 Signal::Traces => self
                     .call::<ExportTraceServiceResponse>(
                         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
                         body,
+                        client,
                     )
                     .await
                     .map(|r| r.partial_success.map(|p| (p.rejected_spans, p.error_message))),
@@ -144,6 +171,7 @@ impl Exporter for OtlpGrpcExporter {
                     .call::<ExportMetricsServiceResponse>(
                         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
                         body,
+                        client,
                     )
                     .await
                     .map(|r| r.partial_success.map(|p| (p.rejected_data_points, p.error_message))),
@@ -151,6 +179,7 @@ impl Exporter for OtlpGrpcExporter {
                     .call::<ExportLogsServiceResponse>(
                         "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
                         body,
+                        client,
                     )
                     .await
                     .map(|r| r.partial_success.map(|p| (p.rejected_log_records, p.error_message))),
@@ -160,6 +189,16 @@ impl Exporter for OtlpGrpcExporter {
                 Err(status) => Err(classify(&status)),
             }
         })
+    }
+}
+
+/// A client authenticator that gave no credentials, as a status [`classify`] retries
+/// or not as the authenticator says.
+fn auth_failed(error: crate::component::auth::ClientAuthError) -> tonic::Status {
+    let message = format!("authenticator: {}", error.message);
+    match error.retryable {
+        true => tonic::Status::unavailable(message),
+        false => tonic::Status::unauthenticated(message),
     }
 }
 
@@ -209,11 +248,23 @@ pub fn classify(status: &tonic::Status) -> ExportError {
 
 impl ExporterConfig for OtlpGrpcConfig {
     fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|auth| ctx.authenticators.client(&auth.authenticator))
+            .transpose()
+            .map_err(|e| BuildError::at("auth.authenticator", e))?;
+        let exporter = self
+            .authenticated_exporter(ctx.id, auth)
+            .map_err(|e| BuildError::new(e.message))?;
         crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 
     fn storage(&self) -> Option<&str> {
         self.sending_queue.storage.as_deref()
+    }
+
+    fn authenticator(&self) -> Option<&str> {
+        self.auth.as_ref().map(|auth| auth.authenticator.as_str())
     }
 }

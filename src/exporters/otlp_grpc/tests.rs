@@ -58,6 +58,7 @@ fn endpoint_scheme_decides_plaintext() {
     let config = |endpoint: &str, insecure: bool| OtlpGrpcConfig {
         endpoint: endpoint.into(),
         headers: Default::default(),
+        auth: None,
         compression: Default::default(),
         timeout: Duration::from_secs(5),
         tls: crate::exporters::ClientTls {
@@ -124,6 +125,7 @@ async fn a_backend_dying_mid_export_is_a_retryable_failure() {
     let config = OtlpGrpcConfig {
         endpoint: format!("http://127.0.0.1:{port}"),
         headers: Default::default(),
+        auth: None,
         compression: Default::default(),
         timeout: Duration::from_secs(5),
         tls: crate::exporters::ClientTls::default(),

@@ -43,6 +43,10 @@ pub struct OtlpHttpConfig {
     /// The bounded queue in front of the exporter.
     #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub sending_queue: QueueConfig,
+    /// `auth.authenticator`: a client authenticator extension whose headers every
+    /// request carries.
+    #[serde(default)]
+    pub auth: Option<crate::component::auth::AuthConfig>,
     /// Retry policy for retryable failures.
     #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub retry_on_failure: RetryConfig,

@@ -23,7 +23,8 @@ pub use config::{HttpEncoding, OtlpHttpConfig};
 
 use crate::component::registry::ExporterFactory;
 use crate::component::{
-    BoxFuture, BuildError, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal, StartError,
+    BoxFuture, BuildError, ClientAuthenticator, ComponentId, ExporterConfig, ExporterContext, QueuedExporter, Signal,
+    StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::otlp_grpc::partial_outcome;
@@ -45,6 +46,15 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
 impl OtlpHttpConfig {
     /// The one-attempt exporter, without queue or retries.
     pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
+        self.authenticated_exporter(id, None)
+    }
+
+    /// The one-attempt exporter, with `auth`'s headers on every request.
+    pub fn authenticated_exporter(
+        &self,
+        id: &ComponentId,
+        auth: Option<Arc<dyn ClientAuthenticator>>,
+    ) -> Result<Arc<dyn Exporter>, StartError> {
         let mut headers = reqwest::header::HeaderMap::new();
         for (key, value) in &self.headers {
             if let (Ok(k), Ok(v)) = (
@@ -54,8 +64,9 @@ impl OtlpHttpConfig {
                 headers.insert(k, v);
             }
         }
+        // The configured headers go on each request rather than the client's
+        // defaults, so that an authenticator's changes (delete, insert) apply to them.
         let mut client = reqwest::Client::builder()
-            .default_headers(headers)
             .user_agent(concat!("sloop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.timeout);
         if let Some(path) = &self.tls.ca_file {
@@ -69,6 +80,8 @@ impl OtlpHttpConfig {
         let url = |signal| self.url(signal).ok();
         Ok(Arc::new(OtlpHttpExporter {
             client,
+            headers,
+            auth,
             urls: [url(Signal::Traces), url(Signal::Metrics), url(Signal::Logs)],
             encoding: self.encoding,
             compression: self.compression,
@@ -88,6 +101,8 @@ impl OtlpHttpConfig {
 /// The running exporter.
 pub struct OtlpHttpExporter {
     client: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
+    auth: Option<Arc<dyn ClientAuthenticator>>,
     urls: [Option<String>; 3],
     encoding: HttpEncoding,
     compression: Compression,
@@ -104,9 +119,21 @@ impl Exporter for OtlpHttpExporter {
                 HttpEncoding::Proto => ("application/x-protobuf", batch.protobuf().to_vec()),
                 HttpEncoding::Json => ("application/json", batch.data().encode_json()),
             };
+            let mut headers = self.headers.clone();
+            if let Some(auth) = &self.auth {
+                let changes = auth.headers(batch.client().map(|c| &**c)).await.map_err(|error| {
+                    let message = format!("authenticator: {}", error.message);
+                    match error.retryable {
+                        true => ExportError::retryable(message),
+                        false => ExportError::permanent(message),
+                    }
+                })?;
+                crate::component::auth::apply_header_changes(&changes, &mut headers);
+            }
             let mut request = self
                 .client
                 .post(url)
+                .headers(headers)
                 .header(reqwest::header::CONTENT_TYPE, content_type);
             let body = match self.compression {
                 Compression::None => body,
@@ -198,11 +225,23 @@ fn partial_success(signal: Signal, body: &[u8], json: bool) -> Option<(i64, Stri
 
 impl ExporterConfig for OtlpHttpConfig {
     fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let exporter = self.exporter(ctx.id).map_err(|e| BuildError::new(e.message))?;
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|auth| ctx.authenticators.client(&auth.authenticator))
+            .transpose()
+            .map_err(|e| BuildError::at("auth.authenticator", e))?;
+        let exporter = self
+            .authenticated_exporter(ctx.id, auth)
+            .map_err(|e| BuildError::new(e.message))?;
         crate::exporters::helper::queued(ctx, exporter, self.helper())
     }
 
     fn storage(&self) -> Option<&str> {
         self.sending_queue.storage.as_deref()
+    }
+
+    fn authenticator(&self) -> Option<&str> {
+        self.auth.as_ref().map(|auth| auth.authenticator.as_str())
     }
 }

@@ -182,6 +182,8 @@ impl FileStorage {
     }
 }
 
+impl Extension for FileStorage {}
+
 impl Lifecycle for FileStorage {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
         Box::pin(async move { self.prepare().map_err(|message| StartError::new(&self.id, message)) })

@@ -116,6 +116,8 @@ pub fn router(
     router
 }
 
+impl Extension for HealthCheck {}
+
 impl Lifecycle for HealthCheck {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
         Box::pin(async move {

@@ -18,10 +18,6 @@ use sha2::{Digest, Sha256};
 use crate::confmap::ConfigError;
 use crate::pdata::Telemetry;
 
-/// What `from_context` is refused with until receivers keep request metadata.
-pub const FROM_CONTEXT_UNSUPPORTED: &str =
-    "from_context needs include_metadata on the receiver, which sloop does not support yet";
-
 /// One entry of `actions:` (attributes processor) or `attributes:` (resource processor).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +34,11 @@ pub struct ActionConfig {
     /// (nothing happens when it is absent).
     #[serde(default)]
     pub from_attribute: Option<String>,
-    /// Request metadata to copy from; not supported yet (a config error).
+    /// For `insert`, `update` and `upsert`: the value from the request's client
+    /// information: `metadata.<key>` (a header the receiver kept with
+    /// `include_metadata: true`; several values are joined with `;`) or
+    /// `auth.<name>` (what its authenticator said, e.g. `auth.username`). Nothing
+    /// happens when it is absent (behind a `batch` processor it always is).
     #[serde(default)]
     pub from_context: Option<String>,
     /// For `extract`: a regex with named groups, matched against the string value of
@@ -145,6 +145,7 @@ impl ConfigValue {
 enum Source {
     Value(AnyValue),
     Attribute(String),
+    Context(String),
 }
 
 #[derive(Debug, Clone)]
@@ -209,9 +210,6 @@ fn compile_one(config: &ActionConfig, at: &str) -> Result<Action, Vec<ConfigErro
     let not_used = |field: &str, errors: &mut Vec<ConfigError>| {
         errors.push(ConfigError::new(path(field), format!("not used by action {name}")));
     };
-    if let Some(_context) = &config.from_context {
-        errors.push(ConfigError::new(path("from_context"), FROM_CONTEXT_UNSUPPORTED));
-    }
     let pattern_allowed_for_keys = matches!(kind, ActionKind::Delete | ActionKind::Hash);
     if config.key.is_empty() && !(pattern_allowed_for_keys && config.pattern.is_some()) {
         let message = if pattern_allowed_for_keys {
@@ -228,6 +226,9 @@ fn compile_one(config: &ActionConfig, at: &str) -> Result<Action, Vec<ConfigErro
         }
         if config.from_attribute.is_some() {
             not_used("from_attribute", &mut errors);
+        }
+        if config.from_context.is_some() {
+            not_used("from_context", &mut errors);
         }
     }
     if kind != ActionKind::Convert && config.converted_type.is_some() {
@@ -257,18 +258,23 @@ fn compile_one(config: &ActionConfig, at: &str) -> Result<Action, Vec<ConfigErro
                 0 => {
                     errors.push(ConfigError::new(
                         path("value"),
-                        format!("missing: action {name} needs one of value or from_attribute"),
+                        format!("missing: action {name} needs one of value, from_attribute or from_context"),
                     ));
                     None
                 }
-                1 => match (&config.value, &config.from_attribute) {
-                    (Some(value), _) => Some(Source::Value(value.to_any_value())),
-                    (_, Some(from)) if from.is_empty() => {
+                1 => match (&config.value, &config.from_attribute, &config.from_context) {
+                    (Some(value), _, _) => Some(Source::Value(value.to_any_value())),
+                    (_, Some(from), _) if from.is_empty() => {
                         errors.push(ConfigError::new(path("from_attribute"), "must not be empty"));
                         None
                     }
-                    (_, Some(from)) => Some(Source::Attribute(from.clone())),
-                    _ => None, // from_context, already reported
+                    (_, Some(from), _) => Some(Source::Attribute(from.clone())),
+                    (_, _, Some(from)) if from.is_empty() => {
+                        errors.push(ConfigError::new(path("from_context"), "must not be empty"));
+                        None
+                    }
+                    (_, _, Some(from)) => Some(Source::Context(from.clone())),
+                    _ => None,
                 },
                 _ => {
                     errors.push(ConfigError::new(
@@ -356,6 +362,12 @@ impl Action {
                         Some(kv) => kv.value.clone().unwrap_or_default(),
                         None => return,
                     },
+                    Source::Context(from) => match from_context(from) {
+                        Some(text) => AnyValue {
+                            value: Some(any_value::Value::StringValue(text)),
+                        },
+                        None => return,
+                    },
                 };
                 set_at(attributes, at, &self.key, value);
             }
@@ -405,6 +417,14 @@ impl Action {
             }
         }
     }
+}
+
+/// The value `from` names in the current request's client information, if any:
+/// several metadata values joined with `;`, as the Collector does.
+fn from_context(from: &str) -> Option<String> {
+    let client = crate::pdata::client::current()?;
+    let values = client.lookup(from);
+    (!values.is_empty()).then(|| values.join(";"))
 }
 
 fn set_at(attributes: &mut Vec<KeyValue>, at: Option<usize>, key: &str, value: AnyValue) {

@@ -552,15 +552,35 @@ actions:
     assert_eq!(errs[6], "actions[7].value: not used by action delete");
 }
 
-#[test]
-fn from_context_is_refused_until_receivers_keep_metadata() {
-    let errs = errors("actions: [{key: tenant, action: insert, from_context: x-tenant}]");
+#[tokio::test]
+async fn from_context_copies_request_metadata_and_auth_attributes() {
+    use crate::pdata::client::{self, ClientInfo};
+    let yaml = "actions:\n  - {key: tenant, action: insert, from_context: metadata.x-tenant}\n  - {key: user, action: upsert, from_context: auth.username}\n  - {key: missing, action: insert, from_context: metadata.absent}\n";
+    let mut headers = http::HeaderMap::new();
+    headers.append("X-Tenant", http::HeaderValue::from_static("acme"));
+    headers.append("x-tenant", http::HeaderValue::from_static("beta"));
+    let info = ClientInfo::new(
+        ClientInfo::metadata_from(&headers),
+        [("username".to_string(), "alice".to_string())].into(),
+    );
+    let out = client::scope(Some(Arc::new(info)), async { apply(yaml, vec![]) }).await;
+    assert_eq!(
+        get(&out, "tenant"),
+        Some(&s("acme;beta")),
+        "several values are joined with ;"
+    );
+    assert_eq!(get(&out, "user"), Some(&s("alice")));
+    assert_eq!(get(&out, "missing"), None, "an absent value sets nothing");
+    let out = apply(yaml, vec![]);
+    assert!(out.is_empty(), "outside a request nothing is set: {out:?}");
+    let errs =
+        errors("actions: [{key: a, action: insert, from_context: \"\"}, {key: b, action: delete, from_context: x}]");
     assert_eq!(
         errs,
-        vec![format!(
-            "actions[0].from_context: {}",
-            actions::FROM_CONTEXT_UNSUPPORTED
-        )]
+        vec![
+            "actions[0].from_context: must not be empty".to_string(),
+            "actions[1].from_context: not used by action delete".to_string()
+        ]
     );
 }
 

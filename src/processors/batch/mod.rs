@@ -35,6 +35,14 @@
 //! [`crate::processors::backlog`]). On shutdown everything pending is sent and held
 //! batches are offered until the service's shutdown deadline.
 //!
+//! **Request metadata** (a receiver's `include_metadata`, see
+//! [`crate::pdata::client`]): as in the Collector without `metadata_keys`, a batch
+//! merged from several requests carries none, so an exporter's `headers_setter`
+//! finds no `from_context` value behind a batch processor (its `default_value`
+//! applies). `metadata_keys` (one batch per distinct metadata value) is not
+//! implemented yet and is refused as an unknown key. Processors before `batch`
+//! (`attributes` with `from_context`) see each request's metadata.
+//!
 //! `tail_sampling` does not follow the pipeline's exporters this way: it answers a
 //! request as soon as it takes the spans into its buffers, holds them for
 //! `decision_wait`, and sends kept traces on later from its timer (holding them in its
@@ -337,7 +345,8 @@ impl BatchCore {
             Acknowledge::OncePassedOn => {
                 let mut waiting = taken.waiting.into_iter();
                 for batch in taken.batches {
-                    let result = self.next.consume(batch).await;
+                    // A merged batch: no one request's client (see `pdata::client`).
+                    let result = crate::pdata::client::scope(None, self.next.consume(batch)).await;
                     for caller in waiting.next().unwrap_or_default() {
                         caller.settle(&result);
                     }

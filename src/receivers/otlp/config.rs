@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::component::auth::AuthConfig;
 use crate::confmap::{deserialize_present, ConfigError, Validate};
 
 /// `receivers.otlp`.
@@ -34,6 +35,12 @@ pub struct GrpcConfig {
     /// Largest accepted message, after decompression, in MiB (default 4).
     #[serde(default = "default_max_recv_msg_size_mib")]
     pub max_recv_msg_size_mib: usize,
+    /// `auth.authenticator`: the server authenticator every request must pass.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Keep each request's metadata with its data (default false).
+    #[serde(default)]
+    pub include_metadata: bool,
 }
 
 impl Default for GrpcConfig {
@@ -41,6 +48,8 @@ impl Default for GrpcConfig {
         Self {
             endpoint: default_grpc_endpoint(),
             max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
+            auth: None,
+            include_metadata: false,
         }
     }
 }
@@ -65,6 +74,12 @@ pub struct HttpConfig {
     /// Path for logs (default `/v1/logs`).
     #[serde(default = "default_logs_url_path")]
     pub logs_url_path: String,
+    /// `auth.authenticator`: the server authenticator every request must pass.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Keep each request's headers with its data (default false).
+    #[serde(default)]
+    pub include_metadata: bool,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +90,8 @@ impl Default for HttpConfig {
             traces_url_path: default_traces_url_path(),
             metrics_url_path: default_metrics_url_path(),
             logs_url_path: default_logs_url_path(),
+            auth: None,
+            include_metadata: false,
         }
     }
 }

@@ -20,7 +20,49 @@ use tower::util::MapResponse;
 use super::connections::{self, HttpVersion, Listener};
 use super::intake::{grpc_status, logs_response, metrics_response, traces_response, Intake};
 use crate::component::Signal;
-use crate::pdata::Telemetry;
+use crate::pdata::{ClientInfo, Telemetry};
+
+/// What [`check_clients`] learnt about a request's client, as a request extension.
+#[derive(Clone)]
+struct Checked(Option<Arc<ClientInfo>>);
+
+impl Checked {
+    fn of<T>(request: &Request<T>) -> Option<Arc<ClientInfo>> {
+        request.extensions().get::<Checked>().and_then(|c| c.0.clone())
+    }
+}
+
+/// Checks each request's credentials before tonic reads its body: refused ones are
+/// answered UNAUTHENTICATED at once; accepted ones carry their [`ClientInfo`] to the
+/// handler as a request extension.
+fn check_clients<S, B>(
+    intake: Arc<Intake>,
+    service: S,
+) -> impl tower::Service<
+    http::Request<B>,
+    Response = S::Response,
+    Error = S::Error,
+    Future = impl std::future::Future<Output = Result<S::Response, S::Error>> + Send,
+> + Clone
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    tower::service_fn(move |mut request: http::Request<B>| {
+        let intake = intake.clone();
+        let service = service.clone();
+        async move {
+            match intake.client.check(request.headers()).await {
+                Ok(client) => {
+                    request.extensions_mut().insert(Checked(client));
+                    tower::ServiceExt::oneshot(service, request).await
+                }
+                Err(refused) => Ok(Status::unauthenticated(refused.0).into_http()),
+            }
+        }
+    })
+}
 
 /// One handle shared by the three services.
 #[derive(Clone)]
@@ -32,7 +74,12 @@ impl TraceService for Services {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.0.accept(Telemetry::Traces(request.into_inner())).await {
+        let client = Checked::of(&request);
+        match self
+            .0
+            .accept_from(client, Telemetry::Traces(request.into_inner()))
+            .await
+        {
             Ok(rejected) => Ok(Response::new(traces_response(&rejected))),
             Err(error) => Err(grpc_status(&error)),
         }
@@ -45,7 +92,12 @@ impl MetricsService for Services {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        match self.0.accept(Telemetry::Metrics(request.into_inner())).await {
+        let client = Checked::of(&request);
+        match self
+            .0
+            .accept_from(client, Telemetry::Metrics(request.into_inner()))
+            .await
+        {
             Ok(rejected) => Ok(Response::new(metrics_response(&rejected))),
             Err(error) => Err(grpc_status(&error)),
         }
@@ -58,7 +110,8 @@ impl LogsService for Services {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        match self.0.accept(Telemetry::Logs(request.into_inner())).await {
+        let client = Checked::of(&request);
+        match self.0.accept_from(client, Telemetry::Logs(request.into_inner())).await {
             Ok(rejected) => Ok(Response::new(logs_response(&rejected))),
             Err(error) => Err(grpc_status(&error)),
         }
@@ -86,7 +139,7 @@ pub async fn serve(listener: Listener, intake: Arc<Intake>, max_message_bytes: u
     add_service!(TraceServiceServer, Signal::Traces);
     add_service!(MetricsServiceServer, Signal::Metrics);
     add_service!(LogsServiceServer, Signal::Logs);
-    let service = MapResponse::new(routes, spec_status_codes::<tonic::body::Body>);
+    let service = MapResponse::new(check_clients(intake, routes), spec_status_codes::<tonic::body::Body>);
     connections::serve(listener, HttpVersion::Http2, service, draining).await;
 }
 

@@ -19,7 +19,7 @@ use super::config::HttpConfig;
 use super::connections::{self, HttpVersion, Listener};
 use super::intake::{encode_response, http_status, Intake, Refused};
 use crate::component::Signal;
-use crate::pdata::Telemetry;
+use crate::pdata::{ClientInfo, Telemetry};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -105,6 +105,11 @@ async fn handle(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
 }
 
 async fn respond(state: &HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
+    // Before anything else, the body unread: an unauthenticated client learns nothing.
+    let client = match state.intake.client.check(&headers).await {
+        Ok(client) => client,
+        Err(refused) => return plain_error(Refusal::new(StatusCode::UNAUTHORIZED, refused.0)),
+    };
     let encoding = match content_type(&headers) {
         Ok(encoding) => encoding,
         Err(refusal) => return plain_error(refusal),
@@ -113,7 +118,7 @@ async fn respond(state: &HttpState, signal: Signal, headers: HeaderMap, body: Bo
     let outcome = if state.intake.is_draining() {
         Err(Refusal::from(&Refused::ShuttingDown))
     } else {
-        process(state, signal, encoding, &headers, body).await
+        process(state, signal, encoding, &headers, body, client).await
     };
     match outcome {
         Ok(response) => {
@@ -133,6 +138,7 @@ async fn process(
     encoding: Encoding,
     headers: &HeaderMap,
     body: Body,
+    client: Option<Arc<ClientInfo>>,
 ) -> Result<Vec<u8>, Refusal> {
     let raw = match Limited::new(body, state.max_body).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -154,7 +160,7 @@ async fn process(
     };
     let body = decompress(headers, &raw, state.max_body)?;
     let data = decode(signal, encoding, &body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
-    match state.intake.accept(data).await {
+    match state.intake.accept_from(client, data).await {
         Ok(rejected) => Ok(encode_response(signal, &rejected, encoding == Encoding::Json)),
         Err(refused) => Err(Refusal::from(&refused)),
     }

@@ -13,8 +13,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
+use super::client::ClientCheck;
 use crate::component::{ComponentId, ConsumeError, Consumer, ReceiverOutputs, Retry, Signal};
-use crate::pdata::Telemetry;
+use crate::pdata::{client, ClientInfo, Telemetry};
 
 /// The wire a request came in on (a label on the receiver's self-metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Transport::Grpc => "grpc",
             Transport::Http => "http",
@@ -105,6 +106,8 @@ impl Admission {
 /// The receiver's side of one transport: its pipeline entries and counters.
 pub struct Intake {
     admission: Arc<Admission>,
+    /// Authenticates requests and keeps their metadata (`auth`, `include_metadata`).
+    pub client: Arc<ClientCheck>,
     outputs: ReceiverOutputs,
     accepted: [Counter; 3],
     refused: [Counter; 3],
@@ -117,6 +120,7 @@ impl Intake {
         transport: Transport,
         outputs: ReceiverOutputs,
         admission: Arc<Admission>,
+        client: Arc<ClientCheck>,
     ) -> Arc<Self> {
         let counters = |what: &str| {
             Signal::ALL.map(|s| {
@@ -129,6 +133,7 @@ impl Intake {
         };
         Arc::new(Self {
             admission,
+            client,
             outputs,
             accepted: counters("accepted"),
             refused: counters("refused"),
@@ -143,6 +148,11 @@ impl Intake {
     /// Whether the receiver is shutting down (requests are refused).
     pub fn is_draining(&self) -> bool {
         self.admission.is_draining()
+    }
+
+    /// [`Intake::accept`] with `client` as the pipelines' [`client::current`].
+    pub async fn accept_from(&self, client: Option<Arc<ClientInfo>>, data: Telemetry) -> Result<Rejected, Refused> {
+        client::scope(client, self.accept(data)).await
     }
 
     /// Passes a decoded request on. `Ok` carries what was rejected as malformed.

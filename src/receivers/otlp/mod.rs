@@ -20,6 +20,7 @@
 //! waited for, and are closed when the service has finished draining (see
 //! `connections.rs`).
 
+mod client;
 mod config;
 mod connections;
 mod grpc;
@@ -38,11 +39,14 @@ use tokio_util::sync::CancellationToken;
 pub use config::{check_endpoint, GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
 pub use intake::{drop_malformed_ids, Rejected};
 
+use crate::component::auth::AuthConfig;
 use crate::component::registry::ReceiverFactory;
 use crate::component::{
-    BoxFuture, BuildError, ComponentId, Lifecycle, Receiver, ReceiverConfig, ReceiverOutputs, Signal, StartError,
+    BoxFuture, BuildError, ComponentId, Lifecycle, Receiver, ReceiverConfig, ReceiverContext, ReceiverOutputs,
+    ServerAuthenticator, Signal, StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
+use client::ClientCheck;
 use intake::{Admission, Intake, Transport};
 
 /// Registry entry.
@@ -59,9 +63,40 @@ fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> 
 }
 
 impl ReceiverConfig for OtlpReceiverConfig {
-    fn build(&self, id: &ComponentId, outputs: ReceiverOutputs) -> Result<Arc<dyn Receiver>, BuildError> {
+    fn build(
+        &self,
+        id: &ComponentId,
+        outputs: ReceiverOutputs,
+        ctx: &ReceiverContext<'_>,
+    ) -> Result<Arc<dyn Receiver>, BuildError> {
+        let authenticator = |auth: &Option<AuthConfig>, path: &str| -> Result<_, BuildError> {
+            auth.as_ref()
+                .map(|auth| ctx.authenticators.server(&auth.authenticator))
+                .transpose()
+                .map_err(|e| BuildError::at(path, e))
+        };
+        let p = &self.protocols;
+        let checks = [
+            (
+                Transport::Grpc,
+                p.grpc.as_ref().map(|c| (&c.auth, c.include_metadata)),
+                "protocols.grpc.auth.authenticator",
+            ),
+            (
+                Transport::Http,
+                p.http.as_ref().map(|c| (&c.auth, c.include_metadata)),
+                "protocols.http.auth.authenticator",
+            ),
+        ];
+        let mut clients = Vec::new();
+        for (transport, settings, path) in checks {
+            let (auth, include_metadata) = settings.unwrap_or((&None, false));
+            let authenticator: Option<Arc<dyn ServerAuthenticator>> = authenticator(auth, path)?;
+            clients.push(ClientCheck::new(id, transport, authenticator, include_metadata));
+        }
         let draining = CancellationToken::new();
         Ok(Arc::new(OtlpReceiver {
+            clients: [clients[0].clone(), clients[1].clone()],
             id: id.clone(),
             config: self.clone(),
             outputs,
@@ -71,6 +106,23 @@ impl ReceiverConfig for OtlpReceiverConfig {
             listeners_closed: Mutex::new(Vec::new()),
         }))
     }
+
+    fn authenticators(&self) -> Vec<(String, String)> {
+        let p = &self.protocols;
+        [
+            (
+                "protocols.grpc.auth.authenticator",
+                p.grpc.as_ref().and_then(|c| c.auth.as_ref()),
+            ),
+            (
+                "protocols.http.auth.authenticator",
+                p.http.as_ref().and_then(|c| c.auth.as_ref()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(path, auth)| Some((path.to_string(), auth?.authenticator.clone())))
+        .collect()
+    }
 }
 
 /// The running receiver: one gRPC and/or one HTTP server.
@@ -78,6 +130,8 @@ pub struct OtlpReceiver {
     id: ComponentId,
     config: OtlpReceiverConfig,
     outputs: ReceiverOutputs,
+    /// The client checks of the gRPC and the HTTP transport.
+    clients: [Arc<ClientCheck>; 2],
     /// Whether requests may still enter the pipelines; shared by both transports.
     admission: Arc<Admission>,
     /// Cancelled when shutdown begins: the listeners close.
@@ -168,7 +222,17 @@ impl OtlpReceiver {
     }
 
     fn intake(&self, transport: Transport) -> Arc<Intake> {
-        Intake::new(&self.id, transport, self.outputs.clone(), self.admission.clone())
+        let client = match transport {
+            Transport::Grpc => &self.clients[0],
+            Transport::Http => &self.clients[1],
+        };
+        Intake::new(
+            &self.id,
+            transport,
+            self.outputs.clone(),
+            self.admission.clone(),
+            client.clone(),
+        )
     }
 }
 
