@@ -42,7 +42,9 @@ pub const EXTENSIONS: &[ExtensionFactory] = &[
     crate::extensions::basicauth::FACTORY,
     crate::extensions::bearertokenauth::FACTORY,
     crate::extensions::file_storage::FACTORY,
+    crate::extensions::headers_setter::FACTORY,
     crate::extensions::health_check::FACTORY,
+    crate::extensions::oauth2client::FACTORY,
 ];
 
 /// Every connector type.

@@ -428,3 +428,65 @@ service:
     );
     Config::from_yaml(&config("file_storage", "file_storage, health_check")).expect("a listed file_storage is fine");
 }
+
+#[test]
+fn an_authenticator_must_be_an_extension_of_the_right_side_the_service_runs() {
+    let config = |receiver: &str, exporter: &str, listed: &str| {
+        format!(
+            "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        auth: {{authenticator: {receiver}}}
+      http:
+        endpoint: 127.0.0.1:4318
+extensions:
+  bearertokenauth:
+    token: a-very-secret-token
+  headers_setter:
+    headers: [{{key: x, value: v}}]
+  health_check:
+exporters:
+  otlp_grpc:
+    endpoint: 127.0.0.1:4317
+    auth: {{authenticator: {exporter}}}
+service:
+  extensions: [{listed}]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp_grpc]
+"
+        )
+    };
+    let grpc = "receivers.otlp.protocols.grpc.auth.authenticator";
+    let exporter = "exporters.otlp_grpc.auth.authenticator";
+    let all = "bearertokenauth, headers_setter, health_check";
+    let errors = errors_of(&config("basicauth", "headers_setter", all));
+    assert_eq!(
+        errors,
+        [format!(
+            "{grpc}: extension \"basicauth\" is not defined under extensions"
+        )]
+    );
+    let errors = errors_of(&config("headers_setter", "health_check", all));
+    assert_eq!(
+        errors,
+        [
+            format!("{grpc}: extension \"headers_setter\" is not a server authenticator, so it cannot be used here"),
+            format!("{exporter}: extension \"health_check\" is not an authenticator"),
+        ]
+    );
+    let errors = errors_of(&config("bearertokenauth", "bearertokenauth", "headers_setter"));
+    assert_eq!(
+        errors,
+        [
+            format!("{grpc}: extension \"bearertokenauth\" is not listed in service.extensions"),
+            format!("{exporter}: extension \"bearertokenauth\" is not listed in service.extensions"),
+        ]
+    );
+    let fine = Config::from_yaml(&config("bearertokenauth", "headers_setter", all)).expect("valid");
+    let shown = format!("{:?}", fine.extensions);
+    assert!(!shown.contains("a-very-secret-token"), "{shown}");
+}

@@ -3,4 +3,6 @@
 pub mod basicauth;
 pub mod bearertokenauth;
 pub mod file_storage;
+pub mod headers_setter;
 pub mod health_check;
+pub mod oauth2client;
