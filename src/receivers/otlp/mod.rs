@@ -6,6 +6,12 @@
 //! signals that some pipeline takes from this receiver are served (others answer
 //! UNIMPLEMENTED / 404).
 //!
+//! `auth: {authenticator: <extension>}` on a protocol makes every request pass that
+//! server authenticator (`bearertokenauth`, `basicauth`) before its body is read:
+//! the others are answered UNAUTHENTICATED / 401 and counted in
+//! `otelcol_receiver_unauthenticated_requests`. `include_metadata: true` keeps each
+//! request's headers with its data (see [`crate::pdata::client`]).
+//!
 //! Responses follow the OTLP specification: malformed bodies are 400 /
 //! INVALID_ARGUMENT with a message saying what was wrong; an unknown content type or
 //! encoding is 415; a body over the limit, before or after decompression, is 413 /
