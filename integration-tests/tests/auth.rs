@@ -212,12 +212,15 @@ async fn basic_credentials_guard_a_receiver_and_an_exporter_sends_them() {
     assert_no_secret(&sloop, &[PASSWORD, &basic("agent", PASSWORD)[6..]]);
 }
 
-/// What a test HTTP backend saw: each request's headers and body.
+/// One request a test HTTP backend took: its headers and body.
+type SeenRequest = (HeaderMap, Vec<u8>);
+
+/// What a test HTTP backend saw.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>);
+struct Seen(Arc<Mutex<Vec<SeenRequest>>>);
 
 impl Seen {
-    fn all(&self) -> Vec<(HeaderMap, Vec<u8>)> {
+    fn all(&self) -> Vec<SeenRequest> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -314,7 +317,7 @@ async fn recording_backend(issuer: Issuer, require_token: bool) -> TestServer {
     serve(router).await
 }
 
-async fn wait_for_requests(seen: &Seen, n: usize) -> Vec<(HeaderMap, Vec<u8>)> {
+async fn wait_for_requests(seen: &Seen, n: usize) -> Vec<SeenRequest> {
     poll_until(DATA_TIMEOUT, Duration::from_millis(50), || {
         let all = seen.all();
         async move { (all.len() >= n).then_some(all) }

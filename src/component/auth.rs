@@ -13,7 +13,7 @@
 //! never shows them, and no error message here carries one.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
@@ -196,9 +196,8 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-        let mut hasher = KEY.get_or_init(Default::default).build_hasher();
-        self.0.hash(&mut hasher);
-        write!(f, "<redacted {:08x}>", hasher.finish() as u32)
+        let hash = KEY.get_or_init(Default::default).hash_one(&self.0);
+        write!(f, "<redacted {:08x}>", hash as u32)
     }
 }
 
