@@ -426,3 +426,41 @@ async fn request_metadata_becomes_an_attribute_and_an_outgoing_header() {
     );
     assert_eq!(tenant_of(body), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_authenticator_mistakes_by_path_and_shows_no_secret() {
+    let ports = SloopPorts::new();
+    let receivers = ports.otlp_receiver_yaml(&["auth: {authenticator: headers_setter}"], &[]);
+    // Errors everywhere near the secrets: a bad header name beside a token, a
+    // client authenticator on a receiver, a hash that is not bcrypt.
+    let yaml = format!(
+        "{receivers}exporters:\n  otlp_grpc:\n    endpoint: 127.0.0.1:{port}\n    auth: {{authenticator: basicauth}}\n{service}",
+        port = free_port(),
+        service = service(
+            &ports,
+            &format!(
+                "  bearertokenauth:\n    token: {TOKEN}\n    header: \"bad header\"\n  \
+                 headers_setter:\n    headers: [{{key: x-a, value: b}}]\n  \
+                 basicauth:\n    htpasswd:\n      inline: \"agent:{PASSWORD}\"\n    \
+                 client_auth: {{username: agent, password: {CLIENT_SECRET}}}\n"
+            ),
+            &["bearertokenauth", "headers_setter", "basicauth"],
+            "    traces:\n      receivers: [otlp]\n      exporters: [otlp_grpc]\n",
+        ),
+    );
+    let mut sloop = Sloop::spawn(&["validate"], &[&yaml]);
+    let status = sloop.wait_exit(Duration::from_secs(30)).await;
+    assert!(!status.success(), "validate accepted it\n{}", sloop.logs());
+    let logs = sloop.logs();
+    for expected in [
+        "receivers.otlp.protocols.grpc.auth.authenticator",
+        "extensions.bearertokenauth.header",
+        "extensions.basicauth.htpasswd.inline",
+        "extensions.basicauth.client_auth",
+    ] {
+        assert!(logs.contains(expected), "{expected} is not reported:\n{logs}");
+    }
+    for secret in [TOKEN, PASSWORD, CLIENT_SECRET] {
+        assert!(!logs.contains(secret), "a secret is in validate's output");
+    }
+}
