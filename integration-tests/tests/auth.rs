@@ -255,7 +255,7 @@ async fn serve(router: axum::Router) -> TestServer {
 }
 
 /// The token endpoint: the client's Basic credentials must be right; each token
-/// is valid for 2 s.
+/// is valid for 4 s.
 async fn token_endpoint(issuer: Issuer) -> TestServer {
     let expected = basic("sloop", CLIENT_SECRET);
     let router = axum::Router::new()
@@ -277,7 +277,7 @@ async fn token_endpoint(issuer: Issuer) -> TestServer {
                         .push(token.clone());
                     (
                         StatusCode::OK,
-                        format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":2}}"#),
+                        format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":4}}"#),
                     )
                 }
             }),
@@ -341,7 +341,7 @@ async fn an_oauth2_exporter_fetches_a_token_once_and_renews_it_after_expiry() {
             &ports,
             &format!(
                 "  oauth2client:\n    client_id: sloop\n    client_secret: {CLIENT_SECRET}\n    \
-                 token_url: {}/token\n    scopes: [telemetry.write]\n    expiry_buffer: 1s\n",
+                 token_url: {}/token\n    scopes: [telemetry.write]\n    expiry_buffer: 2s\n",
                 tokens.url
             ),
             &["oauth2client"],
@@ -368,8 +368,9 @@ async fn an_oauth2_exporter_fetches_a_token_once_and_renews_it_after_expiry() {
         assert_eq!(headers["authorization"], "Bearer issued-token-1");
     }
 
-    // The token lives 2 s and is renewed 1 s before that: by now it is due.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The token lives 4 s and is renewed 2 s before that (2 s leave room for a
+    // slow machine between the first two exports): by now it is due.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(send_grpc(&ports, None, "third").await, tonic::Code::Ok);
     let seen = wait_for_requests(&issuer.seen, 3).await;
     assert_eq!(issuer.token_requests.load(Ordering::SeqCst), 2, "renewed once");

@@ -38,6 +38,10 @@ pub fn install_metrics_recorder() -> Result<PrometheusHandle, String> {
 
 fn describe() {
     use crate::component::Signal;
+    metrics::describe_counter!(
+        "otelcol_receiver_unauthenticated_requests",
+        "Requests a receiver refused because their credentials did not pass its authenticator (auth.authenticator)."
+    );
     for signal in Signal::ALL {
         let item = signal.item_name();
         metrics::describe_counter!(
