@@ -11,7 +11,8 @@
 //! - A request needs `Authorization: Basic base64(user:password)`. bcrypt is slow
 //!   by design (tens of milliseconds), so it runs off the async threads, and a
 //!   user's last verified password is remembered as a SHA-256 digest: a client
-//!   sending the same credentials again costs a hash, not a bcrypt run.
+//!   sending the same credentials again costs a hash, not a bcrypt run. At most one
+//!   bcrypt check per core runs at a time, so wrong passwords cannot take every core.
 //! - The user name becomes the request's `auth.username`, which the attributes
 //!   processor can copy (`from_context: auth.username`).
 //! - No password, hash or header value appears in a log line, an error or `Debug`.
@@ -115,6 +116,9 @@ impl ExtensionConfig for BasicAuthConfig {
                 inline,
                 current: RwLock::new(Arc::new(Htpasswd::default())),
                 verified: Mutex::new(HashMap::new()),
+                bcrypt_runs: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                ),
             }),
             client: client.map(|value| Arc::new(ClientCredentials(value))),
         }))
@@ -143,6 +147,9 @@ struct Users {
     current: RwLock<Arc<Htpasswd>>,
     /// Per user, the SHA-256 of the password last verified against its bcrypt hash.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// At most one bcrypt run per core at a time: a flood of wrong passwords then
+    /// queues here instead of taking every core from the data path.
+    bcrypt_runs: tokio::sync::Semaphore,
 }
 
 impl Users {
@@ -169,6 +176,9 @@ impl Users {
         if remembered {
             return true;
         }
+        let Ok(_run) = self.bcrypt_runs.acquire().await else {
+            return false;
+        };
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
             .await
