@@ -47,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accept;
 pub mod admin;
 pub mod component;
 pub mod components;

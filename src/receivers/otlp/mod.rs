@@ -22,9 +22,11 @@
 
 mod config;
 mod connections;
+mod cors;
 mod grpc;
 mod http;
 mod intake;
+mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +38,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{check_endpoint, GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+pub use cors::CorsConfig;
+pub use limits::{KeepaliveConfig, KeepaliveEnforcementPolicy, KeepaliveServerParameters};
 pub use intake::{drop_malformed_ids, Rejected};
 
 use crate::component::registry::ReceiverFactory;
@@ -44,6 +48,7 @@ use crate::component::{
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use intake::{Admission, Intake, Transport};
+use limits::ConnectionPolicy;
 
 /// Registry entry.
 pub const FACTORY: ReceiverFactory = ReceiverFactory {
@@ -115,6 +120,7 @@ impl Lifecycle for OtlpReceiver {
                 Some(c) => Some((
                     bind(&self.id, &c.endpoint).await?,
                     c.max_recv_msg_size_mib * 1024 * 1024,
+                    ConnectionPolicy::grpc(&self.id, c),
                 )),
                 None => None,
             };
@@ -123,18 +129,19 @@ impl Lifecycle for OtlpReceiver {
                 None => None,
             };
             let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((listener, max_bytes)) = grpc {
+            if let Some((listener, max_bytes, policy)) = grpc {
                 let intake = self.intake(Transport::Grpc);
                 tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener));
                 let listener = self.watch_closing(listener);
-                servers.spawn(grpc::serve(listener, intake, max_bytes, self.draining.clone()));
+                servers.spawn(grpc::serve(listener, intake, max_bytes, policy, self.draining.clone()));
             }
             if let Some((listener, config)) = http {
                 let intake = self.intake(Transport::Http);
                 let draining = self.draining.clone();
                 tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener));
                 let listener = self.watch_closing(listener);
-                servers.spawn(async move { http::serve(listener, intake, &config, draining).await });
+                let policy = ConnectionPolicy::http(&self.id, &config);
+                servers.spawn(async move { http::serve(listener, intake, &config, policy, draining).await });
             }
             Ok(())
         })
