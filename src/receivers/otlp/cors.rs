@@ -138,3 +138,64 @@ impl CorsConfig {
         Some(layer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, origin: &str) -> bool {
+        OriginPattern::parse(pattern).unwrap().matches(origin)
+    }
+
+    #[test]
+    fn wildcards_match_any_text_in_their_place() {
+        assert!(matches("https://*.example.com", "https://app.example.com"));
+        assert!(matches("https://*.example.com", "https://a.b.example.com"));
+        assert!(matches("https://*.example.com", "HTTPS://App.Example.COM"));
+        assert!(!matches("https://*.example.com", "https://example.com"));
+        assert!(!matches("https://*.example.com", "http://app.example.com"));
+        assert!(!matches("https://*.example.com", "https://app.example.com.evil.io"));
+        assert!(!matches("https://*.example.com", "https://evilexample.com"));
+        assert!(matches("http://localhost:*", "http://localhost:3000"));
+        assert!(matches("*", "https://anything.io"));
+        assert!(matches("https://app.example.com", "https://app.example.com"));
+        assert!(!matches("https://app.example.com", "https://app.example.com:8443"));
+    }
+
+    #[test]
+    fn the_prefix_and_suffix_do_not_overlap() {
+        // "https://a" is both the prefix and, overlapping, the suffix's start.
+        assert!(!matches("https://a*a.io", "https://a.io"));
+        assert!(matches("https://a*a.io", "https://aa.io"));
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_their_index() {
+        let config = CorsConfig {
+            allowed_origins: vec!["https://ok.io".into(), "https://*.*.io".into(), " ".into()],
+            allowed_headers: vec!["X-Ok".into(), "bad header".into(), "*".into()],
+            max_age: None,
+        };
+        let mut errors = Vec::new();
+        config.validate("protocols.http.cors", &mut errors);
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "protocols.http.cors.allowed_origins[1]",
+                "protocols.http.cors.allowed_origins[2]",
+                "protocols.http.cors.allowed_headers[1]"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_origin_means_no_cors() {
+        assert!(CorsConfig::default().layer().is_none());
+        let config = CorsConfig {
+            allowed_origins: vec!["https://*.example.com".into()],
+            ..CorsConfig::default()
+        };
+        assert!(config.layer().is_some());
+    }
+}

@@ -295,3 +295,139 @@ impl ConnectionPolicy {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::OtlpReceiverConfig;
+    use super::*;
+    use crate::confmap::{parse_block, RawValue};
+
+    fn parse(yaml: &str) -> Result<OtlpReceiverConfig, Vec<ConfigError>> {
+        let dict: figment::value::Dict =
+            figment::Figment::from(<serde_saphyr::figment::Yaml as figment::providers::Format>::string(yaml))
+                .extract()
+                .expect("test YAML is a mapping");
+        parse_block::<OtlpReceiverConfig>(&RawValue::from(dict))
+    }
+
+    fn messages(yaml: &str) -> Vec<String> {
+        parse(yaml).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn defaults_bound_every_protocol() {
+        let config = parse("protocols: {grpc: , http: }").unwrap();
+        let grpc = config.protocols.grpc.unwrap();
+        assert_eq!(grpc.max_connections, 10_000);
+        assert_eq!(grpc.max_concurrent_streams, None);
+        assert!(grpc.keepalive.is_none());
+        let http = config.protocols.http.unwrap();
+        assert_eq!(http.max_connections, 10_000);
+        assert_eq!(http.read_header_timeout, Duration::from_secs(30));
+        assert_eq!(http.idle_timeout, Duration::from_secs(60));
+        assert!(http.cors.is_none());
+    }
+
+    #[test]
+    fn collector_keys_parse() {
+        let config = parse(
+            "protocols:
+  grpc:
+    max_concurrent_streams: 16
+    max_connections: 500
+    keepalive:
+      server_parameters:
+        max_connection_idle: 11s
+        max_connection_age: 12s
+        max_connection_age_grace: 13s
+        time: 30s
+        timeout: 5s
+      enforcement_policy:
+        min_time: 10s
+        permit_without_stream: true
+  http:
+    read_header_timeout: 2.5s
+    idle_timeout: 90s
+    max_connections: 20",
+        )
+        .unwrap();
+        let grpc = config.protocols.grpc.unwrap();
+        assert_eq!(grpc.max_concurrent_streams, Some(16));
+        let server = grpc.keepalive.unwrap().server_parameters;
+        assert_eq!(server.max_connection_idle, Some(Duration::from_secs(11)));
+        assert_eq!(server.max_connection_age_grace, Some(Duration::from_secs(13)));
+        assert_eq!(server.timeout, Some(Duration::from_secs(5)));
+        let http = config.protocols.http.unwrap();
+        assert_eq!(http.read_header_timeout, Duration::from_millis(2500));
+        assert_eq!(http.max_connections, 20);
+    }
+
+    #[test]
+    fn the_policy_follows_the_settings() {
+        let config = parse(
+            "protocols:
+  grpc:
+    keepalive:
+      server_parameters: {max_connection_idle: 5s, max_connection_age: 1h}
+  http:
+    read_header_timeout: 2s",
+        )
+        .unwrap();
+        let id = ComponentId::parse("otlp/edge").unwrap();
+        let grpc = ConnectionPolicy::grpc(&id, config.protocols.grpc.as_ref().unwrap());
+        assert_eq!(grpc.first_byte_timeout, Duration::from_secs(5), "max_connection_idle is shorter");
+        assert_eq!(grpc.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(grpc.max_age, Some(Duration::from_secs(3600)));
+        assert_eq!(grpc.listener, "otlp/edge/grpc");
+        let http = ConnectionPolicy::http(&id, config.protocols.http.as_ref().unwrap());
+        assert_eq!(http.first_byte_timeout, Duration::from_secs(2));
+        assert_eq!(http.idle_timeout, Some(DEFAULT_IDLE_TIMEOUT));
+        let quiet = ConnectionPolicy::grpc(&id, &GrpcConfig::default());
+        assert_eq!(quiet.first_byte_timeout, SILENT_GRPC_CONNECTION_TIMEOUT);
+        assert_eq!(quiet.idle_timeout, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let errors = messages(
+            "protocols:
+  grpc:
+    max_concurrent_streams: 0
+    max_connections: 0
+    keepalive:
+      server_parameters: {time: 0s, max_connection_age_grace: 5s, timeout: 1s}
+  http:
+    read_header_timeout: 0s
+    idle_timeout: 0s
+    max_connections: 0",
+        );
+        for expected in [
+            "protocols.grpc.max_concurrent_streams: must be greater than 0",
+            "protocols.grpc.max_connections: must be greater than 0",
+            "protocols.grpc.keepalive.server_parameters.time: must be greater than 0",
+            "protocols.grpc.keepalive.server_parameters.max_connection_age_grace: has no effect without max_connection_age",
+            "protocols.http.read_header_timeout: must be greater than 0",
+            "protocols.http.idle_timeout: must be greater than 0",
+            "protocols.http.max_connections: must be greater than 0",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(expected)),
+                "no {expected:?} in {errors:#?}"
+            );
+        }
+        let errors = messages("protocols: {grpc: {keepalive: {server_parameters: {timeout: 1s}}}}");
+        assert!(errors[0].contains("timeout: has no effect without time"), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        for yaml in [
+            "protocols: {grpc: {keepalive: {server_parameters: {max_idle: 1s}}}}",
+            "protocols: {grpc: {keepalive: {enforcement: {}}}}",
+            "protocols: {http: {read_timeout: 1s}}",
+            "protocols: {http: {cors: {allowed_methods: [GET]}}}",
+        ] {
+            assert!(parse(yaml).is_err(), "{yaml} was accepted");
+        }
+    }
+}
