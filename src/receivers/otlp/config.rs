@@ -85,7 +85,10 @@ pub struct HttpConfig {
     #[serde(default, deserialize_with = "deserialize_present")]
     pub cors: Option<CorsConfig>,
     /// How long a request head may take (default 30s).
-    #[serde(default = "limits::default_read_header_timeout", deserialize_with = "deserialize_duration")]
+    #[serde(
+        default = "limits::default_read_header_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
     pub read_header_timeout: Duration,
     /// How long a keep-alive connection may wait for its next request (default 1m).
     #[serde(default = "limits::default_idle_timeout", deserialize_with = "deserialize_duration")]

@@ -181,7 +181,10 @@ where
 /// Logs and counts how a connection ended.
 fn connection_ended(ended: Result<(), BoxError>, policy: &ConnectionPolicy) {
     if let Err(error) = ended {
-        if error.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
             policy.count_closed("read_header_timeout");
         }
         tracing::debug!(message = "OTLP connection ended with an error.", listener = %policy.listener, %error);

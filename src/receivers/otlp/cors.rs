@@ -122,10 +122,11 @@ impl CorsConfig {
         let allow_headers = if self.allowed_headers.iter().any(|h| h == "*") {
             AllowHeaders::mirror_request()
         } else {
-            let names = ALWAYS_ALLOWED_HEADERS
-                .iter()
-                .map(|h| HeaderName::from_static(h))
-                .chain(self.allowed_headers.iter().filter_map(|h| HeaderName::try_from(h.as_str()).ok()));
+            let names = ALWAYS_ALLOWED_HEADERS.iter().map(|h| HeaderName::from_static(h)).chain(
+                self.allowed_headers
+                    .iter()
+                    .filter_map(|h| HeaderName::try_from(h.as_str()).ok()),
+            );
             AllowHeaders::list(names)
         };
         let mut layer = CorsLayer::new()

@@ -18,8 +18,8 @@ use tonic::{Request, Response, Status};
 use tower::util::MapResponse;
 
 use super::connections::{self, Listener};
-use super::limits::ConnectionPolicy;
 use super::intake::{grpc_status, logs_response, metrics_response, traces_response, Intake};
+use super::limits::ConnectionPolicy;
 use crate::component::Signal;
 use crate::pdata::Telemetry;
 

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::HttpConfig;
 use super::connections::{self, Listener};
-use super::limits::ConnectionPolicy;
 use super::intake::{encode_response, http_status, Intake, Refused};
+use super::limits::ConnectionPolicy;
 use crate::component::Signal;
 use crate::pdata::Telemetry;
 

@@ -176,7 +176,10 @@ pub fn validate_http(
     max_connections: usize,
     errors: &mut Vec<ConfigError>,
 ) {
-    for (key, value) in [("read_header_timeout", read_header_timeout), ("idle_timeout", idle_timeout)] {
+    for (key, value) in [
+        ("read_header_timeout", read_header_timeout),
+        ("idle_timeout", idle_timeout),
+    ] {
         if value.is_zero() {
             errors.push(ConfigError::new(
                 format!("{path}.{key}"),
@@ -239,7 +242,9 @@ impl ConnectionPolicy {
         }
         let silent = server
             .max_connection_idle
-            .map_or(SILENT_GRPC_CONNECTION_TIMEOUT, |idle| idle.min(SILENT_GRPC_CONNECTION_TIMEOUT));
+            .map_or(SILENT_GRPC_CONNECTION_TIMEOUT, |idle| {
+                idle.min(SILENT_GRPC_CONNECTION_TIMEOUT)
+            });
         Self {
             listener: format!("{id}/grpc"),
             receiver: id.to_string(),
@@ -303,10 +308,11 @@ mod tests {
     use crate::confmap::{parse_block, RawValue};
 
     fn parse(yaml: &str) -> Result<OtlpReceiverConfig, Vec<ConfigError>> {
-        let dict: figment::value::Dict =
-            figment::Figment::from(<serde_saphyr::figment::Yaml as figment::providers::Format>::string(yaml))
-                .extract()
-                .expect("test YAML is a mapping");
+        let dict: figment::value::Dict = figment::Figment::from(
+            <serde_saphyr::figment::Yaml as figment::providers::Format>::string(yaml),
+        )
+        .extract()
+        .expect("test YAML is a mapping");
         parse_block::<OtlpReceiverConfig>(&RawValue::from(dict))
     }
 
@@ -375,7 +381,11 @@ mod tests {
         .unwrap();
         let id = ComponentId::parse("otlp/edge").unwrap();
         let grpc = ConnectionPolicy::grpc(&id, config.protocols.grpc.as_ref().unwrap());
-        assert_eq!(grpc.first_byte_timeout, Duration::from_secs(5), "max_connection_idle is shorter");
+        assert_eq!(
+            grpc.first_byte_timeout,
+            Duration::from_secs(5),
+            "max_connection_idle is shorter"
+        );
         assert_eq!(grpc.idle_timeout, Some(Duration::from_secs(5)));
         assert_eq!(grpc.max_age, Some(Duration::from_secs(3600)));
         assert_eq!(grpc.listener, "otlp/edge/grpc");

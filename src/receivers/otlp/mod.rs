@@ -19,6 +19,11 @@
 //! close the connection). No client can hold shutdown up: open connections are not
 //! waited for, and are closed when the service has finished draining (see
 //! `connections.rs`).
+//!
+//! Exposure: what one client can hold is bounded on both protocols (connections,
+//! silent and idle connections, request heads, streams, keepalive; see `limits.rs`),
+//! browsers on other origins can be allowed (`cors.rs`), and a failing `accept` (out
+//! of file descriptors) backs off and is logged at a bounded rate ([`crate::accept`]).
 
 mod config;
 mod connections;
@@ -39,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{check_endpoint, GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
 pub use cors::CorsConfig;
-pub use limits::{KeepaliveConfig, KeepaliveEnforcementPolicy, KeepaliveServerParameters};
 pub use intake::{drop_malformed_ids, Rejected};
+pub use limits::{KeepaliveConfig, KeepaliveEnforcementPolicy, KeepaliveServerParameters};
 
 use crate::component::registry::ReceiverFactory;
 use crate::component::{
