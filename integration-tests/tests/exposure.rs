@@ -126,6 +126,17 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / per_second as f64)
 }
 
+/// Resident set size of process `pid`, in KiB (0 if unreadable).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
@@ -324,13 +335,17 @@ async fn thousands_of_idle_connections_do_not_stop_normal_clients() {
     ensure_fd_limit(2 * IDLE as u64 + 2048);
     let ports = SloopPorts::new();
     let sloop = Sloop::start(&config(&ports, &[], &[]), &ports).await;
+    let rss_before = rss_kib(sloop.pid());
     let opened = Instant::now();
     let grpc_idle = idle_connections(ports.grpc, IDLE);
     let http_idle = idle_connections(ports.http, IDLE);
     eprintln!("opened {} idle connections in {:?}", 2 * IDLE, opened.elapsed());
     normal_client_is_served(&ports, &sloop, 3).await;
     let held = sloop.metric("sloop_receiver_connections", &[]).await;
-    eprintln!("sloop holds {held} connections");
+    eprintln!(
+        "sloop holds {held} connections; RSS {rss_before} KiB before, {} KiB now",
+        rss_kib(sloop.pid())
+    );
     // Every idle one (sloop closes silent ones only after 30 s), so the normal
     // client was served while they were all held.
     assert!(held >= (2 * IDLE) as f64, "sloop holds only {held} connections");
@@ -544,6 +559,36 @@ async fn grpc_connections_idle_past_max_connection_idle_are_closed() {
     let again = poll_until(Duration::from_secs(5), Duration::from_millis(100), || {
         let mut client = client.clone();
         async move { client.export(trace_request("idle", 1)).await.ok() }
+    })
+    .await;
+    assert!(again.is_some(), "the client could not export after the close");
+}
+
+/// A gRPC connection reaching `max_connection_age` gets GOAWAY and is closed; the
+/// client carries on over a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_connections_past_max_connection_age_are_closed() {
+    let ports = SloopPorts::new();
+    let grpc_extra = [
+        "keepalive:",
+        "  server_parameters:",
+        "    max_connection_age: 1s",
+        "    max_connection_age_grace: 2s",
+    ];
+    let sloop = Sloop::start(&config(&ports, &grpc_extra, &[]), &ports).await;
+    let mut client = TraceServiceClient::connect(ports.grpc_url()).await.expect("connecting");
+    client.export(trace_request("age", 1)).await.expect("first export");
+    let aged = poll_until(Duration::from_secs(6), Duration::from_millis(200), || async {
+        let aged = sloop
+            .metric("sloop_receiver_connections_closed", &[("reason", "max_connection_age")])
+            .await;
+        (aged >= 1.0).then_some(())
+    })
+    .await;
+    assert!(aged.is_some(), "the connection was not aged out\n{}", sloop.logs());
+    let again = poll_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        let mut client = client.clone();
+        async move { client.export(trace_request("age", 1)).await.ok() }
     })
     .await;
     assert!(again.is_some(), "the client could not export after the close");
