@@ -83,7 +83,7 @@ pub async fn serve(
     tracing::info!(message = "Serving self-metrics and the SLO status API.", endpoint = %address);
     let app = router(metrics, slos);
     Ok(tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
+        if let Err(error) = axum::serve(crate::accept::BackingOffListener::new(listener, "telemetry"), app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
         {
