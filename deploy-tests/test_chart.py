@@ -178,6 +178,35 @@ def test_config_expands_the_pod_ip_from_the_environment(tmp_path):
     assert result.returncode != 0 and "K8S_POD_IP" in result.stderr, result.stderr
 
 
+def listeners(cfg: dict[str, Any]) -> dict[str, str]:
+    """Every address the config listens on, by its key path."""
+    found = {}
+    for rid, receiver in (cfg.get("receivers") or {}).items():
+        for protocol, settings in ((receiver or {}).get("protocols") or {}).items():
+            if settings and "endpoint" in settings:
+                found[f"receivers.{rid}.protocols.{protocol}.endpoint"] = settings["endpoint"]
+    for eid, extension in (cfg.get("extensions") or {}).items():
+        if extension and "endpoint" in extension:
+            found[f"extensions.{eid}.endpoint"] = extension["endpoint"]
+    metrics = ((cfg.get("service") or {}).get("telemetry") or {}).get("metrics") or {}
+    if "address" in metrics:
+        found["service.telemetry.metrics.address"] = metrics["address"]
+    return found
+
+
+def test_every_port_binds_the_pod_ip(case):
+    """Nothing listens on 0.0.0.0: every receiver, the health check and the
+    self-metrics / SLO status API bind the pod IP, or loopback for what only the
+    pod itself talks to (issue 13)."""
+    name, _, objects = case
+    found = listeners(config(objects))
+    assert "extensions.health_check.endpoint" in found and "service.telemetry.metrics.address" in found, found
+    for path, address in found.items():
+        assert address.startswith(("${env:K8S_POD_IP", "127.0.0.1:", "localhost:", "[::1]:")), (
+            f"{name}: {path} binds {address}"
+        )
+
+
 def test_configmap_is_mounted_where_the_config_flag_points(case):
     _, _, objects = case
     args = container(objects)["args"]

@@ -34,6 +34,8 @@
 //! Dependencies point one way, down this list (checked by `tests/spine.rs`):
 //! - [`pdata`]: signals, telemetry, the shared export batch. [`confmap`]: reading
 //!   config files and parsing one block strictly, every error with its path.
+//!   [`accept`]: what every listener does when `accept` fails (back off, log at a
+//!   bounded rate).
 //! - [`ottl`]: the condition language.
 //! - [`component`]: ids, the component traits, errors, the state store.
 //! - [`receivers`], [`processors`], [`exporters`] (with the exporterhelper,
@@ -47,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accept;
 pub mod admin;
 pub mod component;
 pub mod components;

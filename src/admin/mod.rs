@@ -9,6 +9,9 @@
 //! `allowed_bad`, `error_budget_remaining`, `burn_rates` (by window),
 //! `exhaustion_seconds`, `alerts` (`page`, `ticket`) and, with `group_by`,
 //! `worst_groups` (least budget left first).
+//!
+//! Read-only: every route is a GET (other methods get 405), so whoever reaches the
+//! port can read figures but change nothing. It binds loopback by default.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,11 +83,53 @@ pub async fn serve(
     tracing::info!(message = "Serving self-metrics and the SLO status API.", endpoint = %address);
     let app = router(metrics, slos);
     Ok(tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
+        if let Err(error) = axum::serve(crate::accept::BackingOffListener::new(listener, "telemetry"), app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
         {
             tracing::error!(message = "Admin server failed.", %error);
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    struct NoSlos;
+
+    impl SloSource for NoSlos {
+        fn statuses(&self) -> Vec<serde_json::Value> {
+            Vec::new()
+        }
+        fn status(&self, _name: &str) -> Option<serde_json::Value> {
+            None
+        }
+    }
+
+    /// The admin API is read-only: nothing but GET (and HEAD) is routed, so a
+    /// client that reaches the port can read figures but change nothing.
+    #[tokio::test]
+    async fn every_route_answers_only_reads() {
+        for path in ["/metrics", "/api/v1/slos", "/api/v1/slos/homepage"] {
+            for method in ["POST", "PUT", "PATCH", "DELETE"] {
+                let request = axum::http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(axum::body::Body::empty())
+                    .expect("a valid request");
+                let response = router(None, Arc::new(NoSlos))
+                    .oneshot(request)
+                    .await
+                    .expect("infallible");
+                assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            }
+            let get = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .expect("a valid request");
+            let response = router(None, Arc::new(NoSlos)).oneshot(get).await.expect("infallible");
+            assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "GET {path}");
+        }
+    }
 }

@@ -157,6 +157,116 @@ fn every_yaml_example_in_the_readme_and_module_docs_is_accepted() {
     assert!(failures.is_empty(), "examples sloop refuses:\n{}", failures.join("\n"));
 }
 
+/// Every address `dict` listens on, with its key path: receiver protocol (or
+/// receiver) endpoints, extension endpoints and the self-metrics address.
+fn listeners(dict: &Dict) -> Vec<(String, String)> {
+    fn dict_of<'a>(dict: &'a Dict, key: &str) -> Option<&'a Dict> {
+        match dict.get(key) {
+            Some(Value::Dict(_, inner)) => Some(inner),
+            _ => None,
+        }
+    }
+    fn endpoint(dict: &Dict, key: &str) -> Option<String> {
+        match dict.get(key) {
+            Some(Value::String(_, s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    let mut found = Vec::new();
+    for (id, receiver) in dict_of(dict, "receivers").into_iter().flatten() {
+        let Value::Dict(_, receiver) = receiver else { continue };
+        found.extend(endpoint(receiver, "endpoint").map(|e| (format!("receivers.{id}.endpoint"), e)));
+        for (protocol, settings) in dict_of(receiver, "protocols").into_iter().flatten() {
+            if let Value::Dict(_, settings) = settings {
+                found.extend(
+                    endpoint(settings, "endpoint")
+                        .map(|e| (format!("receivers.{id}.protocols.{protocol}.endpoint"), e)),
+                );
+            }
+        }
+    }
+    for (id, extension) in dict_of(dict, "extensions").into_iter().flatten() {
+        if let Value::Dict(_, extension) = extension {
+            found.extend(endpoint(extension, "endpoint").map(|e| (format!("extensions.{id}.endpoint"), e)));
+        }
+    }
+    let metrics = dict_of(dict, "service")
+        .and_then(|s| dict_of(s, "telemetry"))
+        .and_then(|t| dict_of(t, "metrics"));
+    if let Some(address) = metrics.and_then(|m| endpoint(m, "address")) {
+        found.push(("service.telemetry.metrics.address".into(), address));
+    }
+    found
+}
+
+/// Whether a listen address binds loopback only: `localhost`, `127.0.0.1`, `::1`,
+/// or the pod IP with a loopback default (`${env:K8S_POD_IP:-127.0.0.1}`), which is
+/// loopback wherever the variable is unset.
+fn binds_loopback(address: &str) -> bool {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host
+        .strip_prefix("${env:K8S_POD_IP:-")
+        .and_then(|h| h.strip_suffix('}'))
+        .unwrap_or(host);
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Issue 13: the examples a user copies bind loopback, unless the example is about
+/// exposure, which shows by its `tls:` (and the Kubernetes ones, which bind the
+/// pod IP and fall back to loopback).
+#[test]
+fn every_example_listener_binds_loopback_unless_it_shows_tls() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = root.join("README.md");
+    let mut examples = Vec::new();
+    yaml_blocks(&readme, read(&readme).lines().enumerate(), &mut examples);
+    module_doc_blocks(&root.join("src"), &mut examples);
+    let files: Vec<PathBuf> = std::fs::read_dir(root.join("pipelines"))
+        .expect("reading pipelines/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    for path in files {
+        examples.push(Example {
+            place: path.display().to_string(),
+            text: read(&path),
+        });
+    }
+    // Each component's example.yaml is its block alone: put it under its section.
+    let indented = |text: &str| text.lines().map(|l| format!("  {l}\n")).collect::<String>();
+    for factory in crate::components::RECEIVERS {
+        examples.push(Example {
+            place: format!("receivers/{}/example.yaml", factory.type_name),
+            text: format!("receivers:\n{}", indented(factory.example)),
+        });
+    }
+    for factory in crate::components::EXTENSIONS {
+        examples.push(Example {
+            place: format!("extensions/{}/example.yaml", factory.type_name),
+            text: format!("extensions:\n{}", indented(factory.example)),
+        });
+    }
+    let mut checked = 0;
+    let mut exposed = Vec::new();
+    for example in &examples {
+        let Ok(dict) = Figment::from(serde_saphyr::figment::Yaml::string(&example.text)).extract::<Dict>() else {
+            continue;
+        };
+        for (path, address) in listeners(&dict) {
+            checked += 1;
+            if !binds_loopback(&address) && !example.text.contains("tls:") {
+                exposed.push(format!("{}: {path} binds {address}", example.place));
+            }
+        }
+    }
+    assert!(checked >= 20, "found only {checked} listeners in the examples");
+    assert!(
+        exposed.is_empty(),
+        "examples that listen beyond loopback:\n{}",
+        exposed.join("\n")
+    );
+    assert!(!binds_loopback("0.0.0.0:4317") && !binds_loopback("${env:K8S_POD_IP}:4317"));
+}
+
 #[test]
 fn a_broken_example_is_caught() {
     let unknown_key = Example {

@@ -33,16 +33,21 @@ pub fn probability(threshold: u64) -> f64 {
 /// How many original events this one stands for: from `ot=th:`, else from a
 /// `SampleRate` attribute, else 1.
 pub fn adjusted_count(trace_state: &str, attributes: &[KeyValue]) -> f64 {
-    if !trace_state.is_empty() {
-        if let Some(t) = threshold(trace_state) {
-            return 1.0 / probability(t);
-        }
+    threshold_count(trace_state)
+        .or_else(|| sample_rate(attributes))
+        .unwrap_or(1.0)
+}
+
+/// The adjusted count an `ot=th:` threshold in `trace_state` gives, if there is one.
+pub fn threshold_count(trace_state: &str) -> Option<f64> {
+    if trace_state.is_empty() {
+        return None;
     }
-    sample_rate(attributes).unwrap_or(1.0)
+    threshold(trace_state).map(|t| 1.0 / probability(t))
 }
 
 /// A `SampleRate` attribute of at least 1 (int, double or numeric string).
-fn sample_rate(attributes: &[KeyValue]) -> Option<f64> {
+pub fn sample_rate(attributes: &[KeyValue]) -> Option<f64> {
     let value = attributes
         .iter()
         .find(|kv| kv.key == "SampleRate")?

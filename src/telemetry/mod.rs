@@ -129,4 +129,13 @@ fn describe() {
         "otelcol_loadbalancer_rerouted_items",
         "Items a removed backend had not delivered, routed again to the remaining backends."
     );
+    metrics::describe_counter!(
+        "sloop_listener_accept_errors",
+        "Failed accepts on a listener (out of file descriptors and the like); each is followed by a back-off."
+    );
+    metrics::describe_gauge!("sloop_receiver_connections", "Connections open on a receiver protocol.");
+    metrics::describe_counter!(
+        "sloop_receiver_connections_closed",
+        "Connections a receiver closed, by reason: max_connections, silent, read_header_timeout, idle, max_connection_age."
+    );
 }

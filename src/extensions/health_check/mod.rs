@@ -139,7 +139,7 @@ impl Lifecycle for HealthCheck {
             let id = self.id.clone();
             tracing::info!(message = "Health check serving.", extension = %id, endpoint = %address);
             let server = tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, app)
+                if let Err(error) = axum::serve(crate::accept::BackingOffListener::new(listener, id.to_string()), app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await
                 {

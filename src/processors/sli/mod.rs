@@ -1,7 +1,14 @@
 //! `sli` — classifies events against service level indicators. Each eligible span
-//! or log record gets the attribute `sli.<name>` = `good` or `bad`; events the SLI
-//! does not apply to are left untouched. An [`slo`](crate::processors::slo)
-//! processor later in the pipeline counts those outcomes.
+//! or log record gets the attribute `sli.<name>` = `good` or `bad`. An
+//! [`slo`](crate::processors::slo) processor later in the pipeline counts those
+//! outcomes.
+//!
+//! The verdict is this processor's alone: an `sli.<name>` attribute an event arrives
+//! with is overwritten on events the SLI classifies and removed from events it does
+//! not apply to (every copy, should the key repeat), so no client can add good or
+//! bad events to an objective by sending the attribute. Verdicts of SLIs this
+//! processor does not define pass through untouched; the slo processor counts them
+//! only with `trust_upstream_verdicts` (an agent tier classifies, a gateway counts).
 //!
 #![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
@@ -144,8 +151,18 @@ impl CompiledSli {
     }
 }
 
-/// Sets `key` to `good`/`bad`, replacing an earlier value.
-fn tag(attributes: &mut Vec<KeyValue>, key: &str, outcome: SliOutcome) {
+/// Writes this processor's verdict for one SLI: `key` set to `good`/`bad` when the
+/// SLI classified the event, and removed when it does not apply. Whatever the event
+/// carried under `key` before (sent by a client, or set upstream) is gone either way,
+/// every copy of it: a forged `sli.<name>` must not reach the slo processor.
+fn write_verdict(attributes: &mut Vec<KeyValue>, key: &str, outcome: Option<SliOutcome>) {
+    let Some(outcome) = outcome else {
+        // Most events carry no verdict: check before touching the vector.
+        if attributes.iter().any(|kv| kv.key == key) {
+            attributes.retain(|kv| kv.key != key);
+        }
+        return;
+    };
     let value = Some(AnyValue {
         value: Some(any_value::Value::StringValue(
             match outcome {
@@ -155,8 +172,15 @@ fn tag(attributes: &mut Vec<KeyValue>, key: &str, outcome: SliOutcome) {
             .to_owned(),
         )),
     });
-    match attributes.iter_mut().find(|kv| kv.key == key) {
-        Some(existing) => existing.value = value,
+    match attributes.iter().position(|kv| kv.key == key) {
+        Some(first) => {
+            attributes[first].value = value;
+            // A repeated key after the first would be another (forged) verdict.
+            if attributes[first + 1..].iter().any(|kv| kv.key == key) {
+                let rest = attributes.split_off(first + 1);
+                attributes.extend(rest.into_iter().filter(|kv| kv.key != key));
+            }
+        }
         None => attributes.push(KeyValue {
             key: key.to_owned(),
             value,
@@ -169,7 +193,7 @@ impl SliProcessor {
     fn classify(&self, data: &mut Telemetry) {
         // Outcomes are computed against an immutable view, then written; the buffer
         // is reused across events.
-        let mut outcomes: Vec<(usize, SliOutcome)> = Vec::with_capacity(self.slis.len());
+        let mut outcomes: Vec<Option<SliOutcome>> = Vec::with_capacity(self.slis.len());
         match data {
             Telemetry::Traces(request) => {
                 for rs in &mut request.resource_spans {
@@ -179,14 +203,9 @@ impl SliProcessor {
                         for span in &mut ss.spans {
                             outcomes.clear();
                             let view = SpanView { span, resource, scope };
-                            outcomes.extend(
-                                self.slis
-                                    .iter()
-                                    .enumerate()
-                                    .filter_map(|(i, s)| s.classify_span(&view).map(|o| (i, o))),
-                            );
-                            for (i, outcome) in &outcomes {
-                                tag(&mut span.attributes, &self.slis[*i].attribute, *outcome);
+                            outcomes.extend(self.slis.iter().map(|s| s.classify_span(&view)));
+                            for (sli, outcome) in self.slis.iter().zip(&outcomes) {
+                                write_verdict(&mut span.attributes, &sli.attribute, *outcome);
                             }
                         }
                     }
@@ -200,14 +219,9 @@ impl SliProcessor {
                         for log in &mut sl.log_records {
                             outcomes.clear();
                             let view = LogView { log, resource, scope };
-                            outcomes.extend(
-                                self.slis
-                                    .iter()
-                                    .enumerate()
-                                    .filter_map(|(i, s)| s.classify_log(&view).map(|o| (i, o))),
-                            );
-                            for (i, outcome) in &outcomes {
-                                tag(&mut log.attributes, &self.slis[*i].attribute, *outcome);
+                            outcomes.extend(self.slis.iter().map(|s| s.classify_log(&view)));
+                            for (sli, outcome) in self.slis.iter().zip(&outcomes) {
+                                write_verdict(&mut log.attributes, &sli.attribute, *outcome);
                             }
                         }
                     }

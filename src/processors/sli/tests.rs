@@ -118,6 +118,67 @@ async fn a_repeated_pass_replaces_the_tag_instead_of_duplicating_it() {
     assert_eq!(attributes.iter().filter(|kv| kv.key == "sli.homepage").count(), 1);
 }
 
+fn text(key: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The forged-verdict finding of issue 13: `/health` spans sent with
+/// `sli.homepage=bad` and bot spans with `sli.homepage=good` were counted.
+#[tokio::test]
+async fn verdicts_a_client_sent_are_removed_or_overwritten() {
+    let compiled = compile(HOMEPAGE).unwrap();
+    let mut data = traces(&[&["GET /health", "GET /", "GET /", "GET /"]]);
+    if let Telemetry::Traces(r) = &mut data {
+        let spans = &mut r.resource_spans[0].scope_spans[0].spans;
+        // Not eligible: the forged verdict goes.
+        spans[0].attributes.push(text("sli.homepage", "bad"));
+        // Excluded: the forged verdict goes, every copy of it.
+        spans[1].attributes.push(text("sli.homepage", "good"));
+        spans[1].attributes.push(boolean("synthetic", true));
+        spans[1].attributes.push(text("sli.homepage", "good"));
+        // Classified bad (500): the forged `good`, and its repeat, give way.
+        spans[2].attributes.push(text("sli.homepage", "good"));
+        spans[2].attributes.push(int("http.response.status_code", 500));
+        spans[2].attributes.push(text("sli.homepage", "good"));
+        // A verdict of an SLI this processor does not define passes through.
+        spans[3].attributes.push(text("sli.checkout", "bad"));
+        spans[3].attributes.push(int("http.response.status_code", 200));
+    }
+    let Telemetry::Traces(out) = run(&compiled, Signal::Traces, data).await else {
+        panic!()
+    };
+    let spans = &out.resource_spans[0].scope_spans[0].spans;
+    let verdicts = |i: usize| -> Vec<&str> {
+        spans[i]
+            .attributes
+            .iter()
+            .filter(|kv| kv.key == "sli.homepage")
+            .map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(any_value::Value::StringValue(s)) => s.as_str(),
+                _ => "?",
+            })
+            .collect()
+    };
+    assert_eq!(verdicts(0), Vec::<&str>::new(), "not eligible");
+    assert_eq!(verdicts(1), Vec::<&str>::new(), "excluded");
+    assert_eq!(verdicts(2), vec!["bad"], "classified");
+    assert_eq!(verdicts(3), vec!["good"]);
+    assert_eq!(string_attr(&spans[3].attributes, "sli.checkout"), Some("bad"));
+    assert!(
+        spans[2]
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "http.response.status_code"),
+        "other attributes stay"
+    );
+}
+
 #[tokio::test]
 async fn classifies_load_balancer_access_logs() {
     let compiled = compile(
@@ -230,6 +291,14 @@ fn slis_used_later_must_be_defined_by_an_sli_processor_before() {
     let other = "  slo: {objectives: [{name: home, sli: checkout, target: 0.99}]}\n";
     let errors = wiring_errors(&format!("{SLI_BLOCK}{other}"), "[sli, slo]");
     assert!(errors[0].ends_with("(defined: homepage)"), "{errors:?}");
+}
+
+#[test]
+fn a_gateway_that_trusts_upstream_verdicts_needs_no_sli_processor() {
+    let trusting = "  slo: {trust_upstream_verdicts: true, objectives: [{name: home, sli: homepage, target: 0.99}]}\n";
+    assert_eq!(wiring_errors(trusting, "[slo]"), Vec::<String>::new());
+    // Off by default: the same pipeline without the key is refused.
+    assert_eq!(wiring_errors(SLO_BLOCK, "[slo]").len(), 1);
 }
 
 #[test]

@@ -31,6 +31,29 @@ pub struct SloConfig {
     /// but counted in `otelcol_processor_slo_future_events`.
     #[serde(default = "default_max_clock_skew", deserialize_with = "deserialize_duration")]
     pub max_clock_skew: Duration,
+    /// Count `sli.<name>` verdicts that arrived with the data, for SLIs that no sli
+    /// processor before this one in the pipeline defines (default false: every
+    /// objective's SLI must be classified here). For a gateway that counts what an
+    /// agent tier classified; only where every client that can reach the gateway is
+    /// trusted to send verdicts.
+    #[serde(default)]
+    pub trust_upstream_verdicts: bool,
+    /// Let a `SampleRate` attribute (keep 1 in N) weigh an event N times (default
+    /// true). A W3C `ot=th:` threshold is always honoured.
+    #[serde(default = "yes")]
+    pub trust_sample_rate: bool,
+    /// The most one event counts for, whatever its weight says (default 1000: one
+    /// kept in a thousand). Heavier events count this many, and are counted in
+    /// `otelcol_processor_slo_capped_weights`.
+    #[serde(default = "default_max_event_weight")]
+    pub max_event_weight: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_event_weight() -> f64 {
+    1000.0
 }
 
 fn default_interval() -> Duration {
@@ -212,6 +235,12 @@ impl Validate for SloConfig {
         }
         if self.checkpoint_interval < Duration::from_millis(100) {
             errors.push(ConfigError::new("checkpoint_interval", "must be at least 100ms"));
+        }
+        if !(self.max_event_weight >= 1.0 && self.max_event_weight.is_finite()) {
+            errors.push(ConfigError::new(
+                "max_event_weight",
+                format!("must be a number of at least 1, found {}", self.max_event_weight),
+            ));
         }
         let mut names = BTreeSet::new();
         for (i, objective) in self.objectives.iter().enumerate() {

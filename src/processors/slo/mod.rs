@@ -7,6 +7,19 @@
 //! Each event counts by its end time into a one-minute slice of a ring covering the
 //! window, weighted by its adjusted count (`ot=th:` tracestate threshold, else a
 //! `SampleRate` attribute, else 1), so the numbers stay right behind samplers.
+//!
+//! ## What is trusted
+//!
+//! - Verdicts: an objective counts the `sli.<name>` verdicts of an sli processor
+//!   before it in the pipeline, which overwrites or removes any verdict a client
+//!   sent; a config where no such processor defines the SLI is refused. With
+//!   `trust_upstream_verdicts: true` (a gateway counting what its agents
+//!   classified) verdicts that arrived with the data count too, for SLIs not
+//!   classified here.
+//! - Weights: both come from the wire, so one event never counts for more than
+//!   `max_event_weight` (default 1000; capped events are counted in
+//!   `otelcol_processor_slo_capped_weights`), and `trust_sample_rate: false`
+//!   ignores `SampleRate` attributes altogether.
 //! Events older than the window or beyond `max_clock_skew` in the future are not
 //! counted, and are counted in `otelcol_processor_slo_late_events` and
 //! `otelcol_processor_slo_future_events`. Telemetry is forwarded unchanged.
@@ -61,7 +74,7 @@ use crate::component::{
     ProcessorContext, Signal, StartError, StateStore,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
-use crate::pdata::sampling::adjusted_count;
+use crate::pdata::sampling::{sample_rate, threshold_count};
 use crate::pdata::Telemetry;
 use state::{Event, SharedObjectiveState};
 use store::{ObjectiveCheckpoint, SeriesCheckpoint, StoreSlot, StoredSeries};
@@ -128,13 +141,18 @@ impl ProcessorConfig for SloConfig {
                 None => defined.push((&objective.name, here)),
             }
         }
-        let slis: Vec<(String, String)> = self
-            .objectives
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (format!("objectives[{i}].sli"), o.sli.clone()))
-            .collect();
-        errors.extend(crate::processors::sli::check_defined_before(view, &slis));
+        // Trusting upstream verdicts, an SLI may have been classified before the
+        // data arrived; otherwise only an sli processor here classifies (and it
+        // replaces whatever verdict the data came with).
+        if !self.trust_upstream_verdicts {
+            let slis: Vec<(String, String)> = self
+                .objectives
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (format!("objectives[{i}].sli"), o.sli.clone()))
+                .collect();
+            errors.extend(crate::processors::sli::check_defined_before(view, &slis));
+        }
         errors
     }
 }
@@ -177,6 +195,7 @@ struct SloCounters {
     late: Counter,
     future: Counter,
     overflow: Counter,
+    capped: Counter,
 }
 
 /// The running processor.
@@ -252,7 +271,8 @@ impl SloProcessor {
             counters: SloCounters {
                 late: metrics::counter!("otelcol_processor_slo_late_events", "processor" => label.clone()),
                 future: metrics::counter!("otelcol_processor_slo_future_events", "processor" => label.clone()),
-                overflow: metrics::counter!("otelcol_processor_slo_group_overflow_events", "processor" => label),
+                overflow: metrics::counter!("otelcol_processor_slo_group_overflow_events", "processor" => label.clone()),
+                capped: metrics::counter!("otelcol_processor_slo_capped_weights", "processor" => label),
             },
             config,
             objectives: Arc::new(objectives),
@@ -275,6 +295,20 @@ impl SloProcessor {
         self.metrics_target.clone()
     }
 
+    /// How many events one span or log record stands for: its `ot=th:` threshold's
+    /// adjusted count, else its `SampleRate` (when trusted), else 1; never more than
+    /// `max_event_weight`, since both come from the wire.
+    fn weight(&self, trace_state: &str, attributes: &[KeyValue]) -> f64 {
+        let weight = threshold_count(trace_state)
+            .or_else(|| self.config.trust_sample_rate.then(|| sample_rate(attributes)).flatten())
+            .unwrap_or(1.0);
+        if weight > self.config.max_event_weight {
+            self.counters.capped.increment(1);
+            return self.config.max_event_weight;
+        }
+        weight
+    }
+
     /// Classifies one span or log record for every objective whose SLI tagged it.
     #[allow(clippy::too_many_arguments)]
     fn classify<'a>(
@@ -292,7 +326,7 @@ impl SloProcessor {
             let Some(bad) = outcome(attributes, &objective.attribute) else {
                 continue;
             };
-            let weight = *weight.get_or_insert_with(|| adjusted_count(trace_state, attributes));
+            let weight = *weight.get_or_insert_with(|| self.weight(trace_state, attributes));
             let end = if end == 0 { now } else { end };
             let (group, group_values) = group_of(&objective.handle.config.group_by, attributes, resource);
             events[i].push(Event {

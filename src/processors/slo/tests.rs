@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::*;
 use crate::component::{ComponentId, Lifecycle, ServiceHandles};
-use crate::pdata::sampling::{encode_threshold, MAX_THRESHOLD};
+use crate::pdata::sampling::{adjusted_count, encode_threshold, MAX_THRESHOLD};
 use crate::testing::{traces, Recorder};
 
 fn attr(key: &str, value: &str) -> KeyValue {
@@ -110,6 +110,59 @@ async fn counts_outcomes_overall_and_per_group_and_forwards_unchanged() {
         (1.0, 1.0)
     );
     assert_eq!(status.worst_groups[1].figures.total, 2.0);
+}
+
+/// One span carrying `SampleRate=1000000` added a million bad events (issue 13).
+#[tokio::test]
+async fn a_weight_from_the_wire_counts_at_most_max_event_weight() {
+    let h = harness(config(&format!("max_event_weight: 50\n{HOMEPAGE}")));
+    h.processor.start().await.unwrap();
+    let mut data = tagged(&[("bad", "gold"), ("good", "gold"), ("good", "gold")]);
+    if let Telemetry::Traces(request) = &mut data {
+        let spans = &mut request.resource_spans[0].scope_spans[0].spans;
+        spans[0].attributes.push(KeyValue {
+            key: "SampleRate".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::IntValue(1_000_000)),
+            }),
+            ..Default::default()
+        });
+        // A threshold keeping 1 in 2^52 says the same, and is capped the same.
+        spans[1].trace_state = format!("ot=th:{}", encode_threshold(MAX_THRESHOLD - 16));
+        spans[2].attributes.push(attr("SampleRate", "10"));
+    }
+    h.processor.consume(data).await.unwrap();
+    let status = h.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!((status.figures.bad, status.figures.good), (50.0, 60.0));
+}
+
+#[tokio::test]
+async fn an_untrusted_sample_rate_counts_once() {
+    let h = harness(config(&format!("trust_sample_rate: false\n{HOMEPAGE}")));
+    h.processor.start().await.unwrap();
+    let mut data = tagged(&[("bad", "gold"), ("good", "gold")]);
+    if let Telemetry::Traces(request) = &mut data {
+        let spans = &mut request.resource_spans[0].scope_spans[0].spans;
+        spans[0].attributes.push(attr("SampleRate", "100"));
+        // The threshold still counts: it is how consistent samplers record a keep.
+        spans[1].trace_state = format!("ot=th:{}", encode_threshold(MAX_THRESHOLD / 2));
+    }
+    h.processor.consume(data).await.unwrap();
+    let status = h.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!((status.figures.bad, status.figures.good), (1.0, 2.0));
+}
+
+#[test]
+fn max_event_weight_below_one_is_refused() {
+    for bad in ["0.5", "-1", "0"] {
+        let yaml = format!("max_event_weight: {bad}\n{HOMEPAGE}");
+        let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(&yaml))
+            .extract()
+            .unwrap();
+        let errors = crate::confmap::parse_block::<SloConfig>(&figment::value::Value::from(dict)).unwrap_err();
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].path, "max_event_weight", "{bad}");
+    }
 }
 
 #[test]

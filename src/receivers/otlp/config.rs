@@ -2,8 +2,12 @@
 
 use serde::Deserialize;
 
+use std::time::Duration;
+
+use super::cors::CorsConfig;
+use super::limits::{self, KeepaliveConfig};
 use crate::component::auth::AuthConfig;
-use crate::confmap::{deserialize_present, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, deserialize_present, ConfigError, Validate};
 
 /// `receivers.otlp`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +45,15 @@ pub struct GrpcConfig {
     /// Keep each request's metadata with its data (default false).
     #[serde(default)]
     pub include_metadata: bool,
+    /// Streams one connection may have open at once (default: no limit).
+    #[serde(default)]
+    pub max_concurrent_streams: Option<u32>,
+    /// Connection keepalive and lifetime (see `limits.rs`).
+    #[serde(default, deserialize_with = "deserialize_present")]
+    pub keepalive: Option<KeepaliveConfig>,
+    /// Connections open at once; more are closed at once (default 10000).
+    #[serde(default = "limits::default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for GrpcConfig {
@@ -50,6 +63,9 @@ impl Default for GrpcConfig {
             max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
             auth: None,
             include_metadata: false,
+            max_concurrent_streams: None,
+            keepalive: None,
+            max_connections: limits::default_max_connections(),
         }
     }
 }
@@ -80,6 +96,21 @@ pub struct HttpConfig {
     /// Keep each request's headers with its data (default false).
     #[serde(default)]
     pub include_metadata: bool,
+    /// Cross-origin requests from browsers (default: none allowed).
+    #[serde(default, deserialize_with = "deserialize_present")]
+    pub cors: Option<CorsConfig>,
+    /// How long a request head may take (default 30s).
+    #[serde(
+        default = "limits::default_read_header_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub read_header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request (default 1m).
+    #[serde(default = "limits::default_idle_timeout", deserialize_with = "deserialize_duration")]
+    pub idle_timeout: Duration,
+    /// Connections open at once; more are closed at once (default 10000).
+    #[serde(default = "limits::default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -92,6 +123,10 @@ impl Default for HttpConfig {
             logs_url_path: default_logs_url_path(),
             auth: None,
             include_metadata: false,
+            cors: None,
+            read_header_timeout: limits::default_read_header_timeout(),
+            idle_timeout: limits::default_idle_timeout(),
+            max_connections: limits::default_max_connections(),
         }
     }
 }
@@ -152,6 +187,13 @@ impl Validate for OtlpReceiverConfig {
                     "must be greater than 0",
                 ));
             }
+            limits::validate_grpc(
+                "protocols.grpc",
+                grpc.max_concurrent_streams,
+                grpc.keepalive.as_ref(),
+                grpc.max_connections,
+                &mut errors,
+            );
         }
         if let Some(http) = &p.http {
             if let Err(e) = check_endpoint(&http.endpoint) {
@@ -171,6 +213,16 @@ impl Validate for OtlpReceiverConfig {
                 if !path.starts_with('/') {
                     errors.push(ConfigError::new(format!("protocols.http.{key}"), "must start with '/'"));
                 }
+            }
+            limits::validate_http(
+                "protocols.http",
+                http.read_header_timeout,
+                http.idle_timeout,
+                http.max_connections,
+                &mut errors,
+            );
+            if let Some(cors) = &http.cors {
+                cors.validate("protocols.http.cors", &mut errors);
             }
         }
         if let (Some(g), Some(h)) = (&p.grpc, &p.http) {

@@ -17,8 +17,9 @@ use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 use tower::util::MapResponse;
 
-use super::connections::{self, HttpVersion, Listener};
+use super::connections::{self, Listener};
 use super::intake::{grpc_status, logs_response, metrics_response, traces_response, Intake};
+use super::limits::ConnectionPolicy;
 use crate::component::Signal;
 use crate::pdata::{ClientInfo, Telemetry};
 
@@ -120,7 +121,13 @@ impl LogsService for Services {
 
 /// Serves OTLP/gRPC on `listener` until `draining` is cancelled, then lingers as
 /// [`connections::serve`] describes.
-pub async fn serve(listener: Listener, intake: Arc<Intake>, max_message_bytes: usize, draining: CancellationToken) {
+pub async fn serve(
+    listener: Listener,
+    intake: Arc<Intake>,
+    max_message_bytes: usize,
+    policy: ConnectionPolicy,
+    draining: CancellationToken,
+) {
     let services = Services(intake.clone());
     let mut routes = Routes::default();
     macro_rules! add_service {
@@ -140,7 +147,7 @@ pub async fn serve(listener: Listener, intake: Arc<Intake>, max_message_bytes: u
     add_service!(MetricsServiceServer, Signal::Metrics);
     add_service!(LogsServiceServer, Signal::Logs);
     let service = MapResponse::new(check_clients(intake, routes), spec_status_codes::<tonic::body::Body>);
-    connections::serve(listener, HttpVersion::Http2, service, draining).await;
+    connections::serve(listener, policy, service, draining).await;
 }
 
 /// Where tonic's own status codes for a bad request differ from the OTLP spec and

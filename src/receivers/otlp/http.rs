@@ -16,8 +16,9 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::config::HttpConfig;
-use super::connections::{self, HttpVersion, Listener};
+use super::connections::{self, Listener};
 use super::intake::{encode_response, http_status, Intake, Refused};
+use super::limits::ConnectionPolicy;
 use crate::component::Signal;
 use crate::pdata::{ClientInfo, Telemetry};
 
@@ -32,7 +33,13 @@ struct HttpState {
 
 /// Serves OTLP/HTTP on `listener` until `draining` is cancelled, then lingers as
 /// [`connections::serve`] describes.
-pub async fn serve(listener: Listener, intake: Arc<Intake>, config: &HttpConfig, draining: CancellationToken) {
+pub async fn serve(
+    listener: Listener,
+    intake: Arc<Intake>,
+    config: &HttpConfig,
+    policy: ConnectionPolicy,
+    draining: CancellationToken,
+) {
     let state = HttpState {
         intake: intake.clone(),
         max_body: config.max_request_body_size,
@@ -53,7 +60,11 @@ pub async fn serve(listener: Listener, intake: Arc<Intake>, config: &HttpConfig,
         }
     }
     let service = router.with_state(state);
-    connections::serve(listener, HttpVersion::Http1, service, draining).await;
+    // Around the whole router, so that preflights to any path are answered.
+    match config.cors.as_ref().and_then(|cors| cors.layer()) {
+        Some(cors) => connections::serve(listener, policy, tower::Layer::layer(&cors, service), draining).await,
+        None => connections::serve(listener, policy, service, draining).await,
+    }
 }
 
 /// Request body encodings.

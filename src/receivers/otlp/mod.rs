@@ -25,13 +25,20 @@
 //! close the connection). No client can hold shutdown up: open connections are not
 //! waited for, and are closed when the service has finished draining (see
 //! `connections.rs`).
+//!
+//! Exposure: what one client can hold is bounded on both protocols (connections,
+//! silent and idle connections, request heads, streams, keepalive; see `limits.rs`),
+//! browsers on other origins can be allowed (`cors.rs`), and a failing `accept` (out
+//! of file descriptors) backs off and is logged at a bounded rate ([`crate::accept`]).
 
 mod client;
 mod config;
 mod connections;
+mod cors;
 mod grpc;
 mod http;
 mod intake;
+mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -43,7 +50,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{check_endpoint, GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+pub use cors::CorsConfig;
 pub use intake::{drop_malformed_ids, Rejected};
+pub use limits::{KeepaliveConfig, KeepaliveEnforcementPolicy, KeepaliveServerParameters};
 
 use crate::component::auth::AuthConfig;
 use crate::component::registry::ReceiverFactory;
@@ -54,6 +63,7 @@ use crate::component::{
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use client::ClientCheck;
 use intake::{Admission, Intake, Transport};
+use limits::ConnectionPolicy;
 
 /// Registry entry.
 pub const FACTORY: ReceiverFactory = ReceiverFactory {
@@ -175,6 +185,7 @@ impl Lifecycle for OtlpReceiver {
                 Some(c) => Some((
                     bind(&self.id, &c.endpoint).await?,
                     c.max_recv_msg_size_mib * 1024 * 1024,
+                    ConnectionPolicy::grpc(&self.id, c),
                 )),
                 None => None,
             };
@@ -183,18 +194,19 @@ impl Lifecycle for OtlpReceiver {
                 None => None,
             };
             let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((listener, max_bytes)) = grpc {
+            if let Some((listener, max_bytes, policy)) = grpc {
                 let intake = self.intake(Transport::Grpc);
                 tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener));
                 let listener = self.watch_closing(listener);
-                servers.spawn(grpc::serve(listener, intake, max_bytes, self.draining.clone()));
+                servers.spawn(grpc::serve(listener, intake, max_bytes, policy, self.draining.clone()));
             }
             if let Some((listener, config)) = http {
                 let intake = self.intake(Transport::Http);
                 let draining = self.draining.clone();
                 tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener));
                 let listener = self.watch_closing(listener);
-                servers.spawn(async move { http::serve(listener, intake, &config, draining).await });
+                let policy = ConnectionPolicy::http(&self.id, &config);
+                servers.spawn(async move { http::serve(listener, intake, &config, policy, draining).await });
             }
             Ok(())
         })
