@@ -65,5 +65,6 @@ pub mod rules;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 #[cfg(test)]
 mod testing;

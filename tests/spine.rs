@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 /// Top-level modules of the library, lowest layer first. Each may use only modules
 /// of a lower layer, or of its own layer as long as no cycle forms.
 const LAYERS: &[&[&str]] = &[
-    // The data, reading config blocks, and durable queues on disk.
-    &["pdata", "confmap", "storage"],
+    // The data, reading config blocks, durable queues on disk, and TLS settings.
+    &["pdata", "confmap", "storage", "tls"],
     // The condition language.
     &["ottl"],
     // Ids, traits, errors, the state store.

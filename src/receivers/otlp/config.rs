@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::confmap::{deserialize_present, ConfigError, Validate};
+use crate::tls::ServerTls;
 
 /// `receivers.otlp`.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +35,9 @@ pub struct GrpcConfig {
     /// Largest accepted message, after decompression, in MiB (default 4).
     #[serde(default = "default_max_recv_msg_size_mib")]
     pub max_recv_msg_size_mib: usize,
+    /// TLS (and mTLS with `client_ca_file`); absent: plaintext.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for GrpcConfig {
@@ -41,6 +45,7 @@ impl Default for GrpcConfig {
         Self {
             endpoint: default_grpc_endpoint(),
             max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
+            tls: None,
         }
     }
 }
@@ -65,6 +70,9 @@ pub struct HttpConfig {
     /// Path for logs (default `/v1/logs`).
     #[serde(default = "default_logs_url_path")]
     pub logs_url_path: String,
+    /// TLS (and mTLS with `client_ca_file`); absent: plaintext.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +83,7 @@ impl Default for HttpConfig {
             traces_url_path: default_traces_url_path(),
             metrics_url_path: default_metrics_url_path(),
             logs_url_path: default_logs_url_path(),
+            tls: None,
         }
     }
 }
@@ -156,6 +165,7 @@ impl Validate for OtlpReceiverConfig {
                 }
             }
         }
+        errors.extend(validate_tls(p));
         if let (Some(g), Some(h)) = (&p.grpc, &p.http) {
             if g.endpoint == h.endpoint && !g.endpoint.ends_with(":0") {
                 errors.push(ConfigError::new(
@@ -166,4 +176,17 @@ impl Validate for OtlpReceiverConfig {
         }
         errors
     }
+}
+
+/// The `tls` blocks of both protocols, with their paths.
+fn validate_tls(protocols: &Protocols) -> Vec<ConfigError> {
+    let blocks = [
+        ("protocols.grpc.tls", protocols.grpc.as_ref().and_then(|g| g.tls.as_ref())),
+        ("protocols.http.tls", protocols.http.as_ref().and_then(|h| h.tls.as_ref())),
+    ];
+    blocks
+        .into_iter()
+        .filter_map(|(path, tls)| Some((path, tls?)))
+        .flat_map(|(path, tls)| tls.validate().into_iter().map(move |e| e.under(path)))
+        .collect()
 }

@@ -24,6 +24,7 @@
 //! ~75 KiB after a large body (~420 KiB before `max_buf_size`), until hyper's 30 s
 //! header read timeout closes it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +35,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
+
+use crate::tls::ServerTlsSource;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -90,14 +94,15 @@ impl HttpVersion {
     }
 }
 
-/// A listener and what tells the receiver it has closed: dropping the sender.
-pub(super) type Listener = (TcpListener, oneshot::Sender<()>);
+/// A listener, what tells the receiver it has closed (dropping the sender), and its
+/// TLS if it has any.
+pub(super) type Listener = (TcpListener, oneshot::Sender<()>, Option<Arc<ListenerTls>>);
 
 /// Accepts connections on `listener` and serves each with `service`, speaking
 /// `version`, until `draining` is cancelled; then closes the listener and keeps the
 /// open connections until they end or this future is dropped (see the module docs).
 pub(super) async fn serve<S, B>(
-    (listener, closed): Listener,
+    (listener, closed, tls): Listener,
     version: HttpVersion,
     service: S,
     draining: CancellationToken,
@@ -118,20 +123,24 @@ pub(super) async fn serve<S, B>(
             () = draining.cancelled() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => {
+                Ok((tcp, peer)) => {
                     // Nagle off, as grpc-go and the Collector do: a response's headers
                     // and trailers go out as separate small writes, and with Nagle the
                     // second waits for the client's delayed ACK (40 ms on Linux). The
                     // benchmark showed it as a p99 of ~48 ms on every export.
                     let _ = tcp.set_nodelay(true);
                     let (builder, service) = (builder.clone(), TowerToHyperService::new(service.clone()));
+                    let tls = tls.clone();
                     connections.spawn(async move {
                         if !client_spoke(&tcp, first_byte_timeout).await {
                             return;
                         }
+                        let Some(stream) = handshake(tcp, tls.as_deref(), peer).await else {
+                            return;
+                        };
                         // Boxed, so that the task a silent connection holds is not
                         // sized for hyper's connection.
-                        let connection = Box::pin(builder.serve_connection(TokioIo::new(tcp), service));
+                        let connection = Box::pin(builder.serve_connection(TokioIo::new(stream), service));
                         if let Err(error) = connection.await {
                             tracing::debug!(message = "OTLP connection ended with an error.", %error);
                         }
@@ -145,7 +154,7 @@ pub(super) async fn serve<S, B>(
             },
         }
     }
-    drop((listener, closed));
+    drop((listener, closed, tls));
     while connections.join_next().await.is_some() {}
 }
 
@@ -169,4 +178,36 @@ async fn client_spoke(tcp: &TcpStream, timeout: Option<Duration>) -> bool {
     };
     // Not within the timeout, a hang-up (0 bytes) or a reset: nothing to serve.
     matches!(peeked, Some(Ok(1..)))
+}
+
+/// A listener's TLS: its config (reloaded from files) and a count of failed
+/// handshakes.
+pub(super) struct ListenerTls {
+    /// The current rustls config.
+    pub source: ServerTlsSource,
+    /// `otelcol_receiver_tls_handshake_failures`.
+    pub failures: metrics::Counter,
+}
+
+/// The longest a TLS handshake may take once the client has spoken.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// With TLS on the listener, the TLS handshake (bounded by [`HANDSHAKE_TIMEOUT`],
+/// failures logged at debug with the peer and counted); without, the connection as
+/// it is. `None`: nothing to serve.
+async fn handshake(
+    tcp: TcpStream,
+    tls: Option<&ListenerTls>,
+    peer: SocketAddr,
+) -> Option<Either<tokio_rustls::server::TlsStream<TcpStream>, TcpStream>> {
+    let Some(tls) = tls else {
+        return Some(Either::Right(tcp));
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.source.acceptor().accept(tcp)).await {
+        Ok(Ok(stream)) => return Some(Either::Left(stream)),
+        Ok(Err(error)) => tracing::debug!(message = "TLS handshake failed.", %peer, %error),
+        Err(_) => tracing::debug!(message = "TLS handshake timed out.", %peer, timeout = ?HANDSHAKE_TIMEOUT),
+    }
+    tls.failures.increment(1);
+    None
 }

@@ -1,0 +1,1 @@
+//! Tests of TLS settings, loading and reload.
