@@ -53,10 +53,21 @@ impl OtlpGrpcConfig {
     /// The one-attempt exporter, without queue or retries.
     pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         let (uri, plaintext) = self.target().map_err(|e| StartError::new(id, e))?;
-        let endpoint = Endpoint::from_shared(uri)
+        // With TLS, tonic is given an http:// address (it refuses https:// without
+        // its own TLS, and the connector below does TLS) and the https:// one as
+        // the origin its requests name.
+        let dial = match uri.strip_prefix("https://") {
+            Some(rest) if !plaintext => format!("http://{rest}"),
+            _ => uri.clone(),
+        };
+        let mut endpoint = Endpoint::from_shared(dial)
             .map_err(|e| StartError::new(id, e))?
             .connect_timeout(self.timeout)
             .tcp_nodelay(true);
+        if !plaintext {
+            let origin = uri.parse::<http::Uri>().map_err(|e| StartError::new(id, e))?;
+            endpoint = endpoint.origin(origin);
+        }
         let tls = if plaintext {
             None
         } else {
