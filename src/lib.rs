@@ -65,6 +65,6 @@ pub mod rules;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
-pub mod tls;
 #[cfg(test)]
 mod testing;
+pub mod tls;

@@ -146,7 +146,9 @@ pub async fn peer_certificate(
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let connect = async {
-        let tcp = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
         let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
         let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)

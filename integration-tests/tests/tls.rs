@@ -41,7 +41,11 @@ fn python_sends(protocol: &str, endpoint: &str, span: &str, env: &[(&str, &Path)
         .args([protocol, endpoint, span])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for variable in ["OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_KEY"] {
+    for variable in [
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    ] {
         command.env_remove(variable);
     }
     for (key, value) in env {
@@ -135,7 +139,11 @@ exporters:
     ];
     for (protocol, endpoint, span, env) in &delivered {
         let (ok, printed) = python_sends(protocol, endpoint, span, env);
-        assert!(ok, "the SDK could not send {span} to {endpoint}:\n{printed}\n{}", sloop.logs());
+        assert!(
+            ok,
+            "the SDK could not send {span} to {endpoint}:\n{printed}\n{}",
+            sloop.logs()
+        );
     }
     let refused = [
         ("grpc", grpc_url(mtls_grpc), "no-client-cert-grpc"),
@@ -143,26 +151,43 @@ exporters:
     ];
     for (protocol, endpoint, span) in &refused {
         let (ok, printed) = python_sends(protocol, endpoint, span, &trust);
-        assert!(!ok, "the mTLS port took {span} without a client certificate:\n{printed}");
+        assert!(
+            !ok,
+            "the mTLS port took {span} without a client certificate:\n{printed}"
+        );
     }
     // Plaintext on a TLS port is refused too.
-    let (ok, printed) = python_sends("http", &format!("http://127.0.0.1:{}/v1/traces", ports.http), "plaintext", &[]);
+    let (ok, printed) = python_sends(
+        "http",
+        &format!("http://127.0.0.1:{}/v1/traces", ports.http),
+        "plaintext",
+        &[],
+    );
     assert!(!ok, "a TLS port took plaintext:\n{printed}");
 
     let spans = backend.wait_for_spans(4, Duration::from_secs(20)).await;
     let mut names: Vec<String> = spans.iter().map(|s| s.span.name.clone()).collect();
     names.sort();
-    assert_eq!(names, ["mtls-grpc", "mtls-http", "tls-grpc", "tls-http"], "{}", sloop.logs());
+    assert_eq!(
+        names,
+        ["mtls-grpc", "mtls-http", "tls-grpc", "tls-http"],
+        "{}",
+        sloop.logs()
+    );
 
     // A rustls client: refused without a certificate, served with one.
     let address = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let client = client_ca.issue("rust client");
     assert!(peer_certificate(address(mtls_grpc), &server_ca, None).await.is_err());
     assert!(peer_certificate(address(mtls_http), &server_ca, None).await.is_err());
-    assert!(peer_certificate(address(mtls_grpc), &server_ca, Some(&client)).await.is_ok());
+    assert!(peer_certificate(address(mtls_grpc), &server_ca, Some(&client))
+        .await
+        .is_ok());
     // And one whose certificate another CA signed is refused as well.
     let stranger = TestCa::new("stranger").issue("stranger");
-    assert!(peer_certificate(address(mtls_grpc), &server_ca, Some(&stranger)).await.is_err());
+    assert!(peer_certificate(address(mtls_grpc), &server_ca, Some(&stranger))
+        .await
+        .is_err());
 
     let failures = sloop
         .metric(
@@ -217,7 +242,11 @@ exporters:
             (served == second.cert_der).then_some(())
         })
         .await;
-        assert!(served.is_some(), "{address} still serves the old certificate\n{}", sloop.logs());
+        assert!(
+            served.is_some(),
+            "{address} still serves the old certificate\n{}",
+            sloop.logs()
+        );
     }
     // Within the interval, plus the polls' own time on a loaded machine.
     let took = replaced.elapsed();
@@ -229,7 +258,10 @@ exporters:
     std::fs::write(&cert, "not a certificate").unwrap();
     let logged = poll_until(Duration::from_secs(10), Duration::from_millis(100), || async {
         let _ = peer_certificate(grpc, &ca, None).await;
-        sloop.logs().contains(&format!("{}: not PEM", cert.display())).then_some(())
+        sloop
+            .logs()
+            .contains(&format!("{}: not PEM", cert.display()))
+            .then_some(())
     })
     .await;
     assert!(logged.is_some(), "the bad file was not logged\n{}", sloop.logs());

@@ -287,7 +287,12 @@ impl Validate for ClientTls {
     }
 }
 
-fn source(file_key: &'static str, file: &Option<PathBuf>, pem_key: &'static str, pem: Option<&str>) -> Option<PemSource> {
+fn source(
+    file_key: &'static str,
+    file: &Option<PathBuf>,
+    pem_key: &'static str,
+    pem: Option<&str>,
+) -> Option<PemSource> {
     match (file, pem) {
         (Some(path), _) => Some(PemSource::File(file_key, path.clone())),
         (None, Some(pem)) => Some(PemSource::Inline(pem_key, SecretPem::from(pem))),

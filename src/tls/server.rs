@@ -1,16 +1,5 @@
 //! A listener's TLS: the rustls server config built from a [`ServerTls`] block, and
-//! rebuilt when its files change.
-//!
-//! Reload: each new connection asks [`ServerTlsSource::acceptor`] for the current
-//! config. At most once per `reload_interval` that call reads the certificate, key
-//! and client CA files again and compares a digest of their bytes with the loaded
-//! ones; when they differ, a new config (certificate and client verifier) is built
-//! and swapped in, so the connection being accepted already gets it. Connections
-//! already open keep what they negotiated. Files that fail to load (a key written
-//! before its certificate, a truncated file) are logged once with their path and
-//! the old config is kept; the next check tries again. Comparing contents, not
-//! modification times, also catches Kubernetes' secret volumes, which swap a
-//! symlink rather than write the files.
+//! rebuilt when its files change (see [`ServerTlsSource`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -24,7 +13,18 @@ use tokio_rustls::TlsAcceptor;
 use super::config::ServerTls;
 use super::load::{certified_key, provider, versions, PemBytes, TlsError};
 
-/// A listener's TLS config, reloaded from its files as [the module](self) says.
+/// A listener's TLS config, reloaded from its files.
+///
+/// Reload: each new connection asks [`ServerTlsSource::acceptor`] for the current
+/// config. At most once per `reload_interval` that call reads the certificate, key
+/// and client CA files again and compares a digest of their bytes with the loaded
+/// ones; when they differ, a new config (certificate and client verifier) is built
+/// and swapped in, so the connection being accepted already gets it. Connections
+/// already open keep what they negotiated. Files that fail to load (a key written
+/// before its certificate, a truncated file) are logged once with their path and
+/// the old config is kept; the next check tries again. Comparing contents, not
+/// modification times, also catches Kubernetes' secret volumes, which swap a
+/// symlink rather than write the files.
 pub struct ServerTlsSource {
     settings: ServerTls,
     alpn: Vec<Vec<u8>>,

@@ -100,40 +100,76 @@ fn bad_receiver_tls_is_refused_with_paths() {
     let dir = temp_dir("refused");
     let (cert, key) = TestCa::new("ca").leaf("server");
     let (cert, key) = (write(&dir, "cert.pem", &cert), write(&dir, "key.pem", &key));
-    let errors = |tls: &str| {
-        messages(&receiver(&format!("protocols:\n  grpc:\n    tls: {tls}\n")).unwrap_err()).join("\n")
-    };
+    let errors =
+        |tls: &str| messages(&receiver(&format!("protocols:\n  grpc:\n    tls: {tls}\n")).unwrap_err()).join("\n");
 
     let only_cert = errors(&format!("{{cert_file: {}}}", cert.display()));
-    assert!(only_cert.contains("protocols.grpc.tls.key_file: the certificate needs its private key"), "{only_cert}");
+    assert!(
+        only_cert.contains("protocols.grpc.tls.key_file: the certificate needs its private key"),
+        "{only_cert}"
+    );
     let both = errors(&format!(
         "{{cert_file: {}, cert_pem: x, key_file: {}}}",
         cert.display(),
         key.display()
     ));
-    assert!(both.contains("protocols.grpc.tls.cert_pem: set cert_file or cert_pem, not both"), "{both}");
+    assert!(
+        both.contains("protocols.grpc.tls.cert_pem: set cert_file or cert_pem, not both"),
+        "{both}"
+    );
     let none = errors("{min_version: \"1.2\"}");
-    assert!(none.contains("protocols.grpc.tls.cert_file: a TLS listener needs its certificate"), "{none}");
-    let missing = errors(&format!("{{cert_file: {}/nope.pem, key_file: {}}}", dir.display(), key.display()));
-    assert!(missing.contains("protocols.grpc.tls.cert_file: ") && missing.contains("nope.pem does not exist"), "{missing}");
+    assert!(
+        none.contains("protocols.grpc.tls.cert_file: a TLS listener needs its certificate"),
+        "{none}"
+    );
+    let missing = errors(&format!(
+        "{{cert_file: {}/nope.pem, key_file: {}}}",
+        dir.display(),
+        key.display()
+    ));
+    assert!(
+        missing.contains("protocols.grpc.tls.cert_file: ") && missing.contains("nope.pem does not exist"),
+        "{missing}"
+    );
     let ca_file = errors(&format!(
         "{{cert_file: {}, key_file: {}, ca_file: {}}}",
         cert.display(),
         key.display(),
         cert.display()
     ));
-    assert!(ca_file.contains("protocols.grpc.tls.ca_file: has no effect on a receiver"), "{ca_file}");
-    let old = errors(&format!("{{cert_file: {}, key_file: {}, min_version: \"1.1\"}}", cert.display(), key.display()));
-    assert!(old.contains("min_version") && old.contains("TLS 1.1 is not offered"), "{old}");
-    let unknown = errors(&format!("{{cert_file: {}, key_file: {}, min_version: \"1.4\"}}", cert.display(), key.display()));
+    assert!(
+        ca_file.contains("protocols.grpc.tls.ca_file: has no effect on a receiver"),
+        "{ca_file}"
+    );
+    let old = errors(&format!(
+        "{{cert_file: {}, key_file: {}, min_version: \"1.1\"}}",
+        cert.display(),
+        key.display()
+    ));
+    assert!(
+        old.contains("min_version") && old.contains("TLS 1.1 is not offered"),
+        "{old}"
+    );
+    let unknown = errors(&format!(
+        "{{cert_file: {}, key_file: {}, min_version: \"1.4\"}}",
+        cert.display(),
+        key.display()
+    ));
     assert!(unknown.contains("unknown TLS version \"1.4\""), "{unknown}");
     let inverted = errors(&format!(
         "{{cert_file: {}, key_file: {}, min_version: \"1.3\", max_version: \"1.2\"}}",
         cert.display(),
         key.display()
     ));
-    assert!(inverted.contains("protocols.grpc.tls.max_version: must not be lower than min_version"), "{inverted}");
-    let typo = errors(&format!("{{cert_file: {}, key_file: {}, cert_fil: x}}", cert.display(), key.display()));
+    assert!(
+        inverted.contains("protocols.grpc.tls.max_version: must not be lower than min_version"),
+        "{inverted}"
+    );
+    let typo = errors(&format!(
+        "{{cert_file: {}, key_file: {}, cert_fil: x}}",
+        cert.display(),
+        key.display()
+    ));
     assert!(typo.contains("cert_fil"), "{typo}");
 }
 
@@ -147,7 +183,12 @@ fn file_contents_are_checked_at_start_with_the_key_and_file_named() {
     let key_path = write(&dir, "key.pem", &key);
     let garbage = write(&dir, "garbage.pem", "hello, not pem\n");
     let other_key = write(&dir, "other-key.pem", &other_key);
-    let error = |tls: ServerTls| ServerTlsSource::new(&tls, &[b"h2"]).unwrap_err().under("protocols.grpc.tls").to_string();
+    let error = |tls: ServerTls| {
+        ServerTlsSource::new(&tls, &[b"h2"])
+            .unwrap_err()
+            .under("protocols.grpc.tls")
+            .to_string()
+    };
 
     let not_pem = error(server_tls(&garbage, &key_path));
     assert!(
@@ -155,15 +196,25 @@ fn file_contents_are_checked_at_start_with_the_key_and_file_named() {
         "{not_pem}"
     );
     let key_as_cert = error(server_tls(&key_path, &key_path));
-    assert!(key_as_cert.contains("no -----BEGIN CERTIFICATE----- block"), "{key_as_cert}");
+    assert!(
+        key_as_cert.contains("no -----BEGIN CERTIFICATE----- block"),
+        "{key_as_cert}"
+    );
     let cert_as_key = error(server_tls(&cert, &cert));
     assert!(
-        cert_as_key.starts_with(&format!("protocols.grpc.tls.key_file {}: not PEM with a private key", cert.display())),
+        cert_as_key.starts_with(&format!(
+            "protocols.grpc.tls.key_file {}: not PEM with a private key",
+            cert.display()
+        )),
         "{cert_as_key}"
     );
     let mismatch = error(server_tls(&cert, &other_key));
     assert!(
-        mismatch.contains(&format!("key_file {}: does not match the certificate in cert_file {}", other_key.display(), cert.display())),
+        mismatch.contains(&format!(
+            "key_file {}: does not match the certificate in cert_file {}",
+            other_key.display(),
+            cert.display()
+        )),
         "{mismatch}"
     );
     let unreadable = error(server_tls(&dir.join("gone.pem"), &key_path));
@@ -180,7 +231,12 @@ fn file_contents_are_checked_at_start_with_the_key_and_file_named() {
         key_pem: Some(SecretPem::from(std::fs::read_to_string(&other_key).unwrap().as_str())),
         ..ServerTls::default()
     };
-    let secret_line = std::fs::read_to_string(&other_key).unwrap().lines().nth(1).unwrap().to_string();
+    let secret_line = std::fs::read_to_string(&other_key)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
     let mismatch = error(inline.clone());
     assert!(mismatch.contains("key_pem: does not match"), "{mismatch}");
     assert!(!mismatch.contains(&secret_line));
@@ -191,7 +247,10 @@ fn file_contents_are_checked_at_start_with_the_key_and_file_named() {
         key_pem: Some(broken),
         ..inline
     });
-    assert!(unclosed.contains("key_pem: not valid PEM") && !unclosed.contains(&secret_line), "{unclosed}");
+    assert!(
+        unclosed.contains("key_pem: not valid PEM") && !unclosed.contains(&secret_line),
+        "{unclosed}"
+    );
 }
 
 #[test]
@@ -205,11 +264,21 @@ fn client_tls_keys_are_checked() {
             .unwrap();
         figment::value::Value::from(dict).deserialize().unwrap()
     };
-    let tls = parse(&format!("cert_file: {}\nca_pem: x\nca_file: {}\nserver_name_override: 'not a name'", cert.display(), cert.display()));
+    let tls = parse(&format!(
+        "cert_file: {}\nca_pem: x\nca_file: {}\nserver_name_override: 'not a name'",
+        cert.display(),
+        cert.display()
+    ));
     let errors = messages(&crate::confmap::Validate::validate(&tls)).join("\n");
-    assert!(errors.contains("key_file: the certificate needs its private key"), "{errors}");
+    assert!(
+        errors.contains("key_file: the certificate needs its private key"),
+        "{errors}"
+    );
     assert!(errors.contains("ca_pem: set ca_file or ca_pem, not both"), "{errors}");
-    assert!(errors.contains("server_name_override: \"not a name\" is not a DNS name"), "{errors}");
+    assert!(
+        errors.contains("server_name_override: \"not a name\" is not a DNS name"),
+        "{errors}"
+    );
     let skip = parse("insecure_skip_verify: true\nserver_name_override: otlp.internal\nmin_version: \"1.3\"");
     assert!(crate::confmap::Validate::validate(&skip).is_empty());
     assert!(skip.client_config(&[b"h2"]).is_ok());
@@ -218,11 +287,17 @@ fn client_tls_keys_are_checked() {
         ..ClientTls::default()
     };
     let error = bad_ca.client_config(&[]).unwrap_err().under("tls").to_string();
-    assert!(error.starts_with("tls.ca_file ") && error.contains("missing.pem: cannot read"), "{error}");
+    assert!(
+        error.starts_with("tls.ca_file ") && error.contains("missing.pem: cannot read"),
+        "{error}"
+    );
 }
 
 /// Handshakes over an in-memory pipe and returns the certificate the server showed.
-async fn served_certificate(acceptor: tokio_rustls::TlsAcceptor, ca_pem: &str) -> Result<CertificateDer<'static>, String> {
+async fn served_certificate(
+    acceptor: tokio_rustls::TlsAcceptor,
+    ca_pem: &str,
+) -> Result<CertificateDer<'static>, String> {
     let client = ClientTls {
         ca_pem: Some(ca_pem.to_string()),
         ..ClientTls::default()
@@ -256,13 +331,19 @@ async fn replaced_files_are_served_after_the_reload_interval_and_bad_ones_are_no
         ..server_tls(&cert, &key)
     };
     let source = ServerTlsSource::new(&tls, &[b"h2"]).unwrap();
-    assert_eq!(served_certificate(source.acceptor(), &ca.0.pem()).await.unwrap(), der(&first));
+    assert_eq!(
+        served_certificate(source.acceptor(), &ca.0.pem()).await.unwrap(),
+        der(&first)
+    );
 
     // A certificate whose key is not there yet: the old one stays.
     let (second, second_key) = ca.leaf("second");
     write(&dir, "cert.pem", &second);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(served_certificate(source.acceptor(), &ca.0.pem()).await.unwrap(), der(&first));
+    assert_eq!(
+        served_certificate(source.acceptor(), &ca.0.pem()).await.unwrap(),
+        der(&first)
+    );
 
     // With the key, new connections get the new certificate within the interval.
     write(&dir, "key.pem", &second_key);
@@ -282,13 +363,20 @@ async fn replaced_files_are_served_after_the_reload_interval_and_bad_ones_are_no
     write(&dir, "cert.pem", &third);
     write(&dir, "key.pem", &third_key);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(served_certificate(fixed.acceptor(), &ca.0.pem()).await.unwrap(), der(&second));
+    assert_eq!(
+        served_certificate(fixed.acceptor(), &ca.0.pem()).await.unwrap(),
+        der(&second)
+    );
 }
 
 #[tokio::test]
 async fn a_changed_client_ca_is_required_of_new_connections() {
     let dir = temp_dir("client-ca");
-    let (server_ca, client_ca, other_ca) = (TestCa::new("server ca"), TestCa::new("client ca"), TestCa::new("other ca"));
+    let (server_ca, client_ca, other_ca) = (
+        TestCa::new("server ca"),
+        TestCa::new("client ca"),
+        TestCa::new("other ca"),
+    );
     let (cert, key) = server_ca.leaf("server");
     let tls = ServerTls {
         client_ca_file: Some(write(&dir, "clients.pem", &client_ca.0.pem())),
@@ -314,7 +402,10 @@ async fn a_changed_client_ca_is_required_of_new_connections() {
         );
         server.is_ok()
     };
-    assert!(handshake(source.acceptor(), client.clone()).await, "a client certificate signed by client_ca_file");
+    assert!(
+        handshake(source.acceptor(), client.clone()).await,
+        "a client certificate signed by client_ca_file"
+    );
     let anonymous = ClientTls {
         ca_pem: Some(server_ca.0.pem()),
         ..ClientTls::default()

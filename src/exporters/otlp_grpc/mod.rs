@@ -7,6 +7,10 @@
 //! re-encoding. Failures are classified per the OTLP spec: UNAVAILABLE and friends
 //! are retried, RESOURCE_EXHAUSTED only with RetryInfo (whose delay is honoured),
 //! everything else is permanent.
+//!
+//! `tls` ([`crate::tls::ClientTls`]) takes the Collector's keys, client certificates
+//! (mTLS), `insecure_skip_verify` and `server_name_override` included; the channel
+//! dials through sloop's own rustls connector (`connector.rs`).
 
 pub(crate) mod codec;
 mod config;

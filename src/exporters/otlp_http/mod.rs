@@ -5,6 +5,10 @@
 //!
 //! Per the OTLP spec, 429, 502, 503 and 504 are retried (honouring `Retry-After`),
 //! other statuses are permanent; a partial-success body is counted as rejected.
+//!
+//! `tls` ([`crate::tls::ClientTls`]) applies to `https://` URLs: trusted CAs, a
+//! client certificate (mTLS), `insecure_skip_verify`, `server_name_override` (the
+//! name the certificate is checked for; SNI stays the URL's host).
 
 mod config;
 #[cfg(test)]

@@ -181,8 +181,14 @@ impl Validate for OtlpReceiverConfig {
 /// The `tls` blocks of both protocols, with their paths.
 fn validate_tls(protocols: &Protocols) -> Vec<ConfigError> {
     let blocks = [
-        ("protocols.grpc.tls", protocols.grpc.as_ref().and_then(|g| g.tls.as_ref())),
-        ("protocols.http.tls", protocols.http.as_ref().and_then(|h| h.tls.as_ref())),
+        (
+            "protocols.grpc.tls",
+            protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()),
+        ),
+        (
+            "protocols.http.tls",
+            protocols.http.as_ref().and_then(|h| h.tls.as_ref()),
+        ),
     ];
     blocks
         .into_iter()

@@ -2,6 +2,11 @@
 //!
 #![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
+//! Each transport takes a `tls` block ([`crate::tls::ServerTls`]: `cert_file`,
+//! `key_file`, `client_ca_file` for mTLS, `min_version`, `reload_interval`, ...);
+//! the handshake happens in the accept loop (`connections.rs`), bounded by 10 s, with
+//! ALPN `h2` on gRPC and `http/1.1` on HTTP.
+//!
 //! A transport listed without settings (`grpc:`) is served with the defaults. Only the
 //! signals that some pipeline takes from this receiver are served (others answer
 //! UNIMPLEMENTED / 404).
