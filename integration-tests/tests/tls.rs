@@ -73,11 +73,26 @@ fn python_sends(protocol: &str, endpoint: &str, span: &str, env: &[(&str, &Path)
     (status.is_some_and(|s| s.success()), printed)
 }
 
-fn telemetry(ports: &SloopPorts) -> String {
+/// A receiver `id` serving gRPC and HTTP on `ports` with the same `tls` block.
+fn tls_receiver(id: &str, (grpc, http): (u16, u16), tls: &str) -> String {
     format!(
-        "extensions:\n  health_check:\n    endpoint: 127.0.0.1:{}\n\
-         service:\n  extensions: [health_check]\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{}\n",
-        ports.health, ports.telemetry
+        "  {id}:\n    protocols:\n      grpc: {{endpoint: 127.0.0.1:{grpc}, tls: {tls}}}\n      \
+         http: {{endpoint: 127.0.0.1:{http}, tls: {tls}}}\n"
+    )
+}
+
+/// A whole config: `receivers` (blocks under `receivers:`, with ids `ids`) feed a
+/// traces pipeline that exports to `backend` in plaintext.
+fn config(ports: &SloopPorts, receivers: &str, ids: &str, backend: &GrpcBackend) -> String {
+    format!(
+        "receivers:\n{receivers}\
+         exporters:\n  otlp_grpc: {{endpoint: {backend}, tls: {{insecure: true}}}}\n\
+         extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
+         service:\n  extensions: [health_check]\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{telemetry}\n  \
+         pipelines:\n    traces: {{receivers: [{ids}], exporters: [otlp_grpc]}}\n",
+        backend = backend.endpoint(),
+        health = ports.health,
+        telemetry = ports.telemetry,
     )
 }
 
@@ -100,26 +115,9 @@ async fn python_sdk_sends_over_tls_and_mtls_and_mtls_refuses_a_client_without_ce
         key.display(),
         client_ca_file.display()
     );
-    let yaml = format!(
-        "receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: 127.0.0.1:{grpc}, tls: {tls}}}
-      http: {{endpoint: 127.0.0.1:{http}, tls: {tls}}}
-  otlp/mtls:
-    protocols:
-      grpc: {{endpoint: 127.0.0.1:{mtls_grpc}, tls: {mtls}}}
-      http: {{endpoint: 127.0.0.1:{mtls_http}, tls: {mtls}}}
-exporters:
-  otlp_grpc: {{endpoint: {backend}, tls: {{insecure: true}}}}
-{telemetry}  pipelines:
-    traces: {{receivers: [otlp, otlp/mtls], exporters: [otlp_grpc]}}
-",
-        grpc = ports.grpc,
-        http = ports.http,
-        backend = backend.endpoint(),
-        telemetry = telemetry(&ports),
-    );
+    let receivers = tls_receiver("otlp", (ports.grpc, ports.http), &tls)
+        + &tls_receiver("otlp/mtls", (mtls_grpc, mtls_http), &mtls);
+    let yaml = config(&ports, &receivers, "otlp, otlp/mtls", &backend);
     let sloop = Sloop::start(&yaml, &ports).await;
     assert!(python.is_file());
 
@@ -211,22 +209,8 @@ async fn replaced_certificate_files_are_served_within_reload_interval_without_a_
         cert.display(),
         key.display()
     );
-    let yaml = format!(
-        "receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: 127.0.0.1:{grpc}, tls: {tls}}}
-      http: {{endpoint: 127.0.0.1:{http}, tls: {tls}}}
-exporters:
-  otlp_grpc: {{endpoint: {backend}, tls: {{insecure: true}}}}
-{telemetry}  pipelines:
-    traces: {{receivers: [otlp], exporters: [otlp_grpc]}}
-",
-        grpc = ports.grpc,
-        http = ports.http,
-        backend = backend.endpoint(),
-        telemetry = telemetry(&ports),
-    );
+    let receivers = tls_receiver("otlp", (ports.grpc, ports.http), &tls);
+    let yaml = config(&ports, &receivers, "otlp", &backend);
     let mut sloop = Sloop::start(&yaml, &ports).await;
     let pid = sloop.pid();
     let grpc = SocketAddr::from(([127, 0, 0, 1], ports.grpc));
@@ -290,19 +274,60 @@ async fn otlp_grpc_exporter_with_a_client_certificate_delivers_to_a_backend_that
       cert_file: {cert}
       key_file: {key}
     retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms}}
-{telemetry}  pipelines:
-    traces: {{receivers: [otlp], exporters: [otlp_grpc]}}
-",
+{service}",
         receivers = ports.otlp_receiver_yaml(&[], &[]),
         backend = backend.endpoint(),
         ca_file = ca_file.display(),
         cert = cert.display(),
         key = key.display(),
-        telemetry = telemetry(&ports),
+        service = ports.service_yaml(&[], &["otlp_grpc"]),
     );
     let sloop = Sloop::start(&yaml, &ports).await;
     let mut client = TraceServiceClient::connect(ports.grpc_url()).await.unwrap();
     client.export(trace_request("mtls-export", 3)).await.unwrap();
     let spans = backend.wait_for_spans(3, Duration::from_secs(20)).await;
     assert_eq!(spans.len(), 3, "{}", sloop.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_http_exporter_with_a_client_certificate_delivers_to_an_mtls_receiver() {
+    let dir = unique_temp_dir();
+    let (server_ca, client_ca) = (TestCa::new("gateway CA"), TestCa::new("agent CA"));
+    let (cert, key) = server_ca.issue("gateway").write(&dir, "gateway");
+    let client_ca_file = client_ca.write(&dir, "agent-ca.pem");
+    let ca_file = server_ca.write(&dir, "gateway-ca.pem");
+    let (client_cert, client_key) = client_ca.issue("agent").write(&dir, "agent");
+
+    // The backend that requires a client certificate: a sloop gateway with mTLS.
+    let backend = GrpcBackend::start().await;
+    let gateway_ports = SloopPorts::new();
+    let mtls = format!(
+        "{{cert_file: {}, key_file: {}, client_ca_file: {}}}",
+        cert.display(),
+        key.display(),
+        client_ca_file.display()
+    );
+    let receivers = tls_receiver("otlp", (gateway_ports.grpc, gateway_ports.http), &mtls);
+    let gateway = Sloop::start(&config(&gateway_ports, &receivers, "otlp", &backend), &gateway_ports).await;
+
+    let ports = SloopPorts::new();
+    let yaml = format!(
+        "{receivers}exporters:
+  otlp_http:
+    endpoint: https://127.0.0.1:{gateway}
+    tls: {{ca_file: {ca_file}, cert_file: {cert}, key_file: {key}}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms}}
+{service}",
+        receivers = ports.otlp_receiver_yaml(&[], &[]),
+        gateway = gateway_ports.http,
+        ca_file = ca_file.display(),
+        cert = client_cert.display(),
+        key = client_key.display(),
+        service = ports.service_yaml(&[], &["otlp_http"]),
+    );
+    let agent = Sloop::start(&yaml, &ports).await;
+    let mut client = TraceServiceClient::connect(ports.grpc_url()).await.unwrap();
+    client.export(trace_request("mtls-http-export", 3)).await.unwrap();
+    let spans = backend.wait_for_spans(3, Duration::from_secs(20)).await;
+    assert_eq!(spans.len(), 3, "agent:\n{}\ngateway:\n{}", agent.logs(), gateway.logs());
 }

@@ -22,8 +22,8 @@ impl ClientTls {
                 key: "min_version".into(),
                 message: e.to_string(),
             })?;
-        let verifier: Arc<dyn ServerCertVerifier> = if self.insecure_skip_verify {
-            Arc::new(AnyServerCertificate)
+        let webpki = if self.insecure_skip_verify {
+            None
         } else {
             let roots = Arc::new(self.roots()?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider())
@@ -32,11 +32,12 @@ impl ClientTls {
                     key: "ca_file".into(),
                     message: format!("cannot verify servers with these CAs: {e}"),
                 })?;
-            match self.server_name() {
-                Some(name) => Arc::new(NameOverride { webpki, name: name? }),
-                None => webpki,
-            }
+            Some(webpki)
         };
+        let verifier = Arc::new(ServerCheck {
+            webpki,
+            name: self.server_name().transpose()?,
+        });
         let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
         let mut config = match (self.cert_source(), self.key_source()) {
             (Some(cert), Some(key)) => {
@@ -86,22 +87,33 @@ impl ClientTls {
     }
 }
 
-/// `insecure_skip_verify`: any certificate is accepted, but the handshake's
-/// signatures are still checked (rustls offers no switch for this; the trait is its
-/// documented way to replace verification).
+/// How the server's certificate is checked: by webpki against the trusted CAs, for
+/// `server_name_override` if set, else the name dialled; with
+/// `insecure_skip_verify` (no `webpki`) not at all. The handshake's signatures are
+/// checked either way. (rustls has no switch for either option; this trait is its
+/// documented way to change verification.)
 #[derive(Debug)]
-struct AnyServerCertificate;
+struct ServerCheck {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    name: Option<ServerName<'static>>,
+}
 
-impl ServerCertVerifier for AnyServerCertificate {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.webpki {
+            Some(webpki) => {
+                let name = self.name.as_ref().unwrap_or(server_name);
+                webpki.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -124,51 +136,6 @@ impl ServerCertVerifier for AnyServerCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         provider().signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `server_name_override`: the certificate is checked against the configured name
-/// instead of the one dialled (reqwest has no setting for this; the gRPC connector
-/// also sends the name as SNI).
-#[derive(Debug)]
-struct NameOverride {
-    webpki: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for NameOverride {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.webpki
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
     }
 }
 

@@ -103,41 +103,32 @@ impl PemSource {
 /// `protocols.{grpc,http}.tls` on a receiver: the listener speaks TLS, and with
 /// `client_ca_file` requires a client certificate signed by one of those CAs (mTLS).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerTls {
     /// PEM file with the server's certificate chain (leaf first).
-    #[serde(default)]
     pub cert_file: Option<PathBuf>,
     /// The chain inline, instead of `cert_file`.
-    #[serde(default)]
     pub cert_pem: Option<String>,
     /// PEM file with the certificate's private key.
-    #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// The key inline, instead of `key_file` (never logged).
-    #[serde(default)]
     pub key_pem: Option<SecretPem>,
     /// PEM file of CAs that sign client certificates: set, every client must present
     /// one (mTLS).
-    #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
     /// Refused with an explanation: the Collector accepts it on a server and does
     /// nothing with it, which reads like mTLS and is not.
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Refused with an explanation, as `ca_file`.
-    #[serde(default)]
     pub include_system_ca_certs_pool: Option<bool>,
     /// Lowest version accepted (default `"1.2"`).
-    #[serde(default)]
     pub min_version: Option<TlsVersion>,
     /// Highest version accepted (default `"1.3"`).
-    #[serde(default)]
     pub max_version: Option<TlsVersion>,
     /// How often the certificate, key and client CA files are checked for changes
     /// (default 0: read once at start). New connections get a changed certificate
     /// within this interval; a file that fails to load is logged and the old kept.
-    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "deserialize_duration")]
     pub reload_interval: Duration,
 }
 
@@ -149,11 +140,7 @@ impl ServerTls {
 
     /// Where the private key comes from.
     pub fn key_source(&self) -> Option<PemSource> {
-        match (&self.key_file, &self.key_pem) {
-            (Some(path), _) => Some(PemSource::File("key_file", path.clone())),
-            (None, Some(pem)) => Some(PemSource::Inline("key_pem", pem.clone())),
-            (None, None) => None,
-        }
+        key_source(&self.key_file, &self.key_pem)
     }
 
     /// Where the client CAs come from (mTLS), if any.
@@ -199,45 +186,33 @@ impl Validate for ServerTls {
 
 /// `tls` on an exporter: how it connects to its backend.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientTls {
     /// Plaintext (no TLS at all).
-    #[serde(default)]
     pub insecure: bool,
     /// A PEM file of CA certificates to trust instead of the system roots.
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// The CAs inline, instead of `ca_file`.
-    #[serde(default)]
     pub ca_pem: Option<String>,
     /// Trust the system roots as well as `ca_file`/`ca_pem` (default false).
-    #[serde(default)]
     pub include_system_ca_certs_pool: bool,
     /// PEM file with the client certificate chain presented to the backend (mTLS).
-    #[serde(default)]
     pub cert_file: Option<PathBuf>,
     /// The client chain inline, instead of `cert_file`.
-    #[serde(default)]
     pub cert_pem: Option<String>,
     /// PEM file with the client certificate's private key.
-    #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// The key inline, instead of `key_file` (never logged).
-    #[serde(default)]
     pub key_pem: Option<SecretPem>,
     /// Accept any server certificate (still TLS, but no authentication of the
     /// backend): for tests only.
-    #[serde(default)]
     pub insecure_skip_verify: bool,
     /// The name the server certificate is checked against instead of the
     /// endpoint's host (and, on gRPC, sent as SNI).
-    #[serde(default)]
     pub server_name_override: Option<String>,
     /// Lowest version offered (default `"1.2"`).
-    #[serde(default)]
     pub min_version: Option<TlsVersion>,
     /// Highest version offered (default `"1.3"`).
-    #[serde(default)]
     pub max_version: Option<TlsVersion>,
 }
 
@@ -254,11 +229,7 @@ impl ClientTls {
 
     /// Where the client key comes from, if any.
     pub fn key_source(&self) -> Option<PemSource> {
-        match (&self.key_file, &self.key_pem) {
-            (Some(path), _) => Some(PemSource::File("key_file", path.clone())),
-            (None, Some(pem)) => Some(PemSource::Inline("key_pem", pem.clone())),
-            (None, None) => None,
-        }
+        key_source(&self.key_file, &self.key_pem)
     }
 }
 
@@ -287,6 +258,7 @@ impl Validate for ClientTls {
     }
 }
 
+/// The `_file` form if given, else the `_pem` one (validation refuses both).
 fn source(
     file_key: &'static str,
     file: &Option<PathBuf>,
@@ -298,6 +270,10 @@ fn source(
         (None, Some(pem)) => Some(PemSource::Inline(pem_key, SecretPem::from(pem))),
         (None, None) => None,
     }
+}
+
+fn key_source(file: &Option<PathBuf>, pem: &Option<SecretPem>) -> Option<PemSource> {
+    source("key_file", file, "key_pem", pem.as_ref().map(SecretPem::expose))
 }
 
 /// A certificate and its key come together, each from a file or inline, not both.

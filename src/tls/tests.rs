@@ -100,77 +100,59 @@ fn bad_receiver_tls_is_refused_with_paths() {
     let dir = temp_dir("refused");
     let (cert, key) = TestCa::new("ca").leaf("server");
     let (cert, key) = (write(&dir, "cert.pem", &cert), write(&dir, "key.pem", &key));
-    let errors =
-        |tls: &str| messages(&receiver(&format!("protocols:\n  grpc:\n    tls: {tls}\n")).unwrap_err()).join("\n");
-
-    let only_cert = errors(&format!("{{cert_file: {}}}", cert.display()));
-    assert!(
-        only_cert.contains("protocols.grpc.tls.key_file: the certificate needs its private key"),
-        "{only_cert}"
-    );
-    let both = errors(&format!(
-        "{{cert_file: {}, cert_pem: x, key_file: {}}}",
-        cert.display(),
-        key.display()
-    ));
-    assert!(
-        both.contains("protocols.grpc.tls.cert_pem: set cert_file or cert_pem, not both"),
-        "{both}"
-    );
-    let none = errors("{min_version: \"1.2\"}");
-    assert!(
-        none.contains("protocols.grpc.tls.cert_file: a TLS listener needs its certificate"),
-        "{none}"
-    );
-    let missing = errors(&format!(
-        "{{cert_file: {}/nope.pem, key_file: {}}}",
-        dir.display(),
-        key.display()
-    ));
-    assert!(
-        missing.contains("protocols.grpc.tls.cert_file: ") && missing.contains("nope.pem does not exist"),
-        "{missing}"
-    );
-    let ca_file = errors(&format!(
-        "{{cert_file: {}, key_file: {}, ca_file: {}}}",
-        cert.display(),
-        key.display(),
-        cert.display()
-    ));
-    assert!(
-        ca_file.contains("protocols.grpc.tls.ca_file: has no effect on a receiver"),
-        "{ca_file}"
-    );
-    let old = errors(&format!(
-        "{{cert_file: {}, key_file: {}, min_version: \"1.1\"}}",
-        cert.display(),
-        key.display()
-    ));
-    assert!(
-        old.contains("min_version") && old.contains("TLS 1.1 is not offered"),
-        "{old}"
-    );
-    let unknown = errors(&format!(
-        "{{cert_file: {}, key_file: {}, min_version: \"1.4\"}}",
-        cert.display(),
-        key.display()
-    ));
-    assert!(unknown.contains("unknown TLS version \"1.4\""), "{unknown}");
-    let inverted = errors(&format!(
-        "{{cert_file: {}, key_file: {}, min_version: \"1.3\", max_version: \"1.2\"}}",
-        cert.display(),
-        key.display()
-    ));
-    assert!(
-        inverted.contains("protocols.grpc.tls.max_version: must not be lower than min_version"),
-        "{inverted}"
-    );
-    let typo = errors(&format!(
-        "{{cert_file: {}, key_file: {}, cert_fil: x}}",
-        cert.display(),
-        key.display()
-    ));
-    assert!(typo.contains("cert_fil"), "{typo}");
+    let (cert, key) = (cert.display(), key.display());
+    // (the tls block, what the errors must say)
+    let cases = [
+        (
+            format!("{{cert_file: {cert}}}"),
+            "protocols.grpc.tls.key_file: the certificate needs its private key",
+        ),
+        (
+            format!("{{key_file: {key}}}"),
+            "protocols.grpc.tls.cert_file: the private key needs its certificate",
+        ),
+        (
+            format!("{{cert_file: {cert}, cert_pem: x, key_file: {key}}}"),
+            "protocols.grpc.tls.cert_pem: set cert_file or cert_pem, not both",
+        ),
+        (
+            "{min_version: \"1.2\"}".to_string(),
+            "protocols.grpc.tls.cert_file: a TLS listener needs its certificate",
+        ),
+        (
+            format!("{{cert_file: {}/nope.pem, key_file: {key}}}", dir.display()),
+            "nope.pem does not exist or is not a file",
+        ),
+        (
+            format!("{{cert_file: {cert}, key_file: {key}, ca_file: {cert}}}"),
+            "protocols.grpc.tls.ca_file: has no effect on a receiver",
+        ),
+        (
+            format!("{{cert_file: {cert}, key_file: {key}, min_version: \"1.1\"}}"),
+            "TLS 1.1 is not offered",
+        ),
+        (
+            format!("{{cert_file: {cert}, key_file: {key}, min_version: \"1.4\"}}"),
+            "unknown TLS version \"1.4\"",
+        ),
+        (
+            format!("{{cert_file: {cert}, key_file: {key}, min_version: \"1.3\", max_version: \"1.2\"}}"),
+            "protocols.grpc.tls.max_version: must not be lower than min_version",
+        ),
+        (
+            format!("{{cert_file: {cert}, key_file: {key}, cert_fil: x}}"),
+            "cert_fil",
+        ),
+        // `tls:` left empty is not plaintext.
+        (
+            String::new(),
+            "protocols.grpc.tls.cert_file: a TLS listener needs its certificate",
+        ),
+    ];
+    for (tls, expected) in cases {
+        let errors = messages(&receiver(&format!("protocols:\n  grpc:\n    tls: {tls}\n")).unwrap_err()).join("\n");
+        assert!(errors.contains(expected), "{tls}: {errors}");
+    }
 }
 
 #[test]

@@ -35,8 +35,9 @@ pub struct GrpcConfig {
     /// Largest accepted message, after decompression, in MiB (default 4).
     #[serde(default = "default_max_recv_msg_size_mib")]
     pub max_recv_msg_size_mib: usize,
-    /// TLS (and mTLS with `client_ca_file`); absent: plaintext.
-    #[serde(default)]
+    /// TLS (and mTLS with `client_ca_file`); absent: plaintext. Present but
+    /// empty (`tls:`) is an error, not plaintext.
+    #[serde(default, deserialize_with = "deserialize_present")]
     pub tls: Option<ServerTls>,
 }
 
@@ -70,8 +71,9 @@ pub struct HttpConfig {
     /// Path for logs (default `/v1/logs`).
     #[serde(default = "default_logs_url_path")]
     pub logs_url_path: String,
-    /// TLS (and mTLS with `client_ca_file`); absent: plaintext.
-    #[serde(default)]
+    /// TLS (and mTLS with `client_ca_file`); absent: plaintext. Present but
+    /// empty (`tls:`) is an error, not plaintext.
+    #[serde(default, deserialize_with = "deserialize_present")]
     pub tls: Option<ServerTls>,
 }
 
