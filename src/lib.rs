@@ -34,6 +34,7 @@
 //! Dependencies point one way, down this list (checked by `tests/spine.rs`):
 //! - [`pdata`]: signals, telemetry, the shared export batch. [`confmap`]: reading
 //!   config files and parsing one block strictly, every error with its path.
+//!   [`tls`]: TLS settings (`configtls` keys), PEM loading, reloading server configs.
 //! - [`ottl`]: the condition language.
 //! - [`component`]: ids, the component traits, errors, the state store.
 //! - [`receivers`], [`processors`], [`exporters`] (with the exporterhelper,
