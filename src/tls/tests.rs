@@ -283,17 +283,91 @@ async fn served_certificate(
     let client = ClientTls {
         ca_pem: Some(ca_pem.to_string()),
         ..ClientTls::default()
-    }
-    .client_config(&[b"h2"])
-    .map_err(|e| e.to_string())?;
+    };
+    handshake(acceptor, &client, "localhost").await
+}
+
+/// A handshake of `client` dialling `name` with `acceptor`, over an in-memory
+/// pipe; the certificate the server showed, or what failed (either side).
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    client: &ClientTls,
+    name: &str,
+) -> Result<CertificateDer<'static>, String> {
+    let config = client.client_config(&[b"h2"]).map_err(|e| e.to_string())?;
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
     let (client, server) = tokio::join!(connector.connect(name, client_io), acceptor.accept(server_io));
     server.map_err(|e| e.to_string())?;
     let client = client.map_err(|e| e.to_string())?;
     let certificates = client.get_ref().1.peer_certificates().ok_or("no certificate")?;
     Ok(certificates[0].clone().into_owned())
+}
+
+#[tokio::test]
+async fn skip_verify_and_server_name_override_change_what_the_client_accepts() {
+    let dir = temp_dir("client-verify");
+    let (ca, stranger) = (TestCa::new("ca"), TestCa::new("stranger"));
+    let (cert, key) = ca.leaf("server");
+    let source = ServerTlsSource::new(
+        &server_tls(&write(&dir, "cert.pem", &cert), &write(&dir, "key.pem", &key)),
+        &[b"h2"],
+    )
+    .unwrap();
+    let trusting = |pem: String| ClientTls {
+        ca_pem: Some(pem),
+        ..ClientTls::default()
+    };
+    // The certificate names localhost: another name fails, unless overridden.
+    assert!(handshake(source.acceptor(), &trusting(ca.0.pem()), "localhost")
+        .await
+        .is_ok());
+    assert!(handshake(source.acceptor(), &trusting(ca.0.pem()), "gateway.internal")
+        .await
+        .is_err());
+    let overridden = ClientTls {
+        server_name_override: Some("localhost".into()),
+        ..trusting(ca.0.pem())
+    };
+    assert!(handshake(source.acceptor(), &overridden, "gateway.internal")
+        .await
+        .is_ok());
+    let wrong_override = ClientTls {
+        server_name_override: Some("elsewhere.example".into()),
+        ..trusting(ca.0.pem())
+    };
+    assert!(handshake(source.acceptor(), &wrong_override, "localhost")
+        .await
+        .is_err());
+    // A CA the client does not trust fails, unless verification is skipped.
+    assert!(handshake(source.acceptor(), &trusting(stranger.0.pem()), "localhost")
+        .await
+        .is_err());
+    let skipping = ClientTls {
+        insecure_skip_verify: true,
+        ..trusting(stranger.0.pem())
+    };
+    assert!(handshake(source.acceptor(), &skipping, "localhost").await.is_ok());
+    // Version bounds that do not meet fail the handshake.
+    let tls12_server = ServerTlsSource::new(
+        &ServerTls {
+            max_version: Some(TlsVersion::V1_2),
+            ..server_tls(&dir.join("cert.pem"), &dir.join("key.pem"))
+        },
+        &[b"h2"],
+    )
+    .unwrap();
+    let tls13_client = ClientTls {
+        min_version: Some(TlsVersion::V1_3),
+        ..trusting(ca.0.pem())
+    };
+    assert!(handshake(tls12_server.acceptor(), &tls13_client, "localhost")
+        .await
+        .is_err());
+    assert!(handshake(tls12_server.acceptor(), &trusting(ca.0.pem()), "localhost")
+        .await
+        .is_ok());
 }
 
 fn der(pem: &str) -> CertificateDer<'static> {
@@ -374,29 +448,22 @@ async fn a_changed_client_ca_is_required_of_new_connections() {
         key_file: Some(write(&client_dir, "k.pem", &client_key)),
         ..ClientTls::default()
     };
-    let handshake = |acceptor: tokio_rustls::TlsAcceptor, client: ClientTls| async move {
-        let config = Arc::new(client.client_config(&[b"h2"]).unwrap());
-        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let name = ServerName::try_from("localhost").unwrap();
-        let (_, server) = tokio::join!(
-            tokio_rustls::TlsConnector::from(config).connect(name, client_io),
-            acceptor.accept(server_io)
-        );
-        server.is_ok()
-    };
     assert!(
-        handshake(source.acceptor(), client.clone()).await,
+        handshake(source.acceptor(), &client, "localhost").await.is_ok(),
         "a client certificate signed by client_ca_file"
     );
     let anonymous = ClientTls {
         ca_pem: Some(server_ca.0.pem()),
         ..ClientTls::default()
     };
-    assert!(!handshake(source.acceptor(), anonymous).await, "no client certificate");
+    assert!(
+        handshake(source.acceptor(), &anonymous, "localhost").await.is_err(),
+        "no client certificate"
+    );
 
     write(&dir, "clients.pem", &other_ca.0.pem());
     let deadline = Instant::now() + Duration::from_secs(5);
-    while handshake(source.acceptor(), client.clone()).await {
+    while handshake(source.acceptor(), &client, "localhost").await.is_ok() {
         assert!(Instant::now() < deadline, "the replaced client CA was not applied");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
