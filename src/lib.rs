@@ -36,6 +36,7 @@
 //!   config files and parsing one block strictly, every error with its path.
 //!   [`accept`]: what every listener does when `accept` fails (back off, log at a
 //!   bounded rate).
+//!   [`tls`]: TLS settings (`configtls` keys), PEM loading, reloading server configs.
 //! - [`ottl`]: the condition language.
 //! - [`component`]: ids, the component traits, errors, the state store.
 //! - [`receivers`], [`processors`], [`exporters`] (with the exporterhelper,
@@ -70,3 +71,4 @@ pub mod storage;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod tls;

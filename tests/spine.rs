@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 /// Top-level modules of the library, lowest layer first. Each may use only modules
 /// of a lower layer, or of its own layer as long as no cycle forms.
 const LAYERS: &[&[&str]] = &[
-    // The data, reading config blocks, durable queues on disk, and what every
-    // listener does when accept fails.
-    &["pdata", "confmap", "storage", "accept"],
+    // The data, reading config blocks, durable queues on disk, TLS settings, and
+    // what every listener does when accept fails.
+    &["pdata", "confmap", "storage", "tls", "accept"],
     // The condition language.
     &["ottl"],
     // Ids, traits, errors, the state store.

@@ -459,6 +459,13 @@ pub struct GrpcBackend {
 impl GrpcBackend {
     /// Binds a free loopback port and starts serving on it.
     pub async fn start() -> GrpcBackend {
+        Self::start_with_tls(None).await
+    }
+
+    /// Like [`GrpcBackend::start`]; with `tls`, the backend speaks TLS with that
+    /// config (which may require a client certificate, see
+    /// [`crate::certs::Issued::server_config`]).
+    pub async fn start_with_tls(tls: Option<Arc<rustls::ServerConfig>>) -> GrpcBackend {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding the gRPC backend to 127.0.0.1:0");
@@ -490,10 +497,16 @@ impl GrpcBackend {
                     .accept_compressed(CompressionEncoding::Zstd)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             );
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let task = match tls {
+            None => {
+                let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown))
+            }
+            Some(config) => tokio::spawn(router.serve_with_incoming_shutdown(tls_incoming(listener, config), shutdown)),
+        };
         GrpcBackend {
             port,
             received,
@@ -545,6 +558,29 @@ impl GrpcBackend {
             }
         }
     }
+}
+
+/// The connections `listener` accepts, after a TLS handshake with `config`; those
+/// whose handshake fails (no client certificate) are dropped. One handshake at a
+/// time, each bounded, which is enough for a test backend.
+fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    futures_util::stream::unfold((listener, acceptor), |(listener, acceptor)| async move {
+        loop {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(error) => return Some((Err(error), (listener, acceptor))),
+            };
+            match tokio::time::timeout(STOP_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => return Some((Ok(tls), (listener, acceptor))),
+                Ok(Err(error)) => eprintln!("TLS backend refused a handshake: {error}"),
+                Err(_) => eprintln!("TLS backend: a handshake timed out"),
+            }
+        }
+    })
 }
 
 impl Deref for GrpcBackend {

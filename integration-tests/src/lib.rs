@@ -18,6 +18,8 @@
 //! * [`capture`]: wrappers around SDK exporters that record, as OTLP protos,
 //!   exactly what the OpenTelemetry SDK sent, so tests can compare what left
 //!   the client with what reached the backends.
+//! * [`certs`]: test CAs and certificates (rcgen), and rustls helpers for the
+//!   TLS tests.
 //! * [`payloads`]: hand-built OTLP requests for tests that use raw clients.
 //! * [`faults`]: fault injection for the persistent-queue tests (a backend down,
 //!   slow or failing at random, streaming clients, queue files, a small disk).
@@ -26,6 +28,7 @@
 pub mod backends;
 pub mod bench;
 pub mod capture;
+pub mod certs;
 pub mod crashing;
 pub mod faults;
 pub mod payloads;

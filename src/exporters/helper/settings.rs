@@ -1,7 +1,6 @@
 //! Settings shared by exporters, with the Collector's key names and defaults:
 //! `sending_queue`, `retry_on_failure`, `timeout`, `compression`, `tls`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -199,30 +198,9 @@ pub enum Compression {
     None,
 }
 
-/// `tls` for exporters. Without it, the connection uses TLS with the system roots
-/// unless the endpoint says `http://`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientTls {
-    /// Plaintext (no TLS at all).
-    #[serde(default)]
-    pub insecure: bool,
-    /// A PEM file of CA certificates to trust instead of the system roots.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
-impl Validate for ClientTls {
-    fn validate(&self) -> Vec<ConfigError> {
-        match &self.ca_file {
-            Some(path) if !path.is_file() => vec![ConfigError::new(
-                "ca_file",
-                format!("{} does not exist or is not a file", path.display()),
-            )],
-            _ => Vec::new(),
-        }
-    }
-}
+/// `tls` for exporters (see [`crate::tls`]). Without it, the connection uses TLS
+/// with the system roots unless the endpoint says `http://`.
+pub use crate::tls::ClientTls;
 
 /// Runs the `Validate` checks of the shared blocks of an exporter config, with paths.
 pub fn validate_helper(queue: &QueueConfig, retry: &RetryConfig, timeout: Duration) -> Vec<ConfigError> {

@@ -10,10 +10,12 @@
 //!   (every span of a trace lands on one backend), with `service` by resource
 //!   `service.name`. Metrics always go by service (data points carry no trace ID).
 //! - **Per-backend queues.** Each backend is an otlp_grpc exporter built from the
-//!   template, inside its own [`ExporterQueue`] (queue, workers, retries), so a dead
-//!   gateway fills only its own queue. The request is refused (retryable) only when a
-//!   part could not be queued; the client's retry may then repeat the parts that were
-//!   queued (at-least-once).
+//!   template (its `tls` too: CAs, client certificate for mTLS,
+//!   `server_name_override` when the gateways' certificate does not name their
+//!   resolved addresses), inside its own [`ExporterQueue`] (queue, workers,
+//!   retries), so a dead gateway fills only its own queue. The request is refused
+//!   (retryable) only when a part could not be queued; the client's retry may then
+//!   repeat the parts that were queued (at-least-once).
 //! - **Membership changes.** The dns resolver re-resolves every `interval`. New
 //!   endpoints get a queue; a removed endpoint's queue is *retired*: it stops taking
 //!   batches, lets attempts in flight finish without retrying, and hands back every

@@ -7,9 +7,14 @@
 //! re-encoding. Failures are classified per the OTLP spec: UNAVAILABLE and friends
 //! are retried, RESOURCE_EXHAUSTED only with RetryInfo (whose delay is honoured),
 //! everything else is permanent.
+//!
+//! `tls` ([`crate::tls::ClientTls`]) takes the Collector's keys, client certificates
+//! (mTLS), `insecure_skip_verify` and `server_name_override` included; the channel
+//! dials through sloop's own rustls connector (`connector.rs`).
 
 pub(crate) mod codec;
 mod config;
+mod connector;
 #[cfg(test)]
 mod tests;
 
@@ -23,7 +28,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
 pub use config::OtlpGrpcConfig;
@@ -62,19 +67,31 @@ impl OtlpGrpcConfig {
         auth: Option<Arc<dyn ClientAuthenticator>>,
     ) -> Result<Arc<dyn Exporter>, StartError> {
         let (uri, plaintext) = self.target().map_err(|e| StartError::new(id, e))?;
-        let mut endpoint = Endpoint::from_shared(uri)
+        // With TLS, tonic is given an http:// address (it refuses https:// without
+        // its own TLS, and the connector below does TLS) and the https:// one as
+        // the origin its requests name.
+        let dial = match uri.strip_prefix("https://") {
+            Some(rest) if !plaintext => format!("http://{rest}"),
+            _ => uri.clone(),
+        };
+        let mut endpoint = Endpoint::from_shared(dial)
             .map_err(|e| StartError::new(id, e))?
             .connect_timeout(self.timeout)
             .tcp_nodelay(true);
         if !plaintext {
-            let mut tls = ClientTlsConfig::new().with_native_roots();
-            if let Some(path) = &self.tls.ca_file {
-                let pem = std::fs::read(path)
-                    .map_err(|e| StartError::new(id, format!("reading tls.ca_file {}: {e}", path.display())))?;
-                tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
-            }
-            endpoint = endpoint.tls_config(tls).map_err(|e| StartError::new(id, e))?;
+            let origin = uri.parse::<http::Uri>().map_err(|e| StartError::new(id, e))?;
+            endpoint = endpoint.origin(origin);
         }
+        let tls = if plaintext {
+            None
+        } else {
+            let tls_error = |e: crate::tls::TlsError| StartError::new(id, e.under("tls"));
+            Some(connector::TlsConnector {
+                config: Arc::new(self.tls.client_config(&[b"h2"]).map_err(tls_error)?),
+                server_name: self.tls.server_name().transpose().map_err(tls_error)?,
+                timeout: self.timeout,
+            })
+        };
         let mut metadata = MetadataMap::new();
         for (key, value) in &self.headers {
             // Validated at config time; an invalid pair cannot reach here, skip if so.
@@ -86,7 +103,10 @@ impl OtlpGrpcConfig {
             }
         }
         Ok(Arc::new(OtlpGrpcExporter {
-            channel: endpoint.connect_lazy(),
+            channel: match tls {
+                Some(connector) => endpoint.connect_with_connector_lazy(connector),
+                None => endpoint.connect_lazy(),
+            },
             metadata,
             auth,
             compression: match self.compression {

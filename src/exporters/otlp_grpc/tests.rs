@@ -63,7 +63,7 @@ fn endpoint_scheme_decides_plaintext() {
         timeout: Duration::from_secs(5),
         tls: crate::exporters::ClientTls {
             insecure,
-            ca_file: None,
+            ..Default::default()
         },
         sending_queue: Default::default(),
         retry_on_failure: Default::default(),

@@ -5,6 +5,10 @@
 //!
 //! Per the OTLP spec, 429, 502, 503 and 504 are retried (honouring `Retry-After`),
 //! other statuses are permanent; a partial-success body is counted as rejected.
+//!
+//! `tls` ([`crate::tls::ClientTls`]) applies to `https://` URLs: trusted CAs, a
+//! client certificate (mTLS), `insecure_skip_verify`, `server_name_override` (the
+//! name the certificate is checked for; SNI stays the URL's host).
 
 mod config;
 #[cfg(test)]
@@ -69,20 +73,23 @@ impl OtlpHttpConfig {
         let mut client = reqwest::Client::builder()
             .user_agent(concat!("sloop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.timeout);
-        if let Some(path) = &self.tls.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| StartError::new(id, format!("reading tls.ca_file {}: {e}", path.display())))?;
-            let certificate =
-                reqwest::Certificate::from_pem(&pem).map_err(|e| StartError::new(id, format!("tls.ca_file: {e}")))?;
-            client = client.tls_built_in_root_certs(false).add_root_certificate(certificate);
+        let url = |signal| self.url(signal).ok();
+        let urls = [url(Signal::Traces), url(Signal::Metrics), url(Signal::Logs)];
+        // sloop's own rustls config (CAs, client certificate, versions), read only
+        // when some URL says https: the scheme decides whether TLS is used at all.
+        if urls.iter().flatten().any(|u| u.starts_with("https://")) {
+            let tls = self
+                .tls
+                .client_config(&[b"h2", b"http/1.1"])
+                .map_err(|e| StartError::new(id, e.under("tls")))?;
+            client = client.use_preconfigured_tls(tls);
         }
         let client = client.build().map_err(|e| StartError::new(id, e))?;
-        let url = |signal| self.url(signal).ok();
         Ok(Arc::new(OtlpHttpExporter {
             client,
             headers,
             auth,
-            urls: [url(Signal::Traces), url(Signal::Metrics), url(Signal::Logs)],
+            urls,
             encoding: self.encoding,
             compression: self.compression,
         }))

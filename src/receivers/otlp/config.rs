@@ -8,6 +8,7 @@ use super::cors::CorsConfig;
 use super::limits::{self, KeepaliveConfig};
 use crate::component::auth::AuthConfig;
 use crate::confmap::{deserialize_duration, deserialize_present, ConfigError, Validate};
+use crate::tls::ServerTls;
 
 /// `receivers.otlp`.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +55,10 @@ pub struct GrpcConfig {
     /// Connections open at once; more are closed at once (default 10000).
     #[serde(default = "limits::default_max_connections")]
     pub max_connections: usize,
+    /// TLS (and mTLS with `client_ca_file`); absent: plaintext. Present but
+    /// empty (`tls:`) is an error, not plaintext.
+    #[serde(default, deserialize_with = "deserialize_present")]
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for GrpcConfig {
@@ -66,6 +71,7 @@ impl Default for GrpcConfig {
             max_concurrent_streams: None,
             keepalive: None,
             max_connections: limits::default_max_connections(),
+            tls: None,
         }
     }
 }
@@ -111,6 +117,10 @@ pub struct HttpConfig {
     /// Connections open at once; more are closed at once (default 10000).
     #[serde(default = "limits::default_max_connections")]
     pub max_connections: usize,
+    /// TLS (and mTLS with `client_ca_file`); absent: plaintext. Present but
+    /// empty (`tls:`) is an error, not plaintext.
+    #[serde(default, deserialize_with = "deserialize_present")]
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for HttpConfig {
@@ -127,6 +137,7 @@ impl Default for HttpConfig {
             read_header_timeout: limits::default_read_header_timeout(),
             idle_timeout: limits::default_idle_timeout(),
             max_connections: limits::default_max_connections(),
+            tls: None,
         }
     }
 }
@@ -225,6 +236,7 @@ impl Validate for OtlpReceiverConfig {
                 cors.validate("protocols.http.cors", &mut errors);
             }
         }
+        errors.extend(validate_tls(p));
         if let (Some(g), Some(h)) = (&p.grpc, &p.http) {
             if g.endpoint == h.endpoint && !g.endpoint.ends_with(":0") {
                 errors.push(ConfigError::new(
@@ -235,4 +247,23 @@ impl Validate for OtlpReceiverConfig {
         }
         errors
     }
+}
+
+/// The `tls` blocks of both protocols, with their paths.
+fn validate_tls(protocols: &Protocols) -> Vec<ConfigError> {
+    let blocks = [
+        (
+            "protocols.grpc.tls",
+            protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()),
+        ),
+        (
+            "protocols.http.tls",
+            protocols.http.as_ref().and_then(|h| h.tls.as_ref()),
+        ),
+    ];
+    blocks
+        .into_iter()
+        .filter_map(|(path, tls)| Some((path, tls?)))
+        .flat_map(|(path, tls)| tls.validate().into_iter().map(move |e| e.under(path)))
+        .collect()
 }

@@ -34,6 +34,7 @@
 //! connections closes.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,21 +48,24 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use super::limits::ConnectionPolicy;
 use crate::accept::AcceptBackoff;
+use crate::tls::ServerTlsSource;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A listener and what tells the receiver it has closed: dropping the sender.
-pub(super) type Listener = (TcpListener, oneshot::Sender<()>);
+/// A listener, what tells the receiver it has closed (dropping the sender), and its
+/// TLS if it has any.
+pub(super) type Listener = (TcpListener, oneshot::Sender<()>, Option<Arc<ListenerTls>>);
 
 /// Accepts connections on `listener` and serves each with `service` under `policy`,
 /// until `draining` is cancelled; then closes the listener and keeps the open
 /// connections until they end or this future is dropped (see the module docs).
 pub(super) async fn serve<S, B>(
-    (listener, closed): Listener,
+    (listener, closed, tls): Listener,
     policy: ConnectionPolicy,
     service: S,
     draining: CancellationToken,
@@ -91,7 +95,7 @@ pub(super) async fn serve<S, B>(
             }
             () = sleep_until(retry_at), if retry_at.is_some() => retry_at = None,
             accepted = listener.accept(), if retry_at.is_none() => match accepted {
-                Ok((tcp, _)) => {
+                Ok((tcp, peer)) => {
                     backoff.succeeded();
                     if connections.len() >= policy.max_connections {
                         // Closed at once: the client learns now, and can go elsewhere.
@@ -104,7 +108,7 @@ pub(super) async fn serve<S, B>(
                     // second waits for the client's delayed ACK (40 ms on Linux). The
                     // benchmark showed it as a p99 of ~48 ms on every export.
                     let _ = tcp.set_nodelay(true);
-                    connections.spawn(serve_connection(tcp, policy.clone(), service.clone()));
+                    connections.spawn(serve_connection(tcp, peer, tls.clone(), policy.clone(), service.clone()));
                     open.set(connections.len() as f64);
                 }
                 Err(error) => {
@@ -116,7 +120,7 @@ pub(super) async fn serve<S, B>(
             },
         }
     }
-    drop((listener, closed));
+    drop((listener, closed, tls));
     while connections.join_next().await.is_some() {}
     open.set(0.0);
 }
@@ -124,8 +128,13 @@ pub(super) async fn serve<S, B>(
 /// Serves one connection until it ends, or until it has been idle or alive too
 /// long; then asks it to close (GOAWAY on HTTP/2; on HTTP/1.1 the connection closes
 /// after the response in progress) and gives it `close_grace` to do so.
-async fn serve_connection<S, B>(tcp: TcpStream, policy: Arc<ConnectionPolicy>, service: S)
-where
+async fn serve_connection<S, B>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<ListenerTls>>,
+    policy: Arc<ConnectionPolicy>,
+    service: S,
+) where
     S: tower::Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -141,6 +150,9 @@ where
         }
         return;
     }
+    let Some(stream) = handshake(tcp, tls.as_deref(), peer).await else {
+        return;
+    };
     let activity = Arc::new(Activity::new());
     let service = TowerToHyperService::new(Tracked {
         inner: service,
@@ -148,7 +160,7 @@ where
     });
     // Boxed, so that the task a silent connection holds is not sized for hyper's
     // connection.
-    let mut connection = Box::pin(policy.builder.serve_connection(TokioIo::new(tcp), service));
+    let mut connection = Box::pin(policy.builder.serve_connection(TokioIo::new(stream), service));
     let reason = loop {
         let idle_check = policy.idle_timeout.map(|limit| activity.next_check(limit));
         tokio::select! {
@@ -302,4 +314,36 @@ async fn client_spoke(tcp: &TcpStream, timeout: Option<Duration>) -> bool {
     };
     // Not within the timeout, a hang-up (0 bytes) or a reset: nothing to serve.
     matches!(peeked, Some(Ok(1..)))
+}
+
+/// A listener's TLS: its config (reloaded from files) and a count of failed
+/// handshakes.
+pub(super) struct ListenerTls {
+    /// The current rustls config.
+    pub source: ServerTlsSource,
+    /// `otelcol_receiver_tls_handshake_failures`.
+    pub failures: metrics::Counter,
+}
+
+/// The longest a TLS handshake may take once the client has spoken.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// With TLS on the listener, the TLS handshake (bounded by [`HANDSHAKE_TIMEOUT`],
+/// failures logged at debug with the peer and counted); without, the connection as
+/// it is. `None`: nothing to serve.
+async fn handshake(
+    tcp: TcpStream,
+    tls: Option<&ListenerTls>,
+    peer: SocketAddr,
+) -> Option<Either<tokio_rustls::server::TlsStream<TcpStream>, TcpStream>> {
+    let Some(tls) = tls else {
+        return Some(Either::Right(tcp));
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.source.acceptor().accept(tcp)).await {
+        Ok(Ok(stream)) => return Some(Either::Left(stream)),
+        Ok(Err(error)) => tracing::debug!(message = "TLS handshake failed.", %peer, %error),
+        Err(_) => tracing::debug!(message = "TLS handshake timed out.", %peer, timeout = ?HANDSHAKE_TIMEOUT),
+    }
+    tls.failures.increment(1);
+    None
 }

@@ -2,6 +2,11 @@
 //!
 #![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 //!
+//! Each transport takes a `tls` block ([`crate::tls::ServerTls`]: `cert_file`,
+//! `key_file`, `client_ca_file` for mTLS, `min_version`, `reload_interval`, ...);
+//! the handshake happens in the accept loop (`connections.rs`), bounded by 10 s, with
+//! ALPN `h2` on gRPC and `http/1.1` on HTTP.
+//!
 //! A transport listed without settings (`grpc:`) is served with the defaults. Only the
 //! signals that some pipeline takes from this receiver are served (others answer
 //! UNIMPLEMENTED / 404).
@@ -61,7 +66,9 @@ use crate::component::{
     ServerAuthenticator, Signal, StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
+use crate::tls::{ServerTls, ServerTlsSource};
 use client::ClientCheck;
+use connections::ListenerTls;
 use intake::{Admission, Intake, Transport};
 use limits::ConnectionPolicy;
 
@@ -181,8 +188,10 @@ impl Lifecycle for OtlpReceiver {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
         Box::pin(async move {
             // Bind everything before serving anything, so a port in use fails start.
+            // TLS files are read before binding, so a bad one fails start.
             let grpc = match &self.config.protocols.grpc {
                 Some(c) => Some((
+                    self.tls(c.tls.as_ref(), Transport::Grpc)?,
                     bind(&self.id, &c.endpoint).await?,
                     c.max_recv_msg_size_mib * 1024 * 1024,
                     ConnectionPolicy::grpc(&self.id, c),
@@ -190,21 +199,25 @@ impl Lifecycle for OtlpReceiver {
                 None => None,
             };
             let http = match &self.config.protocols.http {
-                Some(c) => Some((bind(&self.id, &c.endpoint).await?, c.clone())),
+                Some(c) => Some((
+                    self.tls(c.tls.as_ref(), Transport::Http)?,
+                    bind(&self.id, &c.endpoint).await?,
+                    c.clone(),
+                )),
                 None => None,
             };
             let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((listener, max_bytes, policy)) = grpc {
+            if let Some((tls, listener, max_bytes, policy)) = grpc {
                 let intake = self.intake(Transport::Grpc);
-                tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener));
-                let listener = self.watch_closing(listener);
+                tracing::info!(message = "Serving OTLP/gRPC.", receiver = %self.id, endpoint = %local(&listener), tls = tls.is_some());
+                let listener = self.watch_closing(listener, tls);
                 servers.spawn(grpc::serve(listener, intake, max_bytes, policy, self.draining.clone()));
             }
-            if let Some((listener, config)) = http {
+            if let Some((tls, listener, config)) = http {
                 let intake = self.intake(Transport::Http);
                 let draining = self.draining.clone();
-                tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener));
-                let listener = self.watch_closing(listener);
+                tracing::info!(message = "Serving OTLP/HTTP.", receiver = %self.id, endpoint = %local(&listener), tls = tls.is_some());
+                let listener = self.watch_closing(listener, tls);
                 let policy = ConnectionPolicy::http(&self.id, &config);
                 servers.spawn(async move { http::serve(listener, intake, &config, policy, draining).await });
             }
@@ -230,13 +243,32 @@ impl Lifecycle for OtlpReceiver {
 
 impl OtlpReceiver {
     /// Pairs `listener` with the sender whose drop tells `shutdown` it is closed.
-    fn watch_closing(&self, listener: TcpListener) -> connections::Listener {
+    fn watch_closing(&self, listener: TcpListener, tls: Option<Arc<ListenerTls>>) -> connections::Listener {
         let (closed, on_closed) = oneshot::channel();
         self.listeners_closed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(on_closed);
-        (listener, closed)
+        (listener, closed, tls)
+    }
+
+    /// A protocol's TLS, its files read now; ALPN says the protocol's HTTP version.
+    fn tls(&self, tls: Option<&ServerTls>, transport: Transport) -> Result<Option<Arc<ListenerTls>>, StartError> {
+        let Some(tls) = tls else { return Ok(None) };
+        let (alpn, name): (&[u8], _) = match transport {
+            Transport::Grpc => (b"h2", "grpc"),
+            Transport::Http => (b"http/1.1", "http"),
+        };
+        let path = format!("protocols.{name}.tls");
+        let source = ServerTlsSource::new(tls, &[alpn]).map_err(|e| StartError::new(&self.id, e.under(&path)))?;
+        Ok(Some(Arc::new(ListenerTls {
+            source,
+            failures: metrics::counter!(
+                "otelcol_receiver_tls_handshake_failures",
+                "receiver" => self.id.to_string(),
+                "transport" => name,
+            ),
+        })))
     }
 
     fn intake(&self, transport: Transport) -> Arc<Intake> {
