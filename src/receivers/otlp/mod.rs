@@ -22,6 +22,8 @@
 
 mod config;
 mod connections;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grpc;
 mod http;
 mod intake;
