@@ -107,7 +107,7 @@ fn config_seeds_are_valid_configs() {
         let text = std::fs::read_to_string(&path).unwrap();
         let result = Config::from_yaml_with_env(&text, &fixed_env);
         if path.ends_with("seed-env-and-errors.yaml") {
-            let errors = result.err().expect("the seed with mistakes is refused").to_string();
+            let errors = result.expect_err("the seed with mistakes is refused").to_string();
             for expected in ["batchh", "verbositty"] {
                 assert!(errors.contains(expected), "{errors}");
             }
