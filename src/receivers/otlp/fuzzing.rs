@@ -21,8 +21,7 @@ pub fn decode(signal: Signal, json: bool, body: &[u8]) -> Result<Telemetry, Stri
 }
 
 /// What a decoded request goes through in the receiver before the pipelines, for
-/// both transports ([`Intake::accept`](super::intake::Intake::accept) without the
-/// pipelines): items with malformed IDs are dropped, and the response saying so is
+/// both transports (`Intake::accept` without the pipelines): items with malformed IDs are dropped, and the response saying so is
 /// encoded. Returns the data that would enter the pipelines and what was rejected.
 pub fn intake(signal: Signal, json: bool, body: &[u8]) -> Result<(Telemetry, Rejected), String> {
     let mut data = decode(signal, json, body)?;
