@@ -59,6 +59,8 @@ pub mod confmap;
 pub mod connectors;
 pub mod exporters;
 pub mod extensions;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod loadgen;
 pub mod ottl;

@@ -38,7 +38,8 @@ const LAYERS: &[&[&str]] = &[
     // The running graph, self-telemetry, and the tools that read a config.
     &["graph", "telemetry", "rules", "loadgen"],
     // The service: owns the graph, the state that outlives it, the admin server.
-    &["service"],
+    // What the fuzz targets check (test support over the whole crate).
+    &["service", "fuzzing"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

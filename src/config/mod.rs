@@ -255,13 +255,20 @@ impl Config {
 
     /// Parses a YAML string (tests and examples).
     pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
+        Self::from_yaml_with_env(text, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_yaml`] with `${env:NAME}` references looked up in `lookup`
+    /// instead of the process environment: the fuzz target for `sloop validate` uses a
+    /// fixed environment, so a run does not depend on the machine it runs on.
+    pub fn from_yaml_with_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
         let sources = [("<config>".to_string(), text.to_string())];
         let dict: Dict = Figment::from(serde_saphyr::figment::Yaml::string(text))
             .extract()
             .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
         let mut errors = Vec::new();
         let mut dict = dict;
-        expand_dict(&mut dict, "", &|name| std::env::var(name).ok(), &mut errors);
+        expand_dict(&mut dict, "", lookup, &mut errors);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

@@ -296,8 +296,8 @@ fn grpc_code_for(status: StatusCode) -> tonic::Code {
     }
 }
 
-/// [`decompress`] for unit tests, with the refusal as (status, message).
-#[cfg(test)]
+/// [`decompress`] for unit tests and the fuzz targets ([`super::fuzzing`]), with the
+/// refusal as (status, message).
 pub(super) fn decompress_for_test(
     headers: &HeaderMap,
     raw: &[u8],

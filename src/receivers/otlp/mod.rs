@@ -40,6 +40,8 @@ mod client;
 mod config;
 mod connections;
 mod cors;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grpc;
 mod http;
 mod intake;
