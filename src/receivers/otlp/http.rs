@@ -206,10 +206,12 @@ fn decompress(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, 
         "" | "identity" | "none" => return Ok(raw.to_vec()),
         "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(raw)),
         "deflate" => Box::new(flate2::read::ZlibDecoder::new(raw)),
-        "zstd" => Box::new(
-            zstd::stream::read::Decoder::new(raw)
-                .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid zstd body: {e}")))?,
-        ),
+        "zstd" => {
+            let invalid = |e: std::io::Error| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid zstd body: {e}"));
+            let mut decoder = zstd::stream::read::Decoder::new(raw).map_err(invalid)?;
+            decoder.window_log_max(zstd_window_log_max(limit)).map_err(invalid)?;
+            Box::new(decoder)
+        }
         other => {
             return Err(Refusal::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -229,6 +231,17 @@ fn decompress(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, 
         ));
     }
     Ok(out)
+}
+
+/// The largest zstd window (as a power of two) a body may declare. The decoder
+/// allocates the window a frame declares before producing a byte, and zstd's own
+/// ceiling is 2^27 (128 MiB), so a body of a few bytes could make each request hold
+/// 128 MiB. No window larger than the body limit is needed to produce `limit` bytes;
+/// 2^23 (8 MiB) stays allowed whatever the limit, as common encoders use it by default
+/// when they stream without a known size.
+fn zstd_window_log_max(limit: usize) -> u32 {
+    let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
+    needed.clamp(23, 27)
 }
 
 /// Decodes an Export*ServiceRequest body.

@@ -121,6 +121,34 @@ fn decompression_is_bounded() {
     );
 }
 
+/// A zstd frame may declare a window of up to 128 MiB, which the decoder allocates
+/// before producing a byte: a few bytes of body must not cost that (found while
+/// fuzzing the inflation, issue 13).
+#[test]
+fn a_zstd_window_beyond_the_body_limit_is_refused() {
+    let body = vec![b'a'; 10_000];
+    let compress = |window_log: u32| {
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        encoder.window_log(window_log).unwrap();
+        encoder.write_all(&body).unwrap();
+        encoder.finish().unwrap()
+    };
+    let limit = 20 * 1024 * 1024;
+    let (status, message) = http::decompress_for_test(&headers("zstd"), &compress(27), limit).unwrap_err();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.starts_with("invalid zstd body"), "{message}");
+    // The window a 20 MiB limit needs (32 MiB), and the common 8 MiB default, pass.
+    assert_eq!(
+        http::decompress_for_test(&headers("zstd"), &compress(25), limit).unwrap(),
+        body
+    );
+    assert_eq!(
+        http::decompress_for_test(&headers("zstd"), &compress(23), 1024 * 1024).unwrap(),
+        body
+    );
+}
+
 #[test]
 fn config_requires_a_protocol_and_valid_endpoints() {
     let errors = parse_block::<OtlpReceiverConfig>(&figment::value::Value::from(figment::util::map! {
