@@ -21,7 +21,7 @@ pub use id::{ComponentId, ComponentIdError};
 pub use state::{Claim, StateStore};
 
 pub use crate::pdata::Signal;
-use crate::pdata::{ExportBatch, Telemetry};
+use crate::pdata::{Encoded, ExportBatch, Telemetry};
 
 /// A boxed, sendable future: the return type of the object-safe async methods below.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -85,6 +85,23 @@ pub trait Consumer: Send + Sync + 'static {
             let copy = data.clone();
             self.consume(data).await.map_err(|error| Refused::new(error, copy))
         })
+    }
+
+    /// As [`Consumer::consume`], with the protobuf encoding `data` arrived in
+    /// ([`Encoded`]), so that a batch nothing changed is sent without being encoded
+    /// again. The default drops the encoding: a stage that may change data keeps
+    /// this default, and only one that passes data on unchanged (or knows that it
+    /// did not change it this time) overrides it to pass the encoding along.
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        drop(encoded);
+        self.consume(data)
+    }
+
+    /// [`Consumer::consume_or_return`] with the encoding, as
+    /// [`Consumer::consume_encoded`]. A refusal hands back the data only.
+    fn consume_encoded_or_return(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), Refused>> {
+        drop(encoded);
+        self.consume_or_return(data)
     }
 }
 

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use crate::component::{BoxFuture, ConsumeError, Consumer, QueuedExporter, Refused};
-use crate::pdata::ExportBatch;
-use crate::pdata::Telemetry;
+use crate::pdata::{Encoded, ExportBatch, Telemetry};
 
 /// The end of a pipeline: shares one batch (one `Arc`, one protobuf encoding) with
 /// every exporter's queue.
@@ -67,17 +66,44 @@ impl Consumer for ExporterFanOut {
             if data.is_empty() {
                 return Ok(());
             }
-            let batch = Arc::new(ExportBatch::new(data));
-            let Err(error) = self.offer(&batch).await else {
-                return Ok(());
-            };
-            let data = match Arc::try_unwrap(batch) {
-                Ok(batch) => batch.into_data(),
-                // Another queue holds it (a durable one refused it): a copy.
-                Err(shared) => shared.data().clone(),
-            };
-            Err(Refused::new(error, data))
+            self.offer_or_return(ExportBatch::new(data)).await
         })
+    }
+
+    /// The exporters send `encoded` as the batch's protobuf form: nothing encodes it.
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            if data.is_empty() {
+                return Ok(());
+            }
+            self.offer(&Arc::new(ExportBatch::with_encoding(data, encoded))).await
+        })
+    }
+
+    fn consume_encoded_or_return(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), Refused>> {
+        Box::pin(async move {
+            if data.is_empty() {
+                return Ok(());
+            }
+            self.offer_or_return(ExportBatch::with_encoding(data, encoded)).await
+        })
+    }
+}
+
+impl ExporterFanOut {
+    /// Offers `batch`; its data handed back, without a copy where no queue kept it,
+    /// when no exporter took it.
+    async fn offer_or_return(&self, batch: ExportBatch) -> Result<(), Refused> {
+        let batch = Arc::new(batch);
+        let Err(error) = self.offer(&batch).await else {
+            return Ok(());
+        };
+        let data = match Arc::try_unwrap(batch) {
+            Ok(batch) => batch.into_data(),
+            // Another queue holds it (a durable one refused it): a copy.
+            Err(shared) => shared.data().clone(),
+        };
+        Err(Refused::new(error, data))
     }
 }
 
@@ -108,6 +134,25 @@ impl Consumer for PipelineFanOut {
                 }
             }
             if let Err(error) = last.consume(data).await {
+                result = Err(error);
+            }
+            result
+        })
+    }
+
+    /// Each pipeline gets the encoding too (a shared buffer, not a copy).
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            let mut result = Ok(());
+            let Some((last, rest)) = self.pipelines.split_last() else {
+                return Ok(());
+            };
+            for pipeline in rest {
+                if let Err(error) = pipeline.consume_encoded(data.clone(), encoded.clone()).await {
+                    result = Err(error);
+                }
+            }
+            if let Err(error) = last.consume_encoded(data, encoded).await {
                 result = Err(error);
             }
             result

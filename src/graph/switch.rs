@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::component::{BoxFuture, ConsumeError, Consumer, Refused};
-use crate::pdata::Telemetry;
+use crate::pdata::{Encoded, Telemetry};
 
 /// One generation of the graph's entry for a receiver and signal.
 struct Route {
@@ -97,6 +97,24 @@ impl Consumer for Switch {
         let guard = InFlight::enter(self);
         Box::pin(async move {
             let result = guard.0.entry.consume_or_return(data).await;
+            drop(guard);
+            result
+        })
+    }
+
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        let guard = InFlight::enter(self);
+        Box::pin(async move {
+            let result = guard.0.entry.consume_encoded(data, encoded).await;
+            drop(guard);
+            result
+        })
+    }
+
+    fn consume_encoded_or_return(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), Refused>> {
+        let guard = InFlight::enter(self);
+        Box::pin(async move {
+            let result = guard.0.entry.consume_encoded_or_return(data, encoded).await;
             drop(guard);
             result
         })

@@ -36,6 +36,14 @@ impl ExportBatch {
         }
     }
 
+    /// As [`ExportBatch::new`], with the protobuf encoding the data arrived in
+    /// (nothing changed it on the way), so that no exporter encodes it again.
+    pub fn with_encoding(data: Telemetry, encoded: super::Encoded) -> Self {
+        let batch = Self::new(data);
+        let _ = batch.protobuf.set(encoded.into_bytes());
+        batch
+    }
+
     /// The same batch with `client` as who sent it.
     pub fn with_client(mut self, client: Option<Arc<ClientInfo>>) -> Self {
         self.client = client;

@@ -10,11 +10,13 @@ use prost::Message;
 
 mod batch;
 pub mod client;
+mod encoded;
 pub mod sampling;
 mod signal;
 
 pub use batch::ExportBatch;
 pub use client::ClientInfo;
+pub use encoded::Encoded;
 pub use signal::Signal;
 
 /// One request's worth of one signal.

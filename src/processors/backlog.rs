@@ -24,12 +24,27 @@ use metrics::Counter;
 use tokio::sync::Notify;
 
 use crate::component::{ConsumeError, Consumer, Refused, Retry, Signal};
-use crate::pdata::{client, Telemetry};
+use crate::pdata::{client, Encoded, Telemetry};
 
 /// How often held batches are offered to the next stage again. Offering costs one
 /// `try_send` per exporter queue, so a short interval costs nothing and lets data
 /// flow again within moments of a queue having room.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A batch to send, with the encoding it arrived in when nothing changed it.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The batch.
+    pub data: Telemetry,
+    /// Its protobuf encoding, when the processor has it (see [`Encoded`]).
+    pub encoded: Option<Encoded>,
+}
+
+impl From<Telemetry> for Outgoing {
+    fn from(data: Telemetry) -> Self {
+        Self { data, encoded: None }
+    }
+}
 
 /// Batches one processor took and the next stage refused. See the module docs.
 pub struct Backlog {
@@ -106,18 +121,32 @@ impl Backlog {
 
     /// Sends `batches` in order. A batch refused with a retryable error is held,
     /// together with every batch after it; only a permanent refusal is returned.
-    pub async fn send_or_hold(&self, next: &dyn Consumer, batches: Vec<Telemetry>) -> Result<(), ConsumeError> {
+    /// A batch's encoding ([`Outgoing::encoded`]) goes with it, but not into the
+    /// backlog: a held batch is encoded again when it is sent (refusals are rare).
+    pub async fn send_or_hold<B: Into<Outgoing>>(
+        &self,
+        next: &dyn Consumer,
+        batches: Vec<B>,
+    ) -> Result<(), ConsumeError> {
         let mut result = Ok(());
-        let mut batches = batches.into_iter();
-        while let Some(batch) = batches.next() {
+        let mut batches = batches.into_iter().map(Into::into);
+        while let Some(Outgoing { data: batch, encoded }) = batches.next() {
             let items = batch.item_count();
-            match client::scope(None, next.consume_or_return(batch)).await {
+            let offered = match encoded {
+                Some(encoded) => next.consume_encoded_or_return(batch, encoded),
+                None => next.consume_or_return(batch),
+            };
+            match client::scope(None, offered).await {
                 Ok(()) => {}
                 Err(Refused {
                     error,
                     data: Some(batch),
                 }) => {
-                    self.hold(std::iter::once(batch).chain(batches), error, false);
+                    self.hold(
+                        std::iter::once(batch).chain(batches.map(|outgoing| outgoing.data)),
+                        error,
+                        false,
+                    );
                     break;
                 }
                 Err(Refused { error, data: None }) => {

@@ -74,6 +74,8 @@ pub struct Recorder {
     pub received: Mutex<Vec<Telemetry>>,
     /// When set, consume fails with this error.
     pub refuse: Mutex<Option<ConsumeError>>,
+    /// For each payload in `received`, the encoding it came with, if any.
+    pub encodings: Mutex<Vec<Option<crate::pdata::Encoded>>>,
 }
 
 impl Recorder {
@@ -100,7 +102,36 @@ impl Consumer for Recorder {
                 return Err(error);
             }
             self.received.lock().unwrap().push(data);
+            self.encodings.lock().unwrap().push(None);
             Ok(())
+        })
+    }
+
+    fn consume_encoded(
+        &self,
+        data: Telemetry,
+        encoded: crate::pdata::Encoded,
+    ) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            if let Some(error) = self.refuse.lock().unwrap().clone() {
+                return Err(error);
+            }
+            self.received.lock().unwrap().push(data);
+            self.encodings.lock().unwrap().push(Some(encoded));
+            Ok(())
+        })
+    }
+
+    fn consume_encoded_or_return(
+        &self,
+        data: Telemetry,
+        encoded: crate::pdata::Encoded,
+    ) -> BoxFuture<'_, Result<(), crate::component::Refused>> {
+        Box::pin(async move {
+            let copy = data.clone();
+            self.consume_encoded(data, encoded)
+                .await
+                .map_err(|error| crate::component::Refused::new(error, copy))
         })
     }
 }

@@ -68,8 +68,8 @@ use crate::component::{
     BoxFuture, BuildError, ConsumeError, Consumer, Lifecycle, ProcessorConfig, ProcessorContext, Refused, Signal,
 };
 use crate::confmap::{parse_block, RawValue};
-use crate::pdata::Telemetry;
-use crate::processors::backlog::{Backlog, RETRY_INTERVAL};
+use crate::pdata::{Encoded, Telemetry};
+use crate::processors::backlog::{Backlog, Outgoing, RETRY_INTERVAL};
 
 /// Registry entry.
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
@@ -144,6 +144,13 @@ struct BatchCore {
 struct Pending {
     data: Telemetry,
     items: usize,
+    /// The encodings `data`'s requests arrived in, in order, while `whole`: their
+    /// concatenation is then an encoding of `data` (see [`Encoded`]), and a batch
+    /// taken whole is sent without being encoded again.
+    encoded: Vec<Encoded>,
+    /// Whether every request in `data` came with its encoding and none was split:
+    /// true while nothing waits.
+    whole: bool,
     /// When the oldest waiting item arrived; `None` when nothing waits.
     since: Option<Instant>,
     /// Once-passed-on mode: the callers whose items are in `data`, oldest first, each
@@ -159,23 +166,44 @@ struct Pending {
 /// callers that wait for it (empty, never allocated, in on-entry mode).
 #[derive(Default)]
 struct Taken {
-    batches: Vec<Telemetry>,
+    batches: Vec<Outgoing>,
     waiting: Vec<Vec<Arc<PendingAnswer>>>,
 }
 
 impl Pending {
+    /// Appends a request's `data` (with its encoding, if it came with one); the
+    /// data is handed back if it is of another signal.
+    fn append(&mut self, data: Telemetry, items: usize, encoded: Option<Encoded>) -> Result<(), Telemetry> {
+        self.data.append(data)?;
+        self.items += items;
+        match encoded {
+            Some(encoded) if self.whole => self.encoded.push(encoded),
+            _ => self.forget_encodings(),
+        }
+        Ok(())
+    }
+
+    /// What waits can no longer be sent as it arrived.
+    fn forget_encodings(&mut self) {
+        self.whole = false;
+        self.encoded.clear();
+    }
+
     /// Takes batches of at most `max` items (0 = no limit) while `enough` says so.
     fn take_batches(&mut self, max: usize, enough: impl Fn(usize) -> bool) -> Taken {
         let mut taken = Taken::default();
         while self.items > 0 && enough(self.items) {
             let take = if max > 0 { self.items.min(max) } else { self.items };
             let batch = if take == self.items {
-                {
-                    let signal = self.data.signal();
-                    std::mem::replace(&mut self.data, Telemetry::empty(signal))
-                }
+                let signal = self.data.signal();
+                let data = std::mem::replace(&mut self.data, Telemetry::empty(signal));
+                let encoded =
+                    (self.whole && !self.encoded.is_empty()).then(|| Encoded::join(std::mem::take(&mut self.encoded)));
+                Outgoing { data, encoded }
             } else {
-                self.data.split_front(take)
+                // A request cut in two: neither part is what arrived.
+                self.forget_encodings();
+                Outgoing::from(self.data.split_front(take))
             };
             self.items -= take;
             if !self.waiters.is_empty() {
@@ -185,6 +213,8 @@ impl Pending {
         }
         if self.items == 0 {
             self.since = None;
+            self.encoded.clear();
+            self.whole = true;
         }
         taken
     }
@@ -301,6 +331,8 @@ impl BatchProcessor {
                 pending: Mutex::new(Pending {
                     data: Telemetry::empty(signal),
                     items: 0,
+                    encoded: Vec::new(),
+                    whole: true,
                     since: None,
                     waiters: std::collections::VecDeque::new(),
                     flushing: 0,
@@ -344,9 +376,13 @@ impl BatchCore {
             Acknowledge::OnEntry => self.backlog.send_or_hold(self.next.as_ref(), taken.batches).await,
             Acknowledge::OncePassedOn => {
                 let mut waiting = taken.waiting.into_iter();
-                for batch in taken.batches {
+                for Outgoing { data, encoded } in taken.batches {
+                    let passed = match encoded {
+                        Some(encoded) => self.next.consume_encoded(data, encoded),
+                        None => self.next.consume(data),
+                    };
                     // A merged batch: no one request's client (see `pdata::client`).
-                    let result = crate::pdata::client::scope(None, self.next.consume(batch)).await;
+                    let result = crate::pdata::client::scope(None, passed).await;
                     for caller in waiting.next().unwrap_or_default() {
                         caller.settle(&result);
                     }
@@ -397,7 +433,7 @@ impl BatchProcessor {
 
     /// On entry: takes `data` into the pending batch, sending what is full. Refused,
     /// with the data handed back untouched, while batches are held.
-    async fn take(&self, data: Telemetry) -> Result<(), Refused> {
+    async fn take(&self, data: Telemetry, encoded: Option<Encoded>) -> Result<(), Refused> {
         let core = &self.core;
         let items = data.item_count();
         if items == 0 {
@@ -406,18 +442,20 @@ impl BatchProcessor {
         if self.stop.is_cancelled() {
             // Shut down: nothing would send a pending batch any more, so pass
             // data straight on (e.g. an slo processor's final emission).
-            return core.next.consume_or_return(data).await;
+            return match encoded {
+                Some(encoded) => core.next.consume_encoded_or_return(data, encoded).await,
+                None => core.next.consume_or_return(data).await,
+            };
         }
         if let Err(error) = core.backlog.admit(core.next.as_ref()).await {
             return Err(Refused::new(error, data));
         }
         let taken = {
             let mut pending = core.lock();
-            if let Err(mismatched) = pending.data.append(data) {
+            if let Err(mismatched) = pending.append(data, items, encoded) {
                 let error = core.mismatched(&mismatched);
                 return Err(Refused { error, data: None });
             }
-            pending.items += items;
             if pending.since.is_none() {
                 pending.since = Some(Instant::now());
                 core.wake.notify_one();
@@ -434,22 +472,24 @@ impl BatchProcessor {
     /// Once passed on: takes `data` into the pending batch, sends what is full, and
     /// resolves when every batch carrying its items was answered by the next stage
     /// (this task, another caller's or the timer sends them).
-    async fn take_and_wait(&self, data: Telemetry) -> Result<(), ConsumeError> {
+    async fn take_and_wait(&self, data: Telemetry, encoded: Option<Encoded>) -> Result<(), ConsumeError> {
         let core = &self.core;
         let items = data.item_count();
         if items == 0 {
             return Ok(());
         }
         if self.stop.is_cancelled() {
-            return core.next.consume(data).await;
+            return match encoded {
+                Some(encoded) => core.next.consume_encoded(data, encoded).await,
+                None => core.next.consume(data).await,
+            };
         }
         let (answer, answered) = PendingAnswer::new();
         let (taken, lead) = {
             let mut pending = core.lock();
-            if let Err(mismatched) = pending.data.append(data) {
+            if let Err(mismatched) = pending.append(data, items, encoded) {
                 return Err(core.mismatched(&mismatched));
             }
-            pending.items += items;
             pending.waiters.push_back((answer, items));
             if pending.since.is_none() {
                 pending.since = Some(Instant::now());
@@ -484,14 +524,24 @@ impl BatchProcessor {
     }
 }
 
+impl BatchProcessor {
+    async fn take_any(&self, data: Telemetry, encoded: Option<Encoded>) -> Result<(), ConsumeError> {
+        match self.core.acknowledge {
+            Acknowledge::OnEntry => self.take(data, encoded).await.map_err(|refused| refused.error),
+            Acknowledge::OncePassedOn => self.take_and_wait(data, encoded).await,
+        }
+    }
+}
+
 impl Consumer for BatchProcessor {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
-        Box::pin(async move {
-            match self.core.acknowledge {
-                Acknowledge::OnEntry => self.take(data).await.map_err(|refused| refused.error),
-                Acknowledge::OncePassedOn => self.take_and_wait(data).await,
-            }
-        })
+        Box::pin(self.take_any(data, None))
+    }
+
+    /// The encoding is kept beside the pending batch: a batch made only of whole
+    /// requests that all came with theirs is sent as their concatenation.
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(self.take_any(data, Some(encoded)))
     }
 
     /// On entry, a refusal comes before the data is touched: it is handed back as
@@ -500,10 +550,10 @@ impl Consumer for BatchProcessor {
     fn consume_or_return(&self, data: Telemetry) -> BoxFuture<'_, Result<(), Refused>> {
         Box::pin(async move {
             match self.core.acknowledge {
-                Acknowledge::OnEntry => self.take(data).await,
+                Acknowledge::OnEntry => self.take(data, None).await,
                 Acknowledge::OncePassedOn => {
                     let copy = data.clone();
-                    self.take_and_wait(data)
+                    self.take_and_wait(data, None)
                         .await
                         .map_err(|error| Refused::new(error, copy))
                 }

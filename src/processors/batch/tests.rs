@@ -63,6 +63,82 @@ async fn send_batch_max_size_splits_large_requests() {
     batch.shutdown().await;
 }
 
+/// `data` with its protobuf encoding, as a receiver hands it on.
+fn encoded(data: &crate::pdata::Telemetry) -> crate::pdata::Encoded {
+    crate::pdata::Encoded::new(bytes::Bytes::from(data.encode_protobuf()))
+}
+
+/// The encodings the recorder got, as bytes (`None` where a batch came without).
+fn encodings(next: &Recorder) -> Vec<Option<bytes::Bytes>> {
+    let encodings = next.encodings.lock().unwrap();
+    encodings
+        .iter()
+        .map(|e| e.clone().map(crate::pdata::Encoded::into_bytes))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_whole_encoded_requests_is_sent_as_the_bytes_that_arrived() {
+    let next = Recorder::new();
+    let batch = processor(10_000, 5, 0, next.clone());
+    batch.start().await.unwrap();
+    let (a, b) = (spans(3), spans(2));
+    let mut expected = a.encode_protobuf();
+    expected.extend(b.encode_protobuf());
+    batch.consume_encoded(a.clone(), encoded(&a)).await.unwrap();
+    batch.consume_encoded(b.clone(), encoded(&b)).await.unwrap();
+    assert_eq!(next.batch_sizes(), vec![5]);
+    let sent = encodings(&next);
+    assert_eq!(
+        sent,
+        vec![Some(bytes::Bytes::from(expected))],
+        "the two bodies, concatenated"
+    );
+    // And those bytes are the batch that was passed on.
+    let sent = sent[0].clone().unwrap_or_default();
+    let decoded = crate::pdata::Telemetry::decode_protobuf(Signal::Traces, &sent).unwrap();
+    assert_eq!(decoded, next.received.lock().unwrap()[0]);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_with_a_request_that_came_without_its_encoding_is_sent_without() {
+    let next = Recorder::new();
+    let batch = processor(10_000, 5, 0, next.clone());
+    batch.start().await.unwrap();
+    let a = spans(3);
+    batch.consume_encoded(a.clone(), encoded(&a)).await.unwrap();
+    // Changed by a processor before: no encoding.
+    batch.consume(spans(2)).await.unwrap();
+    let b = spans(5);
+    batch.consume_encoded(b.clone(), encoded(&b)).await.unwrap();
+    assert_eq!(next.batch_sizes(), vec![5, 5]);
+    // The next batch starts afresh.
+    assert_eq!(
+        encodings(&next),
+        vec![None, Some(bytes::Bytes::from(b.encode_protobuf()))]
+    );
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_split_over_two_batches_is_encoded_again() {
+    let next = Recorder::new();
+    let batch = processor(10_000, 4, 4, next.clone());
+    batch.start().await.unwrap();
+    let a = spans(6);
+    batch.consume_encoded(a.clone(), encoded(&a)).await.unwrap();
+    let b = spans(2);
+    batch.consume_encoded(b.clone(), encoded(&b)).await.unwrap();
+    assert_eq!(next.batch_sizes(), vec![4, 4]);
+    assert_eq!(encodings(&next), vec![None, None]);
+    // Once nothing waits, whole requests are sent as they arrived again.
+    let c = spans(4);
+    batch.consume_encoded(c.clone(), encoded(&c)).await.unwrap();
+    assert_eq!(encodings(&next)[2], Some(bytes::Bytes::from(c.encode_protobuf())));
+    batch.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_flushes_pending_and_is_safe_twice_and_without_start() {
     let next = Recorder::new();

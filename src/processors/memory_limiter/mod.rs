@@ -92,7 +92,7 @@ use crate::component::{
     Signal, StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
-use crate::pdata::Telemetry;
+use crate::pdata::{Encoded, Telemetry};
 
 /// How stale the last measurement may be before a request measures again.
 const DATA_PATH_CHECK: Duration = Duration::from_millis(10);
@@ -506,26 +506,42 @@ impl MemoryLimiter {
     }
 }
 
+impl MemoryLimiter {
+    /// Measures if the last measurement is stale; the refusal if memory is short.
+    fn admit(&self, data: &Telemetry) -> Result<(), ConsumeError> {
+        if !self.is_refusing() {
+            self.check.state.check_if_stale();
+        }
+        if !self.is_refusing() {
+            return Ok(());
+        }
+        self.refused.increment(data.item_count() as u64);
+        let state = &self.check.state;
+        Err(ConsumeError::retryable(
+            format!(
+                "{}: data refused due to high memory usage ({} MiB in use, soft limit {} MiB)",
+                state.id,
+                state.last_usage.load(Ordering::Relaxed) / MIB,
+                state.soft_limit.load(Ordering::Relaxed) / MIB
+            ),
+            Some(self.check.retry_after()),
+        ))
+    }
+}
+
 impl Consumer for MemoryLimiter {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
         Box::pin(async move {
-            if !self.is_refusing() {
-                self.check.state.check_if_stale();
-            }
-            if self.is_refusing() {
-                self.refused.increment(data.item_count() as u64);
-                let state = &self.check.state;
-                return Err(ConsumeError::retryable(
-                    format!(
-                        "{}: data refused due to high memory usage ({} MiB in use, soft limit {} MiB)",
-                        state.id,
-                        state.last_usage.load(Ordering::Relaxed) / MIB,
-                        state.soft_limit.load(Ordering::Relaxed) / MIB
-                    ),
-                    Some(self.check.retry_after()),
-                ));
-            }
+            self.admit(&data)?;
             self.next.consume(data).await
+        })
+    }
+
+    /// Data passes unchanged, so its encoding goes along.
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            self.admit(&data)?;
+            self.next.consume_encoded(data, encoded).await
         })
     }
 }

@@ -3,38 +3,18 @@
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 use tower::util::MapResponse;
 
 use super::connections::{self, Listener};
-use super::intake::{grpc_status, logs_response, metrics_response, traces_response, Intake};
+use super::export_service::{Checked, ExportKind, ExportServer, Logs, Metrics, Traces};
+use super::intake::Intake;
 use super::limits::ConnectionPolicy;
-use crate::component::Signal;
-use crate::pdata::{ClientInfo, Telemetry};
-
-/// What [`check_clients`] learnt about a request's client, as a request extension.
-#[derive(Clone)]
-struct Checked(Option<Arc<ClientInfo>>);
-
-impl Checked {
-    fn of<T>(request: &Request<T>) -> Option<Arc<ClientInfo>> {
-        request.extensions().get::<Checked>().and_then(|c| c.0.clone())
-    }
-}
 
 /// Checks each request's credentials before tonic reads its body: refused ones are
-/// answered UNAUTHENTICATED at once; accepted ones carry their [`ClientInfo`] to the
+/// answered UNAUTHENTICATED at once; accepted ones carry their [`ClientInfo`](crate::pdata::ClientInfo) to the
 /// handler as a request extension.
 fn check_clients<S, B>(
     intake: Arc<Intake>,
@@ -65,60 +45,6 @@ where
     })
 }
 
-/// One handle shared by the three services.
-#[derive(Clone)]
-struct Services(Arc<Intake>);
-
-#[tonic::async_trait]
-impl TraceService for Services {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let client = Checked::of(&request);
-        match self
-            .0
-            .accept_from(client, Telemetry::Traces(request.into_inner()))
-            .await
-        {
-            Ok(rejected) => Ok(Response::new(traces_response(&rejected))),
-            Err(error) => Err(grpc_status(&error)),
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Services {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let client = Checked::of(&request);
-        match self
-            .0
-            .accept_from(client, Telemetry::Metrics(request.into_inner()))
-            .await
-        {
-            Ok(rejected) => Ok(Response::new(metrics_response(&rejected))),
-            Err(error) => Err(grpc_status(&error)),
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Services {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let client = Checked::of(&request);
-        match self.0.accept_from(client, Telemetry::Logs(request.into_inner())).await {
-            Ok(rejected) => Ok(Response::new(logs_response(&rejected))),
-            Err(error) => Err(grpc_status(&error)),
-        }
-    }
-}
-
 /// Serves OTLP/gRPC on `listener` until `draining` is cancelled, then lingers as
 /// [`connections::serve`] describes.
 pub async fn serve(
@@ -128,24 +54,16 @@ pub async fn serve(
     policy: ConnectionPolicy,
     draining: CancellationToken,
 ) {
-    let services = Services(intake.clone());
     let mut routes = Routes::default();
-    macro_rules! add_service {
-        ($server:ident, $signal:expr) => {
-            if intake.consumer($signal).is_some() {
-                routes = routes.add_service(
-                    $server::new(services.clone())
-                        .max_decoding_message_size(max_message_bytes)
-                        .accept_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Zstd)
-                        .send_compressed(CompressionEncoding::Gzip),
-                );
-            }
-        };
+    if intake.consumer(Traces::SIGNAL).is_some() {
+        routes = routes.add_service(ExportServer::<Traces>::new(intake.clone(), max_message_bytes));
     }
-    add_service!(TraceServiceServer, Signal::Traces);
-    add_service!(MetricsServiceServer, Signal::Metrics);
-    add_service!(LogsServiceServer, Signal::Logs);
+    if intake.consumer(Metrics::SIGNAL).is_some() {
+        routes = routes.add_service(ExportServer::<Metrics>::new(intake.clone(), max_message_bytes));
+    }
+    if intake.consumer(Logs::SIGNAL).is_some() {
+        routes = routes.add_service(ExportServer::<Logs>::new(intake.clone(), max_message_bytes));
+    }
     let service = MapResponse::new(check_clients(intake, routes), spec_status_codes::<tonic::body::Body>);
     connections::serve(listener, policy, service, draining).await;
 }

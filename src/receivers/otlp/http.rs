@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +21,7 @@ use super::connections::{self, Listener};
 use super::intake::{encode_response, http_status, Intake, Refused};
 use super::limits::ConnectionPolicy;
 use crate::component::Signal;
-use crate::pdata::{ClientInfo, Telemetry};
+use crate::pdata::{ClientInfo, Encoded, Telemetry};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -169,9 +170,11 @@ async fn process(
             ))
         }
     };
-    let body = decompress(headers, &raw, state.max_body)?;
+    let body = decompress(headers, raw, state.max_body)?;
     let data = decode(signal, encoding, &body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
-    match state.intake.accept_from(client, data).await {
+    // The protobuf body goes along, so that unchanged data is not encoded again.
+    let encoded = (encoding == Encoding::Protobuf).then(|| Encoded::new(body));
+    match state.intake.accept_from(client, data, encoded).await {
         Ok(rejected) => Ok(encode_response(signal, &rejected, encoding == Encoding::Json)),
         Err(refused) => Err(Refusal::from(&refused)),
     }
@@ -194,8 +197,9 @@ fn content_type(headers: &HeaderMap) -> Result<Encoding, Refusal> {
 }
 
 /// Undoes `Content-Encoding`, never producing more than `limit` bytes (a small gzip
-/// body can expand to gigabytes).
-fn decompress(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
+/// body can expand to gigabytes). An uncompressed body is returned as it is, not
+/// copied.
+fn decompress(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, Refusal> {
     let coding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -203,12 +207,12 @@ fn decompress(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, 
         .trim()
         .to_ascii_lowercase();
     let reader: Box<dyn Read + '_> = match coding.as_str() {
-        "" | "identity" | "none" => return Ok(raw.to_vec()),
-        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(raw)),
-        "deflate" => Box::new(flate2::read::ZlibDecoder::new(raw)),
+        "" | "identity" | "none" => return Ok(raw),
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(&raw[..])),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(&raw[..])),
         "zstd" => {
             let invalid = |e: std::io::Error| Refusal::new(StatusCode::BAD_REQUEST, format!("invalid zstd body: {e}"));
-            let mut decoder = zstd::stream::read::Decoder::new(raw).map_err(invalid)?;
+            let mut decoder = zstd::stream::read::Decoder::new(&raw[..]).map_err(invalid)?;
             decoder.window_log_max(zstd_window_log_max(limit)).map_err(invalid)?;
             Box::new(decoder)
         }
@@ -230,7 +234,7 @@ fn decompress(headers: &HeaderMap, raw: &[u8], limit: usize) -> Result<Vec<u8>, 
             format!("decompressed body is larger than max_request_body_size ({limit} bytes)"),
         ));
     }
-    Ok(out)
+    Ok(Bytes::from(out))
 }
 
 /// The largest zstd window (as a power of two) a body may declare. The decoder
@@ -316,5 +320,7 @@ pub(super) fn decompress_for_test(
     raw: &[u8],
     limit: usize,
 ) -> Result<Vec<u8>, (StatusCode, String)> {
-    decompress(headers, raw, limit).map_err(|r| (r.status, r.message))
+    decompress(headers, Bytes::copy_from_slice(raw), limit)
+        .map(Vec::from)
+        .map_err(|r| (r.status, r.message))
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::ClientCheck;
 use crate::component::{ComponentId, ConsumeError, Consumer, ReceiverOutputs, Retry, Signal};
-use crate::pdata::{client, ClientInfo, Telemetry};
+use crate::pdata::{client, ClientInfo, Encoded, Telemetry};
 
 /// The wire a request came in on (a label on the receiver's self-metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,12 +151,19 @@ impl Intake {
     }
 
     /// [`Intake::accept`] with `client` as the pipelines' [`client::current`].
-    pub async fn accept_from(&self, client: Option<Arc<ClientInfo>>, data: Telemetry) -> Result<Rejected, Refused> {
-        client::scope(client, self.accept(data)).await
+    pub async fn accept_from(
+        &self,
+        client: Option<Arc<ClientInfo>>,
+        data: Telemetry,
+        encoded: Option<Encoded>,
+    ) -> Result<Rejected, Refused> {
+        client::scope(client, self.accept(data, encoded)).await
     }
 
-    /// Passes a decoded request on. `Ok` carries what was rejected as malformed.
-    pub async fn accept(&self, mut data: Telemetry) -> Result<Rejected, Refused> {
+    /// Passes a decoded request on, with the protobuf bytes it was decoded from when
+    /// it came as protobuf (`encoded`: see [`Encoded`]). `Ok` carries what was
+    /// rejected as malformed.
+    pub async fn accept(&self, mut data: Telemetry, encoded: Option<Encoded>) -> Result<Rejected, Refused> {
         let signal = data.signal();
         let Some(consumer) = self.outputs.get(signal) else {
             return Err(Refused::Pipeline(ConsumeError::permanent(format!(
@@ -180,7 +187,12 @@ impl Intake {
         if items == 0 {
             return Ok(rejected);
         }
-        match consumer.consume(data).await {
+        // Items dropped as malformed: the bytes no longer encode what is passed on.
+        let passed = match encoded {
+            Some(encoded) if rejected.count == 0 => consumer.consume_encoded(data, encoded),
+            _ => consumer.consume(data),
+        };
+        match passed.await {
             Ok(()) => {
                 self.accepted[i].increment(items);
                 Ok(rejected)

@@ -40,6 +40,7 @@ mod client;
 mod config;
 mod connections;
 mod cors;
+mod export_service;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grpc;
