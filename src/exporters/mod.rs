@@ -13,7 +13,12 @@ pub mod otlp_http;
 
 use std::time::Duration;
 
-pub use helper::{default_timeout, validate_helper, ClientTls, Compression, HelperSettings, QueueConfig, RetryConfig};
+use bytes::Bytes;
+
+pub use helper::{
+    compress, compress_after, default_timeout, validate_helper, ClientTls, Compression, CompressionParams,
+    HelperSettings, QueueConfig, RetryConfig,
+};
 
 use crate::component::BoxFuture;
 pub use crate::pdata::ExportBatch;
@@ -69,6 +74,24 @@ impl ExportError {
 pub trait Exporter: Send + Sync + 'static {
     /// Sends `batch` once. Timeouts are applied by the caller.
     fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>>;
+
+    /// Prepares, once per batch, the request body every attempt at sending it
+    /// sends: the OTLP exporters encode and compress the batch here, so that a
+    /// retried batch is not compressed again (the exporterhelper calls this before
+    /// its first attempt and hands the result to each [`Exporter::export_prepared`]).
+    /// `None`: nothing prepared, each attempt does all the work.
+    fn prepare(&self, _batch: &ExportBatch) -> Option<Bytes> {
+        None
+    }
+
+    /// One attempt, with the body [`Exporter::prepare`] made for `batch` if any.
+    fn export_prepared<'a>(
+        &'a self,
+        batch: &'a ExportBatch,
+        _prepared: Option<&'a Bytes>,
+    ) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        self.export(batch)
+    }
 
     /// Releases resources (flushes files). Safe to call twice.
     fn shutdown(&self) -> BoxFuture<'_, ()> {

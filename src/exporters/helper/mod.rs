@@ -4,6 +4,7 @@
 //! `timeout`. As in the Collector, exporters do not queue or retry on their own.
 
 mod backoff;
+mod compression;
 mod queue;
 mod settings;
 #[cfg(test)]
@@ -11,9 +12,11 @@ pub(crate) mod tests;
 
 use std::sync::Arc;
 
+pub use compression::{compress, compress_after};
 pub use queue::{ExporterQueue, Persistent};
 pub use settings::{
-    default_timeout, validate_helper, ClientTls, Compression, HelperSettings, QueueConfig, RetryConfig,
+    default_timeout, validate_helper, ClientTls, Compression, CompressionParams, HelperSettings, QueueConfig,
+    RetryConfig, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL,
 };
 
 use crate::component::{BuildError, ComponentId, ExporterContext, QueuedExporter};

@@ -619,8 +619,13 @@ impl Worker {
         let items = batch.items() as u64;
         let started = Instant::now();
         let mut backoff = Backoff::new(&self.settings.retry);
+        // Encoded and compressed once; every attempt sends these bytes.
+        let prepared = self.exporter.prepare(batch);
         loop {
-            let attempt = tokio::time::timeout(self.settings.timeout, self.exporter.export(batch));
+            let attempt = tokio::time::timeout(
+                self.settings.timeout,
+                self.exporter.export_prepared(batch, prepared.as_ref()),
+            );
             let result = tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => {

@@ -1,4 +1,5 @@
-//! A tonic codec that sends already-encoded protobuf bytes and decodes the reply.
+//! A tonic codec that sends already-encoded protobuf bytes and decodes the reply
+//! (the load generator's); the exporter uses its [`MessageDecoder`] for replies.
 //! tonic-prost's codec would need the typed request and encode it again for every
 //! exporter; the batch is encoded once and shared instead.
 
@@ -47,6 +48,12 @@ impl Encoder for BytesEncoder {
 
 /// Decodes the response message.
 pub struct MessageDecoder<R>(PhantomData<fn() -> R>);
+
+impl<R> Default for MessageDecoder<R> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
 
 impl<R: prost::Message + Default> Decoder for MessageDecoder<R> {
     type Item = R;

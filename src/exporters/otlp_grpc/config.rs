@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::confmap::{deserialize_duration, ConfigError, Validate};
 use crate::exporters::{default_timeout, validate_helper};
-use crate::exporters::{ClientTls, Compression, QueueConfig, RetryConfig};
+use crate::exporters::{ClientTls, Compression, CompressionParams, QueueConfig, RetryConfig};
 
 /// `exporters.otlp_grpc` (alias `otlp`).
 #[derive(Debug, Clone, Deserialize)]
@@ -21,6 +21,10 @@ pub struct OtlpGrpcConfig {
     /// `gzip` (default), `zstd` or `none`.
     #[serde(default)]
     pub compression: Compression,
+    /// `compression_params.level`: gzip 1 (fastest, default) to 9; zstd's levels
+    /// (default 3). See [`CompressionParams`].
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
+    pub compression_params: CompressionParams,
     /// Per-attempt deadline (default 5s).
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
@@ -85,6 +89,7 @@ impl Validate for OtlpGrpcConfig {
                 ));
             }
         }
+        errors.extend(self.compression_params.validate(self.compression));
         errors.extend(self.tls.validate().into_iter().map(|e| e.under("tls")));
         errors
     }

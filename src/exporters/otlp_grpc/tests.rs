@@ -60,6 +60,7 @@ fn endpoint_scheme_decides_plaintext() {
         headers: Default::default(),
         auth: None,
         compression: Default::default(),
+        compression_params: Default::default(),
         timeout: Duration::from_secs(5),
         tls: crate::exporters::ClientTls {
             insecure,
@@ -127,6 +128,7 @@ async fn a_backend_dying_mid_export_is_a_retryable_failure() {
         headers: Default::default(),
         auth: None,
         compression: Default::default(),
+        compression_params: Default::default(),
         timeout: Duration::from_secs(5),
         tls: crate::exporters::ClientTls::default(),
         sending_queue: Default::default(),
@@ -140,4 +142,92 @@ async fn a_backend_dying_mid_export_is_a_retryable_failure() {
         .expect("the export attempt ends when the connection closes");
     assert!(matches!(result, Err(ExportError::Retryable { .. })), "{result:?}");
     backend.abort();
+}
+
+/// Each call's `grpc-encoding` and span count.
+type Calls = Arc<std::sync::Mutex<Vec<(Option<String>, usize)>>>;
+
+/// A trace backend that records each call's `grpc-encoding` and answers
+/// UNAVAILABLE to the first `failures` calls.
+#[derive(Clone, Default)]
+struct Recording {
+    failures: usize,
+    calls: Calls,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService for Recording {
+    async fn export(
+        &self,
+        request: tonic::Request<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let encoding = request
+            .metadata()
+            .get("grpc-encoding")
+            .map(|v| v.to_str().unwrap().to_string());
+        let spans = request
+            .into_inner()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        let mut calls = self.calls.lock().unwrap();
+        calls.push((encoding, spans));
+        if calls.len() <= self.failures {
+            return Err(tonic::Status::unavailable("not yet"));
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// Two UNAVAILABLEs, then OK: three zstd calls the server decodes, one frame made.
+#[tokio::test]
+async fn a_retried_batch_is_compressed_once_and_sent_with_grpc_encoding() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let recording = Recording {
+        failures: 2,
+        ..Default::default()
+    };
+    let service = TraceServiceServer::new(recording.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let config = OtlpGrpcConfig {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        headers: Default::default(),
+        auth: None,
+        compression: Compression::Zstd,
+        compression_params: CompressionParams { level: Some(9) },
+        timeout: Duration::from_secs(5),
+        tls: crate::exporters::ClientTls::default(),
+        sending_queue: crate::exporters::QueueConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        retry_on_failure: crate::exporters::RetryConfig {
+            initial_interval: Duration::from_millis(10),
+            max_interval: Duration::from_millis(10),
+            ..Default::default()
+        },
+    };
+    let id = crate::component::ComponentId::parse("otlp_grpc").unwrap();
+    let exporter = Arc::new(config.build_exporter(&id, None).unwrap());
+    let queue = crate::exporters::helper::ExporterQueue::new(id, exporter.clone(), config.helper());
+    let names: Vec<String> = (0..500).map(|i| format!("span {}", i % 7)).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    queue
+        .enqueue(Arc::new(ExportBatch::new(crate::testing::traces(&[&refs]))))
+        .await
+        .unwrap();
+    let calls = recording.calls.lock().unwrap().clone();
+    assert_eq!(calls, vec![(Some("zstd".to_string()), 500); 3]);
+    assert_eq!(exporter.frames_made(), 1, "compressed once for three attempts");
+    server.abort();
 }

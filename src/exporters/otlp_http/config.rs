@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use crate::component::Signal;
 use crate::confmap::{deserialize_duration, ConfigError, Validate};
-use crate::exporters::{default_timeout, validate_helper, ClientTls, Compression, QueueConfig, RetryConfig};
+use crate::exporters::{
+    default_timeout, validate_helper, ClientTls, Compression, CompressionParams, QueueConfig, RetryConfig,
+};
 
 /// `exporters.otlp_http` (alias `otlphttp`).
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +36,10 @@ pub struct OtlpHttpConfig {
     /// `gzip` (default), `zstd` or `none`.
     #[serde(default)]
     pub compression: Compression,
+    /// `compression_params.level`: gzip 1 (fastest, default) to 9; zstd's levels
+    /// (default 3). See [`CompressionParams`].
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
+    pub compression_params: CompressionParams,
     /// Per-attempt deadline (default 5s).
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
@@ -118,6 +124,7 @@ impl Validate for OtlpHttpConfig {
                 errors.push(ConfigError::new(format!("headers.{key}"), "not a valid HTTP header"));
             }
         }
+        errors.extend(self.compression_params.validate(self.compression));
         errors.extend(self.tls.validate().into_iter().map(|e| e.under("tls")));
         errors
     }

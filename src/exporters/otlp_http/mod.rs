@@ -6,6 +6,11 @@
 //! Per the OTLP spec, 429, 502, 503 and 504 are retried (honouring `Retry-After`),
 //! other statuses are permanent; a partial-success body is counted as rejected.
 //!
+//! `compression` is `gzip` (default), `zstd` or `none`, sent as `Content-Encoding`;
+//! `compression_params.level` sets its level ([`CompressionParams`]: gzip 1 to 9,
+//! default 1; zstd's levels, default 3). A batch is encoded and compressed once, and
+//! every retry sends the same bytes.
+//!
 //! `tls` ([`crate::tls::ClientTls`]) applies to `https://` URLs: trusted CAs, a
 //! client certificate (mTLS), `insecure_skip_verify`, `server_name_override` (the
 //! name the certificate is checked for; SNI stays the URL's host).
@@ -14,10 +19,11 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -32,7 +38,9 @@ use crate::component::{
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::exporters::otlp_grpc::partial_outcome;
-use crate::exporters::{Compression, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings};
+use crate::exporters::{
+    compress, Compression, CompressionParams, ExportBatch, ExportError, ExportOutcome, Exporter, HelperSettings,
+};
 
 /// Registry entry.
 pub const FACTORY: ExporterFactory = ExporterFactory {
@@ -59,6 +67,15 @@ impl OtlpHttpConfig {
         id: &ComponentId,
         auth: Option<Arc<dyn ClientAuthenticator>>,
     ) -> Result<Arc<dyn Exporter>, StartError> {
+        Ok(Arc::new(self.build_exporter(id, auth)?))
+    }
+
+    /// The exporter itself (tests read its counters).
+    pub(crate) fn build_exporter(
+        &self,
+        id: &ComponentId,
+        auth: Option<Arc<dyn ClientAuthenticator>>,
+    ) -> Result<OtlpHttpExporter, StartError> {
         let mut headers = reqwest::header::HeaderMap::new();
         for (key, value) in &self.headers {
             if let (Ok(k), Ok(v)) = (
@@ -85,14 +102,16 @@ impl OtlpHttpConfig {
             client = client.use_preconfigured_tls(tls);
         }
         let client = client.build().map_err(|e| StartError::new(id, e))?;
-        Ok(Arc::new(OtlpHttpExporter {
+        Ok(OtlpHttpExporter {
             client,
             headers,
             auth,
             urls,
             encoding: self.encoding,
             compression: self.compression,
-        }))
+            compression_params: self.compression_params,
+            bodies_made: AtomicU64::new(0),
+        })
     }
 
     /// Queue, retry and timeout settings.
@@ -113,18 +132,64 @@ pub struct OtlpHttpExporter {
     urls: [Option<String>; 3],
     encoding: HttpEncoding,
     compression: Compression,
+    compression_params: CompressionParams,
+    /// Request bodies encoded and compressed so far (one per batch, not per attempt).
+    bodies_made: AtomicU64,
+}
+
+impl OtlpHttpExporter {
+    /// The request body of `batch`: encoded and compressed as configured.
+    fn body(&self, batch: &ExportBatch) -> Result<Bytes, ExportError> {
+        self.bodies_made.fetch_add(1, Ordering::Relaxed);
+        let compression = self.compression;
+        let compressed = |body: &[u8]| {
+            compress(compression, &self.compression_params, body)
+                .map(Bytes::from)
+                .map_err(|e| ExportError::permanent(format!("compressing the body ({compression:?}): {e}")))
+        };
+        match (self.encoding, compression) {
+            // The shared encoding, as it is: no copy.
+            (HttpEncoding::Proto, Compression::None) => Ok(batch.protobuf()),
+            (HttpEncoding::Proto, _) => compressed(&batch.protobuf()),
+            (HttpEncoding::Json, Compression::None) => Ok(Bytes::from(batch.data().encode_json())),
+            (HttpEncoding::Json, _) => compressed(&batch.data().encode_json()),
+        }
+    }
+
+    /// How many request bodies this exporter has made.
+    pub fn bodies_made(&self) -> u64 {
+        self.bodies_made.load(Ordering::Relaxed)
+    }
 }
 
 impl Exporter for OtlpHttpExporter {
     fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
+        self.export_prepared(batch, None)
+    }
+
+    fn prepare(&self, batch: &ExportBatch) -> Option<Bytes> {
+        // A failure here is the attempt's to report.
+        self.body(batch).ok()
+    }
+
+    fn export_prepared<'a>(
+        &'a self,
+        batch: &'a ExportBatch,
+        prepared: Option<&'a Bytes>,
+    ) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
         Box::pin(async move {
             let signal = batch.signal();
             let Some(url) = &self.urls[signal as usize] else {
                 return Err(ExportError::permanent(format!("no endpoint configured for {signal}")));
             };
-            let (content_type, body) = match self.encoding {
-                HttpEncoding::Proto => ("application/x-protobuf", batch.protobuf().to_vec()),
-                HttpEncoding::Json => ("application/json", batch.data().encode_json()),
+            let content_type = match self.encoding {
+                HttpEncoding::Proto => "application/x-protobuf",
+                HttpEncoding::Json => "application/json",
+            };
+            // Cloning `Bytes` shares them: a retry sends the first attempt's body.
+            let body = match prepared {
+                Some(body) => body.clone(),
+                None => self.body(batch)?,
             };
             let mut headers = self.headers.clone();
             if let Some(auth) = &self.auth {
@@ -142,17 +207,11 @@ impl Exporter for OtlpHttpExporter {
                 .post(url)
                 .headers(headers)
                 .header(reqwest::header::CONTENT_TYPE, content_type);
-            let body = match self.compression {
-                Compression::None => body,
-                Compression::Gzip => {
-                    request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
-                    gzip(&body).map_err(|e| ExportError::permanent(format!("gzip: {e}")))?
-                }
-                Compression::Zstd => {
-                    request = request.header(reqwest::header::CONTENT_ENCODING, "zstd");
-                    zstd::encode_all(body.as_slice(), 3).map_err(|e| ExportError::permanent(format!("zstd: {e}")))?
-                }
-            };
+            match self.compression {
+                Compression::None => {}
+                Compression::Gzip => request = request.header(reqwest::header::CONTENT_ENCODING, "gzip"),
+                Compression::Zstd => request = request.header(reqwest::header::CONTENT_ENCODING, "zstd"),
+            }
             let response = request
                 .body(body)
                 .send()
@@ -180,12 +239,6 @@ impl Exporter for OtlpHttpExporter {
             ))
         })
     }
-}
-
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-    encoder.write_all(body)?;
-    encoder.finish()
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by OTLP backends in
