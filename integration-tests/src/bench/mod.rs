@@ -611,7 +611,8 @@ async fn start_sloop(
     threads: &str,
 ) -> Result<Sloop, String> {
     let env = [("TOKIO_WORKER_THREADS", threads)];
-    let mut starting = Box::pin(Sloop::start_with_env(&[yaml], ports, &env));
+    let yamls = [yaml];
+    let mut starting = Box::pin(Sloop::start_with_env(&yamls, ports, &env));
     let Some(pin) = &options.pin else {
         return Ok(starting.await);
     };

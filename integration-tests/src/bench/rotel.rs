@@ -34,7 +34,10 @@ impl Rotel {
             .args(["--exporter", "otlp"])
             .args(["--otlp-exporter-endpoint", &format!("http://{backend}")])
             .args(["--otlp-exporter-protocol", "grpc"])
+            // rotel 0.0.1-alpha10 still sends gzip when told `none` (both flags):
+            // the sink's grpc-encoding check reports it as a loss of that phase.
             .args(["--otlp-exporter-compression", compression.name()])
+            .args(["--otlp-exporter-traces-compression", compression.name()])
             .args(["--batch-max-size", "8192", "--batch-timeout", "200ms"])
             .args(["--pid-file"])
             .arg(file("rotel.pid"))
