@@ -1,14 +1,18 @@
 //! The end-to-end benchmark harness behind `./scripts/bench` (binary `sloop-bench`).
 //!
-//! For every [`Scenario`] it starts the collector under test as its own process —
-//! the real `sloop` binary, or the [`floor`] forwarder — exporting into [`sink`]s
-//! run by the harness, drives it with `sloop loadgen` (a third process) and
-//! measures, each from a fresh collector process:
+//! For every [`Scenario`] and every exporter [`Compression`] it supports, it starts
+//! the collector under test as its own process — the real `sloop` binary, the
+//! [`floor`] forwarder, or the peer, Rotel's `rotel-agent` ([`rotel`]) — exporting
+//! into [`sink`]s run by the harness (which check the `grpc-encoding` they
+//! receive), drives it with `sloop loadgen` (a third process) and measures, each
+//! from a fresh collector process (with `--pin`, the collector on one core and the
+//! load side on the other, see [`pin`]):
 //!
 //! * **fixed rate** (default 20 000 spans/s): CPU time of the collector process per
 //!   span (from `/proc/<pid>/stat`, the load and the drain included), peak RSS
 //!   (`VmHWM`), and end-to-end latency p99 (generator → sink);
-//! * **saturation**: spans/s accepted flat out, with loss checked (every request
+//! * **saturation**: spans/s accepted flat out (with CPU per span and peak RSS of
+//!   that phase's process too), with loss checked (every request
 //!   answered OK, nothing refused or failed in sloop's own counters, and for the
 //!   unsampled scenarios every span at the sink);
 //! * **latency at half of that saturation**: p99;
