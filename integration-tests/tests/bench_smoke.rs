@@ -2,9 +2,82 @@
 //! one short round of every scenario against the debug binary, checking that each
 //! phase produced figures and the JSON report holds them. No timing is asserted.
 //! `persistent_fsync` is left out: it is `persistent` with one setting changed, and
-//! each scenario costs CI about ten seconds.
+//! each scenario costs CI about ten seconds. The peer, Rotel, runs in a second
+//! short run with gzip, against sloop's passthrough with gzip.
 
+use std::path::PathBuf;
 use std::process::Command;
+
+/// The `rotel-agent` that `scripts/bench-rotel` installs (`SLOOP_BENCH_ROTEL`, or
+/// found in target/bench-venv).
+fn rotel_agent() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLOOP_BENCH_ROTEL") {
+        return PathBuf::from(path);
+    }
+    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-venv/lib");
+    std::fs::read_dir(&lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
+        .find(|bin| bin.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "rotel-agent is not installed under {}; run scripts/bench-rotel (scripts/test does)",
+                lib.display()
+            )
+        })
+}
+
+#[test]
+fn the_benchmark_harness_runs_rotel_and_sloop_with_gzip() {
+    let dir = std::env::temp_dir().join(format!("sloop-bench-smoke-rotel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("results.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_sloop-bench"))
+        .env("SLOOP_BIN", integration_tests::sloop_bin())
+        .arg("--rotel")
+        .arg(rotel_agent())
+        .args([
+            "--runs",
+            "1",
+            "--duration",
+            "1s",
+            "--rate",
+            "2000",
+            "--overload",
+            "0s",
+            "--no-threads",
+            "--scenarios",
+            "rotel,passthrough",
+            "--compression",
+            "gzip",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("running sloop-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "sloop-bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let round = &results["rounds"][0];
+    for key in ["rotel/gzip", "passthrough/gzip"] {
+        let m = &round[key];
+        assert_eq!(m["fixed_rate_spans"], 2000, "{key}: {m}\n{stderr}");
+        assert!(m["saturation_spans_per_s"].as_f64().unwrap() > 0.0, "{key}: {m}");
+        // Every accepted span reached the sink, and it came gzip-compressed.
+        assert_eq!(m["saturation_lossless"], true, "{key}: {m}");
+        assert!(m["sink_encodings"]["gzip"].as_u64().unwrap() > 0, "{key}: {m}");
+        assert!(m["sink_encodings"]["identity"].is_null(), "{key}: {m}");
+    }
+    assert!(stdout.contains("| passthrough/gzip | "), "{stdout}");
+    assert!(stdout.contains("Against Rotel"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
 #[test]
 fn the_benchmark_harness_runs_every_scenario() {
@@ -24,6 +97,8 @@ fn the_benchmark_harness_runs_every_scenario() {
             "2s",
             "--scenarios",
             "floor,passthrough,persistent,full,tail-sampling",
+            "--compression",
+            "none",
             "--json",
         ])
         .arg(&json)

@@ -1,14 +1,18 @@
 //! The end-to-end benchmark harness behind `./scripts/bench` (binary `sloop-bench`).
 //!
-//! For every [`Scenario`] it starts the collector under test as its own process —
-//! the real `sloop` binary, or the [`floor`] forwarder — exporting into [`sink`]s
-//! run by the harness, drives it with `sloop loadgen` (a third process) and
-//! measures, each from a fresh collector process:
+//! For every [`Scenario`] and every exporter [`Compression`] it supports, it starts
+//! the collector under test as its own process — the real `sloop` binary, the
+//! [`floor`] forwarder, or the peer, Rotel's `rotel-agent` ([`rotel`]) — exporting
+//! into [`sink`]s run by the harness (which check the `grpc-encoding` they
+//! receive), drives it with `sloop loadgen` (a third process) and measures, each
+//! from a fresh collector process (with `--pin`, the collector on one core and the
+//! load side on the other, see [`pin`]):
 //!
 //! * **fixed rate** (default 20 000 spans/s): CPU time of the collector process per
 //!   span (from `/proc/<pid>/stat`, the load and the drain included), peak RSS
 //!   (`VmHWM`), and end-to-end latency p99 (generator → sink);
-//! * **saturation**: spans/s accepted flat out, with loss checked (every request
+//! * **saturation**: spans/s accepted flat out (with CPU per span and peak RSS of
+//!   that phase's process too), with loss checked (every request
 //!   answered OK, nothing refused or failed in sloop's own counters, and for the
 //!   unsampled scenarios every span at the sink);
 //! * **latency at half of that saturation**: p99;
@@ -28,8 +32,10 @@
 //! (median, min–max).
 
 pub mod floor;
+pub mod pin;
 pub mod procfs;
 pub mod report;
+pub mod rotel;
 pub mod scenarios;
 pub mod sink;
 
@@ -42,8 +48,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use pin::{Pinning, Placement};
 pub use report::Summary;
-pub use scenarios::Scenario;
+pub use scenarios::{Compression, Scenario};
 pub use sink::Sink;
 
 use crate::{free_port, metric_sum, sloop_bin, Sloop, SloopPorts};
@@ -72,6 +79,14 @@ pub struct Options {
     pub overload: Option<Duration>,
     /// The `sloop-bench` executable, to start the floor with.
     pub harness_exe: PathBuf,
+    /// The exporters' compressions; each scenario runs with those it supports.
+    pub compressions: Vec<Compression>,
+    /// Rotel's `rotel-agent` binary, for [`Scenario::Rotel`].
+    pub rotel: Option<PathBuf>,
+    /// With `Some`, the collector runs on one core and the load side on another:
+    /// the main phases with one worker thread on the collector's core, the threads
+    /// comparison with two worker threads on both cores (see [`pin`]).
+    pub pin: Option<Pinning>,
 }
 
 /// One scenario in one round.
@@ -98,10 +113,27 @@ pub struct Measurement {
     /// Cores the harness itself (the sinks) kept busy at saturation: the backend
     /// shares the machine, so this is what it took from the collector.
     pub sink_cores_at_saturation: f64,
-    /// Saturation with one worker thread, spans/s (floor and passthrough only).
+    /// The exporter's compression.
+    pub compression: String,
+    /// The CPUs the collector's threads could run on in the saturation phase.
+    pub collector_cpus: String,
+    /// Collector CPU time per accepted span at saturation, µs.
+    pub cpu_us_per_span_at_saturation: f64,
+    /// Peak RSS of the saturation phase's collector process, MiB.
+    pub peak_rss_mib_at_saturation: f64,
+    /// Requests the sink received at saturation, by `grpc-encoding`.
+    pub sink_encodings: BTreeMap<String, u64>,
+    /// Saturation with one worker thread, spans/s (floor and passthrough only,
+    /// without `--pin`: the main phases then run two).
     pub saturation_one_thread: Option<f64>,
     /// Cores busy at saturation with one worker thread.
     pub saturation_one_thread_cores: Option<f64>,
+    /// With `--pin` (the main phases then run one worker thread on one core):
+    /// saturation with two worker threads on both cores, spans/s (floor and
+    /// sloop's passthrough only).
+    pub saturation_two_threads: Option<f64>,
+    /// Cores busy at saturation with two worker threads on both cores.
+    pub saturation_two_threads_cores: Option<f64>,
     /// Bytes the collector wrote to files per accepted span in the fixed-rate
     /// phase (`write_bytes` of `/proc/<pid>/io`; sloop scenarios only).
     pub written_bytes_per_span: Option<f64>,
@@ -138,8 +170,11 @@ pub struct Overload {
 /// Everything one harness run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Results {
-    /// `rounds[r][scenario name]`.
-    pub rounds: Vec<BTreeMap<&'static str, Measurement>>,
+    /// `rounds[r][key]`, the key being [`Scenario::key`]: the scenario's name for
+    /// compression `none`, `name/gzip` and `name/zstd` else.
+    pub rounds: Vec<BTreeMap<String, Measurement>>,
+    /// Whether the collectors were pinned (`--pin`), as `collector core / load core`.
+    pub pinned: Option<String>,
     /// The overload check, if run.
     pub overload: Option<Overload>,
 }
@@ -147,24 +182,40 @@ pub struct Results {
 /// Runs the whole benchmark and returns the raw results. Progress goes to stderr.
 pub async fn run(options: &Options) -> Result<Results, String> {
     let mut results = Results::default();
+    if let Some(pin) = &options.pin {
+        pin.pin_harness()?;
+        results.pinned = Some(format!(
+            "collector on CPU {}, load side on CPU {}",
+            pin.collector, pin.load
+        ));
+    }
+    if options.scenarios.contains(&Scenario::Rotel) && options.rotel.is_none() {
+        return Err("the rotel scenario needs --rotel <rotel-agent> (or SLOOP_BENCH_ROTEL)".into());
+    }
     // In `Scenario` order: passthrough before the persistent scenarios, whose
     // reference rate it sets.
     let mut scenarios = options.scenarios.clone();
     scenarios.sort();
     scenarios.dedup();
+    let mut compressions = options.compressions.clone();
+    compressions.sort();
+    compressions.dedup();
     for round in 0..options.runs {
-        let mut measured: BTreeMap<&'static str, Measurement> = BTreeMap::new();
+        let mut measured: BTreeMap<String, Measurement> = BTreeMap::new();
         for &scenario in &scenarios {
-            eprintln!("round {}/{}: {}", round + 1, options.runs, scenario.name());
-            let reference = match scenario {
-                Scenario::Persistent | Scenario::PersistentFsync => measured
-                    .get(Scenario::Passthrough.name())
-                    .and_then(|m| m.reference_rate),
-                _ => None,
-            };
-            let m = measure(scenario, options, reference).await?;
-            eprintln!("  {m:?}");
-            measured.insert(scenario.name(), m);
+            for &compression in compressions.iter().filter(|&&c| scenario.supports(c)) {
+                let key = scenario.key(compression);
+                eprintln!("round {}/{}: {key}", round + 1, options.runs);
+                let reference = match scenario {
+                    Scenario::Persistent | Scenario::PersistentFsync => measured
+                        .get(&Scenario::Passthrough.key(compression))
+                        .and_then(|m| m.reference_rate),
+                    _ => None,
+                };
+                let m = measure(scenario, compression, options, reference).await?;
+                eprintln!("  {m:?}");
+                measured.insert(key, m);
+            }
         }
         results.rounds.push(measured);
     }
@@ -177,10 +228,25 @@ pub async fn run(options: &Options) -> Result<Results, String> {
 
 /// Measures `scenario` from fresh collectors; `reference` is the rate at which a
 /// persistent-queue scenario's p99 is compared with passthrough's.
-async fn measure(scenario: Scenario, options: &Options, reference: Option<u64>) -> Result<Measurement, String> {
-    let mut m = Measurement::default();
+async fn measure(
+    scenario: Scenario,
+    compression: Compression,
+    options: &Options,
+    reference: Option<u64>,
+) -> Result<Measurement, String> {
+    let mut m = Measurement {
+        compression: compression.name().to_string(),
+        ..Measurement::default()
+    };
+    // Without --pin, two worker threads anywhere (as ever); with it, one on the
+    // collector's own core.
+    let (threads, placement) = match options.pin {
+        None => (2, Placement::BothCores),
+        Some(_) => (1, Placement::OwnCore),
+    };
+    let start = || Setup::start(scenario, compression, options, threads, placement);
 
-    let setup = Setup::start(scenario, options, 2).await?;
+    let setup = start().await?;
     let fixed = setup.phase(options.fixed_rate, options).await?;
     m.cpu_us_per_span = fixed.cpu.as_secs_f64() * 1e6 / fixed.accepted.max(1) as f64;
     m.fixed_rate_spans = fixed.accepted;
@@ -190,8 +256,12 @@ async fn measure(scenario: Scenario, options: &Options, reference: Option<u64>) 
     m.p99_ms_at_fixed_rate = fixed.p99_ms;
     drop(setup);
 
-    let setup = Setup::start(scenario, options, 2).await?;
+    let setup = start().await?;
+    m.collector_cpus = pin::describe(setup.collector.pid());
     let saturated = setup.phase(0, options).await?;
+    m.cpu_us_per_span_at_saturation = saturated.cpu.as_secs_f64() * 1e6 / saturated.accepted.max(1) as f64;
+    m.peak_rss_mib_at_saturation = mib(procfs::memory(setup.collector.pid())?.peak_rss);
+    m.sink_encodings = saturated.encodings.clone();
     m.saturation_spans_per_s = saturated.accepted as f64 / saturated.seconds.max(1e-9);
     m.saturation_losses = saturated.losses.join("; ");
     m.saturation_lossless = saturated.losses.is_empty();
@@ -200,7 +270,7 @@ async fn measure(scenario: Scenario, options: &Options, reference: Option<u64>) 
     drop(setup);
 
     let half = (m.saturation_spans_per_s / 2.0).max(1.0) as u64;
-    let setup = Setup::start(scenario, options, 2).await?;
+    let setup = start().await?;
     let at_half = setup.phase(half, options).await?;
     m.p99_ms_at_half_saturation = at_half.p99_ms;
     drop(setup);
@@ -211,7 +281,7 @@ async fn measure(scenario: Scenario, options: &Options, reference: Option<u64>) 
         m.reference_rate_accepted = Some(at_half.accepted as f64 / at_half.seconds.max(1e-9));
         m.p99_ms_at_reference_rate = Some(at_half.p99_ms);
     } else if let Some(rate) = reference {
-        let setup = Setup::start(scenario, options, 2).await?;
+        let setup = start().await?;
         let at_reference = setup.phase(rate, options).await?;
         m.reference_rate = Some(rate);
         m.reference_rate_accepted = Some(at_reference.accepted as f64 / at_reference.seconds.max(1e-9));
@@ -219,10 +289,18 @@ async fn measure(scenario: Scenario, options: &Options, reference: Option<u64>) 
     }
 
     if options.threads && matches!(scenario, Scenario::Floor | Scenario::Passthrough) {
-        let setup = Setup::start(scenario, options, 1).await?;
-        let one = setup.phase(0, options).await?;
-        m.saturation_one_thread = Some(one.accepted as f64 / one.seconds.max(1e-9));
-        m.saturation_one_thread_cores = Some(one.cpu.as_secs_f64() / one.seconds.max(1e-9));
+        if options.pin.is_none() {
+            let setup = Setup::start(scenario, compression, options, 1, Placement::BothCores).await?;
+            let one = setup.phase(0, options).await?;
+            m.saturation_one_thread = Some(one.accepted as f64 / one.seconds.max(1e-9));
+            m.saturation_one_thread_cores = Some(one.cpu.as_secs_f64() / one.seconds.max(1e-9));
+        } else {
+            // Two worker threads on both cores: the second is the load side's.
+            let setup = Setup::start(scenario, compression, options, 2, Placement::BothCores).await?;
+            let two = setup.phase(0, options).await?;
+            m.saturation_two_threads = Some(two.accepted as f64 / two.seconds.max(1e-9));
+            m.saturation_two_threads_cores = Some(two.cpu.as_secs_f64() / two.seconds.max(1e-9));
+        }
     }
     Ok(m)
 }
@@ -235,6 +313,7 @@ fn mib(bytes: u64) -> f64 {
 enum Collector {
     Sloop(Box<Sloop>, SloopPorts),
     Floor(FloorProcess),
+    Rotel(rotel::Rotel),
 }
 
 /// The floor forwarder's child process; killed on drop.
@@ -255,6 +334,7 @@ impl Collector {
         match self {
             Collector::Sloop(sloop, _) => sloop.pid(),
             Collector::Floor(floor) => floor.child.id(),
+            Collector::Rotel(rotel) => rotel.pid(),
         }
     }
 
@@ -262,11 +342,13 @@ impl Collector {
         match self {
             Collector::Sloop(_, ports) => ports.grpc_url(),
             Collector::Floor(floor) => format!("http://127.0.0.1:{}", floor.port),
+            Collector::Rotel(rotel) => rotel.endpoint(),
         }
     }
 
     /// Spans sloop refused, failed to send or dropped at a full queue, so far
-    /// (the floor cannot lose without the client seeing it: it forwards synchronously).
+    /// (the floor cannot lose without the client seeing it: it forwards
+    /// synchronously; Rotel's losses show at the sink).
     async fn losses(&self) -> BTreeMap<&'static str, f64> {
         let mut out = BTreeMap::new();
         if let Collector::Sloop(sloop, _) = self {
@@ -286,6 +368,7 @@ impl Collector {
 /// A collector and its sinks.
 struct Setup {
     scenario: Scenario,
+    compression: Compression,
     sinks: Vec<Sink>,
     collector: Collector,
     /// The slo processor's state and the persistent queues' files. Last, so that
@@ -305,10 +388,21 @@ struct Phase {
     written: Option<u64>,
     /// Largest total size of the queue files sampled (persistent queues only).
     peak_queue_files: Option<u64>,
+    /// Requests at the first sink by `grpc-encoding`.
+    encodings: BTreeMap<String, u64>,
 }
 
 impl Setup {
-    async fn start(scenario: Scenario, options: &Options, threads: usize) -> Result<Self, String> {
+    /// Starts the sinks and the collector, with `threads` Tokio worker threads
+    /// (sloop and the floor; Rotel sizes its own runtime from the cores it may
+    /// use) and, with `--pin`, on the cores of `placement`.
+    async fn start(
+        scenario: Scenario,
+        compression: Compression,
+        options: &Options,
+        threads: usize,
+        placement: Placement,
+    ) -> Result<Self, String> {
         let mut sinks = Vec::new();
         for _ in 0..scenario.sinks() {
             sinks.push(Sink::start(false).await.map_err(|e| format!("starting a sink: {e}"))?);
@@ -317,15 +411,43 @@ impl Setup {
         let threads = threads.to_string();
         let ports = SloopPorts::new();
         let state = StateDir::new();
-        let collector = match scenario.config(&ports, &endpoints, &state.0) {
-            None => Collector::Floor(start_floor(&options.harness_exe, &endpoints[0], &threads).await?),
-            Some(yaml) => {
-                let sloop = Sloop::start_with_env(&[&yaml], &ports, &[("TOKIO_WORKER_THREADS", &threads)]).await;
+        // Forks the collector from this thread, with the collector's affinity
+        // while it does (see `pin`).
+        let spawn = |f: &mut dyn FnMut()| -> Result<(), String> {
+            match &options.pin {
+                Some(pin) => pin.spawn_with(placement, f),
+                None => {
+                    f();
+                    Ok(())
+                }
+            }
+        };
+        let collector = match scenario {
+            Scenario::Floor => {
+                let mut started = None;
+                spawn(&mut || started = Some(spawn_floor(&options.harness_exe, &endpoints[0], &threads)))?;
+                let floor = started.ok_or("the floor was not started")??;
+                Collector::Floor(wait_for_floor(floor).await?)
+            }
+            Scenario::Rotel => {
+                let bin = options.rotel.as_deref().ok_or("no rotel-agent binary given")?;
+                let mut started = None;
+                spawn(&mut || started = Some(rotel::Rotel::spawn(bin, &endpoints[0], compression, &state.0)))?;
+                let mut rotel = started.ok_or("rotel was not started")??;
+                rotel.wait_listening(&state.0).await?;
+                Collector::Rotel(rotel)
+            }
+            _ => {
+                let yaml = scenario
+                    .config(&ports, &endpoints, &state.0, compression)
+                    .ok_or("a sloop scenario without a config")?;
+                let sloop = start_sloop(options, placement, &yaml, &ports, &threads).await?;
                 Collector::Sloop(Box::new(sloop), ports)
             }
         };
         Ok(Self {
             scenario,
+            compression,
             sinks,
             collector,
             state,
@@ -384,6 +506,14 @@ impl Setup {
                 losses.push(format!("{name} +{delta}"));
             }
         }
+        let encodings = self.sinks[0].encodings();
+        let expected_encoding = self.compression.grpc_encoding();
+        if encodings.keys().any(|e| e != expected_encoding) {
+            losses.push(format!(
+                "exported with {} but the sink saw grpc-encoding {encodings:?}",
+                self.compression.name()
+            ));
+        }
         let delivered: Vec<u64> = self.sinks.iter().map(Sink::spans).collect();
         if expected.is_some_and(|e| delivered.iter().any(|&d| d != e)) {
             losses.push(format!(
@@ -407,6 +537,7 @@ impl Setup {
             losses,
             written,
             peak_queue_files,
+            encodings,
         })
     }
 }
@@ -474,7 +605,34 @@ fn files_size(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-async fn start_floor(harness: &std::path::Path, backend: &str, threads: &str) -> Result<FloorProcess, String> {
+/// Starts sloop with `yaml` and `threads` Tokio worker threads and waits until
+/// it is ready; with `--pin`, on the cores of `placement`.
+async fn start_sloop(
+    options: &Options,
+    placement: Placement,
+    yaml: &str,
+    ports: &SloopPorts,
+    threads: &str,
+) -> Result<Sloop, String> {
+    let env = [("TOKIO_WORKER_THREADS", threads)];
+    let yamls = [yaml];
+    let mut starting = Box::pin(Sloop::start_with_env(&yamls, ports, &env));
+    let Some(pin) = &options.pin else {
+        return Ok(starting.await);
+    };
+    // The first poll spawns the process (synchronously, before it waits for
+    // readiness): poll it once here, with this thread on the collector's cores.
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(pin.spawn_with(placement, || std::future::Future::poll(starting.as_mut(), cx)))
+    })
+    .await?;
+    Ok(match first {
+        std::task::Poll::Ready(sloop) => sloop,
+        std::task::Poll::Pending => starting.await,
+    })
+}
+
+fn spawn_floor(harness: &std::path::Path, backend: &str, threads: &str) -> Result<FloorProcess, String> {
     let port = free_port();
     let child = Command::new(harness)
         .args(["floor", "--listen", &format!("127.0.0.1:{port}"), "--backend", backend])
@@ -483,7 +641,11 @@ async fn start_floor(harness: &std::path::Path, backend: &str, threads: &str) ->
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the floor ({}): {e}", harness.display()))?;
-    let floor = FloorProcess { child, port };
+    Ok(FloorProcess { child, port })
+}
+
+async fn wait_for_floor(floor: FloorProcess) -> Result<FloorProcess, String> {
+    let port = floor.port;
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(floor);
@@ -547,7 +709,15 @@ async fn overload(options: &Options, duration: Duration) -> Result<Overload, Str
     let sink = Sink::start(true).await.map_err(|e| format!("starting a sink: {e}"))?;
     let ports = SloopPorts::new();
     let yaml = scenarios::overload_config(&ports, &sink.endpoint(), LIMIT_MIB);
-    let sloop = Sloop::start(&yaml, &ports).await;
+    let threads = match options.pin {
+        None => "2",
+        Some(_) => "1",
+    };
+    let placement = match options.pin {
+        None => Placement::BothCores,
+        Some(_) => Placement::OwnCore,
+    };
+    let sloop = start_sloop(options, placement, &yaml, &ports, threads).await?;
     let pid = sloop.pid();
     let max_rss = Arc::new(AtomicU64::new(0));
     let timeline = Arc::new(std::sync::Mutex::new(Vec::new()));

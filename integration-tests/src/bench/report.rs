@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::scenarios::{Compression, Scenario};
 use super::{Measurement, Results};
 
 /// Nearest-rank percentile of microsecond samples, in milliseconds (0 when empty).
@@ -56,20 +57,107 @@ fn cell(summary: Option<Summary>, decimals: usize) -> String {
     summary.map_or_else(|| "—".into(), |s| s.cell(decimals))
 }
 
-/// The scenarios measured, in the order of the first round.
-fn scenario_names(results: &Results) -> Vec<&'static str> {
-    let order = [
-        "floor",
-        "passthrough",
-        "persistent",
-        "persistent_fsync",
-        "full",
-        "tail_sampling",
-    ];
-    order
+/// The keys measured ([`Scenario::key`]), scenario by scenario, compressions in
+/// order within each.
+fn scenario_names(results: &Results) -> Vec<String> {
+    Scenario::ALL
         .into_iter()
-        .filter(|name| results.rounds.iter().any(|r| r.contains_key(name)))
+        .flat_map(|scenario| Compression::ALL.into_iter().map(move |c| scenario.key(c)))
+        .filter(|key| results.rounds.iter().any(|r| r.contains_key(key)))
         .collect()
+}
+
+/// `f(a) / f(b)` in every round that measured both keys.
+fn ratio_of(results: &Results, a: &str, b: &str, f: impl Fn(&Measurement) -> f64) -> Option<Summary> {
+    Summary::of(results.rounds.iter().filter_map(|r| Some(f(r.get(a)?) / f(r.get(b)?))))
+}
+
+/// The sloop scenarios against Rotel with the same compression, and what
+/// compression and the full pipeline cost, all taken within each round.
+fn peer_section(out: &mut String, results: &Results, names: &[String], fixed_rate: u64) {
+    let has = |key: &str| names.iter().any(|n| n == key);
+    let sloop_keys = || {
+        Scenario::ALL
+            .into_iter()
+            .filter(|s| s.is_sloop())
+            .flat_map(|s| Compression::ALL.into_iter().map(move |c| (s, c)))
+            .filter(|(s, c)| has(&s.key(*c)))
+    };
+    let rotel: Vec<Compression> = Compression::ALL
+        .into_iter()
+        .filter(|c| has(&Scenario::Rotel.key(*c)))
+        .collect();
+    if !rotel.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nAgainst Rotel (`rotel-agent`) with the same exporter compression, taken within each round:\n\n\
+             | scenario | CPU per span ÷ rotel at {fixed_rate}/s | CPU per span ÷ rotel at saturation | \
+             saturation ÷ rotel | peak RSS ÷ rotel at {fixed_rate}/s | peak RSS ÷ rotel at saturation |\n\
+             |---|---|---|---|---|---|"
+        );
+        for (scenario, compression) in sloop_keys().filter(|(_, c)| rotel.contains(c)) {
+            let key = scenario.key(compression);
+            let peer = Scenario::Rotel.key(compression);
+            let _ = writeln!(
+                out,
+                "| {key} | {} | {} | {} | {} | {} |",
+                cell(ratio_of(results, &key, &peer, |m| m.cpu_us_per_span), 2),
+                cell(ratio_of(results, &key, &peer, |m| m.cpu_us_per_span_at_saturation), 2),
+                cell(ratio_of(results, &key, &peer, |m| m.saturation_spans_per_s), 2),
+                cell(ratio_of(results, &key, &peer, |m| m.peak_rss_mib), 2),
+                cell(ratio_of(results, &key, &peer, |m| m.peak_rss_mib_at_saturation), 2),
+            );
+        }
+    }
+    // What compressing costs, per scenario: CPU per span against the same
+    // scenario uncompressed.
+    let compressed: Vec<(Scenario, Compression)> = Scenario::ALL
+        .into_iter()
+        .flat_map(|s| [Compression::Gzip, Compression::Zstd].into_iter().map(move |c| (s, c)))
+        .filter(|(s, c)| has(&s.key(*c)) && has(&s.key(Compression::None)))
+        .collect();
+    if !compressed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCompression against none, same scenario, taken within each round:\n\n\
+             | scenario | CPU per span ÷ none at {fixed_rate}/s | CPU per span ÷ none at saturation | \
+             saturation ÷ none |\n|---|---|---|---|"
+        );
+        for (scenario, compression) in compressed {
+            let key = scenario.key(compression);
+            let none = scenario.key(Compression::None);
+            let _ = writeln!(
+                out,
+                "| {key} | {} | {} | {} |",
+                cell(ratio_of(results, &key, &none, |m| m.cpu_us_per_span), 2),
+                cell(ratio_of(results, &key, &none, |m| m.cpu_us_per_span_at_saturation), 2),
+                cell(ratio_of(results, &key, &none, |m| m.saturation_spans_per_s), 2),
+            );
+        }
+    }
+    let full: Vec<Compression> = Compression::ALL
+        .into_iter()
+        .filter(|c| has(&Scenario::Full.key(*c)) && has(&Scenario::Passthrough.key(*c)))
+        .collect();
+    if !full.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe full pipeline against passthrough, same compression, taken within each round:\n\n\
+             | compression | CPU per span ÷ passthrough at {fixed_rate}/s | CPU per span ÷ passthrough at saturation |\n\
+             |---|---|---|"
+        );
+        for compression in full {
+            let key = Scenario::Full.key(compression);
+            let base = Scenario::Passthrough.key(compression);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                compression.name(),
+                cell(ratio_of(results, &key, &base, |m| m.cpu_us_per_span), 2),
+                cell(ratio_of(results, &key, &base, |m| m.cpu_us_per_span_at_saturation), 2),
+            );
+        }
+    }
 }
 
 /// `f` of scenario `name` in every round that measured it.
@@ -122,8 +210,13 @@ const PERSISTENT_TARGETS: [(&str, f64, bool); 3] = [
 const CARRIED: f64 = 0.95;
 
 /// The persistent-queue scenarios against passthrough, and issue 12's targets.
-fn persistent_section(out: &mut String, results: &Results, names: &[&str], fixed_rate: u64) {
-    let persistent: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("persistent")).collect();
+fn persistent_section(out: &mut String, results: &Results, names: &[String], fixed_rate: u64) {
+    // Uncompressed only: the reference rate is the uncompressed passthrough's.
+    let persistent: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("persistent") && !n.contains('/'))
+        .collect();
     if persistent.is_empty() {
         return;
     }
@@ -231,25 +324,43 @@ fn persistent_section(out: &mut String, results: &Results, names: &[&str], fixed
 pub fn markdown(results: &Results, fixed_rate: u64) -> String {
     let names = scenario_names(results);
     let mut out = String::new();
+    if let Some(pinned) = &results.pinned {
+        let _ = writeln!(out, "Pinned: {pinned}.\n");
+    }
     let _ = writeln!(
         out,
-        "Median (min–max) of {} round(s).\n\n\
+        "Median (min–max) of {} round(s). `name` alone is exporter compression none; \
+         `name/gzip`, `name/zstd` the others.\n\n\
          | scenario | saturation, spans/s | lossless | CPU µs/span at {fixed_rate}/s | peak RSS MiB at {fixed_rate}/s | \
-         p99 ms at {fixed_rate}/s | p99 ms at ½ saturation |\n|---|---|---|---|---|---|---|",
+         p99 ms at {fixed_rate}/s | p99 ms at ½ saturation | CPU µs/span at saturation | peak RSS MiB at saturation | \
+         grpc-encoding at the sink | collector CPUs |\n|---|---|---|---|---|---|---|---|---|---|---|",
         results.rounds.len()
     );
     for name in &names {
         let rounds: Vec<&Measurement> = results.rounds.iter().filter_map(|r| r.get(name)).collect();
         let lossless = rounds.iter().filter(|m| m.saturation_lossless).count();
+        let mut encodings: Vec<&str> = rounds
+            .iter()
+            .flat_map(|m| m.sink_encodings.keys().map(String::as_str))
+            .collect();
+        encodings.sort_unstable();
+        encodings.dedup();
+        let mut cpus: Vec<&str> = rounds.iter().map(|m| m.collector_cpus.as_str()).collect();
+        cpus.sort_unstable();
+        cpus.dedup();
         let _ = writeln!(
             out,
-            "| {name} | {} | {lossless}/{} | {} | {} | {} | {} |",
+            "| {name} | {} | {lossless}/{} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(each(results, name, |m| m.saturation_spans_per_s), 0),
             rounds.len(),
             cell(each(results, name, |m| m.cpu_us_per_span), 2),
             cell(each(results, name, |m| m.peak_rss_mib), 1),
             cell(each(results, name, |m| m.p99_ms_at_fixed_rate), 1),
             cell(each(results, name, |m| m.p99_ms_at_half_saturation), 1),
+            cell(each(results, name, |m| m.cpu_us_per_span_at_saturation), 2),
+            cell(each(results, name, |m| m.peak_rss_mib_at_saturation), 1),
+            encodings.join(", "),
+            cpus.join(" / "),
         );
     }
     let _ = writeln!(
@@ -258,18 +369,25 @@ pub fn markdown(results: &Results, fixed_rate: u64) -> String {
          | scenario | CPU per span ÷ floor | saturation ÷ floor | saturation, 2 threads ÷ 1 | cores busy at saturation, 2 threads / 1 |\n|---|---|---|---|---|"
     );
     for name in &names {
+        // Without --pin the main phases ran two worker threads and the extra one
+        // one; with it, the other way round (one thread on one core, then two on both).
         let threads = each(results, name, |m| {
-            m.saturation_one_thread
-                .map_or(f64::NAN, |one| m.saturation_spans_per_s / one)
+            match (m.saturation_one_thread, m.saturation_two_threads) {
+                (Some(one), _) => m.saturation_spans_per_s / one,
+                (None, Some(two)) => two / m.saturation_spans_per_s,
+                (None, None) => f64::NAN,
+            }
         });
-        let cores = format!(
-            "{} / {}",
-            cell(each(results, name, |m| m.saturation_cores), 2),
-            cell(
-                each(results, name, |m| m.saturation_one_thread_cores.unwrap_or(f64::NAN)),
-                2
-            ),
-        );
+        let two_cores = each(results, name, |m| match m.saturation_two_threads_cores {
+            Some(two) => two,
+            None => m.saturation_cores,
+        });
+        let one_cores = each(results, name, |m| match m.saturation_one_thread_cores {
+            Some(one) => one,
+            None if m.saturation_two_threads_cores.is_some() => m.saturation_cores,
+            None => f64::NAN,
+        });
+        let cores = format!("{} / {}", cell(two_cores, 2), cell(one_cores, 2));
         let _ = writeln!(
             out,
             "| {name} | {} | {} | {} | {cores} |",
@@ -278,6 +396,7 @@ pub fn markdown(results: &Results, fixed_rate: u64) -> String {
             cell(threads, 2),
         );
     }
+    peer_section(&mut out, results, &names, fixed_rate);
     persistent_section(&mut out, results, &names, fixed_rate);
     let losses: Vec<String> = results
         .rounds
@@ -330,14 +449,14 @@ mod tests {
         let round = |floor_cpu: f64, a_cpu: f64| {
             let mut r = BTreeMap::new();
             r.insert(
-                "floor",
+                "floor".to_string(),
                 Measurement {
                     cpu_us_per_span: floor_cpu,
                     ..Default::default()
                 },
             );
             r.insert(
-                "passthrough",
+                "passthrough".to_string(),
                 Measurement {
                     cpu_us_per_span: a_cpu,
                     ..Default::default()
@@ -349,6 +468,7 @@ mod tests {
         let results = Results {
             rounds: vec![round(1.0, 1.2), round(2.0, 2.4)],
             overload: None,
+            pinned: None,
         };
         let r = ratio(&results, "passthrough", |m| m.cpu_us_per_span).unwrap();
         assert!((r.min - 1.2).abs() < 1e-9 && (r.max - 1.2).abs() < 1e-9, "{r:?}");
@@ -370,14 +490,15 @@ mod tests {
         };
         let round = |scale: f64| {
             let mut r = BTreeMap::new();
-            r.insert("passthrough", m(1000.0 * scale, 10.0 * scale, 100.0));
-            r.insert("persistent", m(800.0 * scale, 12.0 * scale, 104.0));
-            r.insert("persistent_fsync", m(500.0 * scale, 14.0 * scale, 125.0));
+            r.insert("passthrough".to_string(), m(1000.0 * scale, 10.0 * scale, 100.0));
+            r.insert("persistent".to_string(), m(800.0 * scale, 12.0 * scale, 104.0));
+            r.insert("persistent_fsync".to_string(), m(500.0 * scale, 14.0 * scale, 125.0));
             r
         };
         let results = Results {
             rounds: vec![round(1.0), round(2.0)],
             overload: None,
+            pinned: None,
         };
         let md = markdown(&results, 20_000);
         assert!(

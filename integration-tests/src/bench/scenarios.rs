@@ -9,6 +9,9 @@ use crate::SloopPorts;
 pub enum Scenario {
     /// (d) The floor: decode and re-encode each request, nothing else (not sloop).
     Floor,
+    /// The peer: Rotel's `rotel-agent` (PyPI `rotel`), OTLP/gRPC in, its batch at
+    /// 8192 spans / 200 ms, OTLP/gRPC out: passthrough's equivalent (not sloop).
+    Rotel,
     /// (a) `otlp → batch → otlp_grpc`.
     Passthrough,
     /// (a) with the exporter's queue on disk: `sending_queue.storage: file_storage`
@@ -26,8 +29,9 @@ pub enum Scenario {
 impl Scenario {
     /// Every scenario, floor first, and the persistent ones after passthrough (they
     /// are compared with the passthrough of the same round).
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Floor,
+        Scenario::Rotel,
         Scenario::Passthrough,
         Scenario::Persistent,
         Scenario::PersistentFsync,
@@ -39,6 +43,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Floor => "floor",
+            Scenario::Rotel => "rotel",
             Scenario::Passthrough => "passthrough",
             Scenario::Persistent => "persistent",
             Scenario::PersistentFsync => "persistent_fsync",
@@ -59,8 +64,36 @@ impl Scenario {
     pub fn delivers_everything(self) -> bool {
         matches!(
             self,
-            Scenario::Floor | Scenario::Passthrough | Scenario::Persistent | Scenario::PersistentFsync
+            Scenario::Floor
+                | Scenario::Rotel
+                | Scenario::Passthrough
+                | Scenario::Persistent
+                | Scenario::PersistentFsync
         )
+    }
+
+    /// Whether the collector is sloop (its config comes from [`Scenario::config`]).
+    pub fn is_sloop(self) -> bool {
+        !matches!(self, Scenario::Floor | Scenario::Rotel)
+    }
+
+    /// Whether the scenario's exporter can send with `compression`: the floor sends
+    /// plain protobuf only, Rotel's OTLP exporter knows `gzip` and `none`.
+    pub fn supports(self, compression: Compression) -> bool {
+        match self {
+            Scenario::Floor => compression == Compression::None,
+            Scenario::Rotel => compression != Compression::Zstd,
+            _ => true,
+        }
+    }
+
+    /// The key of this scenario with `compression` in results and reports: the bare
+    /// name for `none` (as before compression was a dimension), `name/gzip` else.
+    pub fn key(self, compression: Compression) -> String {
+        match compression {
+            Compression::None => self.name().to_string(),
+            other => format!("{}/{}", self.name(), other.name()),
+        }
     }
 
     /// For a persistent-queue scenario, its `file_storage` `fsync` setting.
@@ -77,12 +110,18 @@ impl Scenario {
         state_dir.join("file_storage")
     }
 
-    /// The sloop config for this scenario (`None` for the floor), exporting to
-    /// `sinks` (`host:port`), with `state_dir` for the slo processor's state and the
-    /// persistent queues' files.
-    pub fn config(self, ports: &SloopPorts, sinks: &[String], state_dir: &Path) -> Option<String> {
+    /// The sloop config for this scenario (`None` for the floor and Rotel),
+    /// exporting to `sinks` (`host:port`) with `compression`, with `state_dir` for
+    /// the slo processor's state and the persistent queues' files.
+    pub fn config(
+        self,
+        ports: &SloopPorts,
+        sinks: &[String],
+        state_dir: &Path,
+        compression: Compression,
+    ) -> Option<String> {
         let processors: &[&str] = match self {
-            Scenario::Floor => return None,
+            Scenario::Floor | Scenario::Rotel => return None,
             Scenario::Passthrough | Scenario::Persistent | Scenario::PersistentFsync => &["batch"],
             Scenario::Full => &[
                 "memory_limiter",
@@ -103,11 +142,11 @@ impl Scenario {
         }
         yaml.push_str("exporters:\n");
         for (i, sink) in sinks.iter().enumerate() {
-            // No compression: the floor sends plain protobuf too, and gzip would
-            // dominate every profile (the Collector's default is gzip; say so when
-            // comparing with it).
+            // `none` compares with the floor, which sends plain protobuf; `gzip`
+            // (the Collector's and Rotel's default) with Rotel.
             yaml.push_str(&format!(
-                "  otlp_grpc/{i}:\n    endpoint: {sink}\n    tls: {{insecure: true}}\n    compression: none\n"
+                "  otlp_grpc/{i}:\n    endpoint: {sink}\n    tls: {{insecure: true}}\n    compression: {}\n",
+                compression.name()
             ));
             if self.storage_fsync().is_some() {
                 yaml.push_str("    sending_queue: {storage: file_storage}\n");
@@ -136,6 +175,39 @@ impl Scenario {
             exporters = exporters.join(", "),
         ));
         Some(yaml)
+    }
+}
+
+/// The exporter's compression, a dimension of every scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Compression {
+    /// Plain protobuf.
+    None,
+    /// gzip, the OpenTelemetry Collector's and Rotel's default.
+    Gzip,
+    /// zstd (sloop only; Rotel's OTLP exporter has no zstd).
+    Zstd,
+}
+
+impl Compression {
+    /// Every compression, in report order.
+    pub const ALL: [Compression; 3] = [Compression::None, Compression::Gzip, Compression::Zstd];
+
+    /// The config value, and the `grpc-encoding` a sink sees (`identity` for none).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The `grpc-encoding` header the exporter's requests carry.
+    pub fn grpc_encoding(self) -> &'static str {
+        match self {
+            Compression::None => "identity",
+            other => other.name(),
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! A *blackholed* sink accepts connections and requests and never answers, like a
 //! backend that hangs: the overload scenario uses it.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -41,6 +42,9 @@ struct Counters {
     malformed: AtomicU64,
     /// Latency of each arriving `ResourceSpans`, in microseconds.
     latencies_us: Mutex<Vec<u32>>,
+    /// Requests by the `grpc-encoding` they arrived with (`identity` when absent),
+    /// to check that an exporter told to compress really did.
+    encodings: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A running sink. Dropping it stops the server.
@@ -96,6 +100,21 @@ impl Sink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.counters
+            .encodings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Requests received since the last reset, by their `grpc-encoding`
+    /// (`identity` for requests that declared none).
+    pub fn encodings(&self) -> BTreeMap<String, u64> {
+        self.counters
+            .encodings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Spans received since the last reset.
@@ -320,6 +339,19 @@ where
         if request.uri().path() != TRACE_EXPORT_PATH {
             return Box::pin(async { Ok(Status::unimplemented("only traces").into_http()) });
         }
+        let encoding = request
+            .headers()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("identity")
+            .to_string();
+        *self
+            .counters
+            .encodings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(encoding)
+            .or_default() += 1;
         let service = self.clone();
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(RawCodec::<ExportTraceServiceResponse>::default())

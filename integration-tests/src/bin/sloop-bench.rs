@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use integration_tests::bench::{self, Options, Scenario};
+use integration_tests::bench::{self, Compression, Options, Pinning, Scenario};
 
 #[derive(Parser)]
 #[command(about = "Measures sloop against the decode/re-encode floor")]
@@ -36,9 +36,22 @@ struct Cli {
     /// Spans per trace in the generated traffic.
     #[arg(long, default_value_t = 5)]
     spans_per_trace: u32,
-    /// Scenarios to run (default: all).
+    /// Scenarios to run (default: all; `rotel` only when --rotel is given).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
+    /// Exporter compressions; each scenario runs with those it supports (the floor
+    /// none, Rotel none and gzip).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "none,gzip,zstd")]
+    compression: Vec<Compression>,
+    /// Rotel's `rotel-agent` binary, for the `rotel` scenario (`./scripts/bench`
+    /// installs `rotel==0.0.1a15` into target/bench-venv and passes it).
+    #[arg(long, env = "SLOOP_BENCH_ROTEL")]
+    rotel: Option<PathBuf>,
+    /// Pin the collector to one CPU and the load side (this harness, its sinks and
+    /// `sloop loadgen`) to another: the main phases run one worker thread on the
+    /// collector's core, the threads comparison two worker threads on both cores.
+    #[arg(long)]
+    pin: bool,
     /// Skip the one-worker-thread saturation runs.
     #[arg(long)]
     no_threads: bool,
@@ -88,20 +101,40 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let pin = if cli.pin {
+        match Pinning::first_two() {
+            Ok(pin) => Some(pin),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let scenarios = if cli.scenarios.is_empty() {
+        let mut all = Scenario::ALL.to_vec();
+        if cli.rotel.is_none() {
+            eprintln!("note: no --rotel given, so the rotel scenario is left out");
+            all.retain(|s| *s != Scenario::Rotel);
+        }
+        all
+    } else {
+        cli.scenarios.clone()
+    };
     let options = Options {
         runs: cli.runs.max(1),
         duration: cli.duration,
         fixed_rate: cli.rate,
         concurrency: cli.concurrency.max(1),
         spans_per_trace: cli.spans_per_trace.max(1),
-        scenarios: if cli.scenarios.is_empty() {
-            Scenario::ALL.to_vec()
-        } else {
-            cli.scenarios.clone()
-        },
+        scenarios,
         threads: !cli.no_threads,
         overload: (!cli.overload.is_zero()).then_some(cli.overload),
         harness_exe,
+        compressions: cli.compression.clone(),
+        rotel: cli.rotel.clone(),
+        pin,
     };
     let results = match runtime.block_on(bench::run(&options)) {
         Ok(results) => results,
