@@ -2,6 +2,12 @@
 //! attributes each, a homepage/checkout/other mix, one in 50 bad.
 //!
 //! `cargo bench --bench processors` — results and the exact command in BENCHMARKS.md.
+//!
+//! With `SLOOP_BENCH_REPEAT=<case>:<n>` the binary skips criterion and hands `<case>`
+//! (`drop_only`, `sli`, `slo`, `sli_then_slo` or a processor below) `n` requests,
+//! for instruction and allocation counts that do not depend on timing:
+//! `valgrind --tool=callgrind` or `--tool=dhat` on it with `n` = 0 and `n` = 1000,
+//! and the difference divided by 1000.
 
 use std::sync::Arc;
 
@@ -173,6 +179,31 @@ fn bench(c: &mut Criterion) {
         tagged
     };
     let input = request();
+    if let Ok(repeat) = std::env::var("SLOOP_BENCH_REPEAT") {
+        let (case, n) = repeat.split_once(':').expect("SLOOP_BENCH_REPEAT=<case>:<n>");
+        let n: usize = n.parse().expect("a number of requests");
+        let processor = match case {
+            "drop_only" => None,
+            "sli" => Some((sli_only, &input)),
+            "slo" => Some((slo, &tagged)),
+            "sli_then_slo" => Some((sli_then_slo, &input)),
+            _ => {
+                let (_, factory, yaml) = SINGLE.iter().find(|(name, _, _)| *name == case).expect("a known case");
+                Some((build(factory, yaml, Arc::new(Sink), &service), &input))
+            }
+        };
+        match processor {
+            None => (0..n).for_each(|_| drop(input.clone())),
+            Some((processor, data)) => {
+                runtime.block_on(processor.start()).expect("start");
+                for _ in 0..n {
+                    runtime.block_on(processor.consume(data.clone())).expect("consume");
+                }
+                runtime.block_on(processor.shutdown());
+            }
+        }
+        return;
+    }
     let mut group = c.benchmark_group("per_request_of_100_spans");
     group.throughput(Throughput::Elements(100));
     // What every routine below also pays: dropping the request it was handed.

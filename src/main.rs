@@ -7,21 +7,27 @@ use clap::{Parser, Subcommand};
 
 use sloop::config::Config;
 
-// With `--features mimalloc`: mimalloc instead of the system allocator, inside the
-// counter below. Decoding OTLP allocates once per string and attribute; with glibc
-// about a fifth of the passthrough pipeline's CPU goes to malloc/free, and mimalloc
-// takes about a fifth less CPU per span but holds more memory (BENCHMARKS.md), so it
-// is opt-in.
+// With `--features mimalloc` or `--features jemalloc`: that allocator instead of the
+// system's, inside the counter below. Decoding OTLP allocates once per string and
+// attribute; with glibc about a fifth of the passthrough pipeline's CPU goes to
+// malloc/free. BENCHMARKS.md ("Allocation diet and allocators (issue 14)") has each
+// one's CPU and RSS.
+#[cfg(all(feature = "mimalloc", feature = "jemalloc"))]
+compile_error!("choose one global allocator: the features mimalloc and jemalloc exclude each other");
 #[cfg(feature = "mimalloc")]
 type Inner = mimalloc::MiMalloc;
 #[cfg(feature = "mimalloc")]
 const INNER: Inner = mimalloc::MiMalloc;
-#[cfg(not(feature = "mimalloc"))]
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+type Inner = tikv_jemallocator::Jemalloc;
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+const INNER: Inner = tikv_jemallocator::Jemalloc;
+#[cfg(not(any(feature = "mimalloc", feature = "jemalloc")))]
 type Inner = std::alloc::System;
-#[cfg(not(feature = "mimalloc"))]
+#[cfg(not(any(feature = "mimalloc", feature = "jemalloc")))]
 const INNER: Inner = std::alloc::System;
 
-/// The allocator (glibc's, or mimalloc) wrapped in a counter of the bytes it holds for
+/// The allocator (glibc's, mimalloc or jemalloc) wrapped in a counter of the bytes it holds for
 /// the program: live heap bytes, which fall when sloop frees memory, unlike RSS (glibc
 /// keeps freed pages). `memory_limiter` measures this; see its docs. No limit is set
 /// here: the counter only counts (one atomic add per allocation and per free).

@@ -76,7 +76,7 @@ use crate::component::{
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::{sample_rate, threshold_count};
 use crate::pdata::Telemetry;
-use state::{Event, SharedObjectiveState};
+use state::{Event, SharedObjectiveState, GROUP_SEPARATOR};
 use store::{ObjectiveCheckpoint, SeriesCheckpoint, StoreSlot, StoredSeries};
 
 /// Registry entry.
@@ -162,8 +162,6 @@ pub fn sli_attribute(sli: &str) -> String {
     format!("sli.{sli}")
 }
 
-/// Separates group values in a group key (a character no attribute value needs).
-const GROUP_SEPARATOR: char = '\u{1f}';
 /// Store key prefix for groups, so no group can collide with the overall series ("").
 const GROUP_PREFIX: &str = "g:";
 
@@ -314,8 +312,8 @@ impl SloProcessor {
     fn classify<'a>(
         &self,
         events: &mut [Vec<Event<'a>>],
-        attributes: &[KeyValue],
-        resource: &[KeyValue],
+        attributes: &'a [KeyValue],
+        resource: &'a [KeyValue],
         trace_state: &str,
         end: u64,
         ids: (&'a [u8], &'a [u8]),
@@ -328,10 +326,9 @@ impl SloProcessor {
             };
             let weight = *weight.get_or_insert_with(|| self.weight(trace_state, attributes));
             let end = if end == 0 { now } else { end };
-            let (group, group_values) = group_of(&objective.handle.config.group_by, attributes, resource);
             events[i].push(Event {
-                group,
-                group_values,
+                attributes,
+                resource,
                 minute: minute_of(end),
                 time_unix_nano: end,
                 bad,
@@ -418,36 +415,6 @@ fn outcome(attributes: &[KeyValue], key: &str) -> Option<bool> {
         any_value::Value::StringValue(s) if s == "bad" => Some(true),
         any_value::Value::StringValue(s) if s == "good" => Some(false),
         _ => None,
-    }
-}
-
-/// The group key and values for `group_by` (event attributes first, then resource).
-fn group_of(group_by: &[String], attributes: &[KeyValue], resource: &[KeyValue]) -> (String, Vec<String>) {
-    if group_by.is_empty() {
-        return (String::new(), Vec::new());
-    }
-    let values: Vec<String> = group_by
-        .iter()
-        .map(|key| {
-            attributes
-                .iter()
-                .chain(resource)
-                .find(|kv| &kv.key == key)
-                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                .map(display_value)
-                .unwrap_or_default()
-        })
-        .collect();
-    (values.join(&GROUP_SEPARATOR.to_string()), values)
-}
-
-fn display_value(value: &any_value::Value) -> String {
-    match value {
-        any_value::Value::StringValue(s) => s.clone(),
-        any_value::Value::BoolValue(b) => b.to_string(),
-        any_value::Value::IntValue(i) => i.to_string(),
-        any_value::Value::DoubleValue(d) => d.to_string(),
-        other => format!("{other:?}"),
     }
 }
 

@@ -8,8 +8,11 @@
 //! `alerting` builds a new handle around the same state.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 
 use super::budget::{assess, Assessment};
 use super::config::ObjectiveConfig;
@@ -95,13 +98,15 @@ impl Series {
     }
 }
 
-/// One classified event, as the processor extracts it.
+/// One classified event, as the processor extracts it. It borrows what it was
+/// extracted from: its group is looked up under the objective's lock without
+/// allocating, and only a new group copies its key and values.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
-    /// Group key (empty without `group_by`).
-    pub group: String,
-    /// Group attribute values, in `group_by` order.
-    pub group_values: Vec<String>,
+    /// The event's attributes, where `group_by` looks first.
+    pub attributes: &'a [KeyValue],
+    /// Its resource's attributes, where `group_by` looks next.
+    pub resource: &'a [KeyValue],
     /// The slice it belongs in (by end time).
     pub minute: Minute,
     /// End time, Unix nanoseconds.
@@ -203,6 +208,13 @@ impl ObjectiveState {
     ) -> RecordOutcome {
         self.advance(now);
         let mut outcome = RecordOutcome::default();
+        // An instance that a reload replaced with another grouping still drains
+        // what it holds: its events count, but not in groups of the grouping it no
+        // longer has.
+        let grouped = !config.group_by.is_empty() && self.grouped_as(config);
+        // Each event's group key is written here and looked up borrowed: one buffer
+        // per request, not one key per event.
+        let mut key = String::new();
         for event in events {
             if event.minute > now + max_future {
                 outcome.too_early += 1;
@@ -218,30 +230,86 @@ impl ObjectiveState {
                     continue;
                 }
             }
-            // An instance that a reload replaced with another grouping still
-            // drains what it holds: its events count, but not in groups of the
-            // grouping it no longer has.
-            if config.group_by.is_empty() || !self.grouped_as(config) {
+            if !grouped {
                 continue;
             }
-            let key = if self.groups.contains_key(&event.group) || self.groups.len() < config.max_groups {
-                event.group.as_str()
+            key.clear();
+            write_group_key(&mut key, &config.group_by, event.attributes, event.resource);
+            let key = if self.groups.contains_key(key.as_str()) {
+                key.as_str()
+            } else if self.groups.len() < config.max_groups {
+                let values = group_values(&config.group_by, event.attributes, event.resource);
+                let series = Series::new(config.ring_minutes(), now, now_unix_nano);
+                self.groups.insert(key.clone(), (values, series));
+                key.as_str()
             } else {
                 outcome.overflowed += 1;
+                if !self.groups.contains_key(OVERFLOW_GROUP) {
+                    let values = vec![OVERFLOW_GROUP.to_owned(); config.group_by.len()];
+                    let series = Series::new(config.ring_minutes(), now, now_unix_nano);
+                    self.groups.insert(OVERFLOW_GROUP.to_owned(), (values, series));
+                }
                 OVERFLOW_GROUP
             };
-            let (_, series) = self.groups.entry(key.to_owned()).or_insert_with(|| {
-                let values = if key == OVERFLOW_GROUP {
-                    vec![OVERFLOW_GROUP.to_owned(); config.group_by.len()]
-                } else {
-                    event.group_values.clone()
-                };
-                (values, Series::new(config.ring_minutes(), now, now_unix_nano))
-            });
+            let Some((_, series)) = self.groups.get_mut(key) else {
+                continue;
+            };
             series.record(event, minute);
         }
         outcome
     }
+}
+
+/// Separates group values in a group key (a character no attribute value needs).
+pub const GROUP_SEPARATOR: char = '\u{1f}';
+
+/// The value `group_by`'s `key` takes for an event: its own attribute, else its
+/// resource's; `None` when neither has it.
+fn group_value<'a>(key: &str, attributes: &'a [KeyValue], resource: &'a [KeyValue]) -> Option<&'a any_value::Value> {
+    attributes
+        .iter()
+        .chain(resource)
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+}
+
+/// Appends a group value as it is shown (empty when absent).
+fn write_value(out: &mut String, value: Option<&any_value::Value>) {
+    // Writing into a String cannot fail.
+    let _ = match value {
+        None => Ok(()),
+        Some(any_value::Value::StringValue(s)) => {
+            out.push_str(s);
+            Ok(())
+        }
+        Some(any_value::Value::BoolValue(b)) => write!(out, "{b}"),
+        Some(any_value::Value::IntValue(i)) => write!(out, "{i}"),
+        Some(any_value::Value::DoubleValue(d)) => write!(out, "{d}"),
+        Some(other) => write!(out, "{other:?}"),
+    };
+}
+
+/// Writes an event's group key for `group_by` into `out`: its values, in
+/// `group_by` order, separated by [`GROUP_SEPARATOR`].
+pub fn write_group_key(out: &mut String, group_by: &[String], attributes: &[KeyValue], resource: &[KeyValue]) {
+    for (i, key) in group_by.iter().enumerate() {
+        if i > 0 {
+            out.push(GROUP_SEPARATOR);
+        }
+        write_value(out, group_value(key, attributes, resource));
+    }
+}
+
+/// An event's group values for `group_by`, in order.
+pub fn group_values(group_by: &[String], attributes: &[KeyValue], resource: &[KeyValue]) -> Vec<String> {
+    group_by
+        .iter()
+        .map(|key| {
+            let mut value = String::new();
+            write_value(&mut value, group_value(key, attributes, resource));
+            value
+        })
+        .collect()
 }
 
 /// The state of one objective as the state store keeps it, shared by every

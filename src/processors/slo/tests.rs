@@ -80,6 +80,11 @@ fn tagged(outcomes: &[(&str, &str)]) -> Telemetry {
     data
 }
 
+/// The attribute `HOMEPAGE` groups by.
+fn segment(value: &str) -> KeyValue {
+    attr("customer.segment", value)
+}
+
 const HOMEPAGE: &str =
     "objectives:\n  - name: homepage\n    sli: homepage\n    target: 0.99\n    group_by: [customer.segment]\n";
 
@@ -194,8 +199,8 @@ fn sampled_counts_stay_within_two_percent_of_the_truth() {
         kept += 1;
         let weight = adjusted_count(&trace_state, &[]);
         let event = Event {
-            group: String::new(),
-            group_values: vec![],
+            attributes: &[],
+            resource: &[],
             minute: now,
             time_unix_nano: 0,
             bad,
@@ -225,9 +230,10 @@ async fn late_and_future_events_are_refused_and_reported() {
     let objective = config(HOMEPAGE).objectives.remove(0);
     let now = minute_of(unix_nanos());
     let mut state = ObjectiveState::new(&objective, now, 0);
+    let gold = [segment("gold")];
     let event = |minute| Event {
-        group: "gold".into(),
-        group_values: vec!["gold".into()],
+        attributes: &gold,
+        resource: &[],
         minute,
         time_unix_nano: 0,
         bad: false,
@@ -255,11 +261,12 @@ async fn group_cardinality_is_capped() {
     objective.max_groups = 2;
     let now = minute_of(unix_nanos());
     let mut state = ObjectiveState::new(&objective, now, 0);
-    let events: Vec<Event<'_>> = ["a", "b", "c", "d", "a"]
+    let attributes: Vec<[KeyValue; 1]> = ["a", "b", "c", "d", "a"].iter().map(|g| [segment(g)]).collect();
+    let events: Vec<Event<'_>> = attributes
         .iter()
-        .map(|g| Event {
-            group: g.to_string(),
-            group_values: vec![g.to_string()],
+        .map(|attributes| Event {
+            attributes,
+            resource: &[],
             minute: now,
             time_unix_nano: 0,
             bad: false,
@@ -831,4 +838,36 @@ async fn a_new_instance_that_never_starts_changes_nothing_the_status_shows() {
     );
     assert!(a.service_slos().is_current(&a.processor.objectives[0].handle));
     a.processor.shutdown().await;
+}
+
+#[test]
+fn group_keys_show_values_as_before_and_fall_back_to_the_resource() {
+    let value = |v| KeyValue {
+        key: "k".into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
+    let group_by = ["k".to_string(), "missing".to_string(), "region".to_string()];
+    let resource = [attr("region", "eu"), attr("k", "shadowed")];
+    for (v, shown) in [
+        (any_value::Value::StringValue("gold".into()), "gold"),
+        (any_value::Value::BoolValue(true), "true"),
+        (any_value::Value::IntValue(-42), "-42"),
+        (any_value::Value::DoubleValue(1.5), "1.5"),
+        (any_value::Value::DoubleValue(2.0), "2"),
+    ] {
+        let attributes = [value(v)];
+        let mut key = String::from("left over");
+        key.clear();
+        state::write_group_key(&mut key, &group_by, &attributes, &resource);
+        assert_eq!(key, format!("{shown}\u{1f}\u{1f}eu"));
+        assert_eq!(
+            state::group_values(&group_by, &attributes, &resource),
+            vec![shown, "", "eu"]
+        );
+    }
+    // Not on the event: the resource's value.
+    let mut key = String::new();
+    state::write_group_key(&mut key, &group_by, &[], &resource);
+    assert_eq!(key, "shadowed\u{1f}\u{1f}eu");
 }
