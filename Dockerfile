@@ -11,8 +11,10 @@ FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 # .dockerignore keeps target/, .git and the deploy files out of the context.
 COPY . .
-# --locked: the image gets exactly the dependency versions CI tested.
-RUN cargo build --release --locked --bin sloop
+# --locked: the image gets exactly the dependency versions CI tested. jemalloc as the
+# allocator: against glibc's malloc it cut CPU per span by a quarter at the same RSS
+# (BENCHMARKS.md, "Allocators, measured").
+RUN cargo build --release --locked --bin sloop --features jemalloc
 
 # cc-debian12 = glibc + libgcc_s (the binary's only shared libraries) + CA
 # certificates for TLS to vendors; no shell, no package manager. The :nonroot tag

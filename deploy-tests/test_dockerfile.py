@@ -124,6 +124,8 @@ def test_builder_builds_the_release_binary_cargo_names(stages, cargo_metadata):
     (build,) = builds
     assert "--release" in build and "--locked" in build
     assert build[build.index("--bin") + 1] == bin_name
+    # The allocator BENCHMARKS.md chose for what ships.
+    assert build[build.index("--features") + 1] == "jemalloc"
 
 
 def test_runtime_copies_the_binary_from_cargos_output_path(stages, cargo_metadata):

@@ -75,7 +75,7 @@ use crate::component::{
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::{sample_rate, threshold_count};
-use crate::pdata::Telemetry;
+use crate::pdata::{Encoded, Telemetry};
 use state::{Event, SharedObjectiveState, GROUP_SEPARATOR};
 use store::{ObjectiveCheckpoint, SeriesCheckpoint, StoreSlot, StoredSeries};
 
@@ -423,6 +423,14 @@ impl Consumer for SloProcessor {
         Box::pin(async move {
             self.count(&data);
             self.next.consume(data).await
+        })
+    }
+
+    /// slo only reads the data, so its encoding goes on with it.
+    fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            self.count(&data);
+            self.next.consume_encoded(data, encoded).await
         })
     }
 }

@@ -30,6 +30,8 @@ fn config(yaml: &str) -> SloConfig {
 struct Harness {
     processor: SloProcessor,
     exporters: Arc<Recorder>,
+    /// The stage after the processor in its pipeline.
+    next: Arc<Recorder>,
     service: ServiceHandles,
 }
 
@@ -57,10 +59,12 @@ fn harness_on(service: &ServiceHandles, config: SloConfig) -> Harness {
         service: &service,
         durable: false,
     };
-    let processor = SloProcessor::new(config, &ctx, Recorder::new()).unwrap();
+    let next = Recorder::new();
+    let processor = SloProcessor::new(config, &ctx, next.clone()).unwrap();
     Harness {
         processor,
         exporters,
+        next,
         service,
     }
 }
@@ -115,6 +119,24 @@ async fn counts_outcomes_overall_and_per_group_and_forwards_unchanged() {
         (1.0, 1.0)
     );
     assert_eq!(status.worst_groups[1].figures.total, 2.0);
+}
+
+/// slo only reads: data that came with its encoding leaves with it, so a batch
+/// after slo is not encoded again (`pdata::Encoded`), and it is counted all the same.
+#[tokio::test]
+async fn counts_data_that_comes_with_its_encoding_and_passes_the_encoding_on() {
+    let h = harness(config(HOMEPAGE));
+    h.processor.start().await.unwrap();
+    let data = tagged(&[("good", "gold"), ("bad", "free")]);
+    let bytes = bytes::Bytes::from(data.encode_protobuf());
+    let encoded = crate::pdata::Encoded::new(bytes.clone());
+    h.processor.consume_encoded(data.clone(), encoded).await.unwrap();
+    let status = h.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (1.0, 1.0));
+    let passed = h.next.encodings.lock().unwrap().clone();
+    assert_eq!(passed.len(), 1);
+    assert_eq!(passed[0].clone().map(crate::pdata::Encoded::into_bytes), Some(bytes));
+    assert_eq!(h.next.received.lock().unwrap()[0], data);
 }
 
 /// One span carrying `SampleRate=1000000` added a million bad events (issue 13).
