@@ -161,5 +161,5 @@ def sloop_validate(text: str, tmp_path: Path, env: dict[str, str] | None = None)
 
 def has_loadbalancing_exporter(cfg: dict[str, Any]) -> bool:
     return any(
-        i == "loadbalancing" or i.startswith("loadbalancing/") for i in cfg.get("exporters") or {}
+        i == "load_balancing" or i.startswith("load_balancing/") for i in cfg.get("exporters") or {}
     )

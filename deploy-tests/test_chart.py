@@ -121,7 +121,7 @@ CASES: dict[str, dict[str, Any]] = {
     "example-gateway": example_values("gateway"),
 }
 
-# Every rendered config, the agent's loadbalancing exporter included, must pass
+# Every rendered config, the agent's load_balancing exporter included, must pass
 # `sloop validate`.
 VALIDATED_CASES = list(CASES)
 
@@ -159,7 +159,7 @@ def test_config_validates_with_sloop(name, tmp_path):
     objects = render(CASES[name])
     text = config_text(objects)
     if name == "example-agent":
-        # The agent's point is the loadbalancing exporter; it must be there and valid.
+        # The agent's point is the load_balancing exporter; it must be there and valid.
         assert has_loadbalancing_exporter(yaml.safe_load(text))
     result = sloop_validate(text, tmp_path)
     assert result.returncode == 0, f"{name}: sloop validate failed:\n{result.stderr}\n{text}"
@@ -423,8 +423,8 @@ def test_prometheus_rule_carries_the_groups_verbatim():
 def test_resource_detection_preset_leads_the_named_pipelines():
     objects = render({"presets": {"resourceDetection": {"enabled": True, "pipelines": ["metrics"]}}})
     cfg = config(objects)
-    assert cfg["processors"]["resourcedetection/k8s"] == {"detectors": ["env", "k8s_downward"]}
-    assert cfg["service"]["pipelines"]["metrics"]["processors"] == ["resourcedetection/k8s", "batch"]
+    assert cfg["processors"]["resource_detection/k8s"] == {"detectors": ["env", "k8s_downward"]}
+    assert cfg["service"]["pipelines"]["metrics"]["processors"] == ["resource_detection/k8s", "batch"]
     assert cfg["service"]["pipelines"]["traces"]["processors"] == ["batch"]
     with pytest.raises(helm.HelmRenderError, match="not a pipeline"):
         render({"presets": {"resourceDetection": {"enabled": True, "pipelines": ["metric"]}}})
@@ -465,7 +465,7 @@ def test_agent_example_is_the_k8s_agent_pipeline():
 
 
 def test_agent_sends_to_the_gateways_headless_service():
-    """The agent's loadbalancing exporter resolves the Service the gateway example
+    """The agent's load_balancing exporter resolves the Service the gateway example
     renders, on its OTLP port, for every signal."""
     gateway = render(example_values("gateway"), release="sloop-gateway", namespace="observability")
     headless = next(s for s in of_kind(gateway, "Service") if s["spec"].get("clusterIP") == "None")
@@ -474,17 +474,17 @@ def test_agent_sends_to_the_gateways_headless_service():
     agent = render(example_values("agent"), release="sloop-agent", namespace="observability")
     assert workload(agent)["kind"] == "DaemonSet"
     cfg = config(agent)
-    lb = cfg["exporters"]["loadbalancing"]
+    lb = cfg["exporters"]["load_balancing"]
     assert lb["routing_key"] == "service"
     assert lb["protocol"]["otlp"]["tls"] == {"insecure": True}
     dns = lb["resolver"]["dns"]
     assert dns["hostname"] == f"{headless['metadata']['name']}.observability.svc.cluster.local"
     assert dns["port"] == gateway_otlp
     for signal in ("traces", "metrics", "logs"):
-        assert cfg["service"]["pipelines"][signal]["exporters"] == ["loadbalancing"], signal
+        assert cfg["service"]["pipelines"][signal]["exporters"] == ["load_balancing"], signal
     assert "debug" not in cfg["exporters"], "debug: null removes the default exporter"
     pipelines = cfg["service"]["pipelines"]
-    assert pipelines["traces"]["exporters"] == ["loadbalancing"]
+    assert pipelines["traces"]["exporters"] == ["load_balancing"]
     used = {e for p in pipelines.values() for e in p["exporters"]}
     assert used == set(cfg["exporters"]), "every exporter is used and defined"
     assert {r for p in pipelines.values() for r in p["receivers"]} == set(cfg["receivers"])

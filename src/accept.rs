@@ -20,10 +20,48 @@
 //! before `accept` returned) are not failures of the listener: the next accept is
 //! tried at once, and a busy loop cannot come of it since each consumed a connection.
 
+use std::borrow::Cow;
 use std::io;
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
+
+/// Opens the listener for a configured `host:port` endpoint, resolving a host name
+/// (`localhost`) first and taking the first address that binds.
+///
+/// A host-less endpoint (`:4317`, common in Collector configs) means every
+/// interface, as it does in Go: it binds `0.0.0.0` and logs a warning naming
+/// `listener`, since the port is then reachable from beyond this host. Errors say
+/// what could not be resolved or bound.
+pub async fn bind(listener: &str, endpoint: &str) -> Result<TcpListener, String> {
+    let endpoint = listen_address(endpoint);
+    if let Cow::Owned(every) = &endpoint {
+        tracing::warn!(
+            message = "Endpoint has no host; listening on every interface.",
+            listener = %listener,
+            endpoint = %every,
+        );
+    }
+    let addresses = tokio::net::lookup_host(endpoint.as_ref())
+        .await
+        .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?;
+    let mut last_error = None;
+    for address in addresses {
+        match TcpListener::bind(address).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(format!("cannot listen on {address}: {e}")),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| format!("{endpoint} resolved to no address")))
+}
+
+/// `endpoint` with an empty host replaced by `0.0.0.0` (every IPv4 interface).
+pub fn listen_address(endpoint: &str) -> Cow<'_, str> {
+    match endpoint.strip_prefix(':') {
+        Some(port) => Cow::Owned(format!("0.0.0.0:{port}")),
+        None => Cow::Borrowed(endpoint),
+    }
+}
 
 /// The wait after the first failure in a row.
 pub const FIRST_DELAY: Duration = Duration::from_millis(5);

@@ -20,7 +20,7 @@ pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::memory_limiter::FACTORY,
     crate::processors::attributes::FACTORY,
     crate::processors::resource::FACTORY,
-    crate::processors::resourcedetection::FACTORY,
+    crate::processors::resource_detection::FACTORY,
     crate::processors::sli::FACTORY,
     crate::processors::slo::FACTORY,
     crate::processors::filter::FACTORY,
@@ -34,7 +34,7 @@ pub const EXPORTERS: &[ExporterFactory] = &[
     crate::exporters::otlp_http::FACTORY,
     crate::exporters::debug::FACTORY,
     crate::exporters::file::FACTORY,
-    crate::exporters::loadbalancing::FACTORY,
+    crate::exporters::load_balancing::FACTORY,
 ];
 
 /// Every extension type.
@@ -51,7 +51,7 @@ pub const EXTENSIONS: &[ExtensionFactory] = &[
 pub const CONNECTORS: &[ConnectorFactory] = &[
     crate::connectors::forward::FACTORY,
     crate::connectors::routing::FACTORY,
-    crate::connectors::spanmetrics::FACTORY,
+    crate::connectors::span_metrics::FACTORY,
 ];
 
 #[cfg(test)]

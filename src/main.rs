@@ -186,6 +186,9 @@ fn rules(paths: &[PathBuf], args: &RulesArgs) -> ExitCode {
 fn validate(paths: &[PathBuf]) -> ExitCode {
     match Config::from_files(paths) {
         Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "configuration is valid: {} pipeline(s), {} receiver(s), {} processor(s), {} exporter(s)",
                 config.pipelines.len(),
@@ -212,6 +215,7 @@ fn run(paths: &[PathBuf], watch: bool) -> ExitCode {
         }
     };
     sloop::telemetry::init_logs(&config.telemetry.logs);
+    sloop::service::log_config_warnings(&config);
     let metrics = match sloop::telemetry::install_metrics_recorder() {
         Ok(handle) => Some(handle),
         Err(error) => {

@@ -138,6 +138,14 @@ pub async fn run(
     Ok(report)
 }
 
+/// Logs what the config says that works but should be written differently
+/// ([`Config::warnings`]: deprecated type names, host-less endpoints).
+pub fn log_config_warnings(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!(message = "Config works, but should be updated.", path = %warning.path, warning = %warning.message);
+    }
+}
+
 /// Loads and checks the config files for a reload. An invalid config is refused
 /// whole: every error is logged with the files and its path, the failure counted,
 /// and `None` returned so the running graph keeps running.
@@ -149,7 +157,10 @@ fn load_for_reload(paths: &[PathBuf]) -> Option<Config> {
         .join(", ");
     tracing::info!(message = "Reloading the config.", files = %files);
     match Config::from_files(paths) {
-        Ok(config) => Some(config),
+        Ok(config) => {
+            log_config_warnings(&config);
+            Some(config)
+        }
         Err(errors) => {
             metrics::counter!("otelcol_service_config_reload_failures").increment(1);
             for error in &errors.0 {

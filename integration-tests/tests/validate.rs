@@ -225,3 +225,88 @@ async fn validate_refuses_a_cycle_and_spells_it_out() {
         "{stderr}"
     );
 }
+
+/// The Collector-style example loads as written, and `validate` says what should be
+/// renamed: one warning per deprecated type name, on stderr, with its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_style_config_validates_with_deprecation_warnings() {
+    let path = workspace_root().join("pipelines").join("from-collector.yaml");
+    let mut sloop = Sloop::spawn(&[OsStr::new("validate"), OsStr::new("--config"), path.as_os_str()], &[]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(status.success(), "validate failed with {status}\n{}", sloop.logs());
+    let stderr = sloop.stderr();
+    for (path, new) in [
+        ("processors.resourcedetection", "resource_detection"),
+        ("exporters.logging", "debug"),
+        ("exporters.otlp", "otlp_grpc"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("warning: {path}: ")) && l.ends_with(&format!("write \"{new}\""))),
+            "no deprecation warning for {path}\n{}",
+            sloop.logs()
+        );
+    }
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("warning: ")).count(),
+        3,
+        "{}",
+        sloop.logs()
+    );
+}
+
+/// Every mistake of a file in one run: each unknown key of a block (serde stops at
+/// the first), an unknown component once (not again where a pipeline names it), a
+/// mistake in `service` and an unset variable, each with its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_every_error_of_the_file_at_once() {
+    let config = "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:4317
+        max_recv_msg_size: 4
+        keepalives: {}
+        tsl: {}
+  zipkinn:
+exporters:
+  otlp_grpc:
+    endpoint: 127.0.0.1:4317
+    headers:
+      authorization: ${SLOOP_TEST_SURELY_UNSET_TOKEN}
+service:
+  telemetry:
+    logz: {}
+  pipelines:
+    traces:
+      receivers: [otlp, zipkinn]
+      exporters: [otlp_grpc]
+";
+    let mut sloop = Sloop::spawn(&["validate"], &[config]);
+    let status = sloop.wait_exit(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "validate accepted a broken config\n{}", sloop.logs());
+    let stderr = sloop.stderr();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).map(str::trim).collect();
+    for want in [
+        "receivers.otlp.protocols.grpc.max_recv_msg_size: unknown field",
+        "receivers.otlp.protocols.grpc.keepalives: unknown field, did you mean keepalive?",
+        "receivers.otlp.protocols.grpc.tsl: unknown field, did you mean tls?",
+        "receivers.zipkinn: ",
+        "exporters.otlp_grpc.headers.authorization: environment variable SLOOP_TEST_SURELY_UNSET_TOKEN is not set",
+        "service.telemetry.logz: unknown field",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "missing {want:?}\n{}",
+            sloop.logs()
+        );
+    }
+    assert_eq!(errors.len(), 6, "{}", sloop.logs());
+    assert!(
+        stderr.starts_with("invalid configuration (6 errors):"),
+        "{}",
+        sloop.logs()
+    );
+}

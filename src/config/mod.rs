@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::providers::Format;
-use figment::value::{Dict, Tag, Value};
+use figment::value::{Dict, Value};
 use figment::Figment;
 use serde::Deserialize;
 
@@ -35,46 +35,171 @@ use crate::confmap::{
     RawValue, Validate,
 };
 
-/// The raw top level: known sections only, component blocks unparsed.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The raw top level: the known sections, component blocks unparsed.
+#[derive(Default)]
 struct RootSections {
-    #[serde(default)]
     receivers: BTreeMap<String, RawValue>,
-    #[serde(default)]
     processors: BTreeMap<String, RawValue>,
-    #[serde(default)]
     exporters: BTreeMap<String, RawValue>,
-    #[serde(default)]
     connectors: BTreeMap<String, RawValue>,
-    #[serde(default)]
     extensions: BTreeMap<String, RawValue>,
     service: Option<RawValue>,
 }
 
+impl RootSections {
+    /// Splits the top level into its sections. An empty section (`processors:` with
+    /// nothing under it, `connectors: {}`) is an empty map, as in the Collector; an
+    /// unknown top-level key or a section that is not a mapping is an error, and the
+    /// other sections are still read.
+    fn read(dict: Dict, errors: &mut Vec<ConfigError>) -> Self {
+        use crate::confmap::SECTIONS as NAMES;
+        let mut root = RootSections::default();
+        for (key, value) in dict {
+            let section = match key.as_str() {
+                "receivers" => &mut root.receivers,
+                "processors" => &mut root.processors,
+                "exporters" => &mut root.exporters,
+                "connectors" => &mut root.connectors,
+                "extensions" => &mut root.extensions,
+                "service" => {
+                    root.service = Some(value);
+                    continue;
+                }
+                other => {
+                    let hint = did_you_mean(other, NAMES)
+                        .map(|s| format!(", did you mean {s}?"))
+                        .unwrap_or_else(|| format!(" (the sections are: {})", NAMES.join(", ")));
+                    errors.push(ConfigError::new(other, format!("unknown section{hint}")));
+                    continue;
+                }
+            };
+            match value {
+                Value::Dict(_, blocks) => section.extend(blocks),
+                Value::Empty(..) => {}
+                other => errors.push(ConfigError::new(
+                    key,
+                    format!(
+                        "expected a mapping of component ids to their settings, found {}",
+                        kind_of(&other)
+                    ),
+                )),
+            }
+        }
+        root
+    }
+}
+
+/// How a config value reads in an error ("a string", "a list").
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::String(..) | Value::Char(..) => "a string",
+        Value::Bool(..) => "a boolean",
+        Value::Num(..) => "a number",
+        Value::Empty(..) => "nothing",
+        Value::Dict(..) => "a mapping",
+        Value::Array(..) => "a list",
+    }
+}
+
 /// `service:` — which extensions run, the pipelines, and sloop's own telemetry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Read key by key ([`ServiceConfig::read`]), so that a mistake in one part (a
+/// telemetry key) does not hide the pipelines from the checks.
+#[derive(Debug)]
 pub struct ServiceConfig {
     /// Extension ids to run.
-    #[serde(default)]
     pub extensions: Vec<String>,
     /// Pipelines by name (`traces`, `traces/name`, `metrics`, `logs/x`).
-    #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineConfig>,
     /// Self-telemetry settings.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub telemetry: TelemetryConfig,
     /// How long shutdown may take to flush batches and exporter queues (sloop's
     /// addition; the Collector has no such key). Default 10s.
-    #[serde(default = "default_shutdown_timeout", deserialize_with = "deserialize_duration")]
     pub shutdown_timeout: Duration,
 }
 
-impl Validate for ServiceConfig {}
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            extensions: Vec::new(),
+            pipelines: BTreeMap::new(),
+            telemetry: TelemetryConfig::default(),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
-fn default_shutdown_timeout() -> Duration {
-    Duration::from_secs(10)
+impl ServiceConfig {
+    /// Reads `service:` key by key, collecting every error with its path; what is
+    /// wrong keeps its default (no pipelines for a broken `pipelines`, so the
+    /// components are still checked).
+    fn read(raw: &RawValue, errors: &mut Vec<ConfigError>) -> Self {
+        #[derive(Deserialize)]
+        struct Extensions(#[serde(deserialize_with = "null_as_default")] Vec<String>);
+        #[derive(Deserialize)]
+        struct Timeout(#[serde(deserialize_with = "deserialize_duration")] Duration);
+        const KEYS: [&str; 4] = ["extensions", "pipelines", "telemetry", "shutdown_timeout"];
+
+        let mut service = ServiceConfig::default();
+        let dict = match raw {
+            Value::Dict(_, dict) => dict.clone(),
+            Value::Empty(..) => Dict::new(),
+            other => {
+                errors.push(ConfigError::new(
+                    "service",
+                    format!("expected a mapping, found {}", kind_of(other)),
+                ));
+                return service;
+            }
+        };
+        for (key, value) in dict {
+            let path = format!("service.{key}");
+            let found_errors = |es: Vec<ConfigError>, errors: &mut Vec<ConfigError>| {
+                errors.extend(es.into_iter().map(|e| e.under(&path)))
+            };
+            match key.as_str() {
+                "extensions" => match value.deserialize::<Extensions>() {
+                    Ok(Extensions(list)) => service.extensions = list,
+                    Err(e) => found_errors(ConfigError::from_figment(e), errors),
+                },
+                "shutdown_timeout" => match value.deserialize::<Timeout>() {
+                    Ok(Timeout(timeout)) => service.shutdown_timeout = timeout,
+                    Err(e) => found_errors(ConfigError::from_figment(e), errors),
+                },
+                "telemetry" => match parse_block::<TelemetryConfig>(&value) {
+                    Ok(telemetry) => service.telemetry = telemetry,
+                    Err(es) => found_errors(es, errors),
+                },
+                "pipelines" => match value {
+                    Value::Dict(_, pipelines) => {
+                        for (name, pipeline) in pipelines {
+                            match parse_block::<PipelineConfig>(&pipeline) {
+                                Ok(pipeline) => {
+                                    service.pipelines.insert(name, pipeline);
+                                }
+                                Err(es) => errors.extend(es.into_iter().map(|e| e.under(&format!("{path}.{name}")))),
+                            }
+                        }
+                    }
+                    Value::Empty(..) => {}
+                    other => errors.push(ConfigError::new(
+                        path,
+                        format!(
+                            "expected a mapping of pipeline names to pipelines, found {}",
+                            kind_of(&other)
+                        ),
+                    )),
+                },
+                other => {
+                    let hint = did_you_mean(other, KEYS)
+                        .map(|s| format!(", did you mean {s}?"))
+                        .unwrap_or_else(|| format!(", expected one of: {}", KEYS.join(", ")));
+                    errors.push(ConfigError::new(path, format!("unknown field{hint}")));
+                }
+            }
+        }
+        service
+    }
 }
 
 /// One pipeline's component lists.
@@ -82,15 +207,17 @@ fn default_shutdown_timeout() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Receiver ids feeding the pipeline.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub receivers: Vec<String>,
     /// Processor ids, run in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub processors: Vec<String>,
     /// Exporter ids; every one receives everything.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub exporters: Vec<String>,
 }
+
+impl Validate for PipelineConfig {}
 
 /// `service.telemetry`.
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +230,8 @@ pub struct TelemetryConfig {
     #[serde(default, deserialize_with = "null_as_default")]
     pub metrics: MetricsConfig,
 }
+
+impl Validate for TelemetryConfig {}
 
 /// `service.telemetry.logs`.
 #[derive(Debug, Deserialize)]
@@ -236,12 +365,16 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// `service.shutdown_timeout`.
     pub shutdown_timeout: Duration,
+    /// What works but should be written differently (deprecated type names), with
+    /// its path; `sloop validate` prints these and `sloop` logs them at start.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Config {
     /// Loads `paths` and checks everything; all problems are reported together.
     pub fn from_files(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
-        Self::from_dict(load(paths)?).map_err(|ConfigErrors(mut errors)| {
+        let (dict, unexpanded) = load(paths)?;
+        Self::from_expanded(dict, unexpanded).map_err(|ConfigErrors(mut errors)| {
             let sources: Vec<(String, String)> = paths
                 .iter()
                 .filter_map(|p| Some((p.display().to_string(), std::fs::read_to_string(p).ok()?)))
@@ -263,16 +396,12 @@ impl Config {
     /// fixed environment, so a run does not depend on the machine it runs on.
     pub fn from_yaml_with_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
         let sources = [("<config>".to_string(), text.to_string())];
-        let dict: Dict = Figment::from(serde_saphyr::figment::Yaml::string(text))
+        let mut dict: Dict = Figment::from(serde_saphyr::figment::Yaml::string(text))
             .extract()
             .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
-        let mut errors = Vec::new();
-        let mut dict = dict;
-        expand_dict(&mut dict, "", lookup, &mut errors);
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        Self::from_dict(dict).map_err(|ConfigErrors(mut errors)| {
+        let mut unexpanded = Vec::new();
+        expand_dict(&mut dict, "", lookup, &mut unexpanded);
+        Self::from_expanded(dict, unexpanded).map_err(|ConfigErrors(mut errors)| {
             for error in &mut errors {
                 error.resolve_location(&sources);
             }
@@ -280,60 +409,49 @@ impl Config {
         })
     }
 
+    /// Checks values whose `${...}` references are expanded, except those in
+    /// `unexpanded` (their errors). The rest of the file is checked all the same;
+    /// what follows from a value left unexpanded (at or under its path) is not
+    /// reported a second time.
+    fn from_expanded(dict: Dict, unexpanded: Vec<ConfigError>) -> Result<Config, ConfigErrors> {
+        if unexpanded.is_empty() {
+            return Self::from_dict(dict);
+        }
+        let follows = |error: &ConfigError| {
+            unexpanded.iter().any(|cause| {
+                error.path == cause.path
+                    || error.path.starts_with(&format!("{}.", cause.path))
+                    || error.path.starts_with(&format!("{}[", cause.path))
+            })
+        };
+        let mut errors = unexpanded.clone();
+        if let Err(ConfigErrors(others)) = Self::from_dict(dict) {
+            errors.extend(others.into_iter().filter(|e| !follows(e)));
+        }
+        Err(ConfigErrors(errors))
+    }
+
     /// Parses merged config values.
     pub fn from_dict(dict: Dict) -> Result<Config, ConfigErrors> {
-        let root: RootSections = Value::Dict(Tag::Default, dict)
-            .deserialize()
-            .map_err(|e| ConfigErrors(ConfigError::from_figment(e)))?;
         let mut errors = Vec::new();
-        let receivers = parse_section(
-            "receivers",
-            "receiver",
-            &root.receivers,
-            components::RECEIVERS,
-            &mut errors,
-        );
-        let processors = parse_section(
-            "processors",
-            "processor",
-            &root.processors,
-            components::PROCESSORS,
-            &mut errors,
-        );
-        let exporters = parse_section(
-            "exporters",
-            "exporter",
-            &root.exporters,
-            components::EXPORTERS,
-            &mut errors,
-        );
-        let connectors = parse_section(
-            "connectors",
-            "connector",
-            &root.connectors,
-            components::CONNECTORS,
-            &mut errors,
-        );
-        let extensions = parse_section(
-            "extensions",
-            "extension",
-            &root.extensions,
-            components::EXTENSIONS,
-            &mut errors,
-        );
+        let mut warnings = Vec::new();
+        let root = RootSections::read(dict, &mut errors);
+        let mut sections = Sections {
+            errors: &mut errors,
+            warnings: &mut warnings,
+        };
+        let receivers = sections.parse("receivers", "receiver", &root.receivers, components::RECEIVERS);
+        let processors = sections.parse("processors", "processor", &root.processors, components::PROCESSORS);
+        let exporters = sections.parse("exporters", "exporter", &root.exporters, components::EXPORTERS);
+        let connectors = sections.parse("connectors", "connector", &root.connectors, components::CONNECTORS);
+        let extensions = sections.parse("extensions", "extension", &root.extensions, components::EXTENSIONS);
 
         let service = match &root.service {
             None => {
                 errors.push(ConfigError::new("service", "missing: a config needs service.pipelines"));
                 None
             }
-            Some(raw) => match parse_block::<ServiceConfig>(raw) {
-                Ok(service) => Some(service),
-                Err(es) => {
-                    errors.extend(es.into_iter().map(|e| e.under("service")));
-                    None
-                }
-            },
+            Some(raw) => Some(ServiceConfig::read(raw, &mut errors)),
         };
         let Some(service) = service else {
             return Err(ConfigErrors(errors));
@@ -481,6 +599,7 @@ impl Config {
             plan,
             telemetry: service.telemetry,
             shutdown_timeout: service.shutdown_timeout,
+            warnings,
         })
     }
 }
@@ -490,46 +609,82 @@ impl Config {
 /// name it without a second error) but cannot be built.
 type Section<C> = BTreeMap<ComponentId, (&'static [Signal], Option<Box<C>>)>;
 
-fn parse_section<C: ?Sized>(
-    section: &str,
-    kind: &str,
-    blocks: &BTreeMap<String, RawValue>,
-    factories: &[Factory<C>],
-    errors: &mut Vec<ConfigError>,
-) -> Section<C> {
-    let mut parsed = BTreeMap::new();
-    for (key, value) in blocks {
-        let path = format!("{section}.{key}");
-        let id = match ComponentId::parse(key) {
-            Ok(id) => id,
-            Err(e) => {
-                errors.push(ConfigError::new(path, format!("invalid component id: {e}")));
-                continue;
-            }
-        };
-        let Some(factory) = registry::find(factories, id.type_name()) else {
-            let names = registry::names(factories);
-            let hint = match did_you_mean(id.type_name(), names.iter().copied()) {
-                Some(best) => format!(", did you mean {best}?"),
-                None => format!(" (known: {})", names.join(", ")),
+/// Where [`Sections::parse`] reports.
+struct Sections<'a> {
+    errors: &'a mut Vec<ConfigError>,
+    warnings: &'a mut Vec<ConfigError>,
+}
+
+impl Sections<'_> {
+    /// Parses one section's component blocks with the factories of its kind.
+    fn parse<C: ?Sized>(
+        &mut self,
+        section: &str,
+        kind: &str,
+        blocks: &BTreeMap<String, RawValue>,
+        factories: &[Factory<C>],
+    ) -> Section<C> {
+        let mut parsed = BTreeMap::new();
+        for (key, value) in blocks {
+            let path = format!("{section}.{key}");
+            let id = match ComponentId::parse(key) {
+                Ok(id) => id,
+                Err(e) => {
+                    self.errors
+                        .push(ConfigError::new(path, format!("invalid component id: {e}")));
+                    continue;
+                }
             };
-            errors.push(ConfigError::new(
-                path,
-                format!("unknown {kind} type {:?}{hint}", id.type_name()),
-            ));
-            continue;
-        };
-        match (factory.parse)(value) {
-            Ok(config) => {
-                parsed.insert(id, (factory.signals, Some(config)));
+            let Some(factory) = registry::find(factories, id.type_name()) else {
+                self.errors.push(ConfigError::new(
+                    path,
+                    unknown_type(kind, section, id.type_name(), factories),
+                ));
+                // Defined as far as pipelines go, for every signal: one error per
+                // unknown component, not another for every pipeline naming it.
+                const EVERY_SIGNAL: &[Signal] = &Signal::ALL;
+                parsed.insert(id, (EVERY_SIGNAL, None));
+                continue;
+            };
+            if factory.type_name != id.type_name() {
+                self.warnings.push(ConfigError::new(
+                    path.clone(),
+                    format!(
+                        "\"{}\" is a deprecated name of the {kind} type \"{}\"; it works the same, \
+                         but write \"{}\"",
+                        id.type_name(),
+                        factory.type_name,
+                        factory.type_name
+                    ),
+                ));
             }
-            Err(es) => {
-                errors.extend(es.into_iter().map(|e| e.under(&path)));
-                parsed.insert(id, (factory.signals, None));
+            match (factory.parse)(value) {
+                Ok(config) => {
+                    parsed.insert(id, (factory.signals, Some(config)));
+                }
+                Err(es) => {
+                    self.errors.extend(es.into_iter().map(|e| e.under(&path)));
+                    parsed.insert(id, (factory.signals, None));
+                }
             }
         }
+        parsed
     }
-    parsed
+}
+
+/// The error for a component type sloop does not have: a hint when the name is a
+/// near miss of one it has, otherwise the list of what it has.
+fn unknown_type<C: ?Sized>(kind: &str, section: &str, name: &str, factories: &[Factory<C>]) -> String {
+    let names = registry::names(factories);
+    if let Some(best) = did_you_mean(name, names.iter().copied()) {
+        return format!("unknown {kind} type {name:?}, did you mean {best}?");
+    }
+    let mut types: Vec<&str> = factories.iter().map(|f| f.type_name).collect();
+    types.sort_unstable();
+    format!(
+        "{name:?} is not a {kind} type sloop has; the {section} sloop has are: {}",
+        types.join(", ")
+    )
 }
 
 struct Defined<'a> {

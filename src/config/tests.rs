@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::confmap::load_with_env;
 use figment::providers::Env;
+use figment::value::Tag;
 
 fn errors_of(yaml: &str) -> Vec<String> {
     match Config::from_yaml(yaml) {
@@ -101,11 +102,11 @@ service:
     let expected = [
         "receivers.otlp.protocols.grpc.endpoint: \"no-port\" is not host:port",
         "processors.batch.timeout: invalid duration 5: missing unit (e.g. 5s)",
-        "processors.bogus: unknown processor type \"bogus\"",
+        "processors.bogus: \"bogus\" is not a processor type sloop has; the processors sloop has are: attributes, batch,",
         "exporters.debug.verbosity: unknown value, expected one of: basic, normal, detailed",
         "exporters.otlpgrpc/x: unknown exporter type \"otlpgrpc\", did you mean otlp_grpc?",
         "service.pipelines.spans: unknown signal \"spans\"",
-        "service.pipelines.traces.receivers[1]: receiver \"kafka\" is not defined under receivers",
+        "service.pipelines.traces.receivers[1]: receiver \"kafka\" is not defined under receivers or connectors",
         "service.pipelines.traces.exporters[1]: exporter \"otlp_grpc/missing\" is not defined under exporters",
     ];
     for want in expected {
@@ -174,7 +175,7 @@ fn unknown_top_level_section_is_an_error() {
     let errors = errors_of(&format!(
         "receivers:\n  otlp:\n    protocols:\n      http:\nexporters:\n  debug:\nconnector:\n  x:\n{PIPELINE}"
     ));
-    assert!(errors[0].starts_with("connector: unknown field"), "{errors:?}");
+    assert_eq!(errors, vec!["connector: unknown section, did you mean connectors?"]);
 }
 
 #[test]
@@ -188,7 +189,8 @@ fn files_merge_in_order_and_env_expands() {
         "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: ${env:SLOOP_TEST_HOST:-127.0.0.1}:${env:SLOOP_TEST_PORT}\n",
     );
     let lookup = |name: &str| (name == "SLOOP_TEST_PORT").then(|| "2222".to_string());
-    let dict = load_with_env(&[base, overlay], &lookup, Env::prefixed("SLOOP_TEST_UNSET_PREFIX_")).unwrap();
+    let (dict, errors) = load_with_env(&[base, overlay], &lookup, Env::prefixed("SLOOP_TEST_UNSET_PREFIX_")).unwrap();
+    assert_eq!(errors, vec![]);
     let endpoint = Value::Dict(Tag::Default, dict)
         .find("receivers.otlp.protocols.grpc.endpoint")
         .and_then(|v| v.into_string());
@@ -204,7 +206,7 @@ fn env_overrides_use_prefix_and_double_underscore() {
     // A prefix no other test uses; variables outside the known sections are ignored.
     std::env::set_var("SLOOPCFGTEST_SERVICE__TELEMETRY__LOGS__LEVEL", "debug");
     std::env::set_var("SLOOPCFGTEST_BIN", "/not/a/section");
-    let dict = load_with_env(&[file], &|_| None, Env::prefixed("SLOOPCFGTEST_")).unwrap();
+    let (dict, _) = load_with_env(&[file], &|_| None, Env::prefixed("SLOOPCFGTEST_")).unwrap();
     let config = Config::from_dict(dict).unwrap();
     assert_eq!(config.telemetry.logs.level, LogLevel::Debug);
 }
@@ -215,10 +217,10 @@ fn unset_variable_without_default_names_its_path() {
         "unset.yaml",
         &format!("receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlp_grpc:\n    endpoint: x:1\n    headers:\n      api-key: ${{env:SLOOP_DEFINITELY_UNSET}}\n{PIPELINE}"),
     );
-    let errors = load_with_env(&[file], &|_| None, Env::prefixed("SLOOP_TEST_UNSET_PREFIX_")).unwrap_err();
-    assert_eq!(errors.0.len(), 1);
-    assert_eq!(errors.0[0].path, "exporters.otlp_grpc.headers.api-key");
-    assert!(errors.0[0].message.contains("SLOOP_DEFINITELY_UNSET is not set"));
+    let (_, errors) = load_with_env(&[file], &|_| None, Env::prefixed("SLOOP_TEST_UNSET_PREFIX_")).unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "exporters.otlp_grpc.headers.api-key");
+    assert!(errors[0].message.contains("SLOOP_DEFINITELY_UNSET is not set"));
 }
 
 #[test]
@@ -489,4 +491,170 @@ service:
     let fine = Config::from_yaml(&config("bearertokenauth", "headers_setter", all)).expect("valid");
     let shown = format!("{:?}", fine.extensions);
     assert!(!shown.contains("a-very-secret-token"), "{shown}");
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "API_KEY" => Some("secret".into()),
+        "OTLP_PORT" => Some("4317".into()),
+        _ => None,
+    }
+}
+
+#[test]
+fn references_without_a_scheme_read_the_environment_as_in_the_collector() {
+    let config = Config::from_yaml_with_env(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:${OTLP_PORT}\n\
+         exporters:\n  otlp_http:\n    endpoint: http://127.0.0.1:${NOT_SET:-4318}\n    headers:\n      \
+         authorization: Bearer ${API_KEY}\n      x-literal: $${API_KEY}\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp_http]\n",
+        &env,
+    )
+    .unwrap();
+    let rendered = format!("{:?}", config.exporters);
+    assert!(rendered.contains("Bearer secret"), "{rendered}");
+    assert!(rendered.contains("${API_KEY}"), "{rendered}");
+    assert!(rendered.contains("127.0.0.1:4318"), "{rendered}");
+}
+
+#[test]
+fn every_error_of_the_file_is_reported_at_once() {
+    // An unset variable, an error in service.telemetry, an unknown component, a
+    // block with three unknown keys and a broken pipeline: each is reported, and
+    // nothing is reported twice.
+    let errors = Config::from_yaml_with_env(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:4317
+  jaegerx:
+processors:
+  batch:
+    timeot: 1s
+    send_batch_sise: 10
+    bogus: true
+exporters:
+  otlp_http:
+    endpoint: http://127.0.0.1:4318
+    headers:
+      authorization: Bearer ${env:UNSET_TOKEN}
+service:
+  telemetry:
+    logs:
+      lvel: info
+  pipelines:
+    traces:
+      receivers: [otlp, jaegerx]
+      processors: [batch, nope]
+      exporters: [otlp_http]
+",
+        &env,
+    )
+    .unwrap_err()
+    .0;
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let want = [
+        "exporters.otlp_http.headers.authorization: environment variable UNSET_TOKEN is not set",
+        "receivers.jaegerx: \"jaegerx\" is not a receiver type sloop has; the receivers sloop has are: ",
+        "processors.batch.timeot: unknown field, did you mean timeout?",
+        "processors.batch.send_batch_sise: unknown field, did you mean send_batch_size?",
+        "processors.batch.bogus: unknown field",
+        "service.telemetry.logs.lvel: unknown field, did you mean level?",
+        "service.pipelines.traces.processors[1]: processor \"nope\" is not defined under processors",
+    ];
+    for want in want {
+        assert!(
+            text.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in:\n{}",
+            text.join("\n")
+        );
+    }
+    assert_eq!(text.len(), want.len(), "{}", text.join("\n"));
+}
+
+#[test]
+fn did_you_mean_only_for_near_misses() {
+    let errors = errors_of(&format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+         processors:\n  k8s_attributes:\n  memorylimiter:\nexporters:\n  debug:\n{PIPELINE}"
+    ));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("processors.k8s_attributes: \"k8s_attributes\" is not a processor type sloop has"),
+        "{errors:?}"
+    );
+    assert!(!errors[0].contains("did you mean"), "{errors:?}");
+    assert_eq!(
+        errors[1],
+        "processors.memorylimiter: unknown processor type \"memorylimiter\", did you mean memory_limiter?"
+    );
+}
+
+#[test]
+fn empty_sections_and_hostless_endpoints_load() {
+    let config = Config::from_yaml(
+        "
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: :4317
+      http:
+        endpoint: \":4318\"
+processors:
+connectors: {}
+extensions:
+exporters:
+  debug:
+service:
+  extensions:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors:
+      exporters: [debug]
+",
+    )
+    .unwrap();
+    assert_eq!(config.pipelines.len(), 1);
+    assert!(config.processors.is_empty() && config.connectors.is_empty());
+    assert_eq!(crate::accept::listen_address(":4317"), "0.0.0.0:4317");
+    assert_eq!(crate::accept::listen_address("127.0.0.1:4317"), "127.0.0.1:4317");
+}
+
+#[test]
+fn deprecated_type_names_work_with_a_warning() {
+    let config = Config::from_yaml(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+         processors:\n  resourcedetection:\n    detectors: [env]\n  resource_detection/new:\n    detectors: [env]\n\
+         exporters:\n  debug:\n  otlp:\n    endpoint: 127.0.0.1:4317\n  otlphttp:\n    endpoint: http://127.0.0.1:4318\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [resourcedetection, resource_detection/new]\n      exporters: [debug, otlp, otlphttp]\n"
+    )
+    .unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        vec![
+            "processors.resourcedetection: \"resourcedetection\" is a deprecated name of the processor type \"resource_detection\"; it works the same, but write \"resource_detection\"",
+            "exporters.otlp: \"otlp\" is a deprecated name of the exporter type \"otlp_grpc\"; it works the same, but write \"otlp_grpc\"",
+            "exporters.otlphttp: \"otlphttp\" is a deprecated name of the exporter type \"otlp_http\"; it works the same, but write \"otlp_http\"",
+        ]
+    );
+    // The registry holds both spellings of every renamed type.
+    for (old, new) in [
+        ("resourcedetection", "resource_detection"),
+        ("loadbalancing", "load_balancing"),
+        ("spanmetrics", "span_metrics"),
+        ("otlp", "otlp_grpc"),
+        ("otlphttp", "otlp_http"),
+        ("logging", "debug"),
+    ] {
+        let found = registry::find(components::PROCESSORS, old)
+            .map(|f| f.type_name)
+            .or_else(|| registry::find(components::EXPORTERS, old).map(|f| f.type_name))
+            .or_else(|| registry::find(components::CONNECTORS, old).map(|f| f.type_name));
+        assert_eq!(found, Some(new), "{old}");
+    }
 }

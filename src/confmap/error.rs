@@ -98,27 +98,27 @@ impl ConfigError {
     /// Converts a figment/serde error into ours, keeping its path and adding a
     /// "did you mean" hint for misspelled keys and values.
     pub fn from_figment(error: figment::Error) -> Vec<ConfigError> {
-        error
-            .into_iter()
-            .map(|e| {
-                // figment's path already ends with the offending key.
-                let path = e.path.join(".");
-                let message = match &e.kind {
-                    Kind::UnknownField(field, expected) => unknown("field", field, expected),
-                    Kind::UnknownVariant(value, expected) => unknown("value", value, expected),
-                    Kind::MissingField(field) => format!("missing required field `{field}`"),
-                    Kind::InvalidType(actual, expected) => {
-                        format!("invalid type: found {actual}, expected {expected}")
-                    }
-                    Kind::InvalidValue(actual, expected) => {
-                        format!("invalid value: found {actual}, expected {expected}")
-                    }
-                    Kind::Message(message) => message.clone(),
-                    other => other.to_string(),
-                };
-                ConfigError::new(path, message)
-            })
-            .collect()
+        error.into_iter().map(|e| Self::from_one(&e)).collect()
+    }
+
+    /// One error of a figment chain (see [`ConfigError::from_figment`]).
+    pub(crate) fn from_one(e: &figment::Error) -> ConfigError {
+        // figment's path already ends with the offending key.
+        let path = e.path.join(".");
+        let message = match &e.kind {
+            Kind::UnknownField(field, expected) => unknown("field", field, expected),
+            Kind::UnknownVariant(value, expected) => unknown("value", value, expected),
+            Kind::MissingField(field) => format!("missing required field `{field}`"),
+            Kind::InvalidType(actual, expected) => {
+                format!("invalid type: found {actual}, expected {expected}")
+            }
+            Kind::InvalidValue(actual, expected) => {
+                format!("invalid value: found {actual}, expected {expected}")
+            }
+            Kind::Message(message) => message.clone(),
+            other => other.to_string(),
+        };
+        ConfigError::new(path, message)
     }
 }
 
@@ -130,13 +130,19 @@ fn unknown(what: &str, found: &str, expected: &[&str]) -> String {
     }
 }
 
-/// The candidate closest to `found`, if any is close enough to be a likely typo.
+/// The candidate closest to `found`, if any is near enough to be a likely typo: at
+/// most one edit (insertion, deletion, substitution or swap of neighbours, ignoring
+/// case) per four characters of `found`, and at least one allowed. Only near misses
+/// get a hint; `k8s_attributes` is not a misspelling of `attributes`, and a hint
+/// pointing there sends the reader the wrong way.
 pub fn did_you_mean<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let found_lower = found.to_lowercase();
+    let allowed = (found.chars().count() / 4).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(found, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::damerau_levenshtein(&found_lower, &c.to_lowercase()), c))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
 

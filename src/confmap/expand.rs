@@ -1,5 +1,6 @@
 //! `${env:VAR}` and `${env:VAR:-default}` expansion inside config values, as in the
-//! Collector. `$$` is a literal `$`. When a whole value is a single reference, the
+//! Collector; `${VAR}` and `${VAR:-default}` are the same (`env` is the Collector's
+//! default scheme). `$$` is a literal `$`. When a whole value is a single reference, the
 //! result is typed like a YAML scalar (`${env:PORT}` can feed an integer field).
 //!
 //! Unlike the Collector, an unset variable without a default is an error rather than
@@ -78,10 +79,16 @@ fn expand_str(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Exp
             .find('}')
             .ok_or_else(|| format!("unterminated reference in {text:?}: missing '}}'"))?;
         let body = &body_start[..end];
-        let Some(reference) = body.strip_prefix("env:") else {
-            return Err(format!(
-                "unsupported reference ${{{body}}} in {text:?}: only ${{env:NAME}} and ${{env:NAME:-default}} are supported"
-            ));
+        // `${env:NAME}`, or `${NAME}` with the default scheme; any other scheme
+        // (`file:`, `http:`, `yaml:`) is not something sloop reads.
+        let reference = match body.strip_prefix("env:") {
+            Some(reference) => reference,
+            None if body.split_once(":-").map_or(body, |(name, _)| name).contains(':') => {
+                return Err(format!(
+                    "unsupported reference ${{{body}}} in {text:?}: only ${{env:NAME}}, ${{NAME}} and their :-default forms are supported"
+                ))
+            }
+            None => body,
         };
         let (name, default) = match reference.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
@@ -156,6 +163,10 @@ mod tests {
         assert_eq!(expand("a$$b").unwrap(), "a$b");
         assert_eq!(expand("host:${env:PORT}").unwrap(), "host:4317");
         assert_eq!(expand("cost $5").unwrap(), "cost $5");
+        // The Collector's default scheme is env.
+        assert_eq!(expand("Bearer ${API_KEY}").unwrap(), "Bearer secret");
+        assert_eq!(expand("${MISSING:-a:b}").unwrap(), "a:b");
+        assert_eq!(expand("$${API_KEY}").unwrap(), "${API_KEY}");
     }
 
     #[test]
@@ -163,6 +174,7 @@ mod tests {
         assert!(expand("${env:MISSING}").unwrap_err().contains("MISSING is not set"));
         assert!(expand("${env:OOPS").unwrap_err().contains("unterminated"));
         assert!(expand("${file:/x}").unwrap_err().contains("unsupported reference"));
+        assert!(expand("${NOPE}").unwrap_err().contains("NOPE is not set"));
         assert!(expand("${env:bad-name}")
             .unwrap_err()
             .contains("invalid environment variable name"));

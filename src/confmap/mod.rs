@@ -26,8 +26,9 @@ pub use expand::expand_dict;
 /// An unparsed config value (a YAML node after merging and expansion).
 pub type RawValue = Value;
 
-/// The top-level sections; environment overrides outside them are ignored.
-const SECTIONS: [&str; 6] = [
+/// The top-level sections of a config file; environment overrides outside them
+/// are ignored.
+pub const SECTIONS: [&str; 6] = [
     "receivers",
     "processors",
     "exporters",
@@ -46,21 +47,93 @@ pub trait Validate {
 
 /// Parses a component block into `T` strictly, then runs its checks.
 /// An empty block (`batch:`) parses as `{}`, so every field takes its default.
+/// Every problem of the block is reported, not only the first (see
+/// [`deserialize_all`]); its checks run once the keys it has parsed.
 pub fn parse_block<T: DeserializeOwned + Validate>(value: &RawValue) -> Result<T, Vec<ConfigError>> {
-    let empty;
-    let value = match value {
-        Value::Empty(..) => {
-            empty = Value::Dict(Tag::Default, Dict::new());
-            &empty
-        }
-        other => other,
+    let (parsed, mut errors) = deserialize_all::<T>(value);
+    if let Some(parsed) = &parsed {
+        errors.extend(parsed.validate());
+    }
+    match parsed {
+        Some(parsed) if errors.is_empty() => Ok(parsed),
+        _ => Err(errors),
+    }
+}
+
+/// Deserializes `value` into `T`, collecting every error rather than the first.
+///
+/// serde stops at the first problem, so a block with three unknown keys would take
+/// three runs to fix. Here each key that is in the way (unknown, or of the wrong
+/// type or value) is reported, removed from a copy of the value, and the rest
+/// deserialized again, until it parses or nothing more can be removed. A required
+/// field removed that way is not reported again as missing. The result is `T` when
+/// what remained parsed (the errors say what was left out).
+pub fn deserialize_all<T: DeserializeOwned>(value: &RawValue) -> (Option<T>, Vec<ConfigError>) {
+    let empty = Value::Dict(Tag::Default, Dict::new());
+    let mut current = match value {
+        Value::Empty(..) => empty,
+        other => other.clone(),
     };
-    let parsed: T = value.deserialize().map_err(ConfigError::from_figment)?;
-    let errors = parsed.validate();
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
+    let mut errors = Vec::new();
+    let mut removed: Vec<Vec<String>> = Vec::new();
+    // Each round removes at least one key, so the loop ends; the bound keeps a
+    // pathological file from costing more than a few dozen parses.
+    for _ in 0..64 {
+        let failure = match current.deserialize::<T>() {
+            Ok(parsed) => return (Some(parsed), errors),
+            Err(failure) => failure,
+        };
+        let mut progressed = false;
+        for error in failure {
+            if let figment::error::Kind::MissingField(field) = &error.kind {
+                let mut path = error.path.clone();
+                if path.last().map(String::as_str) != Some(field.as_ref()) {
+                    path.push(field.to_string());
+                }
+                if removed.contains(&path) {
+                    continue;
+                }
+            }
+            errors.push(ConfigError::from_one(&error));
+            let removable = matches!(
+                error.kind,
+                figment::error::Kind::UnknownField(..)
+                    | figment::error::Kind::InvalidType(..)
+                    | figment::error::Kind::InvalidValue(..)
+                    | figment::error::Kind::UnknownVariant(..)
+                    | figment::error::Kind::InvalidLength(..)
+            );
+            if removable && remove_at(&mut current, &error.path) {
+                removed.push(error.path.clone());
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    (None, errors)
+}
+
+/// Removes the key at `path` (map keys from the root) from `value`; false when
+/// there is none to remove.
+fn remove_at(value: &mut Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut node = value;
+    for key in parents {
+        node = match node {
+            Value::Dict(_, dict) => match dict.get_mut(key) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match node {
+        Value::Dict(_, dict) => dict.remove(last).is_some(),
+        _ => false,
     }
 }
 
@@ -84,8 +157,37 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Serde helper for enum values the Collector reads case-insensitively (`level:
+/// INFO`, `verbosity: Detailed`): the text is lowercased, then matched against the
+/// enum's lowercase names, so an unknown value still gets the usual "did you mean".
+pub fn case_insensitive<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::IntoDeserializer;
+    let text = String::deserialize(deserializer)?.to_lowercase();
+    T::deserialize(text.into_deserializer())
+}
+
+/// [`case_insensitive`] for an optional value.
+pub fn case_insensitive_option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::IntoDeserializer;
+    match Option::<String>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(text) => T::deserialize(text.to_lowercase().into_deserializer()).map(Some),
+    }
+}
+
 /// Reads, merges and expands the config files and `SLOOP_` environment overrides.
-pub fn load(paths: &[PathBuf]) -> Result<Dict, ConfigErrors> {
+/// Files that cannot be read are the error; references that cannot be expanded are
+/// returned beside the values (and left as written), so that the rest of the file
+/// is still checked and every problem reported at once.
+pub fn load(paths: &[PathBuf]) -> Result<(Dict, Vec<ConfigError>), ConfigErrors> {
     load_with_env(paths, &|name| std::env::var(name).ok(), Env::prefixed("SLOOP_"))
 }
 
@@ -93,7 +195,7 @@ pub(crate) fn load_with_env(
     paths: &[PathBuf],
     lookup: &dyn Fn(&str) -> Option<String>,
     env: Env,
-) -> Result<Dict, ConfigErrors> {
+) -> Result<(Dict, Vec<ConfigError>), ConfigErrors> {
     if paths.is_empty() {
         return Err(ConfigErrors(vec![ConfigError::new(
             "",
@@ -133,9 +235,5 @@ pub(crate) fn load_with_env(
         )
     })?;
     expand::expand_dict(&mut dict, "", lookup, &mut errors);
-    if errors.is_empty() {
-        Ok(dict)
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    Ok((dict, errors))
 }

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`forward`] | any signal → the same signal | hands everything to every pipeline that lists it |
 //! | [`routing`] | any signal → the same signal | sends each resource, span, log or metric to the pipelines of the first route whose condition holds |
-//! | [`spanmetrics`] | traces → metrics | counts calls and records durations per service, span name, kind, status and configured dimensions |
+//! | [`span_metrics`] | traces → metrics | counts calls and records durations per service, span name, kind, status and configured dimensions |
 //!
 //! A connector is built once per (from, to) pair of signals it joins. What it emits
 //! goes into the pipelines that list it as a receiver; a refusal from one of them
@@ -17,7 +17,7 @@
 
 pub mod forward;
 pub mod routing;
-pub mod spanmetrics;
+pub mod span_metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@
 pub mod debug;
 pub mod file;
 pub mod helper;
-pub mod loadbalancing;
+pub mod load_balancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
 

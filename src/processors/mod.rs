@@ -8,7 +8,7 @@ pub mod filter;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod resource;
-pub mod resourcedetection;
+pub mod resource_detection;
 pub mod sli;
 pub mod slo;
 pub mod tail_sampling;

@@ -65,14 +65,14 @@ The sloop config as it goes into the ConfigMap: `config` from the values, with
 {{- end }}
 {{- end }}
 {{- if .Values.presets.resourceDetection.enabled }}
-{{- $_ := set $processors "resourcedetection/k8s" (dict "detectors" (list "env" "k8s_downward")) }}
+{{- $_ := set $processors "resource_detection/k8s" (dict "detectors" (list "env" "k8s_downward")) }}
 {{- $pipelines := $config.service.pipelines }}
 {{- range $name := .Values.presets.resourceDetection.pipelines }}
 {{- $pipeline := get $pipelines $name }}
 {{- if not $pipeline }}
 {{- fail (printf "presets.resourceDetection.pipelines: %q is not a pipeline under config.service.pipelines" $name) }}
 {{- end }}
-{{- $_ := set $pipeline "processors" (prepend ($pipeline.processors | default list) "resourcedetection/k8s") }}
+{{- $_ := set $pipeline "processors" (prepend ($pipeline.processors | default list) "resource_detection/k8s") }}
 {{- end }}
 {{- end }}
 {{- $_ := set $config "processors" $processors }}
@@ -157,7 +157,7 @@ spec:
       ports:
         {{- include "sloop.containerPorts" . | trim | nindent 8 }}
       env:
-        # Downward API: the resourcedetection processor's k8s_downward detector
+        # Downward API: the resource_detection processor's k8s_downward detector
         # reads these, and the receivers bind ${env:K8S_POD_IP}.
         - name: K8S_POD_NAME
           valueFrom:

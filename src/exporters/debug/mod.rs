@@ -1,4 +1,9 @@
 //! `debug` — writes what it receives to stderr, as the Collector's debug exporter.
+//! `logging`, the Collector's removed exporter, is a deprecated name of it: its
+//! `loglevel` maps to `verbosity` (`debug` → `detailed`, `info` → `normal`, `warn`
+//! and `error` → `basic`), and the two sampling keys mean the same (applied to
+//! batches: the first `sampling_initial` each second in full, then every
+//! `sampling_thereafter`-th; the others get their summary line).
 //!
 #![doc = concat!("```yaml\n", include_str!("example.yaml"), "```")]
 
@@ -7,7 +12,8 @@ mod config;
 mod tests;
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use config::{DebugConfig, Verbosity};
 
@@ -22,7 +28,7 @@ use crate::pdata::{data_point_count, Telemetry};
 /// Registry entry.
 pub const FACTORY: ExporterFactory = ExporterFactory {
     type_name: "debug",
-    aliases: &[],
+    aliases: &["logging"],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
     example: include_str!("example.yaml"),
@@ -37,7 +43,13 @@ impl DebugConfig {
     pub fn exporter(&self, id: &ComponentId) -> Result<Arc<dyn Exporter>, StartError> {
         Ok(Arc::new(DebugExporter {
             id: id.to_string(),
-            verbosity: self.verbosity,
+            verbosity: self.verbosity(),
+            sampler: Sampler {
+                initial: self.sampling_initial,
+                thereafter: self.sampling_thereafter.max(1),
+                window: Mutex::new((Instant::now(), 0)),
+            },
+            to_stderr: self.use_internal_logger,
         }))
     }
 
@@ -51,16 +63,46 @@ impl DebugConfig {
 pub struct DebugExporter {
     id: String,
     verbosity: Verbosity,
+    sampler: Sampler,
+    to_stderr: bool,
+}
+
+/// Which batches are written in full: the first `initial` of each second, then every
+/// `thereafter`-th.
+struct Sampler {
+    initial: u64,
+    thereafter: u64,
+    /// The current one-second window's start and the batches seen in it.
+    window: Mutex<(Instant, u64)>,
+}
+
+impl Sampler {
+    fn in_full(&self) -> bool {
+        let mut window = self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if window.0.elapsed() >= Duration::from_secs(1) {
+            *window = (Instant::now(), 0);
+        }
+        window.1 += 1;
+        let n = window.1;
+        n <= self.initial || (n - self.initial).is_multiple_of(self.thereafter)
+    }
 }
 
 impl Exporter for DebugExporter {
     fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
         Box::pin(async move {
-            let text = render(&self.id, self.verbosity, batch);
-            std::io::stderr()
-                .lock()
-                .write_all(text.as_bytes())
-                .map_err(|e| ExportError::permanent(format!("writing to stderr: {e}")))?;
+            let verbosity = if self.sampler.in_full() {
+                self.verbosity
+            } else {
+                Verbosity::Basic
+            };
+            let text = render(&self.id, verbosity, batch);
+            let written = if self.to_stderr {
+                std::io::stderr().lock().write_all(text.as_bytes())
+            } else {
+                std::io::stdout().lock().write_all(text.as_bytes())
+            };
+            written.map_err(|e| ExportError::permanent(format!("writing the debug output: {e}")))?;
             Ok(ExportOutcome::default())
         })
     }

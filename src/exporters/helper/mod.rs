@@ -15,8 +15,8 @@ use std::sync::Arc;
 pub use compression::{compress, compress_after};
 pub use queue::{ExporterQueue, Persistent};
 pub use settings::{
-    default_timeout, validate_helper, ClientTls, Compression, CompressionParams, HelperSettings, QueueConfig,
-    RetryConfig, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL,
+    default_timeout, validate_helper, ClientTls, Compression, CompressionParams, HelperSettings, QueueBatchConfig,
+    QueueConfig, RetryConfig, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL,
 };
 
 use crate::component::{BuildError, ComponentId, ExporterContext, QueuedExporter};

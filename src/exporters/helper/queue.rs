@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
+use super::settings::QueueBatchConfig;
 use crate::component::{ComponentId, ConsumeError, Pressure, Signal, StartError};
 use crate::exporters::{ExportBatch, ExportError, Exporter, HelperSettings};
 use crate::storage::{DiskQueue, PushError, QueueOptions, Sizer, StorageSettings};
@@ -250,12 +251,29 @@ impl ExporterQueue {
                 None => {
                     let receiver = self.receiver.clone();
                     let (used, room) = (self.used.clone(), self.room.clone());
+                    let batching = self.settings.queue.batch.clone();
                     workers.spawn(async move {
-                        while let Ok(queued) = receiver.recv().await {
-                            used.fetch_sub(queued.cost, Ordering::Relaxed);
+                        while let Ok(first) = receiver.recv().await {
+                            let mut taken = vec![first];
+                            if let Some(batching) = &batching {
+                                gather(&receiver, &mut taken, batching).await;
+                            }
+                            let cost: u64 = taken.iter().map(|q| q.cost).sum();
+                            used.fetch_sub(cost, Ordering::Relaxed);
                             room.notify_waiters();
                             worker.metrics.queue_size.set(used.load(Ordering::Relaxed) as f64);
-                            worker.deliver(queued).await;
+                            match batching {
+                                Some(ref batching) if taken.len() > 1 || batching.max_size > 0 => {
+                                    for queued in merge(taken, batching) {
+                                        worker.deliver(queued).await;
+                                    }
+                                }
+                                _ => {
+                                    for queued in taken {
+                                        worker.deliver(queued).await;
+                                    }
+                                }
+                            }
                         }
                     });
                 }
@@ -491,6 +509,195 @@ impl ExporterQueue {
         self.exporter.shutdown().await;
         undelivered
     }
+}
+
+/// Takes more requests from the queue after `taken`'s first, until the batch is
+/// `min_size` big or `flush_timeout` has passed since the first was taken.
+async fn gather(receiver: &async_channel::Receiver<Queued>, taken: &mut Vec<Queued>, batching: &QueueBatchConfig) {
+    let deadline = tokio::time::Instant::now() + batching.flush_timeout;
+    let mut size: u64 = taken.iter().map(|q| cost(batching.sizer, &q.batch)).sum();
+    while size < batching.min_size {
+        let next = match receiver.try_recv() {
+            Ok(next) => next,
+            Err(_) => match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Ok(next)) => next,
+                // The flush timeout passed, or the queue closed.
+                _ => break,
+            },
+        };
+        size += cost(batching.sizer, &next.batch);
+        taken.push(next);
+    }
+}
+
+/// Merges requests into batches of at most `max_size` (`sizer` units; 0 for no
+/// limit): one signal and one client per batch, whole requests packed in order by
+/// concatenating their encodings, and a request bigger than `max_size` split. Each
+/// batch carries the result channels of the requests in it, so that
+/// `wait_for_result` clients hear what became of their data.
+fn merge(taken: Vec<Queued>, batching: &QueueBatchConfig) -> Vec<Merged> {
+    let limit = if batching.max_size == 0 {
+        u64::MAX
+    } else {
+        batching.max_size
+    };
+    let mut out: Vec<Merged> = Vec::new();
+    let mut open: Vec<Pending> = Vec::new();
+    for queued in taken {
+        let size = cost(batching.sizer, &queued.batch);
+        if size > limit {
+            out.extend(split(queued, batching.sizer, limit));
+            continue;
+        }
+        let fits = |p: &Pending| {
+            p.signal == queued.batch.signal()
+                && same_client(p.client.as_ref(), queued.batch.client())
+                && p.size + size <= limit
+        };
+        match open.iter_mut().find(|p| fits(p)) {
+            Some(pending) => pending.add(queued, size),
+            None => {
+                // A batch of this signal and client that is full goes out now.
+                if let Some(at) = open.iter().position(|p| {
+                    p.signal == queued.batch.signal() && same_client(p.client.as_ref(), queued.batch.client())
+                }) {
+                    out.push(open.swap_remove(at).finish());
+                }
+                open.push(Pending::new(queued, size));
+            }
+        }
+    }
+    out.extend(open.into_iter().map(Pending::finish));
+    out
+}
+
+/// One merged batch with the result channels of the requests in it.
+type Merged = Queued;
+
+/// A batch being merged.
+struct Pending {
+    signal: Signal,
+    client: Option<Arc<crate::pdata::ClientInfo>>,
+    size: u64,
+    items: usize,
+    parts: Vec<Arc<ExportBatch>>,
+    done: Vec<oneshot::Sender<Delivery>>,
+}
+
+impl Pending {
+    fn new(queued: Queued, size: u64) -> Self {
+        let mut pending = Pending {
+            signal: queued.batch.signal(),
+            client: queued.batch.client().cloned(),
+            size: 0,
+            items: 0,
+            parts: Vec::new(),
+            done: Vec::new(),
+        };
+        pending.add(queued, size);
+        pending
+    }
+
+    fn add(&mut self, queued: Queued, size: u64) {
+        self.size += size;
+        self.items += queued.batch.items();
+        self.parts.push(queued.batch);
+        self.done.extend(queued.done);
+    }
+
+    /// The merged batch: the request itself when there is one, else the
+    /// concatenation of the encodings (the encoding of the merged request).
+    fn finish(mut self) -> Merged {
+        let batch = if self.parts.len() == 1 {
+            self.parts.pop().expect("one part")
+        } else {
+            let encodings: Vec<bytes::Bytes> = self.parts.iter().map(|p| p.protobuf()).collect();
+            let mut joined = bytes::BytesMut::with_capacity(encodings.iter().map(bytes::Bytes::len).sum());
+            for encoding in &encodings {
+                joined.extend_from_slice(encoding);
+            }
+            Arc::new(ExportBatch::from_protobuf(self.signal, self.items, joined.freeze()).with_client(self.client))
+        };
+        Queued {
+            cost: self.size,
+            batch,
+            done: fan_in(self.done),
+        }
+    }
+}
+
+/// Splits a request bigger than `limit` into batches of at most `limit` (a
+/// request counts at least 1, so with the `requests` sizer nothing is split).
+fn split(queued: Queued, sizer: Sizer, limit: u64) -> Vec<Merged> {
+    let client = queued.batch.client().cloned();
+    let mut rest = queued.batch.data().clone();
+    let total = cost(sizer, &queued.batch).max(1);
+    // Items per piece: by items directly; by bytes in proportion to the encoding.
+    let per_piece = match sizer {
+        Sizer::Items => limit as usize,
+        Sizer::Bytes => ((queued.batch.items() as u64 * limit) / total).max(1) as usize,
+        Sizer::Requests => usize::MAX,
+    };
+    let mut pieces = Vec::new();
+    while !rest.is_empty() {
+        let piece = rest.split_front(per_piece);
+        if piece.is_empty() {
+            break;
+        }
+        pieces.push(Arc::new(ExportBatch::new(piece).with_client(client.clone())));
+    }
+    let done = fan_in(queued.done.into_iter().collect());
+    let mut senders = done.map(|d| split_sender(d, pieces.len()));
+    pieces
+        .into_iter()
+        .map(|batch| Queued {
+            cost: cost(sizer, &batch),
+            batch,
+            done: senders.as_mut().and_then(Vec::pop),
+        })
+        .collect()
+}
+
+fn same_client(a: Option<&Arc<crate::pdata::ClientInfo>>, b: Option<&Arc<crate::pdata::ClientInfo>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+/// One result channel that forwards its answer to every one of `done`.
+fn fan_in(done: Vec<oneshot::Sender<Delivery>>) -> Option<oneshot::Sender<Delivery>> {
+    match done.len() {
+        0 => None,
+        _ => {
+            let (sender, receiver) = oneshot::channel::<Delivery>();
+            tokio::spawn(async move {
+                let delivery = receiver.await.unwrap_or(Delivery::Dropped);
+                for done in done {
+                    let _ = done.send(delivery);
+                }
+            });
+            Some(sender)
+        }
+    }
+}
+
+/// `n` result channels whose answers combine into `done`'s: delivered only if every
+/// piece was, otherwise the first other outcome.
+fn split_sender(done: oneshot::Sender<Delivery>, n: usize) -> Vec<oneshot::Sender<Delivery>> {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel::<Delivery>()).unzip();
+    tokio::spawn(async move {
+        let mut outcome = Delivery::Delivered;
+        for receiver in receivers {
+            let delivery = receiver.await.unwrap_or(Delivery::Dropped);
+            if outcome == Delivery::Delivered {
+                outcome = delivery;
+            }
+        }
+        let _ = done.send(outcome);
+    });
+    senders
 }
 
 /// What became of one batch a worker tried to send.

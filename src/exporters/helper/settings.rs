@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::component::ComponentId;
-use crate::confmap::{deserialize_duration, ConfigError, Validate};
+use crate::confmap::{deserialize_duration, deserialize_present, ConfigError, Validate};
 pub use crate::storage::Sizer;
 
 /// The exporterhelper settings the topology applies around an exporter.
@@ -49,6 +49,76 @@ pub struct QueueConfig {
     /// on); in-memory queues only (default false).
     #[serde(default)]
     pub wait_for_result: bool,
+    /// Batching in the queue (`batch: {}` for the defaults); off when absent.
+    #[serde(default, deserialize_with = "deserialize_present")]
+    pub batch: Option<QueueBatchConfig>,
+}
+
+/// `sending_queue.batch`: the queue's workers send requests merged into batches,
+/// as the Collector's exporterhelper does (the Collector's documented replacement
+/// for the batch processor).
+///
+/// A worker takes a request, then keeps taking more until the batch reaches
+/// `min_size` or `flush_timeout` has passed since the first; requests merge by
+/// concatenating their protobuf encodings (nothing is decoded). With `max_size`,
+/// whole requests are packed into batches of at most that size, and a single
+/// request larger than it is split. Requests from different clients (whose
+/// metadata an exporter may send on, `headers_setter`'s `from_context`) are not
+/// merged. A persistent queue does not wait: it merges the records that are ready,
+/// up to its own cap of 8192 items and 3 MiB, and these sizes do not apply to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueBatchConfig {
+    /// Send a batch this long after its first request, whatever its size (default
+    /// 200ms; must not be 0).
+    #[serde(default = "default_flush_timeout", deserialize_with = "deserialize_duration")]
+    pub flush_timeout: Duration,
+    /// Send as soon as a batch is this big, in `sizer` units (default 8192).
+    #[serde(default = "default_min_size")]
+    pub min_size: u64,
+    /// Largest batch, in `sizer` units; 0 (default) for no limit.
+    #[serde(default)]
+    pub max_size: u64,
+    /// What the sizes count: `items` (default), `bytes` or `requests`.
+    #[serde(default = "default_batch_sizer")]
+    pub sizer: Sizer,
+}
+
+impl Default for QueueBatchConfig {
+    fn default() -> Self {
+        Self {
+            flush_timeout: default_flush_timeout(),
+            min_size: default_min_size(),
+            max_size: 0,
+            sizer: default_batch_sizer(),
+        }
+    }
+}
+
+fn default_flush_timeout() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_min_size() -> u64 {
+    8192
+}
+fn default_batch_sizer() -> Sizer {
+    Sizer::Items
+}
+
+impl Validate for QueueBatchConfig {
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.flush_timeout.is_zero() {
+            errors.push(ConfigError::new("flush_timeout", "must be greater than 0"));
+        }
+        if self.max_size != 0 && self.max_size < self.min_size {
+            errors.push(ConfigError::new(
+                "max_size",
+                format!("must be 0 (no limit) or at least min_size ({})", self.min_size),
+            ));
+        }
+        errors
+    }
 }
 
 impl Default for QueueConfig {
@@ -61,6 +131,7 @@ impl Default for QueueConfig {
             storage: None,
             block_on_overflow: false,
             wait_for_result: false,
+            batch: None,
         }
     }
 }
@@ -68,6 +139,9 @@ impl Default for QueueConfig {
 impl Validate for QueueConfig {
     fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
+        if let Some(batch) = &self.batch {
+            errors.extend(batch.validate().into_iter().map(|e| e.under("batch")));
+        }
         if self.enabled && self.queue_size == 0 {
             errors.push(ConfigError::new("queue_size", "must be greater than 0"));
         }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::component::{BoxFuture, ComponentId, Retry};
+use crate::confmap::Validate;
 use crate::exporters::{ExportBatch, ExportError, ExportOutcome, Exporter};
 use crate::testing::traces;
 
@@ -13,6 +14,8 @@ pub(crate) struct Scripted {
     pub(crate) script: Mutex<VecDeque<Result<ExportOutcome, ExportError>>>,
     pub(crate) attempts: Mutex<Vec<tokio::time::Instant>>,
     pub(crate) delivered: Mutex<usize>,
+    /// Items of every attempt, counted in the decoded data.
+    pub(crate) sizes: Mutex<Vec<usize>>,
     pub(crate) hang: bool,
 }
 
@@ -29,6 +32,7 @@ impl Exporter for Scripted {
     fn export<'a>(&'a self, batch: &'a ExportBatch) -> BoxFuture<'a, Result<ExportOutcome, ExportError>> {
         Box::pin(async move {
             self.attempts.lock().unwrap().push(tokio::time::Instant::now());
+            self.sizes.lock().unwrap().push(batch.data().item_count());
             if self.hang {
                 std::future::pending::<()>().await;
             }
@@ -476,4 +480,69 @@ async fn records_ready_together_leave_a_persistent_queue_as_one_request() {
     queue
         .shutdown(tokio::time::Instant::now() + Duration::from_secs(1))
         .await;
+}
+
+fn batching(min_size: u64, max_size: u64) -> HelperSettings {
+    let mut settings = settings(100, false);
+    settings.queue.batch = Some(QueueBatchConfig {
+        flush_timeout: Duration::from_secs(1),
+        min_size,
+        max_size,
+        ..QueueBatchConfig::default()
+    });
+    settings
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_batching_merges_requests_until_min_size_or_flush_timeout() {
+    let exporter = Scripted::new(vec![]);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), batching(10, 0));
+    queue.start().unwrap();
+    for _ in 0..4 {
+        queue.enqueue(batch(3)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // 3 + 3 + 3 is below min_size; the fourth request makes 12, sent at once as one
+    // request whose concatenated encoding decodes to every span.
+    assert_eq!(*exporter.sizes.lock().unwrap(), vec![12]);
+    queue.enqueue(batch(2)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(exporter.sizes.lock().unwrap().len(), 1, "sent before flush_timeout");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*exporter.sizes.lock().unwrap(), vec![12, 2]);
+    assert_eq!(*exporter.delivered.lock().unwrap(), 14);
+    queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_batching_packs_whole_requests_up_to_max_size_and_splits_bigger_ones() {
+    let exporter = Scripted::new(vec![]);
+    let queue = ExporterQueue::new(id("otlp/a"), exporter.clone(), batching(5, 5));
+    queue.start().unwrap();
+    queue.enqueue(batch(3)).await.unwrap();
+    queue.enqueue(batch(3)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    queue.enqueue(batch(12)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut sizes = exporter.sizes.lock().unwrap().clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![2, 3, 3, 5, 5]);
+    assert_eq!(*exporter.delivered.lock().unwrap(), 18);
+    queue.shutdown(tokio::time::Instant::now()).await;
+}
+
+#[test]
+fn queue_batch_settings_are_checked() {
+    let errors = QueueConfig {
+        batch: Some(QueueBatchConfig {
+            flush_timeout: Duration::ZERO,
+            min_size: 100,
+            max_size: 10,
+            ..QueueBatchConfig::default()
+        }),
+        ..QueueConfig::default()
+    }
+    .validate();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["batch.flush_timeout", "batch.max_size"]);
 }

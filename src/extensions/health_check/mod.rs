@@ -121,14 +121,12 @@ impl Extension for HealthCheck {}
 impl Lifecycle for HealthCheck {
     fn start(&self) -> BoxFuture<'_, Result<(), StartError>> {
         Box::pin(async move {
-            let address = tokio::net::lookup_host(&self.config.endpoint)
+            let listener = crate::accept::bind(&self.id.to_string(), &self.config.endpoint)
                 .await
-                .map_err(|e| StartError::new(&self.id, format!("cannot resolve {}: {e}", self.config.endpoint)))?
-                .next()
-                .ok_or_else(|| StartError::new(&self.id, format!("{} resolved to no address", self.config.endpoint)))?;
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .map_err(|e| StartError::new(&self.id, format!("cannot listen on {address}: {e}")))?;
+                .map_err(|e| StartError::new(&self.id, e))?;
+            let address = listener
+                .local_addr()
+                .map_err(|e| StartError::new(&self.id, format!("reading the listening address: {e}")))?;
             let app = router(
                 &self.config.path,
                 self.ready.clone(),

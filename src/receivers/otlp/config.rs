@@ -164,16 +164,14 @@ fn default_logs_url_path() -> String {
     "/v1/logs".into()
 }
 
-/// Checks a `host:port` listen address without resolving it.
+/// Checks a `host:port` listen address without resolving it. A host-less `:port`
+/// is accepted: it listens on every interface ([`crate::accept::bind`]).
 pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let Some((host, port)) = endpoint.rsplit_once(':') else {
+    let Some((_host, port)) = endpoint.rsplit_once(':') else {
         return Err(format!("{endpoint:?} is not host:port"));
     };
     if port.parse::<u16>().is_err() {
         return Err(format!("{endpoint:?} has no valid port"));
-    }
-    if host.is_empty() {
-        return Err(format!("{endpoint:?} has no host (use 0.0.0.0 for every interface)"));
     }
     Ok(())
 }

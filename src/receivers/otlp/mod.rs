@@ -169,22 +169,12 @@ pub struct OtlpReceiver {
     listeners_closed: Mutex<Vec<oneshot::Receiver<()>>>,
 }
 
-/// Binds `endpoint` (resolving a host name such as `localhost` first).
+/// Binds `endpoint` ([`crate::accept::bind`]: host names resolved, a host-less
+/// endpoint on every interface with a warning).
 async fn bind(id: &ComponentId, endpoint: &str) -> Result<TcpListener, StartError> {
-    let mut last_error = None;
-    let addresses = tokio::net::lookup_host(endpoint)
+    crate::accept::bind(&id.to_string(), endpoint)
         .await
-        .map_err(|e| StartError::new(id, format!("cannot resolve {endpoint}: {e}")))?;
-    for address in addresses {
-        match TcpListener::bind(address).await {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last_error = Some(format!("cannot listen on {address}: {e}")),
-        }
-    }
-    Err(StartError::new(
-        id,
-        last_error.unwrap_or_else(|| format!("{endpoint} resolved to no address")),
-    ))
+        .map_err(|e| StartError::new(id, e))
 }
 
 impl Lifecycle for OtlpReceiver {

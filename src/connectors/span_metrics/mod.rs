@@ -93,8 +93,8 @@ use crate::pdata::Telemetry;
 
 /// Registry entry.
 pub const FACTORY: ConnectorFactory = ConnectorFactory {
-    type_name: "spanmetrics",
-    aliases: &[],
+    type_name: "span_metrics",
+    aliases: &["spanmetrics"],
     signals: &[Signal::Traces],
     parse,
     example: include_str!("example.yaml"),

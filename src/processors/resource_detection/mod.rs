@@ -40,8 +40,8 @@ use crate::processors::attributes::actions::for_each_resource;
 
 /// Registry entry.
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
-    type_name: "resourcedetection",
-    aliases: &[],
+    type_name: "resource_detection",
+    aliases: &["resourcedetection"],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
     example: include_str!("example.yaml"),

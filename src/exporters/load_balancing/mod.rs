@@ -59,8 +59,8 @@ use crate::pdata::Telemetry;
 
 /// Registry entry.
 pub const FACTORY: ExporterFactory = ExporterFactory {
-    type_name: "loadbalancing",
-    aliases: &[],
+    type_name: "load_balancing",
+    aliases: &["loadbalancing"],
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
     parse,
     example: include_str!("example.yaml"),
