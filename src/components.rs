@@ -12,7 +12,7 @@ use crate::component::registry::{
 };
 
 /// Every receiver type.
-pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY];
+pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY, crate::receivers::nop::FACTORY];
 
 /// Every processor type.
 pub const PROCESSORS: &[ProcessorFactory] = &[
@@ -35,6 +35,7 @@ pub const EXPORTERS: &[ExporterFactory] = &[
     crate::exporters::debug::FACTORY,
     crate::exporters::file::FACTORY,
     crate::exporters::load_balancing::FACTORY,
+    crate::exporters::nop::FACTORY,
 ];
 
 /// Every extension type.
@@ -45,6 +46,8 @@ pub const EXTENSIONS: &[ExtensionFactory] = &[
     crate::extensions::headers_setter::FACTORY,
     crate::extensions::health_check::FACTORY,
     crate::extensions::oauth2client::FACTORY,
+    crate::extensions::pprof::FACTORY,
+    crate::extensions::zpages::FACTORY,
 ];
 
 /// Every connector type.

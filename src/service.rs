@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::SloSource;
-use crate::component::{ServiceHandles, StateStore};
+use crate::component::{PipelineLayout, ServiceHandles, ServiceLayout, ServiceView, StateStore};
 use crate::config::{Config, MetricsLevel};
 use crate::graph::{Graph, ShutdownReport};
 use crate::processors::slo::{minute_of, unix_nanos, SloRegistry, REGISTRY_KEY};
@@ -59,9 +59,13 @@ pub async fn run(
     stop: impl Future<Output = ()>,
     reload: Reload,
 ) -> Result<ShutdownReport, RunError> {
-    let service = ServiceHandles::default();
+    let service = ServiceHandles {
+        view: Arc::new(ServiceView::new(metrics.clone())),
+        ..ServiceHandles::default()
+    };
     service.state.begin();
     let mut graph = Graph::build(&config, &service, None)?;
+    service.view.set_layout(layout_of(&config));
     service.state.sweep();
     let telemetry_stop = CancellationToken::new();
     let mut metrics_server = None;
@@ -102,6 +106,7 @@ pub async fn run(
                 match graph.reload(&new_config, timeout).await {
                     Ok((new_graph, report)) => {
                         graph = new_graph;
+                        service.view.set_layout(layout_of(&new_config));
                         shutdown_timeout = timeout;
                         metrics::counter!("otelcol_service_config_reloads").increment(1);
                         for (exporter, items) in &report.undelivered {
@@ -143,6 +148,33 @@ pub async fn run(
 pub fn log_config_warnings(config: &Config) {
     for warning in &config.warnings {
         tracing::warn!(message = "Config works, but should be updated.", path = %warning.path, warning = %warning.message);
+    }
+}
+
+/// The shape of the graph `config` builds, for extensions that show it (zpages).
+fn layout_of(config: &Config) -> ServiceLayout {
+    let pipelines = config
+        .pipelines
+        .iter()
+        .map(|p| PipelineLayout {
+            name: p.name.clone(),
+            signal: p.signal,
+            receivers: p.receivers.iter().chain(&p.from_connectors).cloned().collect(),
+            processors: p.processors.clone(),
+            exporters: p.exporters.iter().chain(&p.to_connectors).cloned().collect(),
+        })
+        .collect();
+    let kind = |kind: &'static str| move |id: &crate::component::ComponentId| (kind, id.clone());
+    let components = (config.receivers.keys().map(kind("receiver")))
+        .chain(config.processors.keys().map(kind("processor")))
+        .chain(config.exporters.keys().map(kind("exporter")))
+        .chain(config.connectors.keys().map(kind("connector")))
+        .chain(config.extensions.keys().map(kind("extension")))
+        .collect();
+    ServiceLayout {
+        pipelines,
+        extensions: config.service_extensions.clone(),
+        components,
     }
 }
 

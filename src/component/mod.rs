@@ -10,6 +10,7 @@ pub mod auth;
 mod id;
 pub mod registry;
 mod state;
+mod view;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use auth::{Authenticators, ClientAuthenticator, ServerAuthenticator};
 pub use id::{ComponentId, ComponentIdError};
 pub use state::{Claim, StateStore};
+pub use view::{PipelineLayout, ServiceLayout, ServiceView};
 
 pub use crate::pdata::Signal;
 use crate::pdata::{Encoded, ExportBatch, Telemetry};
@@ -296,6 +298,9 @@ pub struct ServiceHandles {
     /// Whether a persistent queue cannot write (disk full, read-only); readiness
     /// is off while one cannot.
     pub storage_pressure: Arc<Pressure>,
+    /// The running graph's shape and the self-metrics, for extensions that show
+    /// them (`zpages`).
+    pub view: Arc<ServiceView>,
 }
 
 /// How many components refuse data at the moment for one reason (memory limiters
@@ -554,4 +559,6 @@ pub struct ExtensionContext {
     pub memory_pressure: Arc<Pressure>,
     /// And while a persistent queue cannot write.
     pub storage_pressure: Arc<Pressure>,
+    /// The running graph's shape and the self-metrics ([`ServiceHandles::view`]).
+    pub view: Arc<ServiceView>,
 }

@@ -612,6 +612,7 @@ fn every_extension_keeps_the_contract() {
                 ready: Arc::new(AtomicBool::new(true)),
                 memory_pressure: service.memory_pressure.clone(),
                 storage_pressure: service.storage_pressure.clone(),
+                view: service.view.clone(),
             };
             let extension = prepared
                 .config

@@ -8,6 +8,7 @@ pub mod debug;
 pub mod file;
 pub mod helper;
 pub mod load_balancing;
+pub mod nop;
 pub mod otlp_grpc;
 pub mod otlp_http;
 

@@ -6,3 +6,5 @@ pub mod file_storage;
 pub mod headers_setter;
 pub mod health_check;
 pub mod oauth2client;
+pub mod pprof;
+pub mod zpages;

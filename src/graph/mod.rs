@@ -118,6 +118,7 @@ impl Graph {
             ready: ready.clone(),
             memory_pressure: service.memory_pressure.clone(),
             storage_pressure: service.storage_pressure.clone(),
+            view: service.view.clone(),
         };
         let mut extensions = Vec::new();
         for id in &config.service_extensions {

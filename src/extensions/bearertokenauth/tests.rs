@@ -10,6 +10,7 @@ pub(crate) fn context() -> ExtensionContext {
         ready: Arc::default(),
         memory_pressure: Arc::new(Pressure::default()),
         storage_pressure: Arc::new(Pressure::default()),
+        view: Arc::default(),
     }
 }
 
