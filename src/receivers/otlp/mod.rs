@@ -36,17 +36,17 @@
 //! browsers on other origins can be allowed (`cors.rs`), and a failing `accept` (out
 //! of file descriptors) backs off and is logged at a bounded rate ([`crate::accept`]).
 
-mod client;
+pub(crate) mod client;
 mod config;
-mod connections;
+pub(crate) mod connections;
 mod cors;
 mod export_service;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grpc;
-mod http;
-mod intake;
-mod limits;
+pub(crate) mod http;
+pub(crate) mod intake;
+pub(crate) mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -170,7 +170,7 @@ pub struct OtlpReceiver {
 }
 
 /// Binds `endpoint` (resolving a host name such as `localhost` first).
-async fn bind(id: &ComponentId, endpoint: &str) -> Result<TcpListener, StartError> {
+pub(crate) async fn bind(id: &ComponentId, endpoint: &str) -> Result<TcpListener, StartError> {
     let mut last_error = None;
     let addresses = tokio::net::lookup_host(endpoint)
         .await
