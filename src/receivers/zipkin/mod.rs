@@ -44,6 +44,8 @@
 //!   v0.155 give (`pkg.translator.zipkin.EmitV1NetworkConventions` and
 //!   `DontEmitV0NetworkConventions` on); the gates themselves cannot be set;
 //! - `debug` and `shared` are read but, as in the Collector, not carried into OTLP;
+//! - `Content-Encoding: zlib` (which the Collector reads as deflate) is 415; `gzip`,
+//!   `deflate` and `zstd` are taken;
 //! - `read_timeout` and `write_timeout` are refused as unknown keys (see the OTLP
 //!   receiver's `limits.rs`).
 

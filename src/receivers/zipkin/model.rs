@@ -459,9 +459,9 @@ pub struct V1Endpoint {
     /// IPv6 address, as written.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub ipv6: String,
-    /// Port.
-    #[serde(default)]
-    pub port: Option<i32>,
+    /// Port; 0 when absent or `null`.
+    #[serde(default, deserialize_with = "null_as_zero")]
+    pub port: i32,
 }
 
 /// A v1 annotation.
@@ -490,6 +490,10 @@ pub struct V1BinaryAnnotation {
     /// Where.
     #[serde(default)]
     pub endpoint: Option<V1Endpoint>,
+}
+
+fn null_as_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    Ok(Option::<i32>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

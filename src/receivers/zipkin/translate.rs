@@ -162,16 +162,16 @@ pub fn v2_to_otlp(mut spans: Vec<ZipkinSpan>, parse_string_tags: bool) -> Result
     let mut resource: Option<ResourceSpans> = None;
     let mut scope_spans: Option<ScopeSpans> = None;
     let mut previous: Option<(String, String)> = None;
-    for (i, span) in spans.into_iter().enumerate() {
-        let mut tags = span.tags.clone();
+    for (i, mut span) in spans.into_iter().enumerate() {
         let service = service_name(&span).to_owned();
         let scope = scope_name(&span).to_owned();
+        let mut tags = std::mem::take(&mut span.tags);
         let new_resource = previous.as_ref().is_none_or(|(s, _)| *s != service);
         if new_resource {
             close_scope(&mut scope_spans, &mut resource);
             resource_spans.extend(resource.take());
             resource = Some(ResourceSpans {
-                resource: Some(resource_from(&mut tags, &span)),
+                resource: Some(resource_from(&mut tags, &service)),
                 ..Default::default()
             });
         }
@@ -217,9 +217,8 @@ fn scope_name(span: &ZipkinSpan) -> &str {
 
 /// The resource of a group, from its first span: `service.name` (or the key the
 /// `otlp.service.name.source` tag names) and the resource tags, taken out of `tags`.
-fn resource_from(tags: &mut BTreeMap<String, String>, span: &ZipkinSpan) -> Resource {
+fn resource_from(tags: &mut BTreeMap<String, String>, service: &str) -> Resource {
     let mut attributes = Attributes::default();
-    let service = service_name(span);
     if service != NO_SERVICE_NAME {
         let key = tags
             .remove(SERVICE_NAME_SOURCE)
@@ -540,8 +539,8 @@ pub fn v1_to_otlp(spans: Vec<V1Span>, parse_string_tags: bool) -> Result<ExportT
             if !endpoint.ipv6.is_empty() {
                 attributes.put("ipv6".into(), string(&endpoint.ipv6));
             }
-            if let Some(port) = endpoint.port.filter(|p| *p != 0) {
-                attributes.put("port".into(), string(&port.to_string()));
+            if endpoint.port != 0 {
+                attributes.put("port".into(), string(&endpoint.port.to_string()));
             }
             ResourceSpans {
                 resource: Some(Resource {
