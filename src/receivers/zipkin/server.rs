@@ -126,7 +126,7 @@ pub enum Format {
 impl Format {
     /// As the Collector decides: protobuf on v2 for `application/x-protobuf`, Thrift on
     /// v1 for `application/x-thrift` (which sloop refuses), JSON for anything else.
-    fn of(api: Api, headers: &HeaderMap) -> Result<Self, Refusal> {
+    pub(super) fn of(api: Api, headers: &HeaderMap) -> Result<Self, Refusal> {
         let media_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

@@ -559,3 +559,23 @@ fn config_has_the_collectors_keys_and_defaults() {
     let errors = messages("{read_timeout: 5s}");
     assert!(errors.iter().any(|e| e.contains("read_timeout")), "{errors:?}");
 }
+
+#[test]
+fn the_content_type_picks_the_format_as_the_collector_does() {
+    use super::server::Api;
+    use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+    let format = |api, content_type: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        Format::of(api, &headers).map_err(|refusal| refusal.status)
+    };
+    assert_eq!(format(Api::V2, "application/x-protobuf"), Ok(Format::V2Proto));
+    assert_eq!(format(Api::V2, "application/json; charset=utf-8"), Ok(Format::V2Json));
+    // Anything else is JSON, as in the Collector.
+    assert_eq!(format(Api::V2, "text/plain"), Ok(Format::V2Json));
+    assert_eq!(format(Api::V1, "application/json"), Ok(Format::V1Json));
+    assert_eq!(
+        format(Api::V1, "application/x-thrift"),
+        Err(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+    );
+}
