@@ -12,7 +12,11 @@ use crate::component::registry::{
 };
 
 /// Every receiver type.
-pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY, crate::receivers::nop::FACTORY];
+pub const RECEIVERS: &[ReceiverFactory] = &[
+    crate::receivers::otlp::FACTORY,
+    crate::receivers::nop::FACTORY,
+    crate::receivers::zipkin::FACTORY,
+];
 
 /// Every processor type.
 pub const PROCESSORS: &[ProcessorFactory] = &[

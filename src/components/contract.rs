@@ -346,6 +346,23 @@ async fn send_http(port: u16, data: Telemetry) -> Result<bool, String> {
     Ok(response.status() == reqwest::StatusCode::OK && !response.headers().contains_key("grpc-status"))
 }
 
+/// For receivers that do not speak OTLP: one Zipkin v2 JSON span to `port`
+/// (traces only), `Ok(true)` when answered 202.
+async fn send_zipkin(port: u16, signal: Signal) -> Result<bool, String> {
+    if signal != Signal::Traces {
+        return Ok(false);
+    }
+    let span = r#"[{"traceId": "0af7651916cd43dd8448eb211c80319c", "id": "b7ad6b7169203331", "name": "GET /"}]"#;
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v2/spans"))
+        .header("content-type", "application/json")
+        .body(span)
+        .send()
+        .await
+        .map_err(|e| format!("POST to 127.0.0.1:{port}: {e}"))?;
+    Ok(response.status() == reqwest::StatusCode::ACCEPTED)
+}
+
 /// A receiver's context in a service that runs no authenticator.
 fn no_authenticators() -> crate::component::ReceiverContext<'static> {
     static NONE: std::sync::OnceLock<crate::component::Authenticators> = std::sync::OnceLock::new();
@@ -355,8 +372,8 @@ fn no_authenticators() -> crate::component::ReceiverContext<'static> {
 }
 
 /// One round for a receiver: build, start, one OTLP request per signal to every
-/// address of its example (gRPC, else HTTP), shutdown; every request answered OK
-/// must have reached the receiver's output.
+/// address of its example (gRPC, else HTTP, else a Zipkin span), shutdown; every
+/// request answered OK must have reached the receiver's output.
 fn receiver_round(
     runtime: &Runtime,
     factory: &Factory<dyn crate::component::ReceiverConfig>,
@@ -391,7 +408,10 @@ fn receiver_round(
                 if send_grpc(port, payload(signal)).await {
                     return Ok(true);
                 }
-                send_http(port, payload(signal)).await
+                if send_http(port, payload(signal)).await? {
+                    return Ok(true);
+                }
+                send_zipkin(port, signal).await
             })
             .and_then(|outcome| outcome);
             match delivered {

@@ -2,3 +2,4 @@
 
 pub mod nop;
 pub mod otlp;
+pub mod zipkin;

@@ -59,12 +59,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A listener, what tells the receiver it has closed (dropping the sender), and its
 /// TLS if it has any.
-pub(super) type Listener = (TcpListener, oneshot::Sender<()>, Option<Arc<ListenerTls>>);
+pub(crate) type Listener = (TcpListener, oneshot::Sender<()>, Option<Arc<ListenerTls>>);
 
 /// Accepts connections on `listener` and serves each with `service` under `policy`,
 /// until `draining` is cancelled; then closes the listener and keeps the open
 /// connections until they end or this future is dropped (see the module docs).
-pub(super) async fn serve<S, B>(
+pub(crate) async fn serve<S, B>(
     (listener, closed, tls): Listener,
     policy: ConnectionPolicy,
     service: S,
@@ -318,7 +318,7 @@ async fn client_spoke(tcp: &TcpStream, timeout: Option<Duration>) -> bool {
 
 /// A listener's TLS: its config (reloaded from files) and a count of failed
 /// handshakes.
-pub(super) struct ListenerTls {
+pub(crate) struct ListenerTls {
     /// The current rustls config.
     pub source: ServerTlsSource,
     /// `otelcol_receiver_tls_handshake_failures`.

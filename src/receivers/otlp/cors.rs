@@ -107,7 +107,7 @@ impl CorsConfig {
     /// The layer that answers preflights and adds CORS headers, or `None` when no
     /// origin is allowed (CORS off). Entries that do not parse are left out (the
     /// config was validated before this runs).
-    pub(super) fn layer(&self) -> Option<CorsLayer> {
+    pub(crate) fn layer(&self) -> Option<CorsLayer> {
         let origins: Vec<OriginPattern> = self
             .allowed_origins
             .iter()

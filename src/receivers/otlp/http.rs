@@ -77,10 +77,10 @@ pub(super) enum Encoding {
 
 /// A request that cannot be processed, with the status it earns.
 #[derive(Debug)]
-struct Refusal {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<u64>,
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl From<&Refused> for Refusal {
@@ -95,7 +95,7 @@ impl From<&Refused> for Refusal {
 }
 
 impl Refusal {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -152,24 +152,7 @@ async fn process(
     body: Body,
     client: Option<Arc<ClientInfo>>,
 ) -> Result<Vec<u8>, Refusal> {
-    let raw = match Limited::new(body, state.max_body).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(Refusal::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body is larger than max_request_body_size ({} bytes)",
-                    state.max_body
-                ),
-            ))
-        }
-        Err(error) => {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                format!("reading request body: {error}"),
-            ))
-        }
-    };
+    let raw = read_body(body, state.max_body).await?;
     let body = decompress(headers, raw, state.max_body)?;
     let data = decode(signal, encoding, &body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))?;
     // The protobuf body goes along, so that unchanged data is not encoded again.
@@ -177,6 +160,22 @@ async fn process(
     match state.intake.accept_from(client, data, encoded).await {
         Ok(rejected) => Ok(encode_response(signal, &rejected, encoding == Encoding::Json)),
         Err(refused) => Err(Refusal::from(&refused)),
+    }
+}
+
+/// Reads a request body of at most `limit` bytes (as sent; see [`decompress`] for
+/// after decompression).
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than max_request_body_size ({limit} bytes)"),
+        )),
+        Err(error) => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("reading request body: {error}"),
+        )),
     }
 }
 
@@ -199,7 +198,7 @@ fn content_type(headers: &HeaderMap) -> Result<Encoding, Refusal> {
 /// Undoes `Content-Encoding`, never producing more than `limit` bytes (a small gzip
 /// body can expand to gigabytes). An uncompressed body is returned as it is, not
 /// copied.
-fn decompress(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, Refusal> {
+pub(crate) fn decompress(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, Refusal> {
     let coding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -206,7 +206,7 @@ fn check_max_connections(path: &str, max_connections: usize, errors: &mut Vec<Co
 const HTTP1_MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// What the accept loop enforces on one listener, from its protocol's settings.
-pub(super) struct ConnectionPolicy {
+pub(crate) struct ConnectionPolicy {
     /// `receiver/transport`, for logs.
     pub listener: String,
     /// The receiver id, a metric label.

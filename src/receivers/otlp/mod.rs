@@ -36,17 +36,17 @@
 //! browsers on other origins can be allowed (`cors.rs`), and a failing `accept` (out
 //! of file descriptors) backs off and is logged at a bounded rate ([`crate::accept`]).
 
-mod client;
+pub(crate) mod client;
 mod config;
-mod connections;
+pub(crate) mod connections;
 mod cors;
 mod export_service;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grpc;
-mod http;
-mod intake;
-mod limits;
+pub(crate) mod http;
+pub(crate) mod intake;
+pub(crate) mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -171,7 +171,7 @@ pub struct OtlpReceiver {
 
 /// Binds `endpoint` ([`crate::accept::bind`]: host names resolved, a host-less
 /// endpoint on every interface with a warning).
-async fn bind(id: &ComponentId, endpoint: &str) -> Result<TcpListener, StartError> {
+pub(crate) async fn bind(id: &ComponentId, endpoint: &str) -> Result<TcpListener, StartError> {
     crate::accept::bind(&id.to_string(), endpoint)
         .await
         .map_err(|e| StartError::new(id, e))
