@@ -35,6 +35,8 @@ pub const EXPORTERS: &[ExporterFactory] = &[
     crate::exporters::debug::FACTORY,
     crate::exporters::file::FACTORY,
     crate::exporters::loadbalancing::FACTORY,
+    crate::exporters::prometheus::FACTORY,
+    crate::exporters::prometheus_remote_write::FACTORY,
 ];
 
 /// Every extension type.

@@ -10,6 +10,8 @@ pub mod helper;
 pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod prometheus;
+pub mod prometheus_remote_write;
 
 use std::time::Duration;
 
