@@ -529,3 +529,21 @@ async fn the_page_serves_what_the_pipeline_sent() {
         "the page stops with the exporter"
     );
 }
+
+#[tokio::test]
+async fn a_taken_port_fails_start_with_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().expect("bound");
+    let config =
+        crate::confmap::parse_block::<PrometheusConfig>(&raw(&format!("endpoint: {address}"))).expect("valid config");
+    let exporter = build_exporter(&config).expect("builds");
+    let error = exporter.start().expect_err("the port is taken");
+    assert!(
+        error.message.contains(&format!("cannot listen on {address}")),
+        "{error:?}"
+    );
+    // Shutting down what never started is safe.
+    exporter
+        .shutdown(tokio::time::Instant::now() + Duration::from_secs(1))
+        .await;
+}
