@@ -34,14 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// `listener`, since the port is then reachable from beyond this host. Errors say
 /// what could not be resolved or bound.
 pub async fn bind(listener: &str, endpoint: &str) -> Result<TcpListener, String> {
-    let endpoint = listen_address(endpoint);
-    if let Cow::Owned(every) = &endpoint {
-        tracing::warn!(
-            message = "Endpoint has no host; listening on every interface.",
-            listener = %listener,
-            endpoint = %every,
-        );
-    }
+    let endpoint = listen_address_logged(listener, endpoint);
     let addresses = tokio::net::lookup_host(endpoint.as_ref())
         .await
         .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?;
@@ -53,6 +46,20 @@ pub async fn bind(listener: &str, endpoint: &str) -> Result<TcpListener, String>
         }
     }
     Err(last_error.unwrap_or_else(|| format!("{endpoint} resolved to no address")))
+}
+
+/// [`listen_address`], logging the warning [`bind`] logs, for listeners bound
+/// another way.
+pub fn listen_address_logged<'a>(listener: &str, endpoint: &'a str) -> Cow<'a, str> {
+    let address = listen_address(endpoint);
+    if let Cow::Owned(every) = &address {
+        tracing::warn!(
+            message = "Endpoint has no host; listening on every interface.",
+            listener = %listener,
+            endpoint = %every,
+        );
+    }
+    address
 }
 
 /// `endpoint` with an empty host replaced by `0.0.0.0` (every IPv4 interface).

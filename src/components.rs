@@ -40,6 +40,8 @@ pub const EXPORTERS: &[ExporterFactory] = &[
     crate::exporters::file::FACTORY,
     crate::exporters::load_balancing::FACTORY,
     crate::exporters::nop::FACTORY,
+    crate::exporters::prometheus::FACTORY,
+    crate::exporters::prometheus_remote_write::FACTORY,
 ];
 
 /// Every extension type.

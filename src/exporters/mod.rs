@@ -11,6 +11,8 @@ pub mod load_balancing;
 pub mod nop;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod prometheus;
+pub mod prometheus_remote_write;
 
 use std::time::Duration;
 

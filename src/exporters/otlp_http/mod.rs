@@ -76,15 +76,7 @@ impl OtlpHttpConfig {
         id: &ComponentId,
         auth: Option<Arc<dyn ClientAuthenticator>>,
     ) -> Result<OtlpHttpExporter, StartError> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (key, value) in &self.headers {
-            if let (Ok(k), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(key.as_bytes()),
-                reqwest::header::HeaderValue::from_str(value),
-            ) {
-                headers.insert(k, v);
-            }
-        }
+        let headers = header_map(&self.headers);
         // The configured headers go on each request rather than the client's
         // defaults, so that an authenticator's changes (delete, insert) apply to them.
         let mut client = reqwest::Client::builder()
@@ -191,17 +183,7 @@ impl Exporter for OtlpHttpExporter {
                 Some(body) => body.clone(),
                 None => self.body(batch)?,
             };
-            let mut headers = self.headers.clone();
-            if let Some(auth) = &self.auth {
-                let changes = auth.headers(batch.client().map(|c| &**c)).await.map_err(|error| {
-                    let message = format!("authenticator: {}", error.message);
-                    match error.retryable {
-                        true => ExportError::retryable(message),
-                        false => ExportError::permanent(message),
-                    }
-                })?;
-                crate::component::auth::apply_header_changes(&changes, &mut headers);
-            }
+            let headers = authenticated_headers(&self.headers, self.auth.as_ref(), batch).await?;
             let mut request = self
                 .client
                 .post(url)
@@ -239,6 +221,43 @@ impl Exporter for OtlpHttpExporter {
             ))
         })
     }
+}
+
+/// Configured `headers` as a header map (validation refused invalid ones). Shared
+/// with the other HTTP exporters.
+pub(crate) fn header_map(headers: &std::collections::BTreeMap<String, String>) -> reqwest::header::HeaderMap {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (key, value) in headers {
+        if let (Ok(k), Ok(v)) = (
+            reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        ) {
+            map.insert(k, v);
+        }
+    }
+    map
+}
+
+/// `headers` with the changes `auth` makes for the client `batch` came from; an
+/// authenticator's failure is retryable or not as it says. Shared with the other
+/// HTTP exporters.
+pub(crate) async fn authenticated_headers(
+    headers: &reqwest::header::HeaderMap,
+    auth: Option<&Arc<dyn ClientAuthenticator>>,
+    batch: &ExportBatch,
+) -> Result<reqwest::header::HeaderMap, ExportError> {
+    let mut headers = headers.clone();
+    if let Some(auth) = auth {
+        let changes = auth.headers(batch.client().map(|c| &**c)).await.map_err(|error| {
+            let message = format!("authenticator: {}", error.message);
+            match error.retryable {
+                true => ExportError::retryable(message),
+                false => ExportError::permanent(message),
+            }
+        })?;
+        crate::component::auth::apply_header_changes(&changes, &mut headers);
+    }
+    Ok(headers)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by OTLP backends in
