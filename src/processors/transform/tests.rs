@@ -520,3 +520,83 @@ fn invalid_statements_are_refused_with_their_position() {
     let errors = compile("flatten_data: true").unwrap_err();
     assert_eq!(errors[0].path, "flatten_data");
 }
+
+#[test]
+fn metric_and_data_point_statements() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+
+    let point = |env: &str, value: i64| NumberDataPoint {
+        attributes: vec![kv("env", s(env))],
+        value: Some(number_data_point::Value::AsInt(value)),
+        ..Default::default()
+    };
+    let fixture = || ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "requests".into(),
+                    data: Some(metric::Data::Sum(Sum {
+                        data_points: vec![point("dev", 1), point("prod", 2)],
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let transform = compile(
+        r#"
+metric_statements:
+  - set(metric.description, "Sum") where metric.type == METRIC_DATA_TYPE_SUM
+  - statements:
+      - set(datapoint.attributes["stage"], "live") where datapoint.attributes["env"] == "prod"
+      - set(datapoint.value_int, 0) where datapoint.attributes["env"] == "dev"
+"#,
+    )
+    .unwrap();
+    assert_eq!(transform.metrics[0].context, Context::Metric);
+    assert_eq!(transform.metrics[1].context, Context::DataPoint);
+    let mut data = Telemetry::Metrics(fixture());
+    transform.apply(&mut data, "transform").unwrap();
+    let Telemetry::Metrics(out) = data else { unreachable!() };
+    let mut expected = fixture();
+    let metric = &mut expected.resource_metrics[0].scope_metrics[0].metrics[0];
+    metric.description = "Sum".into();
+    let Some(metric::Data::Sum(sum)) = &mut metric.data else {
+        unreachable!()
+    };
+    sum.data_points[0].value = Some(number_data_point::Value::AsInt(0));
+    sum.data_points[1].attributes.push(kv("stage", s("live")));
+    assert_eq!(out, expected);
+}
+
+proptest::proptest! {
+    /// Whatever a config holds, parsing a statement returns, never panics, and an
+    /// error has a 1-based position.
+    #[test]
+    fn statement_parsing_never_panics(text in proptest::prelude::any::<String>()) {
+        for context in Context::ALL {
+            if let Err(error) = crate::ottl::Statement::parse(&text, context) {
+                proptest::prop_assert!(error.line >= 1 && error.column >= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn statement_fragments_never_panic(parts in proptest::collection::vec(proptest::sample::select(vec![
+        "set(", "delete_key(", "keep_keys(", "limit(", "replace_pattern(", "merge_maps(", "flatten(",
+        "span.name", "span.attributes", "[\"k\"]", "[0]", "log.body", "resource.attributes", "scope.name",
+        "Concat(", "Split(", "Substring(", "Int(", "[", "]", "(", ")", ",", "\"x\"", "1", "-1", "where",
+        "==", "and", "nil", "true", "SPAN_KIND_SERVER",
+    ]), 0..14)) {
+        let text = parts.join(" ");
+        for context in Context::ALL {
+            let _ = crate::ottl::Statement::parse(&text, context);
+        }
+    }
+}
