@@ -30,6 +30,7 @@ pub const PROCESSORS: &[ProcessorFactory] = &[
     crate::processors::filter::FACTORY,
     crate::processors::probabilistic_sampler::FACTORY,
     crate::processors::tail_sampling::FACTORY,
+    crate::processors::transform::FACTORY,
 ];
 
 /// Every exporter type.

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::trace::v1::{span, Span, Status};
 
 use crate::config::Config;
 use crate::ottl::{
-    Condition, Context, DataPoint, DataPointView, LogView, MetricView, ResourceView, SpanEventView, SpanView,
+    Condition, Context, DataPoint, DataPointView, LogView, MetricView, ResourceView, ScopeView, SpanEventView, SpanView,
 };
 use crate::pdata::sampling::{self, MAX_THRESHOLD};
 use crate::pdata::{Signal, Telemetry};
@@ -352,6 +352,7 @@ impl FixedItems {
                 })
             }
             Context::Resource => condition.eval_resource(&ResourceView { resource }),
+            Context::Scope => condition.eval_scope(&ScopeView { resource, scope }),
         }
     }
 }

@@ -7,7 +7,7 @@ use regex::Regex;
 use super::lexer::CmpOp;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
 
-use super::{DataPoint, DataPointView, LogView, MetricView, ResourceView, SpanEventView, SpanView};
+use super::{DataPoint, DataPointView, LogView, MetricView, ResourceView, ScopeView, SpanEventView, SpanView};
 
 /// A boolean expression.
 #[derive(Debug, Clone)]
@@ -130,6 +130,7 @@ pub(crate) enum Subject<'a> {
     Metric(MetricView<'a>),
     DataPoint(DataPointView<'a>),
     Resource(ResourceView<'a>),
+    Scope(ScopeView<'a>),
 }
 
 /// A runtime value, borrowed from the telemetry or from the condition.
@@ -185,7 +186,7 @@ impl Lit {
 }
 
 impl Path {
-    fn eval<'a>(&'a self, subject: Subject<'a>) -> Val<'a> {
+    pub(crate) fn eval<'a>(&'a self, subject: Subject<'a>) -> Val<'a> {
         let mut val = self.field.eval(subject);
         for key in self.keys.iter() {
             val = match (val, key) {
@@ -240,7 +241,7 @@ fn nanos(t: u64) -> Val<'static> {
 }
 
 impl Field {
-    fn eval<'a>(self, subject: Subject<'a>) -> Val<'a> {
+    pub(crate) fn eval<'a>(self, subject: Subject<'a>) -> Val<'a> {
         match subject {
             Subject::Span(view) => self.eval_span(view),
             Subject::Log(view) => self.eval_log(view),
@@ -249,6 +250,13 @@ impl Field {
             Subject::DataPoint(view) => self.eval_data_point(view),
             Subject::Resource(view) => match self {
                 Field::ResourceAttributes => Val::Map(view.resource.map_or(&[][..], |r| &r.attributes)),
+                _ => Val::Nil,
+            },
+            Subject::Scope(view) => match self {
+                Field::ResourceAttributes => Val::Map(view.resource.map_or(&[][..], |r| &r.attributes)),
+                Field::ScopeAttributes => Val::Map(view.scope.map_or(&[][..], |s| &s.attributes)),
+                Field::ScopeName => Val::Str(view.scope.map_or("", |s| &s.name)),
+                Field::ScopeVersion => Val::Str(view.scope.map_or("", |s| &s.version)),
                 _ => Val::Nil,
             },
         }

@@ -138,6 +138,13 @@
 //! |---|---|---|
 //! | `attributes["key"]` | any | the resource's attribute (also `resource.attributes["key"]`) |
 //!
+//! Scopes ([`Context::Scope`], the transform processor's `scope` context):
+//!
+//! | path | type | |
+//! |---|---|---|
+//! | `name`, `version` | string | the scope's (also `instrumentation_scope.name`, `instrumentation_scope.version`) |
+//! | `attributes["key"]` | any | the scope's attribute (also `instrumentation_scope.attributes["key"]`) |
+//!
 //! Every other context also has `resource.attributes["key"]` and the `instrumentation_scope.*` paths;
 //! `trace_id`, `span_id` and `flags` are only for spans and log records.
 //!
@@ -154,6 +161,21 @@
 //! | `HasPrefix(target, "prefix")`, `HasSuffix(target, "suffix")` | bool | false when `target` is not a string |
 //! | `IsString(v)`, `IsInt(v)`, `IsDouble(v)`, `IsBool(v)`, `IsMap(v)`, `IsList(v)` | bool | the value's type |
 //! | `Len(v)` | int | bytes in a string, items in a list or map; nil for anything else |
+//!
+//! ## Statements
+//!
+//! The [transform processor](crate::processors::transform) changes telemetry with
+//! [`Statement`]s: `editor(arguments) where condition`, such as
+//! `set(span.attributes["tier"], "gold") where span.name == "GET /"`. Arguments are
+//! values as above, lists (`["a", "b"]`) and converter calls (`Concat`, `Split`, …);
+//! the `where` clause is a condition. In statements (and in conditions parsed with
+//! [`Condition::parse_prefixed`]) paths may carry their context's prefix, as the
+//! Collector writes them: `span.name`, `log.body`, `spanevent.name`, `metric.name`,
+//! `datapoint.attributes`, and `scope.name` for `instrumentation_scope.name`;
+//! [`infer_context`] picks a group's context from those prefixes. A statement is
+//! parsed and type-checked once; [`Statement::execute`] runs it against a [`Target`]
+//! (the item, borrowed mutably with its resource and scope) and fails only where the
+//! Collector's would (a converter given the wrong type), with an [`ExecError`].
 //!
 //! ## Comparing
 //!
@@ -172,12 +194,18 @@
 //! [`ParseError`] instead: `name < 5`, `duration < "abc"`, `status.code == 300ms`,
 //! `kind == STATUS_CODE_OK`, `name == nil`, `true < false`.
 
+mod converters;
+mod editors;
 mod eval;
 mod lexer;
 mod parser;
 mod paths;
+mod statement;
 #[cfg(test)]
 mod tests;
+
+pub use editors::{DataPointMut, ExecError, Target};
+pub use statement::{infer_context, Statement};
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -206,17 +234,21 @@ pub enum Context {
     /// Resources on their own (the routing connector's default context): `attributes`
     /// are the resource's attributes, as in OTTL's resource context.
     Resource,
+    /// Instrumentation scopes on their own (the transform processor's `scope` context):
+    /// `name`, `version` and `attributes` are the scope's.
+    Scope,
 }
 
 impl Context {
     /// Every context, in documentation order.
-    pub const ALL: [Context; 6] = [
+    pub const ALL: [Context; 7] = [
         Context::Span,
         Context::Log,
         Context::SpanEvent,
         Context::Metric,
         Context::DataPoint,
         Context::Resource,
+        Context::Scope,
     ];
 
     /// `span`, `log`, `span event`, `metric`, `data point`.
@@ -228,6 +260,7 @@ impl Context {
             Context::Metric => "metric",
             Context::DataPoint => "data point",
             Context::Resource => "resource",
+            Context::Scope => "scope",
         }
     }
 
@@ -240,6 +273,7 @@ impl Context {
             Context::Metric => "metrics",
             Context::DataPoint => "data points",
             Context::Resource => "resources",
+            Context::Scope => "scopes",
         }
     }
 }
@@ -257,6 +291,20 @@ impl Condition {
     /// Parses and type-checks `text` for `context`. See the [module docs](self) for the language.
     pub fn parse(text: &str, context: Context) -> Result<Condition, ParseError> {
         let root = parser::parse(text, context)?;
+        Ok(Condition {
+            text: text.to_string(),
+            context,
+            root,
+        })
+    }
+
+    /// Like [`Condition::parse`], and paths may also carry their context's prefix as
+    /// the Collector's transform processor writes them (`span.name`, `log.body`,
+    /// `scope.name`): the conditions of transform statement groups.
+    pub fn parse_prefixed(text: &str, context: Context) -> Result<Condition, ParseError> {
+        let tokens = lexer::tokenize(text)?;
+        let mut parser = parser::Parser::new(text, tokens, context, true);
+        let root = parser.condition()?;
         Ok(Condition {
             text: text.to_string(),
             context,
@@ -302,6 +350,12 @@ impl Condition {
     /// Evaluates the condition against a resource. False if parsed for another context.
     pub fn eval_resource(&self, resource: &ResourceView<'_>) -> bool {
         self.context == Context::Resource && self.root.eval(Subject::Resource(*resource))
+    }
+
+    /// Evaluates the condition against an instrumentation scope. False if parsed for
+    /// another context.
+    pub fn eval_scope(&self, scope: &ScopeView<'_>) -> bool {
+        self.context == Context::Scope && self.root.eval(Subject::Scope(*scope))
     }
 }
 
@@ -362,6 +416,15 @@ pub struct MetricView<'a> {
 pub struct ResourceView<'a> {
     /// The resource of a `ResourceSpans`, `ResourceMetrics` or `ResourceLogs`, if any.
     pub resource: Option<&'a Resource>,
+}
+
+/// An instrumentation scope on its own, with its resource, for [`Context::Scope`].
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeView<'a> {
+    /// The resource of the `ResourceSpans`, `ResourceMetrics` or `ResourceLogs`, if any.
+    pub resource: Option<&'a Resource>,
+    /// The instrumentation scope, if any.
+    pub scope: Option<&'a InstrumentationScope>,
 }
 
 /// One data point of any metric type.

@@ -4,7 +4,7 @@ use regex::Regex;
 
 use super::eval::{Call, Expr, Key, Lit, Node, Path, TypeTest};
 use super::lexer::{error_at, tokenize, CmpOp, Tok, Token};
-use super::paths::{suggest, IntKind, Ty, ENUMS, FUNCTIONS, PATHS};
+use super::paths::{canonical_path, suggest, IntKind, Ty, ENUMS, FUNCTIONS, PATHS};
 use super::{Context, ParseError};
 
 /// Deepest nesting of parentheses, `not`s and calls; keeps hostile input from overflowing the stack.
@@ -13,35 +13,33 @@ const MAX_DEPTH: usize = 64;
 /// Parses and type-checks `text` for `context`.
 pub(crate) fn parse(text: &str, context: Context) -> Result<Node, ParseError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser {
-        text,
-        tokens,
-        pos: 0,
-        context,
-        depth: 0,
-    };
+    let mut parser = Parser::new(text, tokens, context, false);
     parser.condition()
 }
 
 /// A parsed value expression with what is statically known about it.
-struct Operand {
-    expr: Expr,
-    ty: Ty,
+pub(super) struct Operand {
+    pub(super) expr: Expr,
+    pub(super) ty: Ty,
     /// Byte range in the text.
-    start: usize,
-    end: usize,
+    pub(super) start: usize,
+    pub(super) end: usize,
     /// A literal (including enum literals) rather than a path or call.
-    literal: bool,
+    pub(super) literal: bool,
     /// May be nil even though `ty` is not [`Ty::Any`] (`Len` of a non-collection).
-    nullable: bool,
+    pub(super) nullable: bool,
 }
 
-struct Parser<'s> {
-    text: &'s str,
-    tokens: Vec<Token<'s>>,
-    pos: usize,
-    context: Context,
+/// The parser of conditions, also driven by the statement parser (`statement.rs`).
+pub(super) struct Parser<'s> {
+    pub(super) text: &'s str,
+    pub(super) tokens: Vec<Token<'s>>,
+    pub(super) pos: usize,
+    pub(super) context: Context,
     depth: usize,
+    /// Paths may carry their context's name (`span.name` in a span statement), as the
+    /// Collector's transform processor writes them.
+    prefixed: bool,
 }
 
 fn is_keyword(tok: &Tok<'_>, word: &str) -> bool {
@@ -49,11 +47,22 @@ fn is_keyword(tok: &Tok<'_>, word: &str) -> bool {
 }
 
 impl<'s> Parser<'s> {
-    fn peek(&self) -> &Token<'s> {
+    pub(super) fn new(text: &'s str, tokens: Vec<Token<'s>>, context: Context, prefixed: bool) -> Self {
+        Parser {
+            text,
+            tokens,
+            pos: 0,
+            context,
+            depth: 0,
+            prefixed,
+        }
+    }
+
+    pub(super) fn peek(&self) -> &Token<'s> {
         &self.tokens[self.pos]
     }
 
-    fn bump(&mut self) -> Token<'s> {
+    pub(super) fn bump(&mut self) -> Token<'s> {
         let token = self.tokens[self.pos].clone();
         if self.pos + 1 < self.tokens.len() {
             self.pos += 1;
@@ -61,12 +70,12 @@ impl<'s> Parser<'s> {
         token
     }
 
-    fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
+    pub(super) fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
         error_at(self.text, offset, message)
     }
 
     /// How a token is named in "found …" messages.
-    fn found(&self, token: &Token<'_>) -> String {
+    pub(super) fn found(&self, token: &Token<'_>) -> String {
         match token.tok {
             Tok::Eof => "the end of the condition".to_string(),
             Tok::Str(_) => "a string".to_string(),
@@ -74,7 +83,41 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn enter(&mut self, offset: usize) -> Result<(), ParseError> {
+    /// A comma-separated list between the opening `(` or `[` (the next token) and
+    /// `close`, each item read by `item`.
+    pub(super) fn delimited<T>(
+        &mut self,
+        close: Tok<'s>,
+        mut item: impl FnMut(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<Vec<T>, ParseError> {
+        let open = self.bump();
+        self.enter(open.start)?;
+        let (opening, closing) = if close == Tok::RBracket { ('[', ']') } else { ('(', ')') };
+        let mut items = Vec::new();
+        if self.peek().tok == close {
+            self.bump();
+        } else {
+            loop {
+                items.push(item(self)?);
+                let next = self.bump();
+                match next.tok {
+                    Tok::Comma => continue,
+                    ref t if *t == close => break,
+                    Tok::Eof => return Err(self.err(open.start, format!("unclosed '{opening}'"))),
+                    _ => {
+                        return Err(self.err(
+                            next.start,
+                            format!("expected ',' or '{closing}', found {}", self.found(&next)),
+                        ))
+                    }
+                }
+            }
+        }
+        self.leave();
+        Ok(items)
+    }
+
+    pub(super) fn enter(&mut self, offset: usize) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.err(offset, format!("condition is nested more than {MAX_DEPTH} levels deep")));
@@ -82,11 +125,11 @@ impl<'s> Parser<'s> {
         Ok(())
     }
 
-    fn leave(&mut self) {
+    pub(super) fn leave(&mut self) {
         self.depth -= 1;
     }
 
-    fn condition(&mut self) -> Result<Node, ParseError> {
+    pub(super) fn condition(&mut self) -> Result<Node, ParseError> {
         if self.peek().tok == Tok::Eof {
             return Err(self.err(0, "empty condition"));
         }
@@ -105,7 +148,7 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn or(&mut self) -> Result<Node, ParseError> {
+    pub(super) fn or(&mut self) -> Result<Node, ParseError> {
         let mut items = vec![self.and()?];
         while is_keyword(&self.peek().tok, "or") {
             self.bump();
@@ -204,7 +247,7 @@ impl<'s> Parser<'s> {
     }
 
     /// A literal, enum, path or function call.
-    fn value(&mut self) -> Result<Operand, ParseError> {
+    pub(super) fn value(&mut self) -> Result<Operand, ParseError> {
         let token = self.bump();
         let (start, end) = (token.start, token.end);
         let lit = |lit: Lit, ty: Ty| {
@@ -269,6 +312,11 @@ impl<'s> Parser<'s> {
                         format!("expected a name after '.', found {}", self.found(&segment)),
                     ))
                 }
+            }
+        }
+        if self.prefixed {
+            if let Some(canonical) = canonical_path(&name, self.context) {
+                name = canonical;
             }
         }
         // A name may have one definition per context (`start_time` of spans and of data points).
@@ -351,24 +399,13 @@ impl<'s> Parser<'s> {
     }
 
     fn call(&mut self, name: &str, start: usize) -> Result<Operand, ParseError> {
-        let open = self.bump();
-        self.enter(open.start)?;
-        let mut args = Vec::new();
-        if self.peek().tok == Tok::RParen {
-            self.bump();
-        } else {
-            loop {
-                args.push(self.value()?);
-                let next = self.bump();
-                match next.tok {
-                    Tok::Comma => continue,
-                    Tok::RParen => break,
-                    Tok::Eof => return Err(self.err(open.start, "unclosed '('")),
-                    _ => return Err(self.err(next.start, format!("expected ',' or ')', found {}", self.found(&next)))),
-                }
-            }
+        if super::statement::CONVERTERS.contains(&name) {
+            return Err(self.err(
+                start,
+                format!("{name} can be used in a statement's arguments, not in conditions"),
+            ));
         }
-        self.leave();
+        let args = self.delimited(Tok::RParen, Self::value)?;
         let end = self.tokens[self.pos.saturating_sub(1)].end;
 
         if !FUNCTIONS.contains(&name) {
@@ -465,7 +502,7 @@ impl<'s> Parser<'s> {
     }
 
     /// An operand as named in error messages: `a string`, `duration (int)`.
-    fn describe(&self, operand: &Operand) -> String {
+    pub(super) fn describe(&self, operand: &Operand) -> String {
         let src = &self.text[operand.start..operand.end];
         if !operand.literal {
             return format!("{src} ({})", operand.ty.name());

@@ -57,6 +57,7 @@ impl Scope {
     pub(crate) const METRIC: Scope = Scope(8);
     pub(crate) const DATA_POINT: Scope = Scope(16);
     pub(crate) const RESOURCE: Scope = Scope(32);
+    pub(crate) const SCOPE: Scope = Scope(64);
     /// Spans and log records (the two contexts with ids and flags).
     pub(crate) const BOTH: Scope = Scope(1 | 2);
     /// Every context of an item (all but [`Context::Resource`]).
@@ -74,6 +75,7 @@ impl Scope {
             Context::Metric => Scope::METRIC,
             Context::DataPoint => Scope::DATA_POINT,
             Context::Resource => Scope::RESOURCE,
+            Context::Scope => Scope::SCOPE,
         }
     }
 
@@ -155,21 +157,30 @@ pub(crate) const PATHS: &[PathDef] = &[
         "resource.attributes",
         Field::ResourceAttributes,
         Ty::Map,
-        Scope::ALL.or(Scope::RESOURCE),
+        Scope::ALL.or(Scope::RESOURCE).or(Scope::SCOPE),
     ),
-    path("instrumentation_scope.name", Field::ScopeName, Ty::Str, Scope::ALL),
+    path(
+        "instrumentation_scope.name",
+        Field::ScopeName,
+        Ty::Str,
+        Scope::ALL.or(Scope::SCOPE),
+    ),
     path(
         "instrumentation_scope.version",
         Field::ScopeVersion,
         Ty::Str,
-        Scope::ALL,
+        Scope::ALL.or(Scope::SCOPE),
     ),
     path(
         "instrumentation_scope.attributes",
         Field::ScopeAttributes,
         Ty::Map,
-        Scope::ALL,
+        Scope::ALL.or(Scope::SCOPE),
     ),
+    // Scopes on their own.
+    path("name", Field::ScopeName, Ty::Str, Scope::SCOPE),
+    path("version", Field::ScopeVersion, Ty::Str, Scope::SCOPE),
+    path("attributes", Field::ScopeAttributes, Ty::Map, Scope::SCOPE),
     path("trace_id", Field::TraceId, Ty::Bytes(16), Scope::BOTH),
     path("trace_id.string", Field::TraceId, Ty::Bytes(16), Scope::BOTH),
     path("span_id", Field::SpanId, Ty::Bytes(8), Scope::BOTH),
@@ -255,6 +266,26 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "IsString",
     "Len",
 ];
+
+/// A path written with a context prefix, as the Collector's transform processor writes
+/// them (`span.name`, `log.body`, `scope.version`), in the form the [`PATHS`] table
+/// knows for `context`; `None` when `name` has no prefix to rewrite. `span.` in span
+/// event conditions and `metric.` in data point conditions keep meaning the span or
+/// metric the item belongs to.
+pub(crate) fn canonical_path(name: &str, context: Context) -> Option<String> {
+    if let Some(rest) = name.strip_prefix("scope.") {
+        return Some(format!("instrumentation_scope.{rest}"));
+    }
+    let own = match context {
+        Context::Span => "span.",
+        Context::Log => "log.",
+        Context::SpanEvent => "spanevent.",
+        Context::Metric => "metric.",
+        Context::DataPoint => "datapoint.",
+        Context::Resource | Context::Scope => return None,
+    };
+    name.strip_prefix(own).map(str::to_string)
+}
 
 /// The candidate closest to `word` if it is close enough to be a likely typo.
 pub(crate) fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {

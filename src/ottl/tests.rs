@@ -1260,7 +1260,7 @@ mod contexts {
                 r#"attributes["a"] == 1"#,
                 Context::Metric,
                 1,
-                "attributes is only available for spans, logs, span events, data points and resources, not in metric conditions",
+                "attributes is only available for spans, logs, span events, data points, resources and scopes, not in metric conditions",
             ),
             (
                 "value_double > 1",
@@ -1272,7 +1272,7 @@ mod contexts {
                 "name == \"x\"",
                 Context::DataPoint,
                 1,
-                "name is only available for spans, span events and metrics, not in data point conditions",
+                "name is only available for spans, span events, metrics and scopes, not in data point conditions",
             ),
             (
                 "span.name == \"x\"",

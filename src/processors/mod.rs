@@ -12,3 +12,4 @@ pub mod resource_detection;
 pub mod sli;
 pub mod slo;
 pub mod tail_sampling;
+pub mod transform;
