@@ -251,13 +251,16 @@ async fn pull_readers_serve_and_periodic_readers_push_self_metrics() {
 }
 
 /// The Collector Helm chart's default `service.telemetry` block, with the pod IP
-/// from the environment; `level: Debug` as some charts write it.
+/// from the environment; `level: Debug` as some charts write it, and a log file
+/// beside stderr.
 #[tokio::test]
 async fn the_helm_charts_telemetry_block_runs() {
     let ports = SloopPorts::new();
+    let log_file = integration_tests::unique_temp_dir().join("sloop.log");
     let telemetry = format!(
         "    logs:
       level: Debug
+      output_paths: [stderr, {log}]
     metrics:
       readers:
         - pull:
@@ -267,6 +270,7 @@ async fn the_helm_charts_telemetry_block_runs() {
                 port: {port}
 ",
         port = ports.telemetry,
+        log = log_file.display(),
     );
     let sloop = Sloop::start_with_env(&[&config(&ports, &telemetry)], &ports, &[("MY_POD_IP", "127.0.0.1")]).await;
     send_spans(&ports).await;
@@ -275,5 +279,10 @@ async fn the_helm_charts_telemetry_block_runs() {
         sloop.logs().contains("DEBUG"),
         "level: Debug logs at debug\n{}",
         sloop.logs()
+    );
+    let written = std::fs::read_to_string(&log_file).unwrap_or_default();
+    assert!(
+        written.contains("Everything is ready"),
+        "the log file gets the lines stderr gets: {written:?}"
     );
 }
