@@ -3,6 +3,36 @@
 //!
 //! Keys the Collector has and sloop cannot honour are parsed so that they can be
 //! refused with an error that says why, rather than as an "unknown field".
+//!
+//! ```yaml
+//! service:
+//!   telemetry:
+//!     logs: {level: INFO, encoding: json, output_paths: [stderr]}
+//!     resource: {deployment.environment.name: prod, service.instance.id: null}
+//!     metrics:
+//!       level: normal
+//!       readers:
+//!         - pull: {exporter: {prometheus: {host: 127.0.0.1, port: 8888}}}
+//!         - periodic:
+//!             interval: 60000
+//!             exporter: {otlp: {protocol: grpc, endpoint: http://127.0.0.1:14317, insecure: true}}
+//! ```
+//!
+//! What differs from the Collector:
+//! - One scope (`sloop`) for every self-metric; the Collector has one per component
+//!   package. Histograms use the SDK's default bucket bounds.
+//! - `metrics.level` `basic`, `normal` and `detailed` record the same metrics.
+//! - `address` together with `readers` is an error (the Collector appended the
+//!   address as one more reader); alone it logs the Collector's deprecation warning.
+//! - Refused: `traces`, `metrics.views`, `logs.initial_fields`, `logs.processors`;
+//!   in periodic readers the `console` exporter, `http/json`, `delta` and
+//!   `low_memory` temporality, exponential histograms, TLS files (`certificate`,
+//!   `client_key`, `client_certificate`), `producers`, `cardinality_limits`.
+//! - Accepted without effect: `logs.sampling` (logged at start when enabled),
+//!   `development`, `disable_stacktrace`, `error_output_paths` (checked only);
+//!   `disable_caller` leaves out the module a line comes from.
+//! - Log levels `dpanic`, `panic` and `fatal` log errors only.
+//! - Readers start with the service; a config reload does not restart them.
 
 use std::collections::BTreeMap;
 use std::fmt;
