@@ -123,23 +123,24 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// Deserializes an enum from its name, ignoring case (`INFO`, `Debug`), as the
-/// Collector's level parsers do.
-fn case_insensitive<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+/// Deserializes an enum from its name through `FromStr`, whose impls here ignore
+/// case (`INFO`, `Debug`) as the Collector's level parsers do.
+fn from_name<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr<Err = String>,
 {
     let text = String::deserialize(deserializer)?;
-    T::from_str(&text.to_ascii_lowercase()).map_err(serde::de::Error::custom)
+    T::from_str(&text).map_err(serde::de::Error::custom)
 }
 
-/// The value named `text` in `names` (listed in the error) or in `aliases` (not).
+/// The value named `text`, ignoring case, in `names` (listed in the error) or in
+/// `aliases` (not).
 fn named<T: Copy>(text: &str, what: &str, names: &[(&str, T)], aliases: &[(&str, T)]) -> Result<T, String> {
     names
         .iter()
         .chain(aliases)
-        .find(|(name, _)| *name == text)
+        .find(|(name, _)| name.eq_ignore_ascii_case(text))
         .map(|(_, value)| *value)
         .ok_or_else(|| {
             let expected: Vec<&str> = names.iter().map(|(name, _)| *name).collect();
@@ -153,10 +154,10 @@ fn named<T: Copy>(text: &str, what: &str, names: &[(&str, T)], aliases: &[(&str,
 pub struct LogsConfig {
     /// `debug`, `info`, `warn`, `error` (any case; default `info`); zap's `dpanic`,
     /// `panic` and `fatal` log errors only, as `error` does.
-    #[serde(default = "default_log_level", deserialize_with = "case_insensitive")]
+    #[serde(default = "default_log_level", deserialize_with = "from_name")]
     pub level: LogLevel,
     /// `console` (human-readable) or `json`.
-    #[serde(default, deserialize_with = "case_insensitive")]
+    #[serde(default, deserialize_with = "from_name")]
     pub encoding: LogEncoding,
     /// Accepted for compatibility; zap's development mode changes nothing in sloop.
     #[serde(default)]
@@ -365,7 +366,7 @@ impl FromStr for LogEncoding {
 pub struct MetricsConfig {
     /// `none` turns self-metrics off; `basic`, `normal` (default), `detailed` (any
     /// case) all record the same metrics in sloop.
-    #[serde(default, deserialize_with = "case_insensitive")]
+    #[serde(default, deserialize_with = "from_name")]
     pub level: MetricsLevel,
     /// Deprecated: where Prometheus scrapes `/metrics`; use `readers`.
     #[serde(default)]
@@ -727,7 +728,7 @@ pub struct PushExporter {
 #[serde(deny_unknown_fields)]
 pub struct OtlpPush {
     /// `grpc` or `http/protobuf` (default `http/protobuf`, as the SDK's).
-    #[serde(default, deserialize_with = "case_insensitive")]
+    #[serde(default, deserialize_with = "from_name")]
     pub protocol: OtlpProtocol,
     /// gRPC: `http(s)://host:port` or `host:port`; HTTP: the full URL, `/v1/metrics`
     /// added when it has no path.
@@ -739,7 +740,7 @@ pub struct OtlpPush {
     #[serde(default)]
     pub headers_list: Option<String>,
     /// `gzip` or `none`.
-    #[serde(default, deserialize_with = "case_insensitive")]
+    #[serde(default, deserialize_with = "from_name")]
     pub compression: PushCompression,
     /// Milliseconds one request may take (default 10000).
     #[serde(default = "default_export_timeout", deserialize_with = "deserialize_millis")]
@@ -883,7 +884,7 @@ impl FromStr for OtlpProtocol {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        if text == "http/json" {
+        if text.eq_ignore_ascii_case("http/json") {
             return Err("http/json is not supported; use http/protobuf or grpc".into());
         }
         named(
