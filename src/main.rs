@@ -214,7 +214,10 @@ fn run(paths: &[PathBuf], watch: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    sloop::telemetry::init_logs(&config.telemetry.logs);
+    if let Err(error) = sloop::telemetry::init_logs(&config.telemetry.logs) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     sloop::service::log_config_warnings(&config);
     let metrics = match sloop::telemetry::install_metrics_recorder() {
         Ok(handle) => Some(handle),

@@ -5,20 +5,20 @@
 //! memory pressure) and the admin server.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::SloSource;
 use crate::component::{PipelineLayout, ServiceHandles, ServiceLayout, ServiceView, StateStore};
-use crate::config::{Config, MetricsLevel};
+use crate::config::Config;
 use crate::graph::{Graph, ShutdownReport};
 use crate::processors::slo::{minute_of, unix_nanos, SloRegistry, REGISTRY_KEY};
+use crate::telemetry::readers::ReaderError;
+use crate::telemetry::SelfMetricsRegistry;
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -26,14 +26,10 @@ pub enum RunError {
     /// A component failed to build or start.
     #[error(transparent)]
     Start(#[from] crate::component::StartError),
-    /// The admin endpoint (self-metrics, SLO status) could not be served.
-    #[error("service.telemetry.metrics.address: cannot listen on {address}: {error}")]
-    Metrics {
-        /// Where.
-        address: String,
-        /// Why.
-        error: std::io::Error,
-    },
+    /// A self-metrics reader (with the admin endpoint, for a pull reader) could not
+    /// start.
+    #[error(transparent)]
+    Metrics(#[from] ReaderError),
 }
 
 /// When to reload the config, and from where.
@@ -55,12 +51,16 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// not be delivered.
 pub async fn run(
     config: Config,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<SelfMetricsRegistry>,
     stop: impl Future<Output = ()>,
     reload: Reload,
 ) -> Result<ShutdownReport, RunError> {
     let service = ServiceHandles {
-        view: Arc::new(ServiceView::new(metrics.clone())),
+        view: Arc::new(ServiceView::new(metrics.clone().map(|registry| {
+            let legacy = crate::config::PrometheusReader::legacy(String::new(), 0);
+            Arc::new(move || crate::telemetry::prometheus::render(&registry.snapshot(), &legacy, &[]))
+                as crate::component::RenderMetrics
+        }))),
         ..ServiceHandles::default()
     };
     service.state.begin();
@@ -68,27 +68,22 @@ pub async fn run(
     service.view.set_layout(layout_of(&config));
     service.state.sweep();
     let telemetry_stop = CancellationToken::new();
-    let mut metrics_server = None;
-    if config.telemetry.metrics.level != MetricsLevel::None {
-        let address = &config.telemetry.metrics.address;
-        // Checked at config time.
-        let parsed: SocketAddr = address.parse().map_err(|_| RunError::Metrics {
-            address: address.clone(),
-            error: std::io::Error::other("not an ip:port address"),
-        })?;
-        let server = crate::admin::serve(
-            parsed,
-            metrics,
-            Arc::new(SloStatus(service.state.clone())),
-            telemetry_stop.clone(),
-        )
-        .await
-        .map_err(|error| RunError::Metrics {
-            address: address.clone(),
-            error,
-        })?;
-        metrics_server = Some(server);
-    }
+    let resource = crate::telemetry::resource::resource_attributes(&config.telemetry.resource);
+    let readers = match crate::telemetry::readers::start(
+        &config.telemetry.metrics,
+        metrics.as_ref(),
+        &resource,
+        Arc::new(SloStatus(service.state.clone())),
+        &telemetry_stop,
+    )
+    .await
+    {
+        Ok(readers) => readers,
+        Err(error) => {
+            telemetry_stop.cancel();
+            return Err(error.into());
+        }
+    };
     if let Err(error) = graph.start().await {
         telemetry_stop.cancel();
         return Err(error.into());
@@ -137,8 +132,9 @@ pub async fn run(
         }
     }
     telemetry_stop.cancel();
-    if let Some(server) = metrics_server {
-        let _ = tokio::time::timeout_at(deadline, server).await;
+    // Pull readers stop serving; periodic readers push the final figures.
+    for reader in readers {
+        let _ = tokio::time::timeout_at(deadline, reader).await;
     }
     Ok(report)
 }

@@ -21,8 +21,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Renders the self-metrics for `GET /metrics` (Prometheus text format). Each
+/// `service.telemetry` reader renders with its own options.
+pub trait MetricsText: Send + Sync + 'static {
+    /// The whole exposition, as of now.
+    fn render(&self) -> String;
+}
 
 /// Where the status API reads SLO figures. The service implements it over the SLO
 /// state it keeps; the admin server knows nothing of the slo processor's types.
@@ -36,12 +42,12 @@ pub trait SloSource: Send + Sync + 'static {
 
 #[derive(Clone)]
 struct AdminState {
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<Arc<dyn MetricsText>>,
     slos: Arc<dyn SloSource>,
 }
 
 /// The admin routes.
-pub fn router(metrics: Option<PrometheusHandle>, slos: Arc<dyn SloSource>) -> Router {
+pub fn router(metrics: Option<Arc<dyn MetricsText>>, slos: Arc<dyn SloSource>) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/api/v1/slos", get(list_slos))
@@ -75,7 +81,7 @@ async fn one_slo(State(state): State<AdminState>, Path(name): Path<String>) -> R
 /// Binds `address` and serves the admin routes until `stop`.
 pub async fn serve(
     address: SocketAddr,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<Arc<dyn MetricsText>>,
     slos: Arc<dyn SloSource>,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {

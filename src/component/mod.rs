@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use auth::{Authenticators, ClientAuthenticator, ServerAuthenticator};
 pub use id::{ComponentId, ComponentIdError};
 pub use state::{Claim, StateStore};
-pub use view::{PipelineLayout, ServiceLayout, ServiceView};
+pub use view::{PipelineLayout, RenderMetrics, ServiceLayout, ServiceView};
 
 pub use crate::pdata::Signal;
 use crate::pdata::{Encoded, ExportBatch, Telemetry};

@@ -9,16 +9,19 @@
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use metrics_exporter_prometheus::PrometheusHandle;
-
 use super::{ComponentId, Signal};
 
 /// What the service shows of itself.
 pub struct ServiceView {
     started: SystemTime,
     layout: RwLock<Arc<ServiceLayout>>,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<RenderMetrics>,
 }
+
+/// Renders the self-metrics in Prometheus text format (the Collector's legacy form,
+/// counters without `_total`); the service supplies it, since the recorder lives in
+/// a layer above this one.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Default for ServiceView {
     fn default() -> Self {
@@ -29,7 +32,7 @@ impl Default for ServiceView {
 impl ServiceView {
     /// A view of a service starting now, whose self-metrics `metrics` renders (none
     /// when the process records none).
-    pub fn new(metrics: Option<PrometheusHandle>) -> Self {
+    pub fn new(metrics: Option<RenderMetrics>) -> Self {
         Self {
             started: SystemTime::now(),
             layout: RwLock::default(),
@@ -54,7 +57,7 @@ impl ServiceView {
 
     /// The self-metrics in Prometheus text format, if the process records them.
     pub fn render_metrics(&self) -> Option<String> {
-        self.metrics.as_ref().map(PrometheusHandle::render)
+        self.metrics.as_ref().map(|render| render())
     }
 }
 

@@ -30,6 +30,9 @@ use crate::component::{
     ReceiverConfig, Signal, WiringView,
 };
 use crate::components;
+mod telemetry;
+pub use telemetry::*;
+
 use crate::confmap::{
     deserialize_duration, did_you_mean, expand_dict, load, null_as_default, parse_block, ConfigError, ConfigErrors,
     RawValue, Validate,
@@ -218,110 +221,6 @@ pub struct PipelineConfig {
 }
 
 impl Validate for PipelineConfig {}
-
-/// `service.telemetry`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetryConfig {
-    /// `service.telemetry.logs`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub logs: LogsConfig,
-    /// `service.telemetry.metrics`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub metrics: MetricsConfig,
-}
-
-impl Validate for TelemetryConfig {}
-
-/// `service.telemetry.logs`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogsConfig {
-    /// `debug`, `info`, `warn`, `error` (default `info`).
-    #[serde(default = "default_log_level")]
-    pub level: LogLevel,
-    /// `console` (human-readable) or `json`.
-    #[serde(default)]
-    pub encoding: LogEncoding,
-}
-
-impl Default for LogsConfig {
-    fn default() -> Self {
-        Self {
-            level: default_log_level(),
-            encoding: LogEncoding::default(),
-        }
-    }
-}
-
-fn default_log_level() -> LogLevel {
-    LogLevel::Info
-}
-
-/// Log verbosity.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Everything, including per-request detail.
-    Debug,
-    /// Lifecycle and notable events.
-    Info,
-    /// Problems that lose nothing yet.
-    Warn,
-    /// Problems that lost data or stopped a component.
-    Error,
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogEncoding {
-    /// Human-readable lines.
-    #[default]
-    Console,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `service.telemetry.metrics`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// `none` turns the self-metrics endpoint off; any other level serves it.
-    #[serde(default)]
-    pub level: MetricsLevel,
-    /// Where Prometheus scrapes `/metrics` (default `127.0.0.1:8888`).
-    #[serde(default = "default_metrics_address")]
-    pub address: String,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            level: MetricsLevel::default(),
-            address: default_metrics_address(),
-        }
-    }
-}
-
-fn default_metrics_address() -> String {
-    "127.0.0.1:8888".into()
-}
-
-/// Self-metrics detail level, named as in the Collector.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricsLevel {
-    /// No self-metrics endpoint.
-    None,
-    /// Component counters.
-    Basic,
-    /// Same as basic in sloop today.
-    #[default]
-    Normal,
-    /// Same as basic in sloop today.
-    Detailed,
-}
 
 /// A checked pipeline: its signal and resolved component ids.
 #[derive(Debug, Clone)]
@@ -570,14 +469,7 @@ impl Config {
             };
             errors.push(ConfigError::new(path, message));
         }
-        if let Err(e) = service.telemetry.metrics.address.parse::<std::net::SocketAddr>() {
-            if service.telemetry.metrics.level != MetricsLevel::None {
-                errors.push(ConfigError::new(
-                    "service.telemetry.metrics.address",
-                    format!("{:?} is not an ip:port address: {e}", service.telemetry.metrics.address),
-                ));
-            }
-        }
+        errors.extend(service.telemetry.check());
 
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));

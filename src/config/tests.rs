@@ -240,7 +240,10 @@ fn defaults_match_the_collector() {
         "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\n{PIPELINE}"
     ))
     .unwrap();
-    assert_eq!(config.telemetry.metrics.address, "127.0.0.1:8888");
+    assert_eq!(
+        config.telemetry.metrics.readers_to_run()[0].0,
+        "service.telemetry.metrics.address"
+    ); // the default 127.0.0.1:8888
     assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
     let batch: crate::processors::batch::BatchConfig =
         parse_block(&Value::Empty(Tag::Default, figment::value::Empty::None)).unwrap();
@@ -376,7 +379,10 @@ service:
 ",
     )
     .unwrap();
-    assert_eq!(config.telemetry.metrics.address, "127.0.0.1:8888");
+    assert_eq!(
+        config.telemetry.metrics.readers_to_run()[0].0,
+        "service.telemetry.metrics.address"
+    ); // the default 127.0.0.1:8888
 }
 
 #[test]

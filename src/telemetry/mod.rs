@@ -1,39 +1,142 @@
-//! sloop's own telemetry: structured logs (`service.telemetry.logs`) and self-metrics
-//! in Prometheus text format (`service.telemetry.metrics`), named like the
-//! Collector's (`otelcol_receiver_accepted_spans`, `otelcol_exporter_queue_size`, ...).
+//! sloop's own telemetry (`service.telemetry`): structured logs (`logs`), and
+//! self-metrics named like the Collector's (`otelcol_receiver_accepted_spans`,
+//! `otelcol_exporter_queue_size`, ...) served for Prometheus by `pull` readers and
+//! pushed over OTLP by `periodic` readers (`metrics.readers`), with the resource of
+//! `resource`.
+//!
+//! - [`registry`]: the `metrics` recorder that keeps every series as values.
+//! - [`prometheus`]: Prometheus text of a snapshot, with a pull reader's options.
+//! - [`otlp_push`]: a snapshot as an OTLP request, and the periodic push.
+//! - [`readers`]: starting the configured readers.
+//! - [`resource`]: the self-telemetry resource.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub mod otlp_push;
+pub mod prometheus;
+pub mod readers;
+pub mod registry;
+pub mod resource;
 
-use crate::config::{LogEncoding, LogLevel, LogsConfig};
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::{LogEncoding, LogLevel, LogOutput, LogsConfig};
+pub use registry::SelfMetricsRegistry;
 
 /// Installs the global log subscriber. Later calls do nothing (tests call it often).
-/// `RUST_LOG` overrides the configured level, e.g. `RUST_LOG=sloop=debug`.
-pub fn init_logs(config: &LogsConfig) {
+/// `RUST_LOG` overrides the configured level, e.g. `RUST_LOG=sloop=debug`. Fails
+/// when a file of `output_paths` cannot be opened for appending.
+pub fn init_logs(config: &LogsConfig) -> Result<(), String> {
     let level = match config.level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
     };
+    let writer = LogWriter::open(&config.outputs())?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_target(!config.disable_caller)
+        .with_writer(writer);
     let _ = match config.encoding {
         LogEncoding::Console => builder.with_ansi(false).try_init(),
         LogEncoding::Json => builder.json().flatten_event(true).try_init(),
     };
+    if config.sampling_requested() {
+        tracing::info!(
+            message = "service.telemetry.logs.sampling is not applied: sloop does not sample its logs (repeated problems are logged at a bounded rate where they happen)."
+        );
+    }
+    Ok(())
 }
 
-/// Installs the global metrics recorder and returns the handle that renders it.
+/// Writes every log line to each of `output_paths`.
+#[derive(Clone)]
+struct LogWriter(Arc<[LogTarget]>);
+
+enum LogTarget {
+    Stderr,
+    Stdout,
+    File(File),
+}
+
+impl LogWriter {
+    fn open(outputs: &[LogOutput]) -> Result<LogWriter, String> {
+        let targets = outputs
+            .iter()
+            .map(|output| match output {
+                LogOutput::Stderr => Ok(LogTarget::Stderr),
+                LogOutput::Stdout => Ok(LogTarget::Stdout),
+                LogOutput::File(path) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map(LogTarget::File)
+                    .map_err(|e| {
+                        format!(
+                            "service.telemetry.logs.output_paths: cannot open {} for appending: {e}",
+                            path.display()
+                        )
+                    }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LogWriter(targets.into()))
+    }
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Each formatted line arrives whole; a target that fails does not keep the
+        // line from the others.
+        let mut result = Ok(());
+        for target in self.0.iter() {
+            let written = match target {
+                LogTarget::Stderr => std::io::stderr().write_all(buf),
+                LogTarget::Stdout => std::io::stdout().write_all(buf),
+                LogTarget::File(file) => {
+                    let mut file: &File = file;
+                    file.write_all(buf)
+                }
+            };
+            result = result.and(written);
+        }
+        result.map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        for target in self.0.iter() {
+            match target {
+                LogTarget::Stderr => std::io::stderr().flush()?,
+                LogTarget::Stdout => std::io::stdout().flush()?,
+                LogTarget::File(file) => {
+                    let mut file: &File = file;
+                    file.flush()?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs the global metrics recorder and returns the handle that reads it.
 /// Must run before components are built: they register their counters then.
-pub fn install_metrics_recorder() -> Result<PrometheusHandle, String> {
-    let recorder = PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
+pub fn install_metrics_recorder() -> Result<SelfMetricsRegistry, String> {
+    let (recorder, registry) = registry::SnapshotRecorder::new();
     metrics::set_global_recorder(recorder).map_err(|e| format!("installing metrics recorder: {e}"))?;
     describe();
-    Ok(handle)
+    Ok(registry)
 }
 
 fn describe() {
