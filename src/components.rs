@@ -12,7 +12,7 @@ use crate::component::registry::{
 };
 
 /// Every receiver type.
-pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY];
+pub const RECEIVERS: &[ReceiverFactory] = &[crate::receivers::otlp::FACTORY, crate::receivers::jaeger::FACTORY];
 
 /// Every processor type.
 pub const PROCESSORS: &[ProcessorFactory] = &[

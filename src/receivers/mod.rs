@@ -1,3 +1,4 @@
 //! Receivers: where telemetry enters sloop.
 
+pub mod jaeger;
 pub mod otlp;
