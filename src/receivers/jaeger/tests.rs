@@ -455,3 +455,57 @@ fn a_size_claim_beyond_the_input_is_refused_without_allocating_it() {
     body.extend_from_slice(&[0x0f, 0x00, 0x02, 0x0c, 0x7f, 0xff, 0xff, 0xff]);
     assert!(decode_batch(&body).is_err());
 }
+
+/// The UDP server end to end, on the binary port (the integration test covers the
+/// compact one): a malformed datagram is dropped, the next one still arrives, and
+/// after shutdown the port is free again.
+#[tokio::test]
+async fn the_binary_agent_port_serves_datagrams_and_releases_its_port() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use figment::providers::Format;
+
+    use crate::component::{Consumer, ReceiverOutputs};
+    use crate::confmap::RawValue;
+    use crate::testing::Recorder;
+
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = format!("protocols:\n  thrift_binary:\n    endpoint: 127.0.0.1:{port}\n    workers: 1\n");
+    let dict: figment::value::Dict = figment::Figment::from(serde_saphyr::figment::Yaml::string(&yaml))
+        .extract()
+        .unwrap();
+    let config = (super::FACTORY.parse)(&RawValue::from(dict)).unwrap();
+    let recorder = Recorder::new();
+    let outputs = ReceiverOutputs {
+        traces: Some(recorder.clone() as Arc<dyn Consumer>),
+        ..Default::default()
+    };
+    let authenticators = crate::component::Authenticators::default();
+    let ctx = crate::component::ReceiverContext {
+        authenticators: &authenticators,
+    };
+    let id = crate::component::ComponentId::parse("jaeger").unwrap();
+    for _round in 0..2 {
+        let receiver = config.build(&id, outputs.clone(), &ctx).unwrap();
+        receiver.start().await.unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = recorder.batch_sizes().len();
+        client.send_to(b"\x80\x01\x00\x04garbage", ("127.0.0.1", port)).unwrap();
+        client
+            .send_to(&emit_batch(sample_batch(), Protocol::Binary), ("127.0.0.1", port))
+            .unwrap();
+        let mut waited = 0;
+        while recorder.batch_sizes().len() == before {
+            assert!(waited < 200, "the datagram did not reach the pipeline");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += 1;
+        }
+        assert_eq!(recorder.batch_sizes()[before..], [1]);
+        receiver.shutdown().await;
+    }
+}
