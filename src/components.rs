@@ -16,6 +16,7 @@ pub const RECEIVERS: &[ReceiverFactory] = &[
     crate::receivers::otlp::FACTORY,
     crate::receivers::nop::FACTORY,
     crate::receivers::zipkin::FACTORY,
+    crate::receivers::jaeger::FACTORY,
 ];
 
 /// Every processor type.

@@ -10,7 +10,7 @@ use metrics::Counter;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, RwLockReadGuard};
 use tokio_util::sync::CancellationToken;
 
 use super::client::ClientCheck;
@@ -101,6 +101,22 @@ impl Admission {
         self.draining.cancel();
         drop(self.inside.write().await);
     }
+
+    /// Lets a request in: the guard it holds while it hands data to the pipelines,
+    /// or [`Refused::ShuttingDown`].
+    pub async fn enter(&self) -> Result<RwLockReadGuard<'_, ()>, Refused> {
+        // Checked before taking the guard (which queues behind a pending close) so a
+        // request is not held up while close waits for a slow one, and again under
+        // the guard, so close either waits for this request or it sees draining.
+        if self.is_draining() {
+            return Err(Refused::ShuttingDown);
+        }
+        let inside = self.inside.read().await;
+        if self.is_draining() {
+            return Err(Refused::ShuttingDown);
+        }
+        Ok(inside)
+    }
 }
 
 /// The receiver's side of one transport: its pipeline entries and counters.
@@ -170,16 +186,7 @@ impl Intake {
                 "this receiver is in no {signal} pipeline"
             ))));
         };
-        // Checked before taking the guard (which queues behind a pending close) so a
-        // request is not held up while close waits for a slow one, and again under
-        // the guard, so close either waits for this request or it sees draining.
-        if self.admission.is_draining() {
-            return Err(Refused::ShuttingDown);
-        }
-        let _inside = self.admission.inside.read().await;
-        if self.admission.is_draining() {
-            return Err(Refused::ShuttingDown);
-        }
+        let _inside = self.admission.enter().await?;
         let rejected = drop_malformed_ids(&mut data);
         let i = signal as usize;
         self.refused[i].increment(rejected.count as u64);

@@ -59,7 +59,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{check_endpoint, GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
 pub use cors::CorsConfig;
-pub use intake::{drop_malformed_ids, Rejected};
+pub use intake::{drop_malformed_ids, grpc_status, http_status, Admission, Refused, Rejected};
 pub use limits::{KeepaliveConfig, KeepaliveEnforcementPolicy, KeepaliveServerParameters};
 
 use crate::component::auth::AuthConfig;
@@ -72,7 +72,7 @@ use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::tls::{ServerTls, ServerTlsSource};
 use client::ClientCheck;
 use connections::ListenerTls;
-use intake::{Admission, Intake, Transport};
+use intake::{Intake, Transport};
 use limits::ConnectionPolicy;
 
 /// Registry entry.
