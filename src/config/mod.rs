@@ -106,7 +106,7 @@ fn kind_of(value: &Value) -> &'static str {
 
 /// `service:` — which extensions run, the pipelines, and sloop's own telemetry.
 ///
-/// Read key by key ([`ServiceConfig::read`]), so that a mistake in one part (a
+/// Read key by key, so that a mistake in one part (a
 /// telemetry key) does not hide the pipelines from the checks.
 #[derive(Debug)]
 pub struct ServiceConfig {

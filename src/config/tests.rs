@@ -535,7 +535,7 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:4317
-  jaegerx:
+  kafka:
 processors:
   batch:
     timeot: 1s
@@ -552,7 +552,7 @@ service:
       lvel: info
   pipelines:
     traces:
-      receivers: [otlp, jaegerx]
+      receivers: [otlp, kafka]
       processors: [batch, nope]
       exporters: [otlp_http]
 ",
@@ -563,7 +563,7 @@ service:
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let want = [
         "exporters.otlp_http.headers.authorization: environment variable UNSET_TOKEN is not set",
-        "receivers.jaegerx: \"jaegerx\" is not a receiver type sloop has; the receivers sloop has are: ",
+        "receivers.kafka: \"kafka\" is not a receiver type sloop has; the receivers sloop has are: ",
         "processors.batch.timeot: unknown field, did you mean timeout?",
         "processors.batch.send_batch_sise: unknown field, did you mean send_batch_size?",
         "processors.batch.bogus: unknown field",
