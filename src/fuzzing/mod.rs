@@ -28,13 +28,15 @@ mod tests;
 
 /// The fuzz targets, by name: the directories under `fuzz/corpus` and
 /// `fuzz/fuzz_targets`.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 8] = [
     "otlp_protobuf",
     "otlp_json",
     "inflate",
     "config_validate",
     "condition",
     "tracestate",
+    "zipkin",
+    "jaeger",
 ];
 
 /// Runs `target` on `data` (the corpus replay in the unit tests).
@@ -46,8 +48,57 @@ pub fn run(target: &str, data: &[u8]) {
         "config_validate" => config_validate(data),
         "condition" => condition(data),
         "tracestate" => tracestate(data),
+        "zipkin" => zipkin(data),
+        "jaeger" => jaeger(data),
         other => panic!("no fuzz target {other}"),
     }
+}
+
+/// `zipkin`: the first byte picks the format (v2 JSON, v2 protobuf, v1 JSON) and
+/// `parse_string_tags`, the rest is a request body. What the receiver accepts must
+/// be a request the pipeline can take: ids of the right length, and an encoding
+/// that decodes back to the same request.
+pub fn zipkin(data: &[u8]) {
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
+    if let Ok(request) = crate::receivers::zipkin::fuzzing::decode_any(first, body) {
+        check_translated(&request);
+    }
+}
+
+/// `jaeger`: the first byte picks the decoder (Thrift HTTP body, compact or binary
+/// agent datagram, gRPC protobuf), the rest is the body; as [`zipkin`].
+pub fn jaeger(data: &[u8]) {
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
+    if let Some(request) = crate::receivers::jaeger::fuzzing::decode_any(first, body) {
+        check_translated(&request);
+    }
+}
+
+/// What holds for every request a translating receiver hands the pipeline.
+fn check_translated(request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest) {
+    use prost::Message;
+    for span in request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        assert_eq!(span.trace_id.len(), 16, "trace id of {span:?}");
+        assert_eq!(span.span_id.len(), 8, "span id of {span:?}");
+        assert!(
+            span.parent_span_id.is_empty() || span.parent_span_id.len() == 8,
+            "parent id of {span:?}"
+        );
+    }
+    let encoded = request.encode_to_vec();
+    let decoded =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(encoded.as_slice())
+            .expect("a translated request encodes to protobuf that decodes");
+    assert_eq!(&decoded, request);
 }
 
 /// The signal a leading byte picks.

@@ -66,6 +66,16 @@ fn otlp_protobuf_seeds_pass() {
 }
 
 #[test]
+fn zipkin_seeds_pass() {
+    replay("zipkin");
+}
+
+#[test]
+fn jaeger_seeds_pass() {
+    replay("jaeger");
+}
+
+#[test]
 fn otlp_json_seeds_pass() {
     replay("otlp_json");
 }
@@ -345,4 +355,28 @@ fn seed_requests() -> Vec<(&'static str, Telemetry)> {
         ("logs", logs(vec![fixed.log.clone(), map_body])),
         ("logs-malformed-ids", logs(vec![fixed.log.clone(), bad_log])),
     ]
+}
+
+/// The Zipkin and Jaeger seeds are requests the receivers accept (written by the
+/// SDKs' own encoders and the Zipkin API's examples), so the fuzzers start from
+/// inputs that reach the translation, not only the decoders' first checks.
+#[test]
+fn zipkin_and_jaeger_seeds_are_accepted_requests() {
+    for (target, accepts) in [
+        (
+            "zipkin",
+            (|data: &[u8]| crate::receivers::zipkin::fuzzing::decode_any(data[0], &data[1..]).is_ok())
+                as fn(&[u8]) -> bool,
+        ),
+        ("jaeger", |data: &[u8]| {
+            crate::receivers::jaeger::fuzzing::decode_any(data[0], &data[1..])
+                .is_some_and(|r| !r.resource_spans.is_empty())
+        }),
+    ] {
+        for entry in std::fs::read_dir(corpus_dir(target)).unwrap() {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            assert!(accepts(&data), "{} is refused", path.display());
+        }
+    }
 }

@@ -46,6 +46,29 @@ mod thrift;
 mod translate;
 mod udp;
 
+/// The decoders a Jaeger request goes through, for `crate::fuzzing` (test support).
+#[doc(hidden)]
+pub mod fuzzing {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    use super::thrift::{decode_batch, decode_emit_batch, Protocol};
+    use super::{proto, translate};
+
+    /// Decodes and translates `body` as a Thrift binary HTTP body, a compact or a
+    /// binary agent datagram, or a gRPC `PostSpansRequest` (`which % 4`); `None`
+    /// when the receiver would refuse it.
+    pub fn decode_any(which: u8, body: &[u8]) -> Option<ExportTraceServiceRequest> {
+        let batch = match which % 4 {
+            0 => decode_batch(body).ok()?,
+            1 => decode_emit_batch(body, Protocol::Compact).ok()?,
+            2 => decode_emit_batch(body, Protocol::Binary).ok()?,
+            _ => proto::to_model(proto::PostSpansRequest::decode(body).ok()?).ok()?,
+        };
+        Some(translate::batch(batch))
+    }
+}
+
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;

@@ -56,6 +56,26 @@ mod server;
 mod tests;
 mod translate;
 
+/// The decoders a Zipkin request goes through, for `crate::fuzzing` (test support).
+#[doc(hidden)]
+pub mod fuzzing {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    use super::server::{decode, Format};
+
+    /// Decodes and translates `body` as v2 JSON, v2 protobuf or v1 JSON (`which % 3`),
+    /// with `parse_string_tags` when `which` is odd: what the server does with a
+    /// decompressed body.
+    pub fn decode_any(which: u8, body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+        let format = match which % 3 {
+            0 => Format::V2Json,
+            1 => Format::V2Proto,
+            _ => Format::V1Json,
+        };
+        decode(format, body, which % 2 == 1)
+    }
+}
+
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;

@@ -1,0 +1,4 @@
+//! See `sloop::fuzzing::jaeger` for the input layout and what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sloop::fuzzing::jaeger(data));
