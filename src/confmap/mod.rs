@@ -52,7 +52,18 @@ pub trait Validate {
 pub fn parse_block<T: DeserializeOwned + Validate>(value: &RawValue) -> Result<T, Vec<ConfigError>> {
     let (parsed, mut errors) = deserialize_all::<T>(value);
     if let Some(parsed) = &parsed {
-        errors.extend(parsed.validate());
+        // A key left out for a reported mistake is not reported again as missing
+        // or empty by the block's own checks.
+        let follows = |check: &ConfigError| {
+            errors.iter().any(|cause| {
+                !cause.path.is_empty()
+                    && (check.path == cause.path
+                        || check.path.starts_with(&format!("{}.", cause.path))
+                        || check.path.starts_with(&format!("{}[", cause.path)))
+            })
+        };
+        let checks: Vec<ConfigError> = parsed.validate().into_iter().filter(|e| !follows(e)).collect();
+        errors.extend(checks);
     }
     match parsed {
         Some(parsed) if errors.is_empty() => Ok(parsed),
@@ -236,4 +247,70 @@ pub(crate) fn load_with_env(
     })?;
     expand::expand_dict(&mut dict, "", lookup, &mut errors);
     Ok((dict, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Block {
+        #[serde(default)]
+        items: Vec<u32>,
+        #[serde(default)]
+        name: String,
+    }
+
+    impl Validate for Block {
+        fn validate(&self) -> Vec<ConfigError> {
+            let mut errors = Vec::new();
+            if self.items.is_empty() {
+                errors.push(ConfigError::new("items", "at least one item is required"));
+            }
+            if self.name.is_empty() {
+                errors.push(ConfigError::new("name", "required"));
+            }
+            errors
+        }
+    }
+
+    fn raw(yaml: &str) -> RawValue {
+        let dict: Dict = Figment::from(serde_saphyr::figment::Yaml::string(yaml))
+            .extract()
+            .unwrap();
+        Value::from(dict)
+    }
+
+    fn errors(yaml: &str) -> Vec<String> {
+        parse_block::<Block>(&raw(yaml))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_unknown_key_and_every_bad_value_of_a_block_is_reported() {
+        let found = errors("items: [1]\nname: x\nfirst: 1\nsecond: 2\nthird: 3");
+        assert_eq!(
+            found,
+            [
+                "first: unknown field, expected one of: items, name",
+                "second: unknown field, expected one of: items, name",
+                "third: unknown field, expected one of: items, name"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_left_out_for_its_mistake_is_not_reported_again_by_the_checks() {
+        // `items` has the wrong type: reported once, not again as empty; the other
+        // check (name) still runs.
+        let found = errors("items: lots\nextra: 1");
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().any(|e| e.starts_with("items: invalid type")), "{found:?}");
+        assert!(found.iter().any(|e| e.starts_with("extra: unknown field")), "{found:?}");
+        assert!(found.contains(&"name: required".to_string()), "{found:?}");
+    }
 }
