@@ -102,6 +102,46 @@ where
     }
 }
 
+/// The Python of the venv `target/<venv>`, which `./scripts/test` creates from
+/// `requirements`; a test without it fails, pointing there.
+pub fn venv_python(venv: &str, requirements: &str) -> PathBuf {
+    let python = workspace_root().join("target").join(venv).join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run ./scripts/test, which creates target/{venv} from {requirements}",
+        python.display()
+    );
+    python
+}
+
+/// Runs `command` with its stdout and stderr captured until it exits, for at most
+/// `timeout`; past that it is killed (by its pid). Its output, and its exit status
+/// (`None` when it had to be killed).
+pub async fn run_bounded(
+    command: &mut std::process::Command,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, std::process::Output) {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child process") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let output = child.wait_with_output().expect("reading a child process's output");
+    (status, output)
+}
+
 /// Whether something accepts TCP connections on `127.0.0.1:port` right now.
 pub fn port_is_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(

@@ -7,49 +7,31 @@
 //! protocol's error and the receiver keeps serving.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use integration_tests::backends::{FlatSpan, GrpcBackend};
 use integration_tests::process::{Sloop, SloopPorts};
-use integration_tests::{free_port, poll_until, workspace_root};
+use integration_tests::{free_port, poll_until, run_bounded, venv_python, workspace_root};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The Jaeger exporters' venv.
 fn python() -> PathBuf {
-    let python = workspace_root().join("target/jaeger-venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run ./scripts/test, which creates target/jaeger-venv from \
-         integration-tests/requirements-jaeger.txt",
-        python.display()
-    );
-    python
+    venv_python("jaeger-venv", "integration-tests/requirements-jaeger.txt")
 }
 
-/// Runs `jaeger_send.py` for `mode`; what the SDK recorded, as JSON.
-fn python_sends(mode: &str, port: u16) -> serde_json::Value {
+/// Runs `jaeger_send.py` for `mode`, bounded by 60 s; what the SDK recorded, as JSON.
+async fn python_sends(mode: &str, port: u16) -> serde_json::Value {
     let script = workspace_root().join("integration-tests/python/jaeger_send.py");
-    let mut child = Command::new(python())
-        .arg(&script)
-        .args([mode, "127.0.0.1", &port.to_string(), mode])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting the venv's python");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("waiting for python").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("jaeger_send.py {mode} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().expect("reading python's output");
+    let mut command = Command::new(python());
+    command.arg(&script).args([mode, "127.0.0.1", &port.to_string(), mode]);
+    let (status, output) = run_bounded(&mut command, Duration::from_secs(60)).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(status.is_some(), "jaeger_send.py {mode} did not finish within 60 s");
     assert!(
         output.status.success(),
         "jaeger_send.py {mode} failed: {stdout}\n{}",
@@ -279,7 +261,7 @@ async fn python_jaeger_exporters_reach_the_otlp_backend_translated() {
     // The three exporters, one after another (each sends two spans).
     let mut sent = Vec::new();
     for (mode, port) in [("agent", compact), ("collector", http), ("grpc", grpc)] {
-        sent.push((mode, python_sends(mode, port)));
+        sent.push((mode, python_sends(mode, port).await));
     }
     let received = backend.received().wait_for_spans(6, WAIT).await;
     assert_eq!(received.len(), 6, "every span reached the backend: {received:#?}");

@@ -11,36 +11,28 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration_tests::certs::{peer_certificate, TestCa};
 use integration_tests::payloads::trace_request;
-use integration_tests::{free_port, poll_until, unique_temp_dir, workspace_root, GrpcBackend, Sloop, SloopPorts};
+use integration_tests::{
+    free_port, poll_until, run_bounded, unique_temp_dir, venv_python, workspace_root, GrpcBackend, Sloop, SloopPorts,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 
 /// The venv's python, or a failure saying how to make it.
+/// The OpenTelemetry Python SDK's venv.
 fn python() -> PathBuf {
-    let python = workspace_root().join("target/otel-venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run ./scripts/test, which creates target/otel-venv with the \
-         OpenTelemetry Python SDK pinned in integration-tests/requirements.txt",
-        python.display()
-    );
-    python
+    venv_python("otel-venv", "integration-tests/requirements.txt")
 }
 
 /// Runs send_spans.py (one span named `span`, to `endpoint` over `protocol`) with
 /// `env`; whether the SDK reported success, and what it printed. Bounded by 60 s.
-fn python_sends(protocol: &str, endpoint: &str, span: &str, env: &[(&str, &Path)]) -> (bool, String) {
+async fn python_sends(protocol: &str, endpoint: &str, span: &str, env: &[(&str, &Path)]) -> (bool, String) {
     let script = workspace_root().join("integration-tests/python/send_spans.py");
     let mut command = Command::new(python());
-    command
-        .arg(script)
-        .args([protocol, endpoint, span])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.arg(script).args([protocol, endpoint, span]);
     for variable in [
         "OTEL_EXPORTER_OTLP_CERTIFICATE",
         "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
@@ -51,20 +43,7 @@ fn python_sends(protocol: &str, endpoint: &str, span: &str, env: &[(&str, &Path)
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().expect("starting the venv's python");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for python") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = child.wait_with_output().expect("reading python's output");
+    let (status, output) = run_bounded(&mut command, Duration::from_secs(60)).await;
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -136,7 +115,7 @@ async fn python_sdk_sends_over_tls_and_mtls_and_mtls_refuses_a_client_without_ce
         ("http", http_url(mtls_http), "mtls-http", &with_client[..]),
     ];
     for (protocol, endpoint, span, env) in &delivered {
-        let (ok, printed) = python_sends(protocol, endpoint, span, env);
+        let (ok, printed) = python_sends(protocol, endpoint, span, env).await;
         assert!(
             ok,
             "the SDK could not send {span} to {endpoint}:\n{printed}\n{}",
@@ -148,7 +127,7 @@ async fn python_sdk_sends_over_tls_and_mtls_and_mtls_refuses_a_client_without_ce
         ("http", http_url(mtls_http), "no-client-cert-http"),
     ];
     for (protocol, endpoint, span) in &refused {
-        let (ok, printed) = python_sends(protocol, endpoint, span, &trust);
+        let (ok, printed) = python_sends(protocol, endpoint, span, &trust).await;
         assert!(
             !ok,
             "the mTLS port took {span} without a client certificate:\n{printed}"
@@ -160,7 +139,8 @@ async fn python_sdk_sends_over_tls_and_mtls_and_mtls_refuses_a_client_without_ce
         &format!("http://127.0.0.1:{}/v1/traces", ports.http),
         "plaintext",
         &[],
-    );
+    )
+    .await;
     assert!(!ok, "a TLS port took plaintext:\n{printed}");
 
     let spans = backend.wait_for_spans(4, Duration::from_secs(20)).await;

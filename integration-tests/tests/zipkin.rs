@@ -7,10 +7,12 @@
 //! message, and the receiver's self-metric counts what it took.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use integration_tests::{free_port, workspace_root, FlatSpan, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT};
+use integration_tests::{
+    free_port, run_bounded, venv_python, workspace_root, FlatSpan, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -20,15 +22,9 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 const START: u64 = 1_700_000_000_000_123_000;
 
 /// The venv's python, or a failure saying how to make it.
+/// The Zipkin exporters' venv.
 fn python() -> PathBuf {
-    let python = workspace_root().join("target/zipkin-venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run ./scripts/test, which creates target/zipkin-venv with the \
-         exporters pinned in integration-tests/python/zipkin_requirements.txt",
-        python.display()
-    );
-    python
+    venv_python("zipkin-venv", "integration-tests/python/zipkin_requirements.txt")
 }
 
 /// Runs zipkin_send.py with `encoding` against `endpoint`, bounded by 60 s (the
@@ -36,25 +32,9 @@ fn python() -> PathBuf {
 /// (name, trace id, span id) of each span it sent, from its output.
 async fn python_sends(encoding: &str, endpoint: &str) -> (bool, Vec<(String, String, String)>, String) {
     let script = workspace_root().join("integration-tests/python/zipkin_send.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .args([encoding, endpoint])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting the venv's python");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for python") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let output = child.wait_with_output().expect("reading python's output");
+    let mut command = Command::new(python());
+    command.arg(script).args([encoding, endpoint]);
+    let (status, output) = run_bounded(&mut command, Duration::from_secs(60)).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let printed = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
     let spans = stdout
