@@ -166,6 +166,17 @@ impl Authenticators {
             .cloned()
             .ok_or_else(|| format!("{name:?} is not a client authenticator listed in service.extensions"))
     }
+
+    /// The client authenticator an exporter's `auth:` block names, if it has one:
+    /// what every exporter's `build` looks up, with the error at `auth.authenticator`.
+    pub fn client_for(
+        &self,
+        auth: Option<&AuthConfig>,
+    ) -> Result<Option<Arc<dyn ClientAuthenticator>>, super::BuildError> {
+        auth.map(|auth| self.client(&auth.authenticator))
+            .transpose()
+            .map_err(|e| super::BuildError::at("auth.authenticator", e))
+    }
 }
 
 /// A secret from the config (a token, a password, a client secret). `Debug` shows

@@ -392,12 +392,7 @@ pub fn classify(status: &tonic::Status) -> ExportError {
 
 impl ExporterConfig for OtlpGrpcConfig {
     fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let auth = self
-            .auth
-            .as_ref()
-            .map(|auth| ctx.authenticators.client(&auth.authenticator))
-            .transpose()
-            .map_err(|e| BuildError::at("auth.authenticator", e))?;
+        let auth = ctx.authenticators.client_for(self.auth.as_ref())?;
         let exporter = self
             .authenticated_exporter(ctx.id, auth)
             .map_err(|e| BuildError::new(e.message))?;

@@ -304,12 +304,7 @@ fn partial_success(signal: Signal, body: &[u8], json: bool) -> Option<(i64, Stri
 
 impl ExporterConfig for OtlpHttpConfig {
     fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let auth = self
-            .auth
-            .as_ref()
-            .map(|auth| ctx.authenticators.client(&auth.authenticator))
-            .transpose()
-            .map_err(|e| BuildError::at("auth.authenticator", e))?;
+        let auth = ctx.authenticators.client_for(self.auth.as_ref())?;
         let exporter = self
             .authenticated_exporter(ctx.id, auth)
             .map_err(|e| BuildError::new(e.message))?;

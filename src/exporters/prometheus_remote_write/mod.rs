@@ -67,12 +67,7 @@ fn parse(value: &RawValue) -> Result<Box<dyn ExporterConfig>, Vec<ConfigError>> 
 
 impl ExporterConfig for PrometheusRemoteWriteConfig {
     fn build(&self, ctx: &ExporterContext<'_>) -> Result<Arc<dyn QueuedExporter>, BuildError> {
-        let auth = self
-            .auth
-            .as_ref()
-            .map(|auth| ctx.authenticators.client(&auth.authenticator))
-            .transpose()
-            .map_err(|e| BuildError::at("auth.authenticator", e))?;
+        let auth = ctx.authenticators.client_for(self.auth.as_ref())?;
         let exporter = self.exporter(ctx.id, auth).map_err(|e| BuildError::new(e.message))?;
         crate::exporters::helper::queued(ctx, Arc::new(exporter), self.helper())
     }
