@@ -9,6 +9,7 @@
 pub mod auth;
 mod id;
 pub mod registry;
+pub mod replay;
 mod state;
 mod view;
 
@@ -301,6 +302,9 @@ pub struct ServiceHandles {
     /// The running graph's shape and the self-metrics, for extensions that show
     /// them (`zpages`).
     pub view: Arc<ServiceView>,
+    /// Where replayable sources (`filelog`) stand, consistent with the processors'
+    /// saved state ([`replay`]).
+    pub replay: Arc<replay::Replay>,
 }
 
 /// How many components refuse data at the moment for one reason (memory limiters
@@ -346,6 +350,12 @@ pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
     fn authenticators(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// The storage extension its `storage` names, if any: (path in its block,
+    /// extension id).
+    fn storage(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// What a receiver is built with, besides its outputs.
@@ -353,6 +363,11 @@ pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
 pub struct ReceiverContext<'a> {
     /// The authenticators of the extensions listed in `service.extensions`.
     pub authenticators: &'a Authenticators,
+    /// The storage extensions listed in `service.extensions`, by id: what a
+    /// receiver's `storage` may name (`filelog` keeps its offsets there).
+    pub storage: &'a std::collections::BTreeMap<ComponentId, crate::storage::StorageSettings>,
+    /// The service's shared handles.
+    pub service: &'a ServiceHandles,
 }
 
 /// A parsed processor config that can build a running instance for one pipeline.

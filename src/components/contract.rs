@@ -366,8 +366,14 @@ async fn send_zipkin(port: u16, signal: Signal) -> Result<bool, String> {
 /// A receiver's context in a service that runs no authenticator.
 fn no_authenticators() -> crate::component::ReceiverContext<'static> {
     static NONE: std::sync::OnceLock<crate::component::Authenticators> = std::sync::OnceLock::new();
+    static STORAGE: std::sync::OnceLock<
+        std::collections::BTreeMap<crate::component::ComponentId, crate::storage::StorageSettings>,
+    > = std::sync::OnceLock::new();
+    static SERVICE: std::sync::OnceLock<crate::component::ServiceHandles> = std::sync::OnceLock::new();
     crate::component::ReceiverContext {
         authenticators: NONE.get_or_init(Default::default),
+        storage: STORAGE.get_or_init(Default::default),
+        service: SERVICE.get_or_init(Default::default),
     }
 }
 

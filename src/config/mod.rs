@@ -408,15 +408,22 @@ impl Config {
                 Err(e) => errors.push(ConfigError::new(path, format!("invalid id {name:?}: {e}"))),
             }
         }
-        // A persistent queue must name a storage extension the service runs (the
+        // A persistent queue (or a receiver's `storage`) must name a storage extension the service runs (the
         // graph would refuse it too, but only when starting).
-        for (id, (_, exporter)) in &exporters {
-            let Some(name) = exporter.as_ref().and_then(|e| e.storage()) else {
-                continue;
-            };
-            let path = format!("exporters.{id}.sending_queue.storage");
+        let storage_uses = exporters
+            .iter()
+            .filter_map(|(id, (_, e))| {
+                let name = e.as_ref()?.storage()?;
+                Some((format!("exporters.{id}.sending_queue.storage"), name.to_string()))
+            })
+            .chain(receivers.iter().filter_map(|(id, (_, r))| {
+                let (path, name) = r.as_ref()?.storage()?;
+                Some((format!("receivers.{id}.{path}"), name))
+            }));
+        for (path, name) in storage_uses {
+            let name = name.as_str();
             let Ok(storage_id) = ComponentId::parse(name) else {
-                continue; // reported by the exporter's own checks
+                continue; // reported by the component's own checks
             };
             let provides = extensions
                 .get(&storage_id)

@@ -369,6 +369,8 @@ impl Graph {
                             outputs,
                             &ReceiverContext {
                                 authenticators: &authenticators,
+                                storage: &storage,
+                                service,
                             },
                         )
                         .map_err(|e| built_error(e, &format!("receivers.{id}")))?;

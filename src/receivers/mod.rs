@@ -1,5 +1,6 @@
 //! Receivers: where telemetry enters sloop.
 
+pub mod filelog;
 pub mod jaeger;
 pub mod nop;
 pub mod otlp;

@@ -486,8 +486,11 @@ async fn the_binary_agent_port_serves_datagrams_and_releases_its_port() {
         ..Default::default()
     };
     let authenticators = crate::component::Authenticators::default();
+    let (storage, service) = (Default::default(), Default::default());
     let ctx = crate::component::ReceiverContext {
         authenticators: &authenticators,
+        storage: &storage,
+        service: &service,
     };
     let id = crate::component::ComponentId::parse("jaeger").unwrap();
     for _round in 0..2 {

@@ -1,0 +1,1 @@
+//! The Collector's stanza operators (`operators:`), applied to each entry in order.
