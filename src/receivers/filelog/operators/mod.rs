@@ -1,1 +1,3 @@
 //! The Collector's stanza operators (`operators:`), applied to each entry in order.
+
+pub mod field;
