@@ -20,6 +20,15 @@
 //! (processors start before receivers), and the source resumes from the oldest
 //! position anyone holds ([`Replay::resume_point`]) compared with its own.
 //!
+//! A processor stores only the positions of the sources that fed it
+//! ([`current_source`] tells it, during `consume`, which source is handing over),
+//! so a source resumes from where the state built from it was saved, not from where
+//! an unrelated processor's was.
+//!
+//! Within one process (a reload rebuilding the source), the new instance resumes
+//! from where the old one stopped ([`Replay::consumed`]): the processors kept their
+//! state in memory.
+//!
 //! Known limit: with several processors checkpointing the same source at different
 //! moments, the source resumes from the oldest, and the others see again what came
 //! after their own checkpoint.
@@ -58,7 +67,7 @@ impl Replay {
         consume: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         let _gate = self.gate.read().await;
-        let result = consume.await;
+        let result = SOURCE.scope(Arc::from(source), consume).await;
         if result.is_ok() {
             lock(&self.consumed).insert(source.to_string(), position);
         }
@@ -100,6 +109,16 @@ impl Replay {
     pub fn consumed(&self, source: &str) -> Option<Position> {
         lock(&self.consumed).get(source).cloned()
     }
+}
+
+tokio::task_local! {
+    static SOURCE: Arc<str>;
+}
+
+/// The source handing over the batch being consumed, when it came through
+/// [`Replay::hand_over`]: what a processor saving state records positions of.
+pub fn current_source() -> Option<Arc<str>> {
+    SOURCE.try_with(Arc::clone).ok()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -55,12 +55,15 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use metrics::Counter;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use tokio_util::sync::CancellationToken;
+
+use crate::component::replay::{current_source, Position, Replay};
 
 pub use budget::{assess, window_label, Assessment, BurnRate};
 pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig, DEFAULT_WINDOW};
@@ -213,6 +216,8 @@ pub struct SloProcessor {
     registry: Arc<SloRegistry>,
     /// The service's state store, to tell at shutdown which objectives a reload removed.
     state: Arc<StateStore>,
+    /// Replayable sources' positions, stored with each checkpoint.
+    replay: Arc<Replay>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -279,9 +284,22 @@ impl SloProcessor {
             storage,
             registry,
             state: state.clone(),
+            replay: ctx.service.replay.clone(),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
         })
+    }
+
+    /// Remembers the replayable source handing this batch over, if one is, so its
+    /// positions are stored with this store's checkpoints.
+    fn note_source(&self) {
+        let (Some(slot), Some(source)) = (&self.storage, current_source()) else {
+            return;
+        };
+        let mut seen = slot.seen();
+        if !seen.sources.contains(&source) {
+            seen.sources.insert(source);
+        }
     }
 
     fn max_future_minutes(&self) -> Minute {
@@ -422,6 +440,7 @@ impl Consumer for SloProcessor {
     fn consume(&self, data: Telemetry) -> BoxFuture<'_, Result<(), ConsumeError>> {
         Box::pin(async move {
             self.count(&data);
+            self.note_source();
             self.next.consume(data).await
         })
     }
@@ -430,6 +449,7 @@ impl Consumer for SloProcessor {
     fn consume_encoded(&self, data: Telemetry, encoded: Encoded) -> BoxFuture<'_, Result<(), ConsumeError>> {
         Box::pin(async move {
             self.count(&data);
+            self.note_source();
             self.next.consume_encoded(data, encoded).await
         })
     }
@@ -491,7 +511,7 @@ fn take_checkpoint(handles: &[Arc<ObjectiveHandle>]) -> Vec<ObjectiveCheckpoint>
 }
 
 /// Writes what changed in the objectives this instance reports.
-async fn save(storage: Option<&StoreSlot>, objectives: &[Objective], registry: &SloRegistry) {
+async fn save(storage: Option<&StoreSlot>, objectives: &[Objective], registry: &SloRegistry, replay: &Replay) {
     let Some(slot) = storage else { return };
     let Some(store) = slot.get() else { return };
     // Which objectives this instance reports is decided under the lock: once a
@@ -499,13 +519,33 @@ async fn save(storage: Option<&StoreSlot>, objectives: &[Objective], registry: &
     // it that could reach the file after the newer one's.
     let _in_order = slot.writes.lock().await;
     let handles = current(objectives, registry);
-    let checkpoints = take_checkpoint(&handles);
-    if checkpoints.is_empty() {
+    // No batch of a replayable source is half counted in the snapshot, and the
+    // positions stored with it are exactly those of the batches it includes.
+    let (checkpoints, positions) = replay.snapshot(|| take_checkpoint(&handles)).await;
+    let positions = {
+        let seen = slot.seen();
+        let ours: BTreeMap<String, Position> = positions
+            .into_iter()
+            .filter(|(source, _)| seen.sources.contains(source.as_str()))
+            .collect();
+        (ours != seen.written).then_some(ours)
+    };
+    if checkpoints.is_empty() && positions.is_none() {
         return;
     }
-    let result = tokio::task::spawn_blocking(move || store.save(&checkpoints).map_err(|e| (e, checkpoints))).await;
+    let result = tokio::task::spawn_blocking(move || {
+        store
+            .save(&checkpoints, positions.as_ref())
+            .map(|()| positions)
+            .map_err(|e| (e, checkpoints))
+    })
+    .await;
     match result {
-        Ok(Ok(())) => {}
+        Ok(Ok(positions)) => {
+            if let Some(positions) = positions {
+                slot.seen().written = positions;
+            }
+        }
         Ok(Err((error, checkpoints))) => {
             tracing::error!(message = "SLO checkpoint failed; it is retried at the next interval.", %error);
             mark_dirty_again(&handles, &checkpoints);
@@ -567,6 +607,14 @@ impl SloProcessor {
             return Ok(());
         };
         let store = slot.open().await.map_err(|e| StartError::new(&self.id, e))?;
+        let positions = store.positions().map_err(|e| StartError::new(&self.id, e))?;
+        {
+            let mut seen = slot.seen();
+            if seen.written.is_empty() {
+                seen.written = positions.clone();
+            }
+        }
+        self.replay.restore(&StoreSlot::key(&slot.dir), positions);
         let now = unix_nanos();
         let now_minute = minute_of(now);
         for objective in self.objectives.iter() {
@@ -632,6 +680,7 @@ impl Lifecycle for SloProcessor {
             let objectives = self.objectives.clone();
             let registry = self.registry.clone();
             let storage = self.storage.clone();
+            let replay = self.replay.clone();
             let target = self.metrics_target();
             let stop = self.stop.clone();
             let (interval, checkpoint_interval) = (self.config.interval, self.config.checkpoint_interval);
@@ -645,7 +694,7 @@ impl Lifecycle for SloProcessor {
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = emit_tick.tick() => emit(&current(&objectives, &registry), &target).await,
-                        _ = save_tick.tick() => save(storage.as_deref(), &objectives, &registry).await,
+                        _ = save_tick.tick() => save(storage.as_deref(), &objectives, &registry, &replay).await,
                     }
                 }
             });
@@ -666,7 +715,7 @@ impl Lifecycle for SloProcessor {
             // new window) must not be followed by this instance's older ones, nor
             // its checkpoints overwritten by older state.
             emit(&current(&self.objectives, &self.registry), &self.metrics_target()).await;
-            save(self.storage.as_deref(), &self.objectives, &self.registry).await;
+            save(self.storage.as_deref(), &self.objectives, &self.registry, &self.replay).await;
             // Objectives the reload removed (the new graph did not claim their
             // state): nothing reports them any more.
             for objective in self.objectives.iter() {

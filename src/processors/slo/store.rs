@@ -8,6 +8,10 @@
 //! one (normally the last one or two) in one transaction, so a crash — `kill -9`
 //! included — loses at most one `checkpoint_interval`.
 //!
+//! A fourth table holds the replay positions of the sources whose data the counts
+//! include ([`crate::component::replay`]), so that a `filelog` receiver resumes
+//! after a crash exactly where these counts were saved.
+//!
 //! redb opens a file once per process, and a reload builds the new processor while
 //! the old one still runs, so the open database is not the processor's: it lives
 //! in the service's state store as a [`StoreSlot`], keyed by its path, opened by the
@@ -20,6 +24,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, TableDefinition};
 
 use super::ring::Minute;
+use crate::component::replay::Position;
 
 /// (objective, group) -> (cumulative good, cumulative bad, start unix nanos)
 const SERIES: TableDefinition<(&str, &str), (f64, f64, u64)> = TableDefinition::new("slo_series");
@@ -29,6 +34,10 @@ const SLICES: TableDefinition<(&str, &str, i64), (f64, f64)> = TableDefinition::
 /// under. A store written before this table existed has no row here; its counts are
 /// taken as they are.
 const OBJECTIVES: TableDefinition<&str, (&str, &str)> = TableDefinition::new("slo_objectives");
+/// source -> (seq, state): where each replayable source that fed the counts stood
+/// when they were taken ([`crate::component::replay`]), written in the same
+/// transaction as the counts.
+const POSITIONS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("replay_positions");
 
 /// The file inside the `storage` directory.
 pub const FILE_NAME: &str = "slo.redb";
@@ -101,6 +110,18 @@ pub struct StoreSlot {
     /// Held from taking a checkpoint to having written it, so checkpoints reach the
     /// file in the order they were taken, whichever instance took them.
     pub writes: tokio::sync::Mutex<()>,
+    /// The replayable sources that fed an instance using this store since the
+    /// process started, and the positions last written for them.
+    pub replay: std::sync::Mutex<ReplaySeen>,
+}
+
+/// What a [`StoreSlot`] knows of replayable sources.
+#[derive(Debug, Default)]
+pub struct ReplaySeen {
+    /// Sources that handed data to an instance using the store.
+    pub sources: std::collections::BTreeSet<Arc<str>>,
+    /// The positions of the last checkpoint written.
+    pub written: BTreeMap<String, Position>,
 }
 
 impl StoreSlot {
@@ -115,6 +136,7 @@ impl StoreSlot {
             dir,
             opened: tokio::sync::OnceCell::new(),
             writes: tokio::sync::Mutex::new(()),
+            replay: Default::default(),
         }
     }
 
@@ -133,6 +155,11 @@ impl StoreSlot {
             })
             .await
             .cloned()
+    }
+
+    /// What the slot knows of replayable sources.
+    pub fn seen(&self) -> std::sync::MutexGuard<'_, ReplaySeen> {
+        self.replay.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The database if an instance has opened it.
@@ -164,6 +191,7 @@ impl SloStore {
             txn.open_table(SERIES)?;
             txn.open_table(SLICES)?;
             txn.open_table(OBJECTIVES)?;
+            txn.open_table(POSITIONS)?;
             Ok(())
         })?;
         Ok(store)
@@ -234,12 +262,43 @@ impl SloStore {
         })
     }
 
-    /// Writes a checkpoint in one transaction.
-    pub fn save(&self, checkpoints: &[ObjectiveCheckpoint]) -> Result<(), StoreError> {
-        if checkpoints.is_empty() {
+    /// The replay positions stored with the last checkpoint, by source.
+    pub fn positions(&self) -> Result<BTreeMap<String, Position>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(POSITIONS).map_err(|e| self.error(e))?;
+        let mut out = BTreeMap::new();
+        for row in table.range::<&str>(..).map_err(|e| self.error(e))? {
+            let (source, value) = row.map_err(|e| self.error(e))?;
+            let (seq, state) = value.value();
+            out.insert(
+                source.value().to_owned(),
+                Position {
+                    seq,
+                    state: Arc::from(state),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Writes a checkpoint in one transaction; `positions`, when given, replace the
+    /// stored replay positions in the same transaction.
+    pub fn save(
+        &self,
+        checkpoints: &[ObjectiveCheckpoint],
+        positions: Option<&BTreeMap<String, Position>>,
+    ) -> Result<(), StoreError> {
+        if checkpoints.is_empty() && positions.is_none() {
             return Ok(());
         }
         self.write(|txn| {
+            if let Some(positions) = positions {
+                let mut table = txn.open_table(POSITIONS)?;
+                table.retain(|_, _| false)?;
+                for (source, position) in positions {
+                    table.insert(source.as_str(), (position.seq, &*position.state))?;
+                }
+            }
             let mut objectives_table = txn.open_table(OBJECTIVES)?;
             let mut series_table = txn.open_table(SERIES)?;
             let mut slices_table = txn.open_table(SLICES)?;
@@ -319,11 +378,11 @@ mod tests {
         let checkpoint =
             |slices: Vec<(i64, f64, f64)>, oldest| objective("homepage", "v1", false, vec![series("", slices, oldest)]);
         store
-            .save(&[checkpoint(vec![(100, 5.0, 1.0), (101, 5.0, 1.0)], 0)])
+            .save(&[checkpoint(vec![(100, 5.0, 1.0), (101, 5.0, 1.0)], 0)], None)
             .unwrap();
         // A later checkpoint rewrites minute 101 and moves the window past 100.
         store
-            .save(&[checkpoint(vec![(101, 6.0, 1.0), (102, 1.0, 0.0)], 101)])
+            .save(&[checkpoint(vec![(101, 6.0, 1.0), (102, 1.0, 0.0)], 101)], None)
             .unwrap();
         drop(store);
         let store = SloStore::open(&dir).unwrap();
@@ -345,19 +404,22 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let store = SloStore::open(&dir).unwrap();
         store
-            .save(&[
-                objective(
-                    "homepage",
-                    "v1",
-                    false,
-                    vec![
-                        series("", vec![(100, 5.0, 1.0)], 0),
-                        series("g:gold", vec![(100, 1.0, 0.0)], 0),
-                    ],
-                ),
-                // A name that sorts right after: a replace of "homepage" leaves it alone.
-                objective("homepage2", "v1", false, vec![series("", vec![(100, 3.0, 0.0)], 0)]),
-            ])
+            .save(
+                &[
+                    objective(
+                        "homepage",
+                        "v1",
+                        false,
+                        vec![
+                            series("", vec![(100, 5.0, 1.0)], 0),
+                            series("g:gold", vec![(100, 1.0, 0.0)], 0),
+                        ],
+                    ),
+                    // A name that sorts right after: a replace of "homepage" leaves it alone.
+                    objective("homepage2", "v1", false, vec![series("", vec![(100, 3.0, 0.0)], 0)]),
+                ],
+                None,
+            )
             .unwrap();
         let loaded = store.load("homepage", "v2", "g1").unwrap();
         assert!(loaded.stale && loaded.series.is_empty());
@@ -371,12 +433,15 @@ mod tests {
         );
 
         store
-            .save(&[objective(
-                "homepage",
-                "v2",
-                true,
-                vec![series("", vec![(101, 1.0, 0.0)], 0)],
-            )])
+            .save(
+                &[objective(
+                    "homepage",
+                    "v2",
+                    true,
+                    vec![series("", vec![(101, 1.0, 0.0)], 0)],
+                )],
+                None,
+            )
             .unwrap();
         assert!(store.load("homepage", "v1", "g1").unwrap().stale);
         let loaded = store.load("homepage", "v2", "g1").unwrap();

@@ -506,6 +506,7 @@ impl Harness {
             self.processor.storage.as_deref(),
             &self.processor.objectives,
             &self.processor.registry,
+            &self.processor.replay,
         )
         .await;
     }
@@ -728,6 +729,7 @@ async fn a_reload_shares_the_open_store_and_a_restart_reads_the_latest_counts() 
         b.processor.storage.as_deref(),
         &b.processor.objectives,
         &b.processor.registry,
+        &b.processor.replay,
     )
     .await;
     b.processor.consume(tagged(&[("good", "gold")])).await.unwrap();
@@ -892,4 +894,50 @@ fn group_keys_show_values_as_before_and_fall_back_to_the_resource() {
     let mut key = String::new();
     state::write_group_key(&mut key, &group_by, &[], &resource);
     assert_eq!(key, "shadowed\u{1f}\u{1f}eu");
+}
+
+#[tokio::test]
+async fn replay_positions_are_stored_with_exactly_the_counts_that_include_their_batches() {
+    use crate::component::replay::Position;
+    let dir = temp_dir("replay");
+    let yaml = format!("storage: {}\n{HOMEPAGE}", dir.display());
+    let position = |seq: u64| Position {
+        seq,
+        state: std::sync::Arc::from(vec![seq as u8]),
+    };
+    let first = harness(config(&yaml));
+    first.processor.start().await.unwrap();
+    let replay = first.service.replay.clone();
+    let p = &first.processor;
+    replay
+        .hand_over("receivers/filelog", position(1), p.consume(tagged(&[("good", "gold"), ("bad", "free")])))
+        .await
+        .unwrap();
+    // A source that never fed this processor is not its business.
+    replay
+        .hand_over("receivers/other", position(9), async { Ok::<(), ()>(()) })
+        .await
+        .unwrap();
+    first.checkpoint().await;
+    // After the checkpoint: neither its counts nor its position reach the store,
+    // as when the process is killed before the next checkpoint.
+    replay
+        .hand_over("receivers/filelog", position(2), p.consume(tagged(&[("bad", "gold")])))
+        .await
+        .unwrap();
+    p.stop.cancel();
+    let task = p.task.lock().unwrap().take();
+    let _ = task.unwrap().await;
+    drop(first);
+
+    let second = harness(config(&yaml));
+    second.processor.start().await.unwrap();
+    let replay = &second.service.replay;
+    assert_eq!(replay.resume_point("receivers/filelog"), Some(position(1)));
+    assert_eq!(replay.resume_point("receivers/other"), None);
+    let now = minute_of(unix_nanos());
+    let status = second.service_slos().status("homepage", now).unwrap();
+    assert_eq!((status.figures.good, status.figures.bad), (1.0, 1.0));
+    second.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
