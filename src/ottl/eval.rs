@@ -376,9 +376,30 @@ impl Field {
             Field::Time => nanos(log.time_unix_nano),
             Field::ObservedTime => nanos(log.observed_time_unix_nano),
             Field::EventName => Val::Str(&log.event_name),
+            Field::Duration => request_duration(&log.attributes),
             _ => Val::Nil,
         }
     }
+}
+
+/// The attribute a log record carries its request's duration in, in seconds (the
+/// semantic conventions' unit): what the filelog receiver's access-log `format`s set.
+pub(crate) const REQUEST_DURATION: &str = "http.server.request.duration";
+
+/// A log record's `duration`: [`REQUEST_DURATION`] (seconds, double or int) in
+/// nanoseconds; nil when the record has none or it is not a finite, non-negative
+/// number.
+fn request_duration(attributes: &[KeyValue]) -> Val<'static> {
+    let seconds = attributes
+        .iter()
+        .find(|kv| kv.key == REQUEST_DURATION)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref());
+    let nanos = match seconds {
+        Some(any_value::Value::DoubleValue(s)) if s.is_finite() && *s >= 0.0 => (s * 1e9).round(),
+        Some(any_value::Value::IntValue(s)) if *s >= 0 => *s as f64 * 1e9,
+        _ => return Val::Nil,
+    };
+    Val::Int(nanos.min(i64::MAX as f64) as i64)
 }
 
 impl Call {

@@ -79,7 +79,7 @@
 //! | `kind` | int | compare with `SPAN_KIND_*` or 0–5 |
 //! | `status.code` | int | compare with `STATUS_CODE_*` or 0–2; a span without status is `STATUS_CODE_UNSET` |
 //! | `status.message` | string | |
-//! | `duration` | int | end time − start time in nanoseconds; compare with durations: `duration < 300ms` |
+//! | `duration` | int | end time − start time in nanoseconds; compare with durations: `duration < 300ms`. On log records: the attribute `http.server.request.duration` (seconds, as the filelog receiver's access-log formats set it) in nanoseconds, nil when absent |
 //! | `start_time`, `end_time` | int | unix nanoseconds (also `start_time_unix_nano`, `end_time_unix_nano`) |
 //! | `trace_state` | string | the W3C `tracestate` |
 //! | `parent_span_id` | bytes | `parent_span_id == ""` selects root spans |

@@ -130,7 +130,14 @@ pub(crate) const PATHS: &[PathDef] = &[
         Scope::SPAN,
     ),
     path("status.message", Field::StatusMessage, Ty::Str, Scope::SPAN),
-    path("duration", Field::Duration, Ty::Int(IntKind::Duration), Scope::SPAN),
+    // On log records: the request duration an access-log line carries
+    // (`http.server.request.duration`, seconds), so an SLI on logs reads as on spans.
+    path(
+        "duration",
+        Field::Duration,
+        Ty::Int(IntKind::Duration),
+        Scope::SPAN.or(Scope::LOG),
+    ),
     path("start_time", Field::StartTime, TIMESTAMP, Scope::SPAN),
     path("start_time_unix_nano", Field::StartTime, TIMESTAMP, Scope::SPAN),
     path("end_time", Field::EndTime, TIMESTAMP, Scope::SPAN),

@@ -761,7 +761,7 @@ const ERRORS: &[(&str, Context, usize, usize, &str)] = &[
     ("body == nil", Context::Span, 1, 1, "body is only available for logs, not in span conditions"),
     ("severity_number >= 17", Context::Span, 1, 1, "severity_number is only available for logs, not in span conditions"),
     ("status.code == 1", Context::Log, 1, 1, "status.code is only available for spans, not in log conditions"),
-    ("duration < 300ms", Context::Log, 1, 1, "duration is only available for spans, not in log conditions"),
+    ("kind == 1", Context::Log, 1, 1, "kind is only available for spans, not in log conditions"),
     ("severity_numbr >= 17", Context::Log, 1, 1, "unknown path severity_numbr, did you mean severity_number?"),
     ("name == \"x\" @", Context::Span, 1, 13, "unexpected character '@'"),
     // Errors on later lines report that line and the column within it.
@@ -802,7 +802,7 @@ fn unknown_path_without_suggestion_lists_paths() {
     assert_eq!((err.line, err.column), (1, 1));
     assert!(
         err.message
-            .starts_with("unknown path zzzzzzzz; known paths are body, severity_number"),
+            .starts_with("unknown path zzzzzzzz; known paths are duration, body, severity_number"),
         "{}",
         err.message
     );
@@ -1303,4 +1303,38 @@ mod contexts {
             );
         }
     }
+}
+
+#[test]
+fn a_log_records_duration_is_its_request_duration_attribute_in_seconds() {
+    let fast = Condition::parse("duration < 300ms", Context::Log).unwrap();
+    let record = |value: Option<Value>| {
+        let mut log = LogRecord::default();
+        if let Some(value) = value {
+            log.attributes.push(KeyValue {
+                key: "http.server.request.duration".into(),
+                value: Some(AnyValue { value: Some(value) }),
+                ..Default::default()
+            });
+        }
+        log
+    };
+    fn view(log: &LogRecord) -> LogView<'_> {
+        LogView {
+            log,
+            resource: None,
+            scope: None,
+        }
+    }
+    let holds = |log: &LogRecord| fast.eval_log(&view(log));
+    assert!(holds(&record(Some(Value::DoubleValue(0.299)))));
+    assert!(!holds(&record(Some(Value::DoubleValue(0.3)))));
+    assert!(holds(&record(Some(Value::IntValue(0)))));
+    assert!(!holds(&record(Some(Value::IntValue(1)))));
+    // No duration (or not a number of seconds) is nil: neither fast nor slow.
+    assert!(!holds(&record(None)));
+    assert!(!holds(&record(Some(Value::StringValue("0.1".into())))));
+    assert!(!holds(&record(Some(Value::DoubleValue(f64::NAN)))));
+    let slow = Condition::parse("duration >= 300ms", Context::Log).unwrap();
+    assert!(!slow.eval_log(&view(&record(None))));
 }

@@ -910,7 +910,11 @@ async fn replay_positions_are_stored_with_exactly_the_counts_that_include_their_
     let replay = first.service.replay.clone();
     let p = &first.processor;
     replay
-        .hand_over("receivers/filelog", position(1), p.consume(tagged(&[("good", "gold"), ("bad", "free")])))
+        .hand_over(
+            "receivers/filelog",
+            position(1),
+            p.consume(tagged(&[("good", "gold"), ("bad", "free")])),
+        )
         .await
         .unwrap();
     // A source that never fed this processor is not its business.
