@@ -147,3 +147,29 @@ fn the_benchmark_harness_runs_every_scenario() {
     assert!(stdout.contains("| passthrough |"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_benchmark_harness_measures_nginx_lines_through_filelog_sli_and_slo() {
+    let dir = std::env::temp_dir().join(format!("sloop-bench-smoke-filelog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("results.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_sloop-bench"))
+        .env("SLOOP_BIN", integration_tests::sloop_bin())
+        .args(["--runs", "1", "--json"])
+        .arg(&json)
+        .args(["filelog", "--lines", "20000"])
+        .output()
+        .expect("running sloop-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The harness fails the run unless the SLO's totals equal the log's own count.
+    assert!(
+        output.status.success(),
+        "sloop-bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(results[0]["lines"], 20000, "{results}");
+    assert!(results[0]["lines_per_second"].as_f64().unwrap() > 0.0, "{results}");
+    assert!(stdout.contains("| lines/s |"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

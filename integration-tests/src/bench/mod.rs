@@ -31,6 +31,7 @@
 //! scenarios to passthrough, are taken within each round and then summarised
 //! (median, min–max).
 
+pub mod filelog;
 pub mod floor;
 pub mod pin;
 pub mod procfs;

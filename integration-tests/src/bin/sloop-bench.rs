@@ -6,6 +6,7 @@
 //! sloop-bench --scenarios passthrough,persistent,persistent-fsync --no-threads --overload 0s
 //!                                      # persistent exporter queues against the in-memory one
 //! sloop-bench floor --listen 127.0.0.1:4317 --backend 127.0.0.1:4319   # the floor alone
+//! sloop-bench --runs 3 --pin filelog --lines 2000000   # nginx lines/s through filelog, sli, slo
 //! ```
 
 use std::net::SocketAddr;
@@ -74,6 +75,13 @@ enum Command {
         #[arg(long)]
         backend: String,
     },
+    /// Lines per second of an nginx access log through filelog → sli → slo, on one
+    /// core with `--pin` (`integration_tests::bench::filelog`).
+    Filelog {
+        /// Lines in the log.
+        #[arg(long, default_value_t = 2_000_000)]
+        lines: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +101,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::Filelog { lines }) = &cli.command {
+        return filelog(&runtime, &cli, *lines);
     }
     let harness_exe = match std::env::current_exe() {
         Ok(path) => path,
@@ -144,6 +155,45 @@ fn main() -> ExitCode {
         }
     };
     print!("{}", bench::report::markdown(&results, options.fixed_rate));
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+        if let Err(error) = std::fs::write(path, json) {
+            eprintln!("error: writing {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `sloop-bench filelog`: `--runs` runs, each pinned to the collector's core with
+/// `--pin`; prints the table and writes `--json`.
+fn filelog(runtime: &tokio::runtime::Runtime, cli: &Cli, lines: u64) -> ExitCode {
+    let cpu = if cli.pin {
+        match Pinning::first_two().and_then(|pin| pin.pin_harness().map(|()| pin.collector)) {
+            Ok(cpu) => Some(cpu),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let sloop = bench::filelog::sloop_path();
+    let mut results = Vec::new();
+    for run in 1..=cli.runs.max(1) {
+        match runtime.block_on(bench::filelog::run(&sloop, lines, cpu)) {
+            Ok(result) => {
+                eprintln!("run {run}: {:.0} lines/s", result.lines_per_second);
+                results.push(result);
+            }
+            Err(error) => {
+                eprintln!("error: run {run}: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    print!("{}", bench::filelog::markdown(&results));
     if let Some(path) = &cli.json {
         let json = serde_json::to_string_pretty(&results).unwrap_or_default();
         if let Err(error) = std::fs::write(path, json) {
