@@ -28,7 +28,8 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
 
     cursor.token("no type (http, https, h2, ws, wss, grpcs)")?;
     let when = cursor.token("no time after the type")?;
-    let time_unix_nano = time::rfc3339(when).ok_or_else(|| Malformed::new(FORMAT, "the time is not an RFC 3339 time"))?;
+    let time_unix_nano =
+        time::rfc3339(when).ok_or_else(|| Malformed::new(FORMAT, "the time is not an RFC 3339 time"))?;
     cursor.token("no load balancer after the time")?;
     let client = cursor.token("no client:port after the load balancer")?;
     if !client_socket(&mut attributes, client) {
@@ -68,7 +69,10 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     if let Some(seconds) = total {
         attributes.double("http.server.request.duration", seconds);
     }
-    Ok(Parsed { attributes: attributes.0, time_unix_nano: Some(time_unix_nano) })
+    Ok(Parsed {
+        attributes: attributes.0,
+        time_unix_nano: Some(time_unix_nano),
+    })
 }
 
 /// A processing time in seconds; `None` for `-1` (not measured).

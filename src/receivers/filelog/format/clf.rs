@@ -31,7 +31,8 @@ pub(super) fn parse(line: &str, format: &'static str, duration: Duration) -> Res
     // `-` and the user (`%l %u`, `- $remote_user`), then `[`.
     cursor.until(b'[', "no [time] after the client address")?;
     let when = cursor.until(b']', "the [time] has no closing bracket")?;
-    let time_unix_nano = time::common_log(when).ok_or_else(|| Malformed::new(format, "the time is not dd/Mon/yyyy:HH:MM:SS ±hhmm"))?;
+    let time_unix_nano =
+        time::common_log(when).ok_or_else(|| Malformed::new(format, "the time is not dd/Mon/yyyy:HH:MM:SS ±hhmm"))?;
     cursor.skip_spaces();
 
     let request = cursor.quoted("no quoted request line after the time")?;
@@ -53,7 +54,10 @@ pub(super) fn parse(line: &str, format: &'static str, duration: Duration) -> Res
         Duration::Seconds => request_duration(&mut attributes, &mut cursor, 1.0, format)?,
         Duration::Microseconds => request_duration(&mut attributes, &mut cursor, 1e-6, format)?,
     }
-    Ok(Parsed { attributes: attributes.0, time_unix_nano: Some(time_unix_nano) })
+    Ok(Parsed {
+        attributes: attributes.0,
+        time_unix_nano: Some(time_unix_nano),
+    })
 }
 
 /// `$body_bytes_sent` / `%b`; Apache writes `-` for none, which is 0 bytes.
@@ -68,12 +72,18 @@ fn body_size(attributes: &mut Attributes, bytes: &str, format: &'static str) -> 
 }
 
 /// The duration after the user agent, in `unit` seconds; `-` leaves it out.
-fn request_duration(attributes: &mut Attributes, cursor: &mut Cursor<'_>, unit: f64, format: &'static str) -> Result<(), Malformed> {
+fn request_duration(
+    attributes: &mut Attributes,
+    cursor: &mut Cursor<'_>,
+    unit: f64,
+    format: &'static str,
+) -> Result<(), Malformed> {
     let text = cursor.token("no request duration after the user agent")?;
     if text == "-" {
         return Ok(());
     }
-    let value = super::scan::parse_decimal(text).ok_or_else(|| Malformed::new(format, "the request duration is not a number"))?;
+    let value = super::scan::parse_decimal(text)
+        .ok_or_else(|| Malformed::new(format, "the request duration is not a number"))?;
     attributes.double("http.server.request.duration", value * unit);
     Ok(())
 }

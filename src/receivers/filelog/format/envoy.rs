@@ -26,7 +26,8 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     let mut cursor = Cursor::new(line, FORMAT);
 
     let when = cursor.bracketed("no [start time] at the start")?;
-    let time_unix_nano = time::rfc3339(when).ok_or_else(|| Malformed::new(FORMAT, "the start time is not an RFC 3339 time"))?;
+    let time_unix_nano =
+        time::rfc3339(when).ok_or_else(|| Malformed::new(FORMAT, "the start time is not an RFC 3339 time"))?;
     let request = cursor.quoted("no quoted request line after the start time")?;
     request_line(&mut attributes, &request.text());
 
@@ -43,10 +44,15 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
         received = cursor.token("no bytes received after the upstream transport failure reason")?;
     }
     count(&mut attributes, "http.request.body.size", received)?;
-    count(&mut attributes, "http.response.body.size", cursor.token("no bytes sent after the bytes received")?)?;
+    count(
+        &mut attributes,
+        "http.response.body.size",
+        cursor.token("no bytes sent after the bytes received")?,
+    )?;
     let duration = cursor.token("no duration after the bytes sent")?;
     if duration != "-" {
-        let millis = parse_int(duration).ok_or_else(|| Malformed::new(FORMAT, "the duration is not a number of milliseconds"))?;
+        let millis = parse_int(duration)
+            .ok_or_else(|| Malformed::new(FORMAT, "the duration is not a number of milliseconds"))?;
         attributes.double("http.server.request.duration", millis as f64 / 1000.0);
     }
     cursor.token("no upstream service time after the duration")?;
@@ -65,7 +71,10 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     } else {
         attributes.text("client.address", forwarded_client);
     }
-    Ok(Parsed { attributes: attributes.0, time_unix_nano: Some(time_unix_nano) })
+    Ok(Parsed {
+        attributes: attributes.0,
+        time_unix_nano: Some(time_unix_nano),
+    })
 }
 
 /// Istio's `%DOWNSTREAM_REMOTE_ADDRESS%`, the fourth field after the upstream

@@ -28,18 +28,24 @@ pub fn check(data: &[u8]) {
             assert_eq!(entry.body_text(), Some(line.as_str()), "the body is kept");
             for kv in &entry.record.attributes {
                 match kv.value.as_ref().and_then(|value| value.value.as_ref()) {
-                    Some(Value::StringValue(text)) => assert!(!text.is_empty() && text != "-", "{} is {text:?}", kv.key),
+                    Some(Value::StringValue(text)) => {
+                        assert!(!text.is_empty() && text != "-", "{} is {text:?}", kv.key)
+                    }
                     Some(Value::IntValue(number)) => {
                         assert!(*number >= 0, "{} is {number}", kv.key);
                         if kv.key == "http.response.status_code" {
                             assert!(*number < 1000, "status {number}");
                         }
                     }
-                    Some(Value::DoubleValue(number)) => assert!(number.is_finite() && *number >= 0.0, "{} is {number}", kv.key),
+                    Some(Value::DoubleValue(number)) => {
+                        assert!(number.is_finite() && *number >= 0.0, "{} is {number}", kv.key)
+                    }
                     other => panic!("{} is {other:?}", kv.key),
                 }
             }
-            let again = format.parse_line(&line).expect("a line accepted once is accepted again");
+            let again = format
+                .parse_line(&line)
+                .expect("a line accepted once is accepted again");
             assert_eq!(again.attributes, entry.record.attributes);
         }
         Err(error) => {

@@ -84,10 +84,15 @@ impl Scalar<'_> {
 
 /// Parses one LogEntry line.
 pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
-    let entry: LogEntry<'_> = serde_json::from_str(line).map_err(|error| Malformed::new(FORMAT, format!("not a JSON LogEntry: {error}")))?;
-    let request = entry.http_request.ok_or_else(|| Malformed::new(FORMAT, "no httpRequest object"))?;
+    let entry: LogEntry<'_> =
+        serde_json::from_str(line).map_err(|error| Malformed::new(FORMAT, format!("not a JSON LogEntry: {error}")))?;
+    let request = entry
+        .http_request
+        .ok_or_else(|| Malformed::new(FORMAT, "no httpRequest object"))?;
     let time_unix_nano = match entry.timestamp {
-        Some(text) => Some(time::rfc3339(&text).ok_or_else(|| Malformed::new(FORMAT, "the timestamp is not an RFC 3339 time"))?),
+        Some(text) => {
+            Some(time::rfc3339(&text).ok_or_else(|| Malformed::new(FORMAT, "the timestamp is not an RFC 3339 time"))?)
+        }
         None => None,
     };
 
@@ -113,7 +118,10 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     if let Some(user_agent) = &request.user_agent {
         attributes.text("user_agent.original", user_agent);
     }
-    for (key, size) in [("http.request.size", &request.request_size), ("http.response.size", &request.response_size)] {
+    for (key, size) in [
+        ("http.request.size", &request.request_size),
+        ("http.response.size", &request.response_size),
+    ] {
         if let Some(bytes) = size.as_ref().and_then(Scalar::as_int) {
             attributes.int(key, bytes);
         }
@@ -121,7 +129,10 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     if let Some(seconds) = request.latency.as_ref().and_then(Scalar::as_seconds) {
         attributes.double("http.server.request.duration", seconds);
     }
-    Ok(Parsed { attributes: attributes.0, time_unix_nano })
+    Ok(Parsed {
+        attributes: attributes.0,
+        time_unix_nano,
+    })
 }
 
 /// `remoteIp`: an address (IPv4 or IPv6), or one with a port (`1.2.3.4:5678`,

@@ -25,16 +25,21 @@ const FORMAT: &str = "haproxy_http";
 /// Parses one HAProxy HTTP log line.
 pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     let mut attributes = Attributes::new();
-    let date_at = accept_date_position(line).ok_or_else(|| Malformed::new(FORMAT, "no [dd/Mon/yyyy:HH:MM:SS.mmm] accept date after a client"))?;
+    let date_at = accept_date_position(line)
+        .ok_or_else(|| Malformed::new(FORMAT, "no [dd/Mon/yyyy:HH:MM:SS.mmm] accept date after a client"))?;
     let before = line.get(..date_at.saturating_sub(1)).unwrap_or("");
     let client = before.rsplit(' ').next().unwrap_or("");
     if !client_socket(&mut attributes, client) {
-        return Err(Malformed::new(FORMAT, "the client before the accept date is not address:port"));
+        return Err(Malformed::new(
+            FORMAT,
+            "the client before the accept date is not address:port",
+        ));
     }
 
     let mut cursor = Cursor::at(line, date_at, FORMAT);
     let when = cursor.bracketed("no [accept date]")?;
-    let time_unix_nano = time::common_log(when).ok_or_else(|| Malformed::new(FORMAT, "the accept date is not dd/Mon/yyyy:HH:MM:SS.mmm"))?;
+    let time_unix_nano = time::common_log(when)
+        .ok_or_else(|| Malformed::new(FORMAT, "the accept date is not dd/Mon/yyyy:HH:MM:SS.mmm"))?;
     let frontend = cursor.token("no frontend after the accept date")?;
     if frontend.ends_with('~') {
         attributes.text("url.scheme", "https");
@@ -48,7 +53,8 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
         return Err(Malformed::new(FORMAT, "the status code is not a number"));
     }
     let bytes = cursor.token("no bytes read after the status code")?;
-    let bytes = parse_int(bytes.trim_start_matches('+')).ok_or_else(|| Malformed::new(FORMAT, "the bytes read are not a number"))?;
+    let bytes = parse_int(bytes.trim_start_matches('+'))
+        .ok_or_else(|| Malformed::new(FORMAT, "the bytes read are not a number"))?;
     attributes.int("http.response.size", bytes);
 
     cursor.token("no captured request cookie after the bytes read")?;
@@ -67,7 +73,10 @@ pub(super) fn parse(line: &str) -> Result<Parsed, Malformed> {
     if let Some(seconds) = total {
         attributes.double("http.server.request.duration", seconds);
     }
-    Ok(Parsed { attributes: attributes.0, time_unix_nano: Some(time_unix_nano) })
+    Ok(Parsed {
+        attributes: attributes.0,
+        time_unix_nano: Some(time_unix_nano),
+    })
 }
 
 /// Where the accept date's `[` is: the first `[` after a space followed by two
@@ -88,6 +97,7 @@ fn total_time(timers: &str) -> Result<Option<f64>, Malformed> {
     if total == "-1" {
         return Ok(None);
     }
-    let millis = parse_int(total.trim_start_matches('+')).ok_or_else(|| Malformed::new(FORMAT, "the total time Ta is not a number"))?;
+    let millis = parse_int(total.trim_start_matches('+'))
+        .ok_or_else(|| Malformed::new(FORMAT, "the total time Ta is not a number"))?;
     Ok(Some(millis as f64 / 1000.0))
 }

@@ -121,7 +121,9 @@ impl Format {
     /// body. `Err` for a line that is not of this format (or a body that is not
     /// text), and then the entry is left as it was.
     pub fn parse(&self, entry: &mut Entry) -> Result<(), Malformed> {
-        let line = entry.body_text().ok_or_else(|| Malformed::new(self.name(), "the body is not text"))?;
+        let line = entry
+            .body_text()
+            .ok_or_else(|| Malformed::new(self.name(), "the body is not text"))?;
         let parsed = self.parse_line(line)?;
         if let Some(time) = parsed.time_unix_nano {
             entry.record.time_unix_nano = time;
@@ -186,11 +188,19 @@ pub struct Malformed {
 impl Malformed {
     /// A mistake found somewhere in the line.
     pub(crate) fn new(format: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
-        Self { format, reason: reason.into(), at: None }
+        Self {
+            format,
+            reason: reason.into(),
+            at: None,
+        }
     }
 
     /// A mistake found at byte `at`.
     pub(crate) fn at(format: &'static str, reason: &'static str, at: usize) -> Self {
-        Self { format, reason: Cow::Borrowed(reason), at: Some(at) }
+        Self {
+            format,
+            reason: Cow::Borrowed(reason),
+            at: Some(at),
+        }
     }
 }

@@ -95,7 +95,10 @@ impl<'a> Cursor<'a> {
     pub(super) fn until(&mut self, byte: u8, reason: &'static str) -> Result<&'a str, Malformed> {
         let rest = self.line.as_bytes().get(self.pos..).unwrap_or(&[]);
         let length = rest.iter().position(|&b| b == byte).ok_or_else(|| self.error(reason))?;
-        let text = self.line.get(self.pos..self.pos + length).ok_or_else(|| self.error(reason))?;
+        let text = self
+            .line
+            .get(self.pos..self.pos + length)
+            .ok_or_else(|| self.error(reason))?;
         self.pos += length + 1;
         Ok(text)
     }
@@ -288,8 +291,9 @@ pub(super) fn status(attributes: &mut Attributes, text: &str) -> bool {
 /// The methods the semantic conventions name; any other is `_OTHER`, with the
 /// method as written in `http.request.method_original`, which keeps the
 /// attribute's cardinality bounded when scanners send garbage.
-const KNOWN_METHODS: [&str; 10] =
-    ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY"];
+const KNOWN_METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY",
+];
 
 /// Sets the method, target and protocol attributes from a request line
 /// (`GET /path?q HTTP/1.1`). A request that is not three (or, HTTP/0.9, two)
@@ -305,7 +309,10 @@ pub(super) fn request_line(attributes: &mut Attributes, request: &str) {
     if parts.next().is_some() || is_absent(method) || target.is_empty() {
         return;
     }
-    if !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+    if !method
+        .bytes()
+        .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+    {
         return;
     }
     request_method(attributes, method);

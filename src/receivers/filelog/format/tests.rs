@@ -10,7 +10,7 @@ use crate::receivers::filelog::entry::{string_value, Entry};
 /// An expected attribute value.
 #[derive(Debug, Clone, PartialEq)]
 enum V {
-    S(&'static str),
+    S(String),
     I(i64),
     D(f64),
 }
@@ -20,7 +20,7 @@ fn actual(attributes: &[KeyValue]) -> Vec<(String, V)> {
         .iter()
         .map(|kv| {
             let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Value::StringValue(s)) => V::S(Box::leak(s.clone().into_boxed_str())),
+                Some(Value::StringValue(text)) => V::S(text.clone()),
                 Some(Value::IntValue(i)) => V::I(*i),
                 Some(Value::DoubleValue(d)) => V::D(*d),
                 other => panic!("unexpected value {other:?} for {}", kv.key),
@@ -33,7 +33,9 @@ fn actual(attributes: &[KeyValue]) -> Vec<(String, V)> {
 /// Parses `line` and checks the attributes (all of them, in any order; doubles
 /// to a nanosecond) and the time.
 fn check(format: Format, line: &str, time_unix_nano: Option<u64>, expected: &[(&str, V)]) {
-    let parsed = format.parse_line(line).unwrap_or_else(|error| panic!("{format}: {error}\n{line}"));
+    let parsed = format
+        .parse_line(line)
+        .unwrap_or_else(|error| panic!("{format}: {error}\n{line}"));
     assert_eq!(parsed.time_unix_nano, time_unix_nano, "{format} time of {line}");
     let mut got = actual(&parsed.attributes);
     got.sort_by(|a, b| a.0.cmp(&b.0));
@@ -56,6 +58,11 @@ fn refused(format: Format, line: &str) -> Malformed {
     }
 }
 
+/// An expected string value.
+fn s(text: &str) -> V {
+    V::S(text.to_owned())
+}
+
 const SECOND: u64 = 1_000_000_000;
 
 // 2000-10-10T20:55:36Z
@@ -74,51 +81,79 @@ const NGINX: [&str; 5] = [
 #[test]
 fn nginx_combined_lines() {
     let f = Format::NginxCombined;
-    check(f, NGINX[0], Some(OCT_10_2000), &[
-        ("client.address", V::S("203.0.113.7")),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/index.html")),
-        ("url.query", V::S("lang=en&x=1")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.response.status_code", V::I(200)),
-        ("http.response.body.size", V::I(2326)),
-        ("user_agent.original", V::S("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")),
-    ]);
+    check(
+        f,
+        NGINX[0],
+        Some(OCT_10_2000),
+        &[
+            ("client.address", s("203.0.113.7")),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/index.html")),
+            ("url.query", s("lang=en&x=1")),
+            ("network.protocol.version", s("1.1")),
+            ("http.response.status_code", V::I(200)),
+            ("http.response.body.size", V::I(2326)),
+            (
+                "user_agent.original",
+                s("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            ),
+        ],
+    );
     // IPv6 client, HTTP/2, a 5xx, nginx's \xHH escapes (a quote, and UTF-8 é).
-    check(f, NGINX[1], Some(DEC_2_2026), &[
-        ("client.address", V::S("2001:db8::1")),
-        ("http.request.method", V::S("POST")),
-        ("url.path", V::S("/api/v1/orders")),
-        ("network.protocol.version", V::S("2")),
-        ("http.response.status_code", V::I(503)),
-        ("http.response.body.size", V::I(0)),
-        ("user_agent.original", V::S("curl/8.5.0 \"quoted\" é")),
-    ]);
+    check(
+        f,
+        NGINX[1],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("2001:db8::1")),
+            ("http.request.method", s("POST")),
+            ("url.path", s("/api/v1/orders")),
+            ("network.protocol.version", s("2")),
+            ("http.response.status_code", V::I(503)),
+            ("http.response.body.size", V::I(0)),
+            ("user_agent.original", s("curl/8.5.0 \"quoted\" é")),
+        ],
+    );
     // A TLS handshake on the plain-HTTP port: no request to read, the 400 counts.
-    check(f, NGINX[2], Some(DEC_2_2026), &[
-        ("client.address", V::S("198.51.100.4")),
-        ("http.response.status_code", V::I(400)),
-        ("http.response.body.size", V::I(157)),
-    ]);
-    check(f, NGINX[3], Some(DEC_2_2026), &[
-        ("client.address", V::S("198.51.100.4")),
-        ("http.response.status_code", V::I(400)),
-        ("http.response.body.size", V::I(0)),
-    ]);
+    check(
+        f,
+        NGINX[2],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("198.51.100.4")),
+            ("http.response.status_code", V::I(400)),
+            ("http.response.body.size", V::I(157)),
+        ],
+    );
+    check(
+        f,
+        NGINX[3],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("198.51.100.4")),
+            ("http.response.status_code", V::I(400)),
+            ("http.response.body.size", V::I(0)),
+        ],
+    );
     // A method the conventions do not name, an absolute-form target.
-    check(f, NGINX[4], Some(DEC_2_2026), &[
-        ("client.address", V::S("192.0.2.1")),
-        ("http.request.method", V::S("_OTHER")),
-        ("http.request.method_original", V::S("PROPFIND")),
-        ("url.scheme", V::S("http")),
-        ("server.address", V::S("dav.example.com")),
-        ("server.port", V::I(8080)),
-        ("url.path", V::S("/files/")),
-        ("network.protocol.version", V::S("1.0")),
-        ("http.response.status_code", V::I(207)),
-        ("http.response.body.size", V::I(10)),
-        ("user_agent.original", V::S("davfs2/1.7")),
-    ]);
+    check(
+        f,
+        NGINX[4],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("192.0.2.1")),
+            ("http.request.method", s("_OTHER")),
+            ("http.request.method_original", s("PROPFIND")),
+            ("url.scheme", s("http")),
+            ("server.address", s("dav.example.com")),
+            ("server.port", V::I(8080)),
+            ("url.path", s("/files/")),
+            ("network.protocol.version", s("1.0")),
+            ("http.response.status_code", V::I(207)),
+            ("http.response.body.size", V::I(10)),
+            ("user_agent.original", s("davfs2/1.7")),
+        ],
+    );
     // Fields appended after the user agent are not this format's business.
     assert!(f.parse_line(&format!("{} 0.004 \"upstream\"", NGINX[0])).is_ok());
 }
@@ -126,23 +161,36 @@ fn nginx_combined_lines() {
 #[test]
 fn nginx_combined_request_time_lines() {
     let f = Format::NginxCombinedRequestTime;
-    check(f, &format!("{} 0.004", NGINX[0]), Some(OCT_10_2000), &[
-        ("client.address", V::S("203.0.113.7")),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/index.html")),
-        ("url.query", V::S("lang=en&x=1")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.response.status_code", V::I(200)),
-        ("http.response.body.size", V::I(2326)),
-        ("user_agent.original", V::S("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")),
-        ("http.server.request.duration", V::D(0.004)),
-    ]);
-    check(f, &format!("{} 12.250\r\n", NGINX[3]), Some(DEC_2_2026), &[
-        ("client.address", V::S("198.51.100.4")),
-        ("http.response.status_code", V::I(400)),
-        ("http.response.body.size", V::I(0)),
-        ("http.server.request.duration", V::D(12.25)),
-    ]);
+    check(
+        f,
+        &format!("{} 0.004", NGINX[0]),
+        Some(OCT_10_2000),
+        &[
+            ("client.address", s("203.0.113.7")),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/index.html")),
+            ("url.query", s("lang=en&x=1")),
+            ("network.protocol.version", s("1.1")),
+            ("http.response.status_code", V::I(200)),
+            ("http.response.body.size", V::I(2326)),
+            (
+                "user_agent.original",
+                s("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            ),
+            ("http.server.request.duration", V::D(0.004)),
+        ],
+    );
+    check(
+        f,
+        &format!("{} 12.250\r\n", NGINX[3]),
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("198.51.100.4")),
+            ("http.response.status_code", V::I(400)),
+            ("http.response.body.size", V::I(0)),
+            ("http.server.request.duration", V::D(12.25)),
+        ],
+    );
     let error = refused(f, NGINX[0]);
     assert_eq!(error.reason, "no request duration after the user agent");
     let error = refused(f, &format!("{} 0.0.4", NGINX[0]));
@@ -158,28 +206,38 @@ const APACHE: [&str; 2] = [
 #[test]
 fn apache_combined_duration_lines() {
     let f = Format::ApacheCombinedDuration;
-    check(f, APACHE[0], Some(OCT_10_2000), &[
-        ("client.address", V::S("127.0.0.1")),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/apache_pb.gif")),
-        ("network.protocol.version", V::S("1.0")),
-        ("http.response.status_code", V::I(200)),
-        ("http.response.body.size", V::I(2326)),
-        ("user_agent.original", V::S("Mozilla/4.08 [en] (Win98; I ;Nav)")),
-        ("http.server.request.duration", V::D(0.001234)),
-    ]);
+    check(
+        f,
+        APACHE[0],
+        Some(OCT_10_2000),
+        &[
+            ("client.address", s("127.0.0.1")),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/apache_pb.gif")),
+            ("network.protocol.version", s("1.0")),
+            ("http.response.status_code", V::I(200)),
+            ("http.response.body.size", V::I(2326)),
+            ("user_agent.original", s("Mozilla/4.08 [en] (Win98; I ;Nav)")),
+            ("http.server.request.duration", V::D(0.001234)),
+        ],
+    );
     // `%b` is `-` for no body; Apache escapes `"` and `\` with a backslash.
-    check(f, APACHE[1], Some(DEC_2_2026), &[
-        ("client.address", V::S("::1")),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/search")),
-        ("url.query", V::S("q=%22slo%22")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.response.status_code", V::I(304)),
-        ("http.response.body.size", V::I(0)),
-        ("user_agent.original", V::S(r#"Mozilla/5.0 "Quoted" \o/"#)),
-        ("http.server.request.duration", V::D(2.5)),
-    ]);
+    check(
+        f,
+        APACHE[1],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("::1")),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/search")),
+            ("url.query", s("q=%22slo%22")),
+            ("network.protocol.version", s("1.1")),
+            ("http.response.status_code", V::I(304)),
+            ("http.response.body.size", V::I(0)),
+            ("user_agent.original", s(r#"Mozilla/5.0 "Quoted" \o/"#)),
+            ("http.server.request.duration", V::D(2.5)),
+        ],
+    );
     refused(f, NGINX[0]);
 }
 
@@ -195,62 +253,85 @@ const ALB_TIME: u64 = 1_530_570_180 * SECOND + 186_641_000;
 #[test]
 fn aws_alb_lines() {
     let f = Format::AwsAlb;
-    check(f, ALB[0], Some(ALB_TIME), &[
-        ("client.address", V::S("192.168.131.39")),
-        ("client.port", V::I(2817)),
-        ("http.response.status_code", V::I(200)),
-        ("http.request.size", V::I(34)),
-        ("http.response.size", V::I(366)),
-        ("http.request.method", V::S("GET")),
-        ("url.scheme", V::S("http")),
-        ("server.address", V::S("www.example.com")),
-        ("server.port", V::I(80)),
-        ("url.path", V::S("/")),
-        ("network.protocol.version", V::S("1.1")),
-        ("user_agent.original", V::S("curl/7.46.0")),
-        ("http.server.request.duration", V::D(0.001)),
-    ]);
-    check(f, ALB[1], Some(ALB_TIME), &[
-        ("client.address", V::S("10.0.1.252")),
-        ("client.port", V::I(48160)),
-        ("http.response.status_code", V::I(200)),
-        ("http.request.size", V::I(5)),
-        ("http.response.size", V::I(257)),
-        ("http.request.method", V::S("GET")),
-        ("url.scheme", V::S("https")),
-        ("server.address", V::S("10.0.2.105")),
-        ("server.port", V::I(773)),
-        ("url.path", V::S("/")),
-        ("url.query", V::S("a=1&b=2")),
-        ("network.protocol.version", V::S("2")),
-        ("user_agent.original", V::S("curl/7.46.0")),
-        ("http.server.request.duration", V::D(0.002)),
-    ]);
+    check(
+        f,
+        ALB[0],
+        Some(ALB_TIME),
+        &[
+            ("client.address", s("192.168.131.39")),
+            ("client.port", V::I(2817)),
+            ("http.response.status_code", V::I(200)),
+            ("http.request.size", V::I(34)),
+            ("http.response.size", V::I(366)),
+            ("http.request.method", s("GET")),
+            ("url.scheme", s("http")),
+            ("server.address", s("www.example.com")),
+            ("server.port", V::I(80)),
+            ("url.path", s("/")),
+            ("network.protocol.version", s("1.1")),
+            ("user_agent.original", s("curl/7.46.0")),
+            ("http.server.request.duration", V::D(0.001)),
+        ],
+    );
+    check(
+        f,
+        ALB[1],
+        Some(ALB_TIME),
+        &[
+            ("client.address", s("10.0.1.252")),
+            ("client.port", V::I(48160)),
+            ("http.response.status_code", V::I(200)),
+            ("http.request.size", V::I(5)),
+            ("http.response.size", V::I(257)),
+            ("http.request.method", s("GET")),
+            ("url.scheme", s("https")),
+            ("server.address", s("10.0.2.105")),
+            ("server.port", V::I(773)),
+            ("url.path", s("/")),
+            ("url.query", s("a=1&b=2")),
+            ("network.protocol.version", s("2")),
+            ("user_agent.original", s("curl/7.46.0")),
+            ("http.server.request.duration", V::D(0.002)),
+        ],
+    );
     // Not sent to a target: -1 times, no duration; an IPv6 client.
-    check(f, ALB[2], Some(ALB_TIME), &[
-        ("client.address", V::S("2001:db8::20")),
-        ("client.port", V::I(51000)),
-        ("http.response.status_code", V::I(503)),
-        ("http.request.size", V::I(34)),
-        ("http.response.size", V::I(366)),
-        ("http.request.method", V::S("POST")),
-        ("url.scheme", V::S("https")),
-        ("server.address", V::S("api.example.com")),
-        ("server.port", V::I(443)),
-        ("url.path", V::S("/v1/pay")),
-        ("url.query", V::S("id=7")),
-        ("network.protocol.version", V::S("1.1")),
-        ("user_agent.original", V::S("Mozilla/5.0 \"x\"")),
-    ]);
+    check(
+        f,
+        ALB[2],
+        Some(ALB_TIME),
+        &[
+            ("client.address", s("2001:db8::20")),
+            ("client.port", V::I(51000)),
+            ("http.response.status_code", V::I(503)),
+            ("http.request.size", V::I(34)),
+            ("http.response.size", V::I(366)),
+            ("http.request.method", s("POST")),
+            ("url.scheme", s("https")),
+            ("server.address", s("api.example.com")),
+            ("server.port", V::I(443)),
+            ("url.path", s("/v1/pay")),
+            ("url.query", s("id=7")),
+            ("network.protocol.version", s("1.1")),
+            ("user_agent.original", s("Mozilla/5.0 \"x\"")),
+        ],
+    );
     // A request the load balancer could not read.
-    check(f, ALB[3], Some(ALB_TIME), &[
-        ("client.address", V::S("192.168.131.39")),
-        ("client.port", V::I(2817)),
-        ("http.response.status_code", V::I(400)),
-        ("http.request.size", V::I(0)),
-        ("http.response.size", V::I(0)),
-    ]);
-    assert_eq!(refused(f, &ALB[0].replace(" 0.001 ", " fast ")).reason, "a processing time is not a number of seconds");
+    check(
+        f,
+        ALB[3],
+        Some(ALB_TIME),
+        &[
+            ("client.address", s("192.168.131.39")),
+            ("client.port", V::I(2817)),
+            ("http.response.status_code", V::I(400)),
+            ("http.request.size", V::I(0)),
+            ("http.response.size", V::I(0)),
+        ],
+    );
+    assert_eq!(
+        refused(f, &ALB[0].replace(" 0.001 ", " fast ")).reason,
+        "a processing time is not a number of seconds"
+    );
     refused(f, NGINX[0]);
 }
 
@@ -265,46 +346,70 @@ const MAY_1_2024: u64 = 1_714_564_800 * SECOND;
 #[test]
 fn gcp_lb_lines() {
     let f = Format::GcpLb;
-    check(f, GCP[0], Some(MAY_1_2024 + 123_456_789), &[
-        ("http.request.method", V::S("GET")),
-        ("url.scheme", V::S("https")),
-        ("server.address", V::S("www.example.com")),
-        ("url.path", V::S("/search")),
-        ("url.query", V::S("q=slo")),
-        ("network.protocol.version", V::S("2")),
-        ("http.response.status_code", V::I(200)),
-        ("client.address", V::S("2001:db8::7")),
-        ("user_agent.original", V::S("Mozilla/5.0 \"quoted\"")),
-        ("http.request.size", V::I(89)),
-        ("http.response.size", V::I(1521)),
-        ("http.server.request.duration", V::D(0.012345)),
-    ]);
-    check(f, GCP[1], Some(MAY_1_2024), &[
-        ("http.request.method", V::S("POST")),
-        ("url.scheme", V::S("http")),
-        ("server.address", V::S("api.example.com")),
-        ("server.port", V::I(8080)),
-        ("url.path", V::S("/v1/pay")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.response.status_code", V::I(502)),
-        ("client.address", V::S("203.0.113.9")),
-        ("client.port", V::I(51234)),
-        ("http.response.size", V::I(0)),
-        ("http.server.request.duration", V::D(2.0)),
-    ]);
+    check(
+        f,
+        GCP[0],
+        Some(MAY_1_2024 + 123_456_789),
+        &[
+            ("http.request.method", s("GET")),
+            ("url.scheme", s("https")),
+            ("server.address", s("www.example.com")),
+            ("url.path", s("/search")),
+            ("url.query", s("q=slo")),
+            ("network.protocol.version", s("2")),
+            ("http.response.status_code", V::I(200)),
+            ("client.address", s("2001:db8::7")),
+            ("user_agent.original", s("Mozilla/5.0 \"quoted\"")),
+            ("http.request.size", V::I(89)),
+            ("http.response.size", V::I(1521)),
+            ("http.server.request.duration", V::D(0.012345)),
+        ],
+    );
+    check(
+        f,
+        GCP[1],
+        Some(MAY_1_2024),
+        &[
+            ("http.request.method", s("POST")),
+            ("url.scheme", s("http")),
+            ("server.address", s("api.example.com")),
+            ("server.port", V::I(8080)),
+            ("url.path", s("/v1/pay")),
+            ("network.protocol.version", s("1.1")),
+            ("http.response.status_code", V::I(502)),
+            ("client.address", s("203.0.113.9")),
+            ("client.port", V::I(51234)),
+            ("http.response.size", V::I(0)),
+            ("http.server.request.duration", V::D(2.0)),
+        ],
+    );
     // No response (no status), no timestamp.
-    check(f, GCP[2], None, &[
-        ("http.request.method", V::S("GET")),
-        ("url.scheme", V::S("https")),
-        ("server.address", V::S("www.example.com")),
-        ("url.path", V::S("/")),
-        ("client.address", V::S("2001:db8::8")),
-        ("client.port", V::I(443)),
-        ("http.server.request.duration", V::D(0.5)),
-    ]);
-    assert_eq!(refused(f, r#"{"textPayload":"hello","timestamp":"2024-05-01T12:00:00Z"}"#).reason, "no httpRequest object");
-    assert_eq!(refused(f, r#"{"httpRequest":{"status":"ok"}}"#).reason, "httpRequest.status is not a status code");
-    assert_eq!(refused(f, r#"{"httpRequest":{},"timestamp":"yesterday"}"#).reason, "the timestamp is not an RFC 3339 time");
+    check(
+        f,
+        GCP[2],
+        None,
+        &[
+            ("http.request.method", s("GET")),
+            ("url.scheme", s("https")),
+            ("server.address", s("www.example.com")),
+            ("url.path", s("/")),
+            ("client.address", s("2001:db8::8")),
+            ("client.port", V::I(443)),
+            ("http.server.request.duration", V::D(0.5)),
+        ],
+    );
+    assert_eq!(
+        refused(f, r#"{"textPayload":"hello","timestamp":"2024-05-01T12:00:00Z"}"#).reason,
+        "no httpRequest object"
+    );
+    assert_eq!(
+        refused(f, r#"{"httpRequest":{"status":"ok"}}"#).reason,
+        "httpRequest.status is not a status code"
+    );
+    assert_eq!(
+        refused(f, r#"{"httpRequest":{},"timestamp":"yesterday"}"#).reason,
+        "the timestamp is not an RFC 3339 time"
+    );
     assert!(refused(f, NGINX[0]).reason.starts_with("not a JSON LogEntry"));
     refused(f, "[1,2]");
 }
@@ -321,56 +426,79 @@ const ENVOY_TIME: u64 = 1_460_751_420 * SECOND + 310_000_000;
 #[test]
 fn envoy_lines() {
     let f = Format::Envoy;
-    check(f, ENVOY[0], Some(ENVOY_TIME), &[
-        ("http.request.method", V::S("POST")),
-        ("url.path", V::S("/api/v1/locations")),
-        ("network.protocol.version", V::S("2")),
-        ("http.response.status_code", V::I(204)),
-        ("http.request.body.size", V::I(154)),
-        ("http.response.body.size", V::I(0)),
-        ("http.server.request.duration", V::D(0.226)),
-        ("user_agent.original", V::S("nsq2http")),
-        ("server.address", V::S("locations")),
-        ("client.address", V::S("10.0.35.28")),
-    ]);
+    check(
+        f,
+        ENVOY[0],
+        Some(ENVOY_TIME),
+        &[
+            ("http.request.method", s("POST")),
+            ("url.path", s("/api/v1/locations")),
+            ("network.protocol.version", s("2")),
+            ("http.response.status_code", V::I(204)),
+            ("http.request.body.size", V::I(154)),
+            ("http.response.body.size", V::I(0)),
+            ("http.server.request.duration", V::D(0.226)),
+            ("user_agent.original", s("nsq2http")),
+            ("server.address", s("locations")),
+            ("client.address", s("10.0.35.28")),
+        ],
+    );
     // Istio's default: the client from the downstream remote address.
-    check(f, ENVOY[1], Some(1_606_339_578 * SECOND + 409_000_000), &[
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/status/418")),
-        ("url.query", V::S("x=1")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.response.status_code", V::I(418)),
-        ("http.request.body.size", V::I(0)),
-        ("http.response.body.size", V::I(135)),
-        ("http.server.request.duration", V::D(0.004)),
-        ("user_agent.original", V::S("curl/7.73.0-DEV")),
-        ("server.address", V::S("httpbin")),
-        ("server.port", V::I(8000)),
-        ("client.address", V::S("10.44.1.23")),
-        ("client.port", V::I(46520)),
-    ]);
-    check(f, ENVOY[2], Some(ENVOY_TIME), &[
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/health")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.response.status_code", V::I(503)),
-        ("http.request.body.size", V::I(0)),
-        ("http.response.body.size", V::I(19)),
-        ("http.server.request.duration", V::D(0.0)),
-        ("user_agent.original", V::S("kube-probe/1.28")),
-        ("server.address", V::S("2001:db8::9")),
-        ("server.port", V::I(8443)),
-        ("client.address", V::S("203.0.113.5")),
-    ]);
+    check(
+        f,
+        ENVOY[1],
+        Some(1_606_339_578 * SECOND + 409_000_000),
+        &[
+            ("http.request.method", s("GET")),
+            ("url.path", s("/status/418")),
+            ("url.query", s("x=1")),
+            ("network.protocol.version", s("1.1")),
+            ("http.response.status_code", V::I(418)),
+            ("http.request.body.size", V::I(0)),
+            ("http.response.body.size", V::I(135)),
+            ("http.server.request.duration", V::D(0.004)),
+            ("user_agent.original", s("curl/7.73.0-DEV")),
+            ("server.address", s("httpbin")),
+            ("server.port", V::I(8000)),
+            ("client.address", s("10.44.1.23")),
+            ("client.port", V::I(46520)),
+        ],
+    );
+    check(
+        f,
+        ENVOY[2],
+        Some(ENVOY_TIME),
+        &[
+            ("http.request.method", s("GET")),
+            ("url.path", s("/health")),
+            ("network.protocol.version", s("1.1")),
+            ("http.response.status_code", V::I(503)),
+            ("http.request.body.size", V::I(0)),
+            ("http.response.body.size", V::I(19)),
+            ("http.server.request.duration", V::D(0.0)),
+            ("user_agent.original", s("kube-probe/1.28")),
+            ("server.address", s("2001:db8::9")),
+            ("server.port", V::I(8443)),
+            ("client.address", s("203.0.113.5")),
+        ],
+    );
     // The client went away before a response: code 0 is kept for SLIs to count.
-    check(f, ENVOY[3], Some(ENVOY_TIME), &[
-        ("http.response.status_code", V::I(0)),
-        ("http.request.body.size", V::I(0)),
-        ("http.response.body.size", V::I(0)),
-        ("http.server.request.duration", V::D(0.005)),
-    ]);
+    check(
+        f,
+        ENVOY[3],
+        Some(ENVOY_TIME),
+        &[
+            ("http.response.status_code", V::I(0)),
+            ("http.request.body.size", V::I(0)),
+            ("http.response.body.size", V::I(0)),
+            ("http.server.request.duration", V::D(0.005)),
+        ],
+    );
     refused(f, NGINX[0]);
-    assert_eq!(refused(f, &ENVOY[0].replace(" 226 ", " 2.26 ")).reason, "the duration is not a number of milliseconds");
+    assert_eq!(
+        refused(f, &ENVOY[0].replace(" 226 ", " 2.26 ")).reason,
+        "the duration is not a number of milliseconds"
+    );
 }
 
 const HAPROXY: [&str; 4] = [
@@ -383,49 +511,75 @@ const HAPROXY: [&str; 4] = [
 #[test]
 fn haproxy_http_lines() {
     let f = Format::HaproxyHttp;
-    check(f, HAPROXY[0], Some(1_233_922_454 * SECOND + 655_000_000), &[
-        ("client.address", V::S("10.0.1.2")),
-        ("client.port", V::I(33317)),
-        ("http.response.status_code", V::I(200)),
-        ("http.response.size", V::I(2750)),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/index.html")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.server.request.duration", V::D(0.109)),
-    ]);
+    check(
+        f,
+        HAPROXY[0],
+        Some(1_233_922_454 * SECOND + 655_000_000),
+        &[
+            ("client.address", s("10.0.1.2")),
+            ("client.port", V::I(33317)),
+            ("http.response.status_code", V::I(200)),
+            ("http.response.size", V::I(2750)),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/index.html")),
+            ("network.protocol.version", s("1.1")),
+            ("http.server.request.duration", V::D(0.109)),
+        ],
+    );
     // stdout (no syslog header), IPv6, a TLS frontend, no server, -1 timers.
-    check(f, HAPROXY[1], Some(DEC_2_2026 + 123_000_000), &[
-        ("client.address", V::S("2001:db8::5")),
-        ("client.port", V::I(51234)),
-        ("url.scheme", V::S("https")),
-        ("http.response.status_code", V::I(503)),
-        ("http.response.size", V::I(217)),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/api/v1/items")),
-        ("url.query", V::S("page=2")),
-        ("network.protocol.version", V::S("1.1")),
-        ("http.server.request.duration", V::D(0.0)),
-    ]);
+    check(
+        f,
+        HAPROXY[1],
+        Some(DEC_2_2026 + 123_000_000),
+        &[
+            ("client.address", s("2001:db8::5")),
+            ("client.port", V::I(51234)),
+            ("url.scheme", s("https")),
+            ("http.response.status_code", V::I(503)),
+            ("http.response.size", V::I(217)),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/api/v1/items")),
+            ("url.query", s("page=2")),
+            ("network.protocol.version", s("1.1")),
+            ("http.server.request.duration", V::D(0.0)),
+        ],
+    );
     // An RFC 5424 header; a bad request with no status and no total time.
-    check(f, HAPROXY[2], Some(DEC_2_2026), &[
-        ("client.address", V::S("10.0.0.9")),
-        ("client.port", V::I(4000)),
-        ("http.response.size", V::I(0)),
-    ]);
+    check(
+        f,
+        HAPROXY[2],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("10.0.0.9")),
+            ("client.port", V::I(4000)),
+            ("http.response.size", V::I(0)),
+        ],
+    );
     // logasap's `+`; a request line cut short (no protocol, no closing quote).
-    check(f, HAPROXY[3], Some(DEC_2_2026), &[
-        ("client.address", V::S("10.0.0.9")),
-        ("client.port", V::I(4000)),
-        ("http.response.status_code", V::I(200)),
-        ("http.response.size", V::I(512)),
-        ("http.request.method", V::S("GET")),
-        ("url.path", V::S("/very/long/path/cut-short-by-haproxy")),
-        ("http.server.request.duration", V::D(0.003)),
-    ]);
-    assert_eq!(refused(f, &HAPROXY[0].replace("10/0/30/69/109", "10/0/30")).reason, "the timers are not TR/Tw/Tc/Tr/Ta");
+    check(
+        f,
+        HAPROXY[3],
+        Some(DEC_2_2026),
+        &[
+            ("client.address", s("10.0.0.9")),
+            ("client.port", V::I(4000)),
+            ("http.response.status_code", V::I(200)),
+            ("http.response.size", V::I(512)),
+            ("http.request.method", s("GET")),
+            ("url.path", s("/very/long/path/cut-short-by-haproxy")),
+            ("http.server.request.duration", V::D(0.003)),
+        ],
+    );
+    assert_eq!(
+        refused(f, &HAPROXY[0].replace("10/0/30/69/109", "10/0/30")).reason,
+        "the timers are not TR/Tw/Tc/Tr/Ta"
+    );
     refused(f, NGINX[0]);
     // tcplog lines are not HTTP logs.
-    refused(f, "10.0.1.2:33315 [06/Feb/2009:12:12:51.443] fnt bck/srv1 0/0/5007 212 -- 0/0/0/0/3 0/0");
+    refused(
+        f,
+        "10.0.1.2:33315 [06/Feb/2009:12:12:51.443] fnt bck/srv1 0/0/5007 212 -- 0/0/0/0/3 0/0",
+    );
 }
 
 /// Every sample, for the checks that hold for all of them.
@@ -451,7 +605,11 @@ fn samples() -> Vec<(Format, String)> {
 fn assert_no_placeholders(format: Format, line: &str, attributes: &[KeyValue]) {
     for kv in attributes {
         if let Some(Value::StringValue(text)) = kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            assert!(!text.is_empty() && text != "-", "{format}: {} is {text:?} in {line:?}", kv.key);
+            assert!(
+                !text.is_empty() && text != "-",
+                "{format}: {} is {text:?} in {line:?}",
+                kv.key
+            );
         }
     }
 }
@@ -519,15 +677,28 @@ fn bytes_cycled_through_every_sample_never_panic() {
 #[test]
 fn parse_sets_attributes_and_time_and_keeps_the_body() {
     let mut entry = Entry::from_line(NGINX[0].to_owned(), 42);
-    entry.record.attributes.push(KeyValue { key: "log.file.name".into(), value: Some(string_value("access.log")), ..Default::default() });
-    entry.record.attributes.push(KeyValue { key: "http.response.status_code".into(), value: Some(string_value("stale")), ..Default::default() });
+    entry.record.attributes.push(KeyValue {
+        key: "log.file.name".into(),
+        value: Some(string_value("access.log")),
+        ..Default::default()
+    });
+    entry.record.attributes.push(KeyValue {
+        key: "http.response.status_code".into(),
+        value: Some(string_value("stale")),
+        ..Default::default()
+    });
     Format::NginxCombined.parse(&mut entry).unwrap();
     assert_eq!(entry.body_text(), Some(NGINX[0]));
     assert_eq!(entry.record.time_unix_nano, OCT_10_2000);
     assert_eq!(entry.record.observed_time_unix_nano, 42);
     let got = actual(&entry.record.attributes);
-    assert_eq!(got.iter().filter(|(k, _)| k == "http.response.status_code").collect::<Vec<_>>(), [&("http.response.status_code".to_owned(), V::I(200))]);
-    assert!(got.contains(&("log.file.name".to_owned(), V::S("access.log"))));
+    assert_eq!(
+        got.iter()
+            .filter(|(k, _)| k == "http.response.status_code")
+            .collect::<Vec<_>>(),
+        [&("http.response.status_code".to_owned(), V::I(200))]
+    );
+    assert!(got.contains(&("log.file.name".to_owned(), s("access.log"))));
     assert_eq!(got.len(), 9);
 }
 
@@ -537,10 +708,16 @@ fn a_refused_line_leaves_the_entry_as_it_was() {
     let before = entry.clone();
     let error = Format::NginxCombined.parse(&mut entry).unwrap_err();
     assert_eq!(entry, before);
-    assert_eq!(error.to_string(), "not a nginx_combined line: no [time] after the client address (at byte 4)");
+    assert_eq!(
+        error.to_string(),
+        "not a nginx_combined line: no [time] after the client address (at byte 4)"
+    );
 
     let mut map_body = Entry::default();
-    assert_eq!(Format::Envoy.parse(&mut map_body).unwrap_err().reason, "the body is not text");
+    assert_eq!(
+        Format::Envoy.parse(&mut map_body).unwrap_err().reason,
+        "the body is not text"
+    );
 }
 
 #[test]
@@ -569,7 +746,10 @@ fn nginx_speed() {
     }
     let elapsed = started.elapsed();
     let per_line = elapsed.as_nanos() as f64 / (rounds * lines.len()) as f64;
-    println!("nginx_combined: {per_line:.0} ns/line ({:.0} lines/s), {attributes} attributes", 1e9 / per_line);
+    println!(
+        "nginx_combined: {per_line:.0} ns/line ({:.0} lines/s), {attributes} attributes",
+        1e9 / per_line
+    );
 }
 
 fn seed_directory() -> std::path::PathBuf {

@@ -78,7 +78,11 @@ fn fraction(bytes: &[u8]) -> (u64, &[u8]) {
     let length = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let mut nanos = 0;
     for position in 0..9 {
-        let digit = if position < length { rest.get(position).map_or(0, |b| u64::from(b - b'0')) } else { 0 };
+        let digit = if position < length {
+            rest.get(position).map_or(0, |b| u64::from(b - b'0'))
+        } else {
+            0
+        };
         nanos = nanos * 10 + digit;
     }
     (nanos, rest.get(length..).unwrap_or(&[]))
@@ -128,7 +132,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -145,10 +149,18 @@ fn digits(bytes: &[u8], start: usize, count: usize) -> Option<u64> {
 
 /// `Jan` … `Dec` as 1 … 12 (any case, as the formats write it in English).
 fn month(name: &[u8]) -> Option<u64> {
-    const MONTHS: [&[u8; 3]; 12] =
-        [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
-    let lower = [name.first()?.to_ascii_lowercase(), name.get(1)?.to_ascii_lowercase(), name.get(2)?.to_ascii_lowercase()];
-    MONTHS.iter().position(|month| **month == lower).map(|index| index as u64 + 1)
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
+    ];
+    let lower = [
+        name.first()?.to_ascii_lowercase(),
+        name.get(1)?.to_ascii_lowercase(),
+        name.get(2)?.to_ascii_lowercase(),
+    ];
+    MONTHS
+        .iter()
+        .position(|month| **month == lower)
+        .map(|index| index as u64 + 1)
 }
 
 #[cfg(test)]
@@ -160,16 +172,28 @@ mod tests {
         // 2000-10-10T20:55:36Z
         assert_eq!(common_log("10/Oct/2000:13:55:36 -0700"), Some(971_211_336 * NANOS));
         assert_eq!(common_log("10/Oct/2000:20:55:36 +0000"), Some(971_211_336 * NANOS));
-        assert_eq!(common_log("06/Feb/2009:12:14:14.655"), Some(1_233_922_454 * NANOS + 655_000_000));
+        assert_eq!(
+            common_log("06/Feb/2009:12:14:14.655"),
+            Some(1_233_922_454 * NANOS + 655_000_000)
+        );
         assert_eq!(common_log("29/Feb/2024:00:00:00 +0000"), Some(1_709_164_800 * NANOS));
     }
 
     #[test]
     fn rfc3339_times_read_with_fractions_and_offsets() {
-        assert_eq!(rfc3339("2018-07-02T22:23:00.186641Z"), Some(1_530_570_180 * NANOS + 186_641_000));
-        assert_eq!(rfc3339("2018-07-03T00:23:00.186641+02:00"), Some(1_530_570_180 * NANOS + 186_641_000));
+        assert_eq!(
+            rfc3339("2018-07-02T22:23:00.186641Z"),
+            Some(1_530_570_180 * NANOS + 186_641_000)
+        );
+        assert_eq!(
+            rfc3339("2018-07-03T00:23:00.186641+02:00"),
+            Some(1_530_570_180 * NANOS + 186_641_000)
+        );
         assert_eq!(rfc3339("1970-01-01T00:00:00.123456789123Z"), Some(123_456_789));
-        assert_eq!(rfc3339("2016-04-15T20:17:00.310Z"), Some(1_460_751_420 * NANOS + 310_000_000));
+        assert_eq!(
+            rfc3339("2016-04-15T20:17:00.310Z"),
+            Some(1_460_751_420 * NANOS + 310_000_000)
+        );
     }
 
     #[test]
