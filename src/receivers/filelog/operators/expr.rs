@@ -119,6 +119,24 @@ impl Expr {
     }
 }
 
+/// Two expressions are equal when they were parsed from the same text (for
+/// configs that derive `PartialEq`).
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Expr {}
+
+/// The expression inside `EXPR(...)`, the spelling stanza's `add` and
+/// `metadata` use for a value computed per entry (`value: EXPR(env("STACK"))`);
+/// `None` for a plain value. As in the Collector, the value must start with
+/// `EXPR(` and end with `)`, nothing around them.
+pub fn embedded(value: &str) -> Option<&str> {
+    value.strip_prefix("EXPR(")?.strip_suffix(')')
+}
+
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
@@ -1078,8 +1096,8 @@ fn add<'e>(left: Value<'e>, right: Value<'e>) -> Value<'e> {
 /// `/` is always a float division in expr-lang; by zero it is nil here.
 fn divide(left: &Value<'_>, right: &Value<'_>) -> Value<'static> {
     match (left.as_f64(), right.as_f64()) {
-        (Some(_), Some(divisor)) if divisor == 0.0 => Value::Nil,
-        (Some(a), Some(b)) => Value::Float(a / b),
+        // Not by 0.0, nor by -0.0 (which equals it).
+        (Some(dividend), Some(divisor)) if divisor != 0.0 => Value::Float(dividend / divisor),
         _ => Value::Nil,
     }
 }

@@ -1,6 +1,6 @@
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
 
-use super::Expr;
+use super::{embedded, Expr};
 use crate::receivers::filelog::entry::{string_value, Entry};
 use crate::receivers::filelog::operators::field::map_value;
 
@@ -350,6 +350,7 @@ fn arithmetic() {
     for nil in [
         "1 / 0",
         "1 / 0.0",
+        "1 / -0.0",
         "1 % 0",
         "1.5 % 1",
         "9223372036854775807 + 1",
@@ -602,4 +603,20 @@ fn arbitrary_input_never_panics() {
         parsed > 100,
         "the generator should produce some valid expressions ({parsed})"
     );
+}
+
+#[test]
+fn embedded_expressions_are_recognised_by_their_wrapper() {
+    assert_eq!(embedded("EXPR(env(\"STACK\"))"), Some("env(\"STACK\")"));
+    assert_eq!(embedded("EXPR(body.a + (1))"), Some("body.a + (1)"));
+    assert_eq!(embedded("EXPR()"), Some(""));
+    for plain in ["prod", "expr(body)", "EXPR(body", " EXPR(body)", "EXPR(body) "] {
+        assert_eq!(embedded(plain), None, "{plain}");
+    }
+}
+
+#[test]
+fn equal_when_parsed_from_the_same_text() {
+    assert_eq!(parse("body.a == 1"), parse("body.a == 1"));
+    assert_ne!(parse("body.a == 1"), parse("body.a == 2"));
 }
