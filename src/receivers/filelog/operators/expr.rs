@@ -597,6 +597,17 @@ struct Parser {
     nesting: usize,
 }
 
+/// A binary operator about to be applied, as [`Parser::next_operator`] read it.
+struct NextOperator {
+    op: BinaryOp,
+    precedence: u16,
+    right_associative: bool,
+    /// Written `not in`, `not matches`, ...: the result is negated.
+    negated: bool,
+    /// The operator's token (after the `not`), for errors.
+    token: Lexed,
+}
+
 impl Parser {
     fn parse_all(&mut self) -> Result<Node, SyntaxError> {
         let node = self.expression(0)?;
@@ -666,51 +677,32 @@ impl Parser {
         Ok(node)
     }
 
+    /// An operand and the binary operators that follow it, as long as they bind
+    /// at least as tightly as `min_precedence`.
     fn binary_operations(&mut self, min_precedence: u16) -> Result<Node, SyntaxError> {
         let mut left = self.unary()?;
         let mut previous: Option<BinaryOp> = None;
         // The right operand of the comparison just parsed, for `a < b < c`.
         let mut last_comparand: Option<Node> = None;
-        loop {
-            let negated = self.peek().token == Token::Ident("not".into());
-            let op_token = if negated { self.peek_at(1) } else { self.peek() }.clone();
-            let Some((op, precedence, right_associative)) = BinaryOp::of(&op_token.token) else {
-                if negated {
-                    return Err(SyntaxError {
-                        column: op_token.column,
-                        message: format!(
-                            "expected in, matches, contains, startsWith or endsWith after \"not\", found {}",
-                            op_token.token
-                        ),
-                    });
-                }
-                break;
-            };
-            if negated && !op.negatable() {
-                return Err(SyntaxError {
-                    column: op_token.column,
-                    message: format!("\"not\" cannot precede {}", op_token.token),
-                });
-            }
-            if precedence < min_precedence {
-                break;
-            }
+        while let Some(next) = self.next_operator(min_precedence)? {
+            let op = next.op;
             if previous == Some(BinaryOp::Coalesce) && op != BinaryOp::Coalesce {
+                let token = &next.token.token;
                 return Err(SyntaxError {
-                    column: op_token.column,
-                    message: format!(
-                        "?? and {} cannot be mixed without parentheses: write (a ?? b) {} c",
-                        op_token.token, op_token.token
-                    ),
+                    column: next.token.column,
+                    message: format!("?? and {token} cannot be mixed without parentheses: write (a ?? b) {token} c"),
                 });
             }
-            if negated {
+            if next.negated {
                 self.advance();
             }
             self.advance();
             let right_column = self.peek().column;
-            let next_min = if right_associative { precedence } else { precedence + 1 };
-            let right = self.expression(next_min)?;
+            let right = self.expression(if next.right_associative {
+                next.precedence
+            } else {
+                next.precedence + 1
+            })?;
             // `a < b < c` is `a < b and b < c`: the new link compares the
             // previous comparison's right operand.
             let chained = if op.is_comparison() && previous.is_some_and(BinaryOp::is_comparison) {
@@ -719,7 +711,13 @@ impl Parser {
                 None
             };
             let next_comparand = op.is_comparison().then(|| right.clone());
-            let negate = |node: Node| if negated { Node::unary(UnaryOp::Not, node) } else { node };
+            let negate = |node: Node| {
+                if next.negated {
+                    Node::unary(UnaryOp::Not, node)
+                } else {
+                    node
+                }
+            };
             left = match chained {
                 Some(comparand) => {
                     let link = negate(self.operation(op, comparand, right, right_column)?);
@@ -731,6 +729,39 @@ impl Parser {
             previous = Some(op);
         }
         Ok(left)
+    }
+
+    /// The binary operator at the current token (after a `not` for `not in`
+    /// and the like) if it binds at least as tightly as `min_precedence`;
+    /// `None` when the operand is complete. Consumes nothing.
+    fn next_operator(&self, min_precedence: u16) -> Result<Option<NextOperator>, SyntaxError> {
+        let negated = matches!(&self.peek().token, Token::Ident(word) if word == "not");
+        let token = if negated { self.peek_at(1) } else { self.peek() }.clone();
+        let Some((op, precedence, right_associative)) = BinaryOp::of(&token.token) else {
+            if negated {
+                return Err(SyntaxError {
+                    column: token.column,
+                    message: format!(
+                        "expected in, matches, contains, startsWith or endsWith after \"not\", found {}",
+                        token.token
+                    ),
+                });
+            }
+            return Ok(None);
+        };
+        if negated && !op.negatable() {
+            return Err(SyntaxError {
+                column: token.column,
+                message: format!("\"not\" cannot precede {}", token.token),
+            });
+        }
+        Ok((precedence >= min_precedence).then_some(NextOperator {
+            op,
+            precedence,
+            right_associative,
+            negated,
+            token,
+        }))
     }
 
     /// The node for `left op right`; `matches` with a literal pattern compiles it.
@@ -797,6 +828,12 @@ impl Parser {
                 "true" => return Ok(Node::Literal(Value::Bool(true))),
                 "false" => return Ok(Node::Literal(Value::Bool(false))),
                 "nil" => return Ok(Node::Literal(Value::Nil)),
+                _ if BinaryOp::of(&Token::Ident(name.clone())).is_some() => {
+                    return Err(SyntaxError {
+                        column,
+                        message: format!("expected a value, found the operator {name:?}"),
+                    })
+                }
                 _ if self.peek().token == Token::Op("(") => self.call(&name, column)?,
                 _ => variable(&name).ok_or_else(|| SyntaxError {
                     column,

@@ -484,6 +484,8 @@ fn syntax_errors_name_the_column() {
         ("body.status | lower", "column 13", "pipes are not supported"),
         ("", "column 1", "expected a value, found the end of the expression"),
         ("body #", "column 6", "unexpected character '#'"),
+        ("body.x == and", "column 11", "found the operator \"and\""),
+        ("in [1]", "column 1", "found the operator \"in\""),
     ];
     for (text, column, what) in cases {
         let error = error(text);
@@ -619,4 +621,143 @@ fn embedded_expressions_are_recognised_by_their_wrapper() {
 fn equal_when_parsed_from_the_same_text() {
     assert_eq!(parse("body.a == 1"), parse("body.a == 1"));
     assert_ne!(parse("body.a == 1"), parse("body.a == 2"));
+}
+
+/// A random expression for [`printed_precedence_matches_a_reference_evaluator`].
+enum Tree {
+    Int(i64),
+    Negate(Box<Tree>),
+    Binary(&'static str, Box<Tree>, Box<Tree>),
+}
+
+/// What a [`Tree`] evaluates to, by the rules the module documents.
+#[derive(Debug, PartialEq)]
+enum Reference {
+    Nil,
+    Int(i64),
+    Bool(bool),
+}
+
+/// expr-lang's precedence table for the operators [`Tree`] uses: the
+/// specification the printed form is checked against, kept apart from the parser.
+fn precedence(op: &str) -> u16 {
+    match op {
+        "or" => 10,
+        "and" => 15,
+        "==" | "<" => 20,
+        "+" | "-" => 30,
+        "*" | "%" => 60,
+        _ => 90,
+    }
+}
+
+impl Tree {
+    fn random(next: &mut impl FnMut() -> u64, depth: u32) -> Tree {
+        const OPS: [&str; 8] = ["or", "and", "==", "<", "+", "-", "*", "%"];
+        match next() % 8 {
+            _ if depth == 0 => Tree::Int(Tree::random_int(next)),
+            0 => Tree::Int(Tree::random_int(next)),
+            1 => Tree::Negate(Box::new(Tree::random(next, depth - 1))),
+            _ => Tree::Binary(
+                OPS[(next() % OPS.len() as u64) as usize],
+                Box::new(Tree::random(next, depth - 1)),
+                Box::new(Tree::random(next, depth - 1)),
+            ),
+        }
+    }
+
+    fn random_int(next: &mut impl FnMut() -> u64) -> i64 {
+        match next() % 10 {
+            0 => i64::MAX,
+            1 => 0,
+            n => n as i64,
+        }
+    }
+
+    /// With every operation in parentheses.
+    fn full(&self) -> String {
+        match self {
+            Tree::Int(number) => number.to_string(),
+            Tree::Negate(operand) => format!("(-{})", operand.full()),
+            Tree::Binary(op, left, right) => format!("({} {op} {})", left.full(), right.full()),
+        }
+    }
+
+    /// With only the parentheses the precedence table requires.
+    fn minimal(&self) -> String {
+        match self {
+            Tree::Int(number) => number.to_string(),
+            Tree::Negate(operand) => match **operand {
+                Tree::Binary(..) | Tree::Negate(_) => format!("-({})", operand.minimal()),
+                Tree::Int(_) => format!("-{}", operand.minimal()),
+            },
+            Tree::Binary(op, left, right) => {
+                let is_comparison = |op: &str| op == "==" || op == "<";
+                let wrap = |child: &Tree, is_right: bool| match child {
+                    Tree::Binary(inner, ..)
+                        if precedence(inner) < precedence(op)
+                            || (is_right && precedence(inner) == precedence(op))
+                            || (is_comparison(inner) && is_comparison(op)) =>
+                    {
+                        format!("({})", child.minimal())
+                    }
+                    _ => child.minimal(),
+                };
+                format!("{} {op} {}", wrap(left, false), wrap(right, true))
+            }
+        }
+    }
+
+    fn evaluate(&self) -> Reference {
+        match self {
+            Tree::Int(number) => Reference::Int(*number),
+            Tree::Negate(operand) => match operand.evaluate() {
+                Reference::Int(number) => number.checked_neg().map_or(Reference::Nil, Reference::Int),
+                _ => Reference::Nil,
+            },
+            Tree::Binary(op, left, right) => {
+                let (left, right) = (left.evaluate(), right.evaluate());
+                let integers = |apply: fn(i64, i64) -> Option<i64>| match (&left, &right) {
+                    (Reference::Int(a), Reference::Int(b)) => apply(*a, *b).map_or(Reference::Nil, Reference::Int),
+                    _ => Reference::Nil,
+                };
+                match *op {
+                    "+" => integers(i64::checked_add),
+                    "-" => integers(i64::checked_sub),
+                    "*" => integers(i64::checked_mul),
+                    "%" => integers(i64::checked_rem),
+                    "==" => Reference::Bool(left == right),
+                    "<" => Reference::Bool(matches!((&left, &right), (Reference::Int(a), Reference::Int(b)) if a < b)),
+                    "and" => Reference::Bool(left == Reference::Bool(true) && right == Reference::Bool(true)),
+                    _ => Reference::Bool(left == Reference::Bool(true) || right == Reference::Bool(true)),
+                }
+            }
+        }
+    }
+}
+
+/// Random arithmetic and logic printed with minimal parentheses (by expr-lang's
+/// precedence table) and with full ones evaluate alike, and to what an
+/// independent evaluator of the tree says.
+#[test]
+fn printed_precedence_matches_a_reference_evaluator() {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let entry = entry();
+    for _ in 0..3000 {
+        let tree = Tree::random(&mut next, 4);
+        let expected = match tree.evaluate() {
+            Reference::Nil => None,
+            Reference::Int(number) => Some(int(number)),
+            Reference::Bool(flag) => Some(boolean(flag)),
+        };
+        for text in [tree.full(), tree.minimal()] {
+            assert_eq!(parse(&text).eval(&entry), expected, "{text} (fully: {})", tree.full());
+        }
+    }
 }
