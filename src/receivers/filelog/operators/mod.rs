@@ -21,6 +21,7 @@
 //! `otelcol_receiver_filelog_operator_errors{operator}`, and logged at most about
 //! once a second per operator.
 
+pub mod expr;
 pub mod field;
 
 mod condition;
