@@ -5,24 +5,8 @@
 
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 
+use super::expr::Expr;
 use crate::receivers::filelog::entry::Entry;
-
-// Stand-in until `expr.rs` (branch filelog-expr) is merged: same interface,
-// refuses every expression so that nothing silently passes.
-#[derive(Debug, Clone)]
-struct Expr;
-
-impl Expr {
-    fn parse(_text: &str) -> Result<Expr, String> {
-        Err("expressions are not supported yet".into())
-    }
-    fn matches(&self, _entry: &Entry) -> bool {
-        false
-    }
-    fn eval(&self, _entry: &Entry) -> Option<AnyValue> {
-        None
-    }
-}
 
 /// A boolean expression over an entry.
 #[derive(Debug, Clone)]

@@ -3,6 +3,8 @@
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 
+use std::time::{Duration, Instant};
+
 use super::*;
 use crate::receivers::filelog::entry::string_value;
 
@@ -472,4 +474,180 @@ fn no_operators_pass_entries_through() {
     assert!(!operators.holds_entries());
     let out = run(&mut operators, &["a", "b"]);
     assert_eq!(out.len(), 2);
+}
+
+const JAVA_TRACE: [&str; 9] = [
+    "2023-10-10 13:55:36 INFO Server started",
+    "2023-10-10 13:55:37 ERROR Request failed",
+    "java.lang.IllegalStateException: connection pool exhausted",
+    "\tat com.example.db.Pool.acquire(Pool.java:88)",
+    "\tat com.example.api.UserHandler.get(UserHandler.java:42)",
+    "Caused by: java.net.SocketTimeoutException: Read timed out",
+    "\t... 12 more",
+    "2023-10-10 13:55:38 INFO Request served",
+    "2023-10-10 13:55:39 INFO Request served",
+];
+
+#[test]
+fn recombine_joins_a_java_stack_trace() {
+    let yaml = r#"
+operators:
+  - type: recombine
+    combine_field: body
+    is_first_entry: body matches "^\\d{4}-\\d{2}-\\d{2}"
+"#;
+    let mut operators = build(yaml);
+    let out = run(&mut operators, &JAVA_TRACE);
+    // A record is sent when the next one starts; the last one is held.
+    let bodies: Vec<_> = out
+        .iter()
+        .map(|e| e.body_text().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert_eq!(bodies[0], JAVA_TRACE[0]);
+    assert_eq!(bodies[1], JAVA_TRACE[1..7].join("\n"));
+    assert_eq!(bodies[2], JAVA_TRACE[7]);
+    assert!(operators.holds_entries());
+    let mut rest = Vec::new();
+    operators.flush(&mut rest);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].body_text(), Some(JAVA_TRACE[8]));
+    assert!(!operators.holds_entries());
+}
+
+#[test]
+fn recombine_keeps_sources_apart_and_honours_its_limits() {
+    let yaml = r#"
+operators:
+  - type: recombine
+    combine_field: body
+    combine_with: ""
+    is_last_entry: body matches "\\.$"
+    max_batch_size: 3
+"#;
+    let mut operators = build(yaml);
+    let mut out = Vec::new();
+    let line = |text: &str, path: &str| {
+        let mut entry = Entry::from_line(text.to_string(), 1);
+        entry
+            .record
+            .attributes
+            .push(values::key_value("log.file.path", string_value(path)));
+        entry
+    };
+    operators.process(line("a1 ", "/a"), &mut out);
+    operators.process(line("b1 ", "/b"), &mut out);
+    operators.process(line("a2.", "/a"), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].body_text(), Some("a1 a2."));
+    // Three entries without an end: sent at max_batch_size.
+    for text in ["b2 ", "b3 "] {
+        operators.process(line(text, "/b"), &mut out);
+    }
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].body_text(), Some("b1 b2 b3 "));
+}
+
+#[test]
+fn recombine_sends_a_batch_after_force_flush_period() {
+    let yaml = r#"
+operators:
+  - type: recombine
+    combine_field: body
+    is_first_entry: body matches "^\\S"
+    force_flush_period: 20ms
+"#;
+    let mut operators = build(yaml);
+    let mut out = Vec::new();
+    operators.process(Entry::from_line("first".into(), 1), &mut out);
+    operators.process(Entry::from_line("  more".into(), 1), &mut out);
+    assert!(out.is_empty());
+    // Poll with a bound rather than sleep once and hope.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while out.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        operators.flush_stale(&mut out);
+    }
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].body_text(), Some("first\n  more"));
+}
+
+#[test]
+fn recombine_config_errors() {
+    let yaml = "operators:\n  - {type: recombine, combine_field: body}\n";
+    assert_eq!(
+        errors(yaml),
+        ["operators[0].is_first_entry: exactly one of is_first_entry and is_last_entry must be set"]
+    );
+    let yaml = "operators:\n  - {type: recombine, combine_field: attributes, is_first_entry: 'body == \"x\"'}\n";
+    assert!(errors(yaml)[0].starts_with("operators[0].combine_field:"));
+}
+
+#[test]
+fn router_sends_each_entry_to_its_first_matching_route() {
+    let yaml = r#"
+operators:
+  - type: router
+    routes:
+      - expr: 'body matches "^\\{"'
+        output: json
+        attributes: {format: json}
+      - expr: 'body matches "="'
+        output: kv
+    default: last
+  - {type: json_parser, id: json, output: last}
+  - {type: key_value_parser, id: kv, output: last}
+  - {type: add, id: last, field: attributes.seen, value: true}
+"#;
+    let out = run(&mut build(yaml), &[r#"{"a": "1"}"#, "a=2", "plain"]);
+    assert_eq!(out.len(), 3);
+    assert_eq!(get(&out[0], "attributes.a"), s("1"));
+    assert_eq!(get(&out[0], "attributes.format"), s("json"));
+    assert_eq!(get(&out[1], "attributes.a"), s("2"));
+    assert_eq!(get(&out[1], "attributes.format"), None);
+    assert_eq!(get(&out[2], "attributes.a"), None);
+    for entry in &out {
+        assert!(get(entry, "attributes.seen").is_some());
+    }
+    // Without a default, unrouted entries are dropped.
+    let yaml = "operators:\n  - type: router\n    routes: [{expr: 'body == \"keep\"', output: end}]\n  - {type: noop, id: end}\n";
+    let out = run(&mut build(yaml), &["keep", "other"]);
+    assert_eq!(out.len(), 1);
+    let yaml = "operators:\n  - type: router\n    routes: [{expr: 'body == \"x\"', output: nowhere}]\n";
+    assert!(errors(yaml)[0].starts_with("operators[0].routes[0].output: no operator"));
+}
+
+#[test]
+fn filter_drops_matching_entries_and_if_skips_operators() {
+    let yaml = r#"
+operators:
+  - type: filter
+    expr: 'body matches "healthz"'
+  - type: add
+    if: 'body matches "^POST"'
+    field: attributes.write
+    value: true
+"#;
+    let out = run(&mut build(yaml), &["GET /healthz", "POST /users", "GET /users"]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        get(&out[0], "attributes.write"),
+        Some(AnyValue {
+            value: Some(any_value::Value::BoolValue(true))
+        })
+    );
+    assert_eq!(get(&out[1], "attributes.write"), None);
+    // drop_ratio 0 keeps everything.
+    let yaml = "operators:\n  - {type: filter, expr: 'body matches \"x\"', drop_ratio: 0.0}\n";
+    assert_eq!(run(&mut build(yaml), &["x", "x"]).len(), 2);
+    let yaml = "operators:\n  - {type: filter, expr: 'body matches \"x\"', drop_ratio: 2}\n";
+    assert!(errors(yaml)[0].starts_with("operators[0].drop_ratio:"));
+    let yaml = "operators:\n  - {type: noop, if: 'body ==='}\n";
+    assert!(errors(yaml)[0].starts_with("operators[0].if:"));
+}
+
+#[test]
+fn add_computes_expr_values() {
+    let yaml = "operators:\n  - {type: add, field: attributes.copy, value: 'EXPR(body)'}\n";
+    assert_eq!(get(&one(yaml, "hello"), "attributes.copy"), s("hello"));
 }
