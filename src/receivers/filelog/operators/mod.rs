@@ -126,6 +126,13 @@ impl Operators {
             let at = |key: &str| format!("operators[{i}].{key}");
             let (_, output, if_expr, on_error) = config.common();
             let next = match output {
+                Some(_) if matches!(config, OperatorConfig::Router(_)) => {
+                    errors.push(ConfigError::new(
+                        at("output"),
+                        "a router sends by its routes' outputs and default, not output",
+                    ));
+                    Vec::new()
+                }
                 Some(outputs) => resolver.resolve(outputs, &at("output")).unwrap_or_else(|e| {
                     errors.push(e);
                     Vec::new()
@@ -498,7 +505,7 @@ fn compile_step(
                 return Err(one("cache", "is not supported (matching is fast without it)".into()));
             }
             let regex = RegexParser::new(&c.regex).map_err(|e| one("regex", e))?;
-            let (timestamp, severity) = embedded(&c.timestamp, &c.severity, at)?;
+            let (timestamp, severity) = embedded_blocks(&c.timestamp, &c.severity, at)?;
             Step::Parser(Box::new(Parser {
                 parse_from: c.parse_from.clone(),
                 parse_to: c.parse_to.clone(),
@@ -508,7 +515,7 @@ fn compile_step(
             }))
         }
         OperatorConfig::JsonParser(c) => {
-            let (timestamp, severity) = embedded(&c.timestamp, &c.severity, at)?;
+            let (timestamp, severity) = embedded_blocks(&c.timestamp, &c.severity, at)?;
             Step::Parser(Box::new(Parser {
                 parse_from: c.parse_from.clone(),
                 parse_to: c.parse_to.clone(),
@@ -521,7 +528,7 @@ fn compile_step(
         }
         OperatorConfig::KeyValueParser(c) => {
             let kv = KeyValueParser::new(c.delimiter.clone(), c.pair_delimiter.clone()).map_err(keyed)?;
-            let (timestamp, severity) = embedded(&c.timestamp, &c.severity, at)?;
+            let (timestamp, severity) = embedded_blocks(&c.timestamp, &c.severity, at)?;
             Step::Parser(Box::new(Parser {
                 parse_from: c.parse_from.clone(),
                 parse_to: c.parse_to.clone(),
@@ -539,7 +546,7 @@ fn compile_step(
                 c.ignore_quotes,
             )
             .map_err(keyed)?;
-            let (timestamp, severity) = embedded(&c.timestamp, &c.severity, at)?;
+            let (timestamp, severity) = embedded_blocks(&c.timestamp, &c.severity, at)?;
             Step::Parser(Box::new(Parser {
                 parse_from: c.parse_from.clone(),
                 parse_to: c.parse_to.clone(),
@@ -564,11 +571,7 @@ fn compile_step(
             to: c.to.clone(),
         }),
         OperatorConfig::Add(c) => {
-            let value = match c
-                .value
-                .as_str()
-                .and_then(|s| s.strip_prefix("EXPR(")?.strip_suffix(')'))
-            {
+            let value = match c.value.as_str().and_then(expr::embedded) {
                 Some(text) => AddValue::Expr(Expression::parse(text).map_err(|e| one("value", e))?),
                 None => AddValue::Fixed(config_value(&c.value)),
             };
@@ -598,7 +601,7 @@ fn compile_step(
 }
 
 /// The embedded `timestamp:` and `severity:` blocks of a parser.
-fn embedded(
+fn embedded_blocks(
     timestamp: &Option<config::TimeConfig>,
     severity: &Option<config::SeverityConfig>,
     at: &dyn Fn(&str) -> String,

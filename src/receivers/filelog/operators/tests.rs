@@ -615,6 +615,12 @@ operators:
     assert_eq!(out.len(), 1);
     let yaml = "operators:\n  - type: router\n    routes: [{expr: 'body == \"x\"', output: nowhere}]\n";
     assert!(errors(yaml)[0].starts_with("operators[0].routes[0].output: no operator"));
+    let yaml =
+        "operators:\n  - {type: router, output: x, routes: [{expr: 'true', output: x}]}\n  - {type: noop, id: x}\n";
+    assert_eq!(
+        errors(yaml),
+        ["operators[0].output: a router sends by its routes' outputs and default, not output"]
+    );
 }
 
 #[test]
@@ -650,4 +656,43 @@ operators:
 fn add_computes_expr_values() {
     let yaml = "operators:\n  - {type: add, field: attributes.copy, value: 'EXPR(body)'}\n";
     assert_eq!(get(&one(yaml, "hello"), "attributes.copy"), s("hello"));
+}
+
+#[test]
+fn the_chain_can_move_to_a_reader_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<Operators>();
+}
+
+proptest::proptest! {
+    /// Whatever a file holds, no operator panics: every parser and layout kind on
+    /// arbitrary lines, including ones shaped like what they expect.
+    #[test]
+    fn no_line_makes_an_operator_panic(
+        line in proptest::prop_oneof![
+            ".{0,120}",
+            r#"[0-9 :./+\-ZTa-zA-Z"',=\[\]{}]{0,60}"#,
+            r#"\{"t": ?[0-9.e\-]{0,25}\}"#,
+        ]
+    ) {
+        let yaml = r#"
+operators:
+  - {type: regex_parser, regex: '^(?P<a>\S+) (?P<b>.*)$', on_error: send_quiet}
+  - {type: json_parser, parse_to: attributes.j, on_error: send_quiet}
+  - {type: key_value_parser, parse_to: attributes.kv, on_error: send_quiet}
+  - {type: csv_parser, header: 'x,y', parse_to: attributes.csv, on_error: send_quiet}
+  - {type: csv_parser, header: 'x,y', lazy_quotes: true, parse_to: attributes.lazy, on_error: send_quiet}
+  - {type: time_parser, layout: '%a %b %e %H:%M:%S.%f %Z %Y', on_error: send_quiet}
+  - {type: time_parser, layout_type: gotime, layout: '2006-01-02T15:04:05.999Z07:00', on_error: send_quiet}
+  - {type: time_parser, parse_from: attributes.j.t, layout_type: epoch, layout: s.ns, on_error: send_quiet}
+  - {type: time_parser, layout_type: epoch, layout: ns, on_error: send_quiet}
+  - {type: severity_parser, mapping: {error: 5xx}, on_error: send_quiet}
+  - {type: flatten, field: body.x, on_error: send_quiet}
+  - {type: recombine, combine_field: body, is_first_entry: 'body matches "^\\S"', max_log_size: 64}
+"#;
+        let mut operators = build(yaml);
+        let mut out = run(&mut operators, &[line.as_str(), line.as_str()]);
+        operators.flush(&mut out);
+        proptest::prop_assert!(!out.is_empty());
+    }
 }
