@@ -29,7 +29,7 @@ pub fn json_to_any(value: serde_json::Value, ints: bool) -> AnyValue {
     AnyValue { value: inner }
 }
 
-/// A JSON object's members as key-values, in the object's order.
+/// A JSON object's members as key-values, sorted by key (serde_json's map).
 pub fn json_map(map: serde_json::Map<String, serde_json::Value>, ints: bool) -> Vec<KeyValue> {
     map.into_iter()
         .map(|(key, value)| key_value(key, json_to_any(value, ints)))
