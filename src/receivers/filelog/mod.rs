@@ -207,6 +207,16 @@ impl ReceiverConfig for FileLogReceiverConfig {
             replay: ctx.service.replay.clone(),
             checkpoint,
             running: tokio::sync::Mutex::new(None),
+            accepted: metrics::counter!(
+                "otelcol_receiver_accepted_log_records",
+                "receiver" => id.to_string(),
+                "transport" => "file",
+            ),
+            refused: metrics::counter!(
+                "otelcol_receiver_refused_log_records",
+                "receiver" => id.to_string(),
+                "transport" => "file",
+            ),
         }))
     }
 
@@ -226,6 +236,10 @@ pub struct FileLogReceiver {
     replay: Arc<Replay>,
     checkpoint: Option<CheckpointFile>,
     running: tokio::sync::Mutex<Option<Running>>,
+    /// `otelcol_receiver_accepted_log_records`.
+    accepted: metrics::Counter,
+    /// `otelcol_receiver_refused_log_records`: batches dropped after a refusal.
+    refused: metrics::Counter,
 }
 
 /// The reading task and how to stop it.
@@ -263,16 +277,8 @@ impl Lifecycle for FileLogReceiver {
                 seq,
                 stored: None,
                 refusals: RefusalLog::default(),
-                accepted: metrics::counter!(
-                    "otelcol_receiver_accepted_log_records",
-                    "receiver" => self.id.to_string(),
-                    "transport" => "file",
-                ),
-                refused: metrics::counter!(
-                    "otelcol_receiver_refused_log_records",
-                    "receiver" => self.id.to_string(),
-                    "transport" => "file",
-                ),
+                accepted: self.accepted.clone(),
+                refused: self.refused.clone(),
             };
             let stop = CancellationToken::new();
             let reader = Reader { tailer, stages };
@@ -432,10 +438,8 @@ impl BatchSender {
                 self.refused.increment(count);
                 self.refusals.report(&self.source, count, &error);
             }
-            Outcome::Stopped => {
-                self.refused.increment(count);
-                return false;
-            }
+            // Not counted as refused: the batch is read again after the restart.
+            Outcome::Stopped => return false,
         }
         self.store(state).await;
         true

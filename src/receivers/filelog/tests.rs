@@ -788,3 +788,31 @@ fn storage_must_name_a_listed_extension() {
     assert_eq!(error.path, "storage");
     assert!(error.message.contains("file_storage"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_counted_as_accepted_or_refused() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let dir = TempDir::new("metrics");
+    fs::write(dir.path("access.log"), "a\nb\nc\n").unwrap();
+    let consumer = Recorder::new();
+    let running = metrics::with_local_recorder(&recorder, || {
+        build(&receiver_yaml(&dir, ""), &dir, &ServiceHandles::default(), consumer.clone())
+    });
+    running.receiver.start().await.unwrap();
+    wait_for_records(&consumer, 3).await;
+    *consumer.refuse.lock().unwrap() = Some(ConsumeError::permanent("malformed"));
+    append(&dir.path("access.log"), b"d\ne\n");
+    let started = Instant::now();
+    let refused = "otelcol_receiver_refused_log_records{receiver=\"filelog\",transport=\"file\"} 2";
+    while !handle.render().contains(refused) {
+        assert!(started.elapsed() < BOUND, "{}", handle.render());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.receiver.shutdown().await;
+    let text = handle.render();
+    assert!(
+        text.contains("otelcol_receiver_accepted_log_records{receiver=\"filelog\",transport=\"file\"} 3"),
+        "{text}"
+    );
+}

@@ -467,10 +467,11 @@ impl Tailer {
             let stale = tracked.pending_since.is_some_and(|since| {
                 !settings.force_flush_period.is_zero() && since.elapsed() >= settings.force_flush_period
             });
-            if (going || stale) && !tracked.pending.is_empty() {
-                if !tracked.emit_entries(settings, stages, out, limit, observed, true) {
-                    return Ok(false);
-                }
+            if (going || stale)
+                && !tracked.pending.is_empty()
+                && !tracked.emit_entries(settings, stages, out, limit, observed, true)
+            {
+                return Ok(false);
             }
             if tracked.pending.capacity() > 4 * CHUNK_SIZE && tracked.pending.len() < CHUNK_SIZE {
                 tracked.pending.shrink_to(CHUNK_SIZE);
