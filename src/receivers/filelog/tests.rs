@@ -797,7 +797,12 @@ async fn records_are_counted_as_accepted_or_refused() {
     fs::write(dir.path("access.log"), "a\nb\nc\n").unwrap();
     let consumer = Recorder::new();
     let running = metrics::with_local_recorder(&recorder, || {
-        build(&receiver_yaml(&dir, ""), &dir, &ServiceHandles::default(), consumer.clone())
+        build(
+            &receiver_yaml(&dir, ""),
+            &dir,
+            &ServiceHandles::default(),
+            consumer.clone(),
+        )
     });
     running.receiver.start().await.unwrap();
     wait_for_records(&consumer, 3).await;
