@@ -17,6 +17,7 @@ pub const RECEIVERS: &[ReceiverFactory] = &[
     crate::receivers::nop::FACTORY,
     crate::receivers::zipkin::FACTORY,
     crate::receivers::jaeger::FACTORY,
+    crate::receivers::filelog::FACTORY,
 ];
 
 /// Every processor type.
