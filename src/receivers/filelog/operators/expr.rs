@@ -4,7 +4,19 @@
 //! The Collector evaluates these with [expr-lang](https://expr-lang.org) against
 //! an environment of `body`, `attributes`, `resource`, `timestamp` and an `env()`
 //! function (`pkg/stanza/docs/types/expression.md`). This module implements the
-//! part of that language log configs use, with expr-lang's precedence:
+//! part of that language log configs use:
+//!
+//! ```yaml
+//! operators:
+//!   - type: filter              # drops the entries the expression is true for
+//!     expr: 'body.path startsWith "/health"'
+//!   - type: add
+//!     if: 'attributes["http.response.status_code"] in 500..599'
+//!     field: attributes.route
+//!     value: EXPR(body.method + " " + body.path)
+//! ```
+//!
+//! with expr-lang's precedence:
 //!
 //! | precedence | operators |
 //! |---|---|
