@@ -297,7 +297,7 @@ processors:
       - name: site
         sli: site
         target: 0.9
-        window: 1h
+        window: 30d
 exporters:
   nop:
 extensions:

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::format::Format;
+use super::operators::{OperatorConfig, Operators};
 use crate::confmap::{deserialize_duration, ConfigError, Validate};
 
 /// `receivers.filelog`.
@@ -74,6 +76,13 @@ pub struct FileLogReceiverConfig {
     /// Resource attributes added to every record.
     #[serde(default)]
     pub resource: BTreeMap<String, String>,
+    /// An access-log format each line is parsed as before the operators (a sloop
+    /// addition; see [`Format`]).
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// The stanza operators, run in order on each entry.
+    #[serde(default)]
+    pub operators: Vec<OperatorConfig>,
 
     // Keys of the Collector sloop does not implement: read so that they are refused
     // with a message that says so (see `validate`).
@@ -370,6 +379,9 @@ impl Validate for FileLogReceiverConfig {
         }
         if self.include.is_empty() {
             errors.push(ConfigError::new("include", "must list at least one glob pattern"));
+        }
+        if let Err(operator_errors) = Operators::build(&self.operators) {
+            errors.extend(operator_errors);
         }
         errors.extend(self.include_patterns().err());
         errors.extend(self.exclude_patterns().err());

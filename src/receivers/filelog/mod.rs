@@ -86,6 +86,7 @@ pub mod config;
 pub mod entry;
 pub mod format;
 pub mod operators;
+mod stages;
 pub mod tail;
 #[cfg(test)]
 mod tests;
@@ -102,6 +103,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::FileLogReceiverConfig;
 use config::RetryOnFailure;
 use entry::Entry;
+pub use stages::LineStages;
 use tail::checkpoint::CheckpointFile;
 use tail::{TailSettings, Tailer};
 
@@ -131,42 +133,6 @@ fn parse(value: &RawValue) -> Result<Box<dyn ReceiverConfig>, Vec<ConfigError>> 
     Ok(Box::new(parse_block::<FileLogReceiverConfig>(value)?))
 }
 
-// ─── Hook: the operators and the `format` preset ────────────────────────────────
-/// What happens to each line's [`Entry`] between the file and the batch: where the
-/// `format` preset and the `operators` go. Pass-through for now.
-///
-/// The tailer calls [`process`](Self::process) for every entry it reads, in file
-/// order, and [`flush`](Self::flush) at the end of every poll; whatever they push
-/// into `out` is sent. A stage that keeps entries across calls (recombine) says so
-/// with [`holds_entries`](Self::holds_entries).
-#[derive(Debug, Default)]
-pub struct LineStages {}
-
-impl LineStages {
-    /// The stages of `config` (none yet).
-    pub fn new(_config: &FileLogReceiverConfig) -> Result<Self, BuildError> {
-        Ok(Self {})
-    }
-
-    /// Turns `entry` into zero or more entries, pushed onto `out`.
-    pub fn process(&mut self, entry: Entry, out: &mut Vec<Entry>) {
-        out.push(entry);
-    }
-
-    /// Pushes onto `out` whatever the stages still hold (end of a poll).
-    pub fn flush(&mut self, out: &mut Vec<Entry>) {
-        let _ = out;
-    }
-
-    /// Whether the stages hold entries not yet pushed out. Known limit: the read
-    /// state handed over with a batch counts the lines behind held entries as
-    /// read; [`LineStages::flush`] at the end of every poll keeps that window short.
-    pub fn holds_entries(&self) -> bool {
-        false
-    }
-}
-// ─────────────────────────────────────────────────────────────────────────────────
-
 impl ReceiverConfig for FileLogReceiverConfig {
     fn build(
         &self,
@@ -175,7 +141,7 @@ impl ReceiverConfig for FileLogReceiverConfig {
         ctx: &ReceiverContext<'_>,
     ) -> Result<Arc<dyn Receiver>, BuildError> {
         let settings = TailSettings::from_config(self).map_err(|e| BuildError::at(e.path, e.message))?;
-        let stages = LineStages::new(self)?;
+        let stages = LineStages::new(id, self)?;
         let checkpoint = match &self.storage {
             None => None,
             Some(name) => {
@@ -303,7 +269,8 @@ impl Lifecycle for FileLogReceiver {
 }
 
 impl FileLogReceiver {
-    /// The tailer to start with and the last sequence number handed over: from the
+    /// The tailer to start with and the last sequence number handed over: after a
+    /// reload in this process, where the previous instance stopped; else from the
     /// older of this receiver's checkpoint and the processors' restored position,
     /// numbering on from the larger.
     fn resume(&self, settings: TailSettings) -> (u64, Tailer) {
@@ -314,6 +281,18 @@ impl FileLogReceiver {
                 None
             }
         });
+        // A reload that rebuilt this receiver: the processors kept their counts in
+        // memory, so go on exactly where the previous instance's last accepted
+        // batch ended, whatever was saved.
+        if let Some(consumed) = self.replay.consumed(&self.id.to_string()) {
+            let seq = own.as_ref().map_or(consumed.seq, |(seq, _)| consumed.seq.max(*seq));
+            match Tailer::restore(settings.clone(), &consumed.state) {
+                Ok(tailer) => return (seq, tailer),
+                Err(e) => {
+                    tracing::warn!(message = "Ignoring an unreadable filelog read state.", receiver = %self.id, error = %e)
+                }
+            }
+        }
         let held = self.replay.resume_point(&self.id.to_string());
         let (seq, state): (u64, Option<Vec<u8>>) = match (own, held) {
             (None, None) => (0, None),

@@ -83,7 +83,7 @@ impl Harness {
         let config = parse(yaml).unwrap();
         Self {
             tailer: Tailer::new(TailSettings::from_config(&config).unwrap()),
-            stages: LineStages::new(&config).unwrap(),
+            stages: LineStages::new(&crate::component::ComponentId::parse("filelog").unwrap(), &config).unwrap(),
         }
     }
 
@@ -91,7 +91,7 @@ impl Harness {
         let config = parse(yaml).unwrap();
         Self {
             tailer: Tailer::restore(TailSettings::from_config(&config).unwrap(), state).unwrap(),
-            stages: LineStages::new(&config).unwrap(),
+            stages: LineStages::new(&crate::component::ComponentId::parse("filelog").unwrap(), &config).unwrap(),
         }
     }
 
@@ -820,4 +820,77 @@ async fn records_are_counted_as_accepted_or_refused() {
         text.contains("otelcol_receiver_accepted_log_records{receiver=\"filelog\",transport=\"file\"} 3"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_rebuilt_by_a_reload_goes_on_where_the_previous_one_stopped() {
+    let dir = TempDir::new("reload");
+    fs::write(dir.path("access.log"), lines(0..1500)).unwrap();
+    // No storage: only the service's replay positions connect the two instances,
+    // as in a reload (the processors kept their counts in memory).
+    let yaml = format!(
+        "{{include: ['{}'], start_at: beginning, poll_interval: 10ms}}",
+        dir.glob("*.log")
+    );
+    let service = ServiceHandles::default();
+    let first = build(&yaml, &dir, &service, Recorder::new());
+    first.receiver.start().await.unwrap();
+    wait_for_records(&first.recorder, 1500).await;
+    first.receiver.shutdown().await;
+
+    append(&dir.path("access.log"), b"after reload\n");
+    let rebuilt = build(&yaml, &dir, &service, Recorder::new());
+    rebuilt.receiver.start().await.unwrap();
+    wait_for_records(&rebuilt.recorder, 1).await;
+    rebuilt.receiver.shutdown().await;
+    // `start_at: beginning` would have read the whole file again.
+    assert_eq!(received_bodies(&rebuilt.recorder), ["after reload"]);
+}
+
+#[test]
+fn the_format_parses_each_line_before_the_operators_and_malformed_lines_are_skipped() {
+    let dir = TempDir::new("format");
+    fs::write(
+        dir.path("access.log"),
+        "203.0.113.9 - - [02/Dec/2026:20:15:07 +0000] \"GET /api/cart?id=1 HTTP/1.1\" 503 12 \"-\" \"curl/8.5\" 0.412\n\
+         not an access log line\n\
+         203.0.113.9 - - [02/Dec/2026:20:15:08 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8.5\" 0.001\n",
+    )
+    .unwrap();
+    let mut harness = Harness::new(&format!(
+        "{{include: ['{}'], start_at: beginning, format: nginx_combined_request_time, \
+         operators: [{{type: add, field: attributes.tier, value: edge}}]}}",
+        dir.glob("*.log")
+    ));
+    let entries = harness.poll_entries();
+    assert_eq!(entries.len(), 2, "the malformed line is skipped");
+    let first = &entries[0].record;
+    assert_eq!(attribute(&first.attributes, "url.path"), Some("/api/cart"));
+    assert_eq!(
+        attribute(&first.attributes, "tier"),
+        Some("edge"),
+        "the operators ran after the format"
+    );
+    assert_eq!(first.time_unix_nano, 1_796_242_507_000_000_000);
+    let duration = first
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "http.server.request.duration")
+        .and_then(|kv| kv.value.as_ref()?.value.clone());
+    assert_eq!(duration, Some(any_value::Value::DoubleValue(0.412)));
+    assert_eq!(attribute(&entries[1].record.attributes, "url.path"), Some("/"));
+}
+
+#[test]
+fn operator_errors_are_reported_with_their_paths() {
+    // A mistake in the operators' shape (serde's path style, as every block's) ...
+    let errors = parse("{include: [/tmp/x.log], operators: [{type: noop}, {type: move, from: body}]}").unwrap_err();
+    assert_eq!(errors[0].path, "operators.1", "{errors:?}");
+    assert!(errors[0].message.contains("`to`"), "{errors:?}");
+    // ... and in what they say (the compiled chain's checks).
+    let errors =
+        parse("{include: [/tmp/x.log], operators: [{type: regex_parser, regex: '('}, {type: noop, output: nowhere}]}")
+            .unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["operators[0].regex", "operators[1].output"], "{errors:?}");
 }
