@@ -730,6 +730,9 @@ fn names_round_trip_through_the_config() {
 }
 
 /// `cargo test --release --lib receivers::filelog::format::tests::nginx_speed -- --ignored --nocapture`
+///
+/// 2026-12-02, the shared 2-core development machine: 770–840 ns a line (about
+/// 1.2 million lines/s on one core), `Entry::from_line` and its copy of the line included.
 #[test]
 #[ignore = "a measurement, not a check: run in release"]
 fn nginx_speed() {
