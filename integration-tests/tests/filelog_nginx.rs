@@ -7,6 +7,8 @@
 //! an independent count of the same log files, made here with a parser of the test's
 //! own.
 //!
+//! A line that is not nginx's is counted as malformed and skipped.
+//!
 //! Mid-run the log is rotated the way logrotate does it (rename, then
 //! `nginx -s reopen`), and sloop is killed with SIGKILL while the load runs, then
 //! started again: the totals must still equal the count, so nothing was lost and
@@ -244,10 +246,12 @@ fn independent_count(files: &[PathBuf]) -> (u64, u64, u64) {
     for file in files {
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
         for line in text.lines() {
-            lines += 1;
             // $remote_addr - $remote_user [$time_local] "$request" $status ...
             let quoted: Vec<&str> = line.split('"').collect();
-            assert_eq!(quoted.len(), 7, "an nginx line with three quoted fields: {line}");
+            if quoted.len() != 7 {
+                continue; // not nginx's: the line the test writes into the log itself
+            }
+            lines += 1;
             let method = quoted[1].split(' ').next().unwrap_or("");
             let status: u16 = quoted[2]
                 .split_whitespace()
@@ -415,11 +419,27 @@ async fn slo_totals_from_a_real_nginx_log_equal_an_independent_count_across_rota
     let sloop = Sloop::start(&yaml, &ports).await;
     load.await.expect("the load ran");
 
-    // Phase 3: more after the restart.
-    drive(nginx.port, 520..600).await;
+    // Phase 3: more after the restart, and a line that is not of the format (as a
+    // misconfigured log_format or a stray write would leave): counted, skipped.
+    drive(nginx.port, 520..560).await;
+    {
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(nginx.access_log())
+            .expect("opening the access log");
+        log.write_all(b"this is not an access log line\n").expect("appending");
+    }
+    drive(nginx.port, 560..600).await;
     let (lines, eligible, good) = independent_count(&[rotated, nginx.access_log()]);
     assert_eq!(lines, 600, "nginx logged every request, across both files");
     assert_totals(&ports, (eligible, good), &sloop, "after rotation and kill -9").await;
+    let malformed = sloop
+        .metric(
+            "otelcol_receiver_filelog_malformed_lines",
+            &[("format", "nginx_combined_request_time")],
+        )
+        .await;
+    assert_eq!(malformed, 1.0, "the stray line is counted as malformed");
     drop(sloop);
     drop(nginx);
     let _ = std::fs::remove_dir_all(&dir);

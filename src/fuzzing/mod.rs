@@ -28,7 +28,7 @@ mod tests;
 
 /// The fuzz targets, by name: the directories under `fuzz/corpus` and
 /// `fuzz/fuzz_targets`.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 9] = [
     "otlp_protobuf",
     "otlp_json",
     "inflate",
@@ -37,6 +37,7 @@ pub const TARGETS: [&str; 8] = [
     "tracestate",
     "zipkin",
     "jaeger",
+    "filelog_format",
 ];
 
 /// Runs `target` on `data` (the corpus replay in the unit tests).
@@ -50,6 +51,7 @@ pub fn run(target: &str, data: &[u8]) {
         "tracestate" => tracestate(data),
         "zipkin" => zipkin(data),
         "jaeger" => jaeger(data),
+        "filelog_format" => filelog_format(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -65,6 +67,13 @@ pub fn zipkin(data: &[u8]) {
     if let Ok(request) = crate::receivers::zipkin::fuzzing::decode_any(first, body) {
         check_translated(&request);
     }
+}
+
+/// `filelog_format`: the first byte picks an access-log format, the rest is a
+/// line; see [`crate::receivers::filelog::format::fuzzing::check`] for what is
+/// checked.
+pub fn filelog_format(data: &[u8]) {
+    crate::receivers::filelog::format::fuzzing::check(data);
 }
 
 /// `jaeger`: the first byte picks the decoder (Thrift HTTP body, compact or binary

@@ -71,6 +71,11 @@ fn zipkin_seeds_pass() {
 }
 
 #[test]
+fn filelog_format_seeds_pass() {
+    replay("filelog_format");
+}
+
+#[test]
 fn jaeger_seeds_pass() {
     replay("jaeger");
 }

@@ -142,6 +142,14 @@ pub fn install_metrics_recorder() -> Result<SelfMetricsRegistry, String> {
 fn describe() {
     use crate::component::Signal;
     metrics::describe_counter!(
+        "otelcol_receiver_filelog_malformed_lines",
+        "Lines the filelog receiver skipped because they are not of its `format`."
+    );
+    metrics::describe_counter!(
+        "otelcol_receiver_filelog_operator_errors",
+        "Entries a filelog operator failed on (handled as its on_error says)."
+    );
+    metrics::describe_counter!(
         "otelcol_receiver_unauthenticated_requests",
         "Requests a receiver refused because their credentials did not pass its authenticator (auth.authenticator)."
     );

@@ -57,7 +57,7 @@ pub fn nginx_line(i: u64, unix_seconds: u64) -> String {
         200
     };
     let agent = if i % 7 == 3 { BOT } else { BROWSER };
-    let method = if i % 13 == 0 { "POST" } else { "GET" };
+    let method = if i.is_multiple_of(13) { "POST" } else { "GET" };
     format!(
         "10.{}.{}.{} - - [{}] \"{method} {path} HTTP/1.1\" {status} {} \"https://shop.example.com/\" \"{agent}\"",
         (i >> 16) & 255,
@@ -102,7 +102,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 fn counts(lines: u64) -> (u64, u64) {
     let (mut eligible, mut good) = (0, 0);
     for i in 0..lines {
-        if i % 13 != 0 && i % 7 != 3 {
+        if !i.is_multiple_of(13) && i % 7 != 3 {
             eligible += 1;
             if i % 10 != 9 {
                 good += 1;

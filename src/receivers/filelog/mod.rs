@@ -55,7 +55,7 @@
 //! The read state is every known file's fingerprint and offset (the bytes handed on
 //! as entries, never more). Each batch (up to [`BATCH_SIZE`] records, one
 //! `ResourceLogs` per distinct resource) is handed to the pipeline through the
-//! service's [`Replay`](crate::component::replay::Replay) with the read state
+//! service's [`Replay`] with the read state
 //! after it and a sequence number that grows per batch, so a processor that saves
 //! its state (`slo`) saves the receiver's position with it. With `storage`, the
 //! receiver also writes the state after every batch it is done with (taken or

@@ -859,7 +859,9 @@ fn the_format_parses_each_line_before_the_operators_and_malformed_lines_are_skip
     .unwrap();
     let mut harness = Harness::new(&format!(
         "{{include: ['{}'], start_at: beginning, format: nginx_combined_request_time, \
-         operators: [{{type: add, field: attributes.tier, value: edge}}]}}",
+         operators: [{{type: add, field: attributes.tier, value: edge}}, \
+         {{type: severity_parser, parse_from: 'attributes[\"http.response.status_code\"]', \
+         mapping: {{error: 5xx, info: 2xx}}}}]}}",
         dir.glob("*.log")
     ));
     let entries = harness.poll_entries();
@@ -879,6 +881,11 @@ fn the_format_parses_each_line_before_the_operators_and_malformed_lines_are_skip
         .and_then(|kv| kv.value.as_ref()?.value.clone());
     assert_eq!(duration, Some(any_value::Value::DoubleValue(0.412)));
     assert_eq!(attribute(&entries[1].record.attributes, "url.path"), Some("/"));
+    assert_eq!(
+        (first.severity_number, entries[1].record.severity_number),
+        (17, 9),
+        "5xx ERROR, 2xx INFO"
+    );
 }
 
 #[test]
