@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::common::v1::any_value;
+
 use super::entry::Entry;
 use super::format::Format;
 use super::operators::Operators;
@@ -95,13 +97,15 @@ impl LineStages {
                     .attributes
                     .iter()
                     .find(|kv| kv.key == "log.file.name")
-                    .and_then(|kv| kv.value.as_ref())
-                    .map(|v| format!("{v:?}"));
+                    .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                        any_value::Value::StringValue(name) => Some(name.as_str()),
+                        _ => None,
+                    });
                 tracing::warn!(
                     message = "Skipped a line that is not of the receiver's format.",
                     error = %malformed,
-                    file = file.as_deref().unwrap_or(""),
-                    also_skipped_before = skipped_since,
+                    file = file.unwrap_or(""),
+                    skipped_since_last_warning = skipped_since,
                 );
             }
         }
