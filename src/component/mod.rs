@@ -336,6 +336,31 @@ impl Pressure {
     }
 }
 
+/// The storage extension `name` among those the service runs (`storage`, from
+/// [`ReceiverContext::storage`] or [`ExporterContext::storage`]), or an error at
+/// `path` that lists the ones there are.
+pub fn find_storage<'a>(
+    storage: &'a std::collections::BTreeMap<ComponentId, crate::storage::StorageSettings>,
+    name: &str,
+    path: &str,
+) -> Result<&'a crate::storage::StorageSettings, BuildError> {
+    if let Some(found) = ComponentId::parse(name).ok().and_then(|id| storage.get(&id)) {
+        return Ok(found);
+    }
+    let known: Vec<String> = storage.keys().map(ToString::to_string).collect();
+    Err(BuildError::at(
+        path,
+        format!(
+            "{name:?} is not a storage extension listed in service.extensions ({})",
+            if known.is_empty() {
+                "there is none; add a file_storage extension".to_string()
+            } else {
+                format!("storage extensions: {}", known.join(", "))
+            }
+        ),
+    ))
+}
+
 /// A parsed receiver config that can build the running receiver.
 pub trait ReceiverConfig: Send + Sync + std::fmt::Debug {
     /// Builds the receiver; binds nothing yet.

@@ -19,7 +19,7 @@ pub use settings::{
     QueueConfig, RetryConfig, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL,
 };
 
-use crate::component::{BuildError, ComponentId, ExporterContext, QueuedExporter};
+use crate::component::{find_storage, BuildError, ExporterContext, QueuedExporter};
 
 /// Wraps `exporter` in its queue, workers and retries: what an exporter config's
 /// `build` hands to the graph. A `sending_queue.storage` must name a storage
@@ -32,21 +32,7 @@ pub fn queued(
     let persistent = match settings.queue.storage.as_deref().filter(|_| settings.queue.enabled) {
         None => None,
         Some(name) => {
-            let found = ComponentId::parse(name).ok().and_then(|id| ctx.storage.get(&id));
-            let Some(storage) = found else {
-                let known: Vec<String> = ctx.storage.keys().map(ToString::to_string).collect();
-                return Err(BuildError::at(
-                    "sending_queue.storage",
-                    format!(
-                        "{name:?} is not a storage extension listed in service.extensions ({})",
-                        if known.is_empty() {
-                            "there is none; add a file_storage extension".to_string()
-                        } else {
-                            format!("storage extensions: {}", known.join(", "))
-                        }
-                    ),
-                ));
-            };
+            let storage = find_storage(ctx.storage, name, "sending_queue.storage")?;
             Some(Persistent::new(storage.clone(), ctx.service.storage_pressure.clone()))
         }
     };

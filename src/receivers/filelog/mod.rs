@@ -110,8 +110,8 @@ use tail::{TailSettings, Tailer};
 use crate::component::registry::ReceiverFactory;
 use crate::component::replay::{Position, Replay};
 use crate::component::{
-    BoxFuture, BuildError, ComponentId, ConsumeError, Consumer, Lifecycle, Receiver, ReceiverConfig, ReceiverContext,
-    ReceiverOutputs, Refused, Retry, Signal, StartError,
+    find_storage, BoxFuture, BuildError, ComponentId, ConsumeError, Consumer, Lifecycle, Receiver, ReceiverConfig,
+    ReceiverContext, ReceiverOutputs, Refused, Retry, Signal, StartError,
 };
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::Telemetry;
@@ -145,21 +145,7 @@ impl ReceiverConfig for FileLogReceiverConfig {
         let checkpoint = match &self.storage {
             None => None,
             Some(name) => {
-                let found = ComponentId::parse(name).ok().and_then(|id| ctx.storage.get(&id));
-                let Some(storage) = found else {
-                    let known: Vec<String> = ctx.storage.keys().map(ToString::to_string).collect();
-                    return Err(BuildError::at(
-                        "storage",
-                        format!(
-                            "{name:?} is not a storage extension listed in service.extensions ({})",
-                            if known.is_empty() {
-                                "there is none; add a file_storage extension".to_string()
-                            } else {
-                                format!("storage extensions: {}", known.join(", "))
-                            }
-                        ),
-                    ));
-                };
+                let storage = find_storage(ctx.storage, name, "storage")?;
                 let dir = storage.queue_dir("receiver", &id.to_string());
                 Some(CheckpointFile::new(dir, storage.fsync))
             }
