@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 /// Top-level modules of the library, lowest layer first. Each may use only modules
 /// of a lower layer, or of its own layer as long as no cycle forms.
 const LAYERS: &[&[&str]] = &[
-    // The data, reading config blocks, durable queues on disk, TLS settings, and
-    // what every listener does when accept fails.
-    &["pdata", "confmap", "storage", "tls", "accept"],
+    // The data, reading config blocks, durable queues on disk, TLS settings, what
+    // every listener does when accept fails, and the project's own API messages
+    // (generated from proto/).
+    &["pdata", "confmap", "storage", "tls", "accept", "api"],
     // The condition language.
     &["ottl"],
     // Ids, traits, errors, the state store.
@@ -36,7 +37,8 @@ const LAYERS: &[&[&str]] = &[
     // Compiling a config into a checked plan.
     &["config"],
     // The running graph, self-telemetry, and the tools that read a config.
-    &["graph", "telemetry", "rules", "loadgen"],
+    // `slitest` (`sloop test`) and `openslo` (`sloop slo import|export`) read configs.
+    &["graph", "telemetry", "rules", "loadgen", "slitest", "openslo"],
     // The service: owns the graph, the state that outlives it, the admin server.
     // What the fuzz targets check (test support over the whole crate).
     &["service", "fuzzing"],
