@@ -329,7 +329,7 @@ impl RawSpan {
             end_time_unix_nano: SAMPLE_TIME_UNIX_NANO.saturating_add(nanos),
             attributes: self.attributes.0,
             // As a receiver decodes it: a span without status has none.
-            status: (self.status != 0 || !self.status_message.is_empty()).then(|| Status {
+            status: (self.status != 0 || !self.status_message.is_empty()).then_some(Status {
                 code: self.status,
                 message: self.status_message,
             }),
@@ -428,24 +428,29 @@ fn named_enum<E: de::Error>(text: &str, prefix: &str, lookup: fn(&str) -> Option
     lookup(&full).ok_or_else(|| E::custom(format!("unknown value {text:?}, expected one of: {names}")))
 }
 
+/// A string field read with [`named_enum`].
+fn named_field<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    prefix: &str,
+    lookup: fn(&str) -> Option<i32>,
+    names: &str,
+) -> Result<i32, D::Error> {
+    named_enum(&String::deserialize(deserializer)?, prefix, lookup, names)
+}
+
 fn span_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    named_enum(
-        &text,
+    let lookup = |n: &str| SpanKind::from_str_name(n).map(|k| k as i32);
+    named_field(
+        deserializer,
         "SPAN_KIND_",
-        |n| SpanKind::from_str_name(n).map(|k| k as i32),
+        lookup,
         "unspecified, internal, server, client, producer, consumer",
     )
 }
 
 fn status_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    named_enum(
-        &text,
-        "STATUS_CODE_",
-        |n| StatusCode::from_str_name(n).map(|c| c as i32),
-        "unset, ok, error",
-    )
+    let lookup = |n: &str| StatusCode::from_str_name(n).map(|c| c as i32);
+    named_field(deserializer, "STATUS_CODE_", lookup, "unset, ok, error")
 }
 
 /// `severity_number`: 0–24, or a name (`error`, `WARN2`, `SEVERITY_NUMBER_INFO`).
