@@ -69,6 +69,7 @@ pub mod processors;
 pub mod receivers;
 pub mod rules;
 pub mod service;
+pub mod slitest;
 pub mod storage;
 pub mod telemetry;
 #[cfg(test)]

@@ -76,6 +76,10 @@ enum Command {
     /// across replicas. Exits 1 when the config is invalid or defines no SLO, 2 when
     /// the output cannot be written.
     Rules(RulesArgs),
+    /// Check SLIs against a file of sample events and the verdict each must get
+    /// (good, bad or none); prints a diff per wrong verdict. Exits 0 when all
+    /// hold, 1 on any mismatch, 2 when the test file or config cannot be used.
+    Test(sloop::slitest::TestArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         } => slo_status(&endpoint, json, &names),
         Command::Loadgen(args) => loadgen(&args),
         Command::Rules(args) => rules(&cli.config, &args),
+        Command::Test(args) => sloop::slitest::run_command(&cli.config, &args),
     }
 }
 
