@@ -10,7 +10,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::processors::sli::CompiledSlis;
-use crate::processors::slo::{Calendar, DEFAULT_WINDOW};
+use crate::processors::slo::{AlertingConfig, BurnRateRule, Calendar, DEFAULT_WINDOW};
 
 /// The `max_groups` and `min_events` sloop uses when they are not set (see the slo
 /// processor's config): left out of the export, as the import leaves them out.
@@ -102,16 +102,6 @@ pub fn objectives_of(config: &Config) -> Result<SloopObjectives, ExportError> {
                 sli: objective.sli.clone(),
             });
         }
-        let rules = |rules: &[crate::processors::slo::BurnRateRule]| {
-            rules
-                .iter()
-                .map(|r| BurnRate {
-                    long: r.long,
-                    short: r.short,
-                    burn_rate: r.burn_rate,
-                })
-                .collect()
-        };
         objectives.push(Objective {
             name: objective.name.clone(),
             sli: objective.sli.clone(),
@@ -124,8 +114,8 @@ pub fn objectives_of(config: &Config) -> Result<SloopObjectives, ExportError> {
             group_by: objective.group_by.clone(),
             max_groups: (objective.max_groups != DEFAULT_MAX_GROUPS).then_some(objective.max_groups),
             alerting: Alerting {
-                page: Some(rules(&objective.alerting.page)),
-                ticket: Some(rules(&objective.alerting.ticket)),
+                page: Some(burn_rates(&objective.alerting.page)),
+                ticket: Some(burn_rates(&objective.alerting.ticket)),
                 min_events: (objective.alerting.min_events != DEFAULT_MIN_EVENTS)
                     .then_some(objective.alerting.min_events),
             },
@@ -216,23 +206,10 @@ fn slo_documents(objective: &Objective, service: &str) -> Result<(Value, Vec<Val
     if let Some(min_events) = objective.alerting.min_events {
         annotations.insert(MIN_EVENTS_ANNOTATION.into(), min_events.to_string());
     }
-    let default_rules = || {
-        let defaults = crate::processors::slo::AlertingConfig::default();
-        let convert = |rules: &[crate::processors::slo::BurnRateRule]| {
-            rules
-                .iter()
-                .map(|r| BurnRate {
-                    long: r.long,
-                    short: r.short,
-                    burn_rate: r.burn_rate,
-                })
-                .collect::<Vec<_>>()
-        };
-        (convert(&defaults.page), convert(&defaults.ticket))
-    };
-    let (default_page, default_ticket) = default_rules();
-    let page = objective.alerting.page.clone().unwrap_or(default_page);
-    let ticket = objective.alerting.ticket.clone().unwrap_or(default_ticket);
+    // `None` is sloop's default; OpenSLO has no defaults, so they are written out.
+    let defaults = AlertingConfig::default();
+    let page = (objective.alerting.page.clone()).unwrap_or_else(|| burn_rates(&defaults.page));
+    let ticket = (objective.alerting.ticket.clone()).unwrap_or_else(|| burn_rates(&defaults.ticket));
     if page.is_empty() && ticket.is_empty() {
         annotations.insert(ALERTS_ANNOTATION.into(), "none".into());
     }
@@ -293,6 +270,17 @@ fn slo_documents(objective: &Objective, service: &str) -> Result<(Value, Vec<Val
         "spec": spec,
     });
     Ok((slo, rules))
+}
+
+fn burn_rates(rules: &[BurnRateRule]) -> Vec<BurnRate> {
+    rules
+        .iter()
+        .map(|r| BurnRate {
+            long: r.long,
+            short: r.short,
+            burn_rate: r.burn_rate,
+        })
+        .collect()
 }
 
 /// A duration in OpenSLO's shorthand, in the largest of `d`, `h`, `m` that fits.

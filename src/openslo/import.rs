@@ -846,45 +846,14 @@ impl Importer {
         let mut ticket = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("spec.alertPolicies[{i}]");
-            let (policy_place, policy_path, spec) = if let Some(reference) = item.get("alertPolicyRef") {
-                match reference.as_str().and_then(|name| self.policies.get(name)) {
-                    Some(policy) => match policy.spec() {
-                        Some(spec) => (policy.place.clone(), "spec".to_string(), spec.clone()),
-                        None => {
-                            let policy_place = policy.place.clone();
-                            self.error(&policy_place, "spec", "required");
-                            continue;
-                        }
-                    },
-                    None => {
-                        let known: Vec<&str> = self.policies.keys().map(String::as_str).collect();
-                        self.error(
-                            place,
-                            &format!("{path}.alertPolicyRef"),
-                            format!("no AlertPolicy named {reference} (known: {})", list(&known)),
-                        );
+            let (policy_place, policy_path, spec) =
+                match resolve(&self.policies, place, &path, item, "alertPolicyRef", "AlertPolicy") {
+                    Ok(found) => found,
+                    Err(error) => {
+                        self.errors.push(error);
                         continue;
                     }
-                }
-            } else {
-                if let Some(kind) = item.get("kind").and_then(Value::as_str) {
-                    if kind != "AlertPolicy" {
-                        self.error(place, &format!("{path}.kind"), "expected AlertPolicy");
-                        continue;
-                    }
-                }
-                match item.get("spec") {
-                    Some(spec) => (place.to_string(), format!("{path}.spec"), spec.clone()),
-                    None => {
-                        self.error(
-                            place,
-                            &path,
-                            "expected alertPolicyRef or an inline AlertPolicy (with spec)",
-                        );
-                        continue;
-                    }
-                }
-            };
+                };
             for (severity, rule) in self.convert_policy(&policy_place, &policy_path, &spec) {
                 match severity {
                     Severity::Page => page.push(rule),
@@ -921,43 +890,18 @@ impl Importer {
         let mut rules = Vec::new();
         for (j, item) in conditions.iter().enumerate() {
             let condition_path = format!("{path}.conditions[{j}]");
-            let (condition_place, spec_path, spec) = if let Some(reference) = item.get("conditionRef") {
-                match reference.as_str().and_then(|name| self.conditions.get(name)) {
-                    Some(condition) => match condition.spec() {
-                        Some(spec) => (condition.place.clone(), "spec".to_string(), spec.clone()),
-                        None => {
-                            let condition_place = condition.place.clone();
-                            self.error(&condition_place, "spec", "required");
-                            continue;
-                        }
-                    },
-                    None => {
-                        let known: Vec<&str> = self.conditions.keys().map(String::as_str).collect();
-                        self.error(
-                            place,
-                            &format!("{condition_path}.conditionRef"),
-                            format!("no AlertCondition named {reference} (known: {})", list(&known)),
-                        );
-                        continue;
-                    }
-                }
-            } else {
-                if let Some(kind) = item.get("kind").and_then(Value::as_str) {
-                    if kind != "AlertCondition" {
-                        self.error(place, &format!("{condition_path}.kind"), "expected AlertCondition");
-                        continue;
-                    }
-                }
-                match item.get("spec") {
-                    Some(spec) => (place.to_string(), format!("{condition_path}.spec"), spec.clone()),
-                    None => {
-                        self.error(
-                            place,
-                            &condition_path,
-                            "expected conditionRef or an inline AlertCondition (with spec)",
-                        );
-                        continue;
-                    }
+            let (condition_place, spec_path, spec) = match resolve(
+                &self.conditions,
+                place,
+                &condition_path,
+                item,
+                "conditionRef",
+                "AlertCondition",
+            ) {
+                Ok(found) => found,
+                Err(error) => {
+                    self.errors.push(error);
+                    continue;
                 }
             };
             if let Some(rule) = self.convert_condition(&condition_place, &spec_path, &spec) {
@@ -1105,9 +1049,54 @@ impl Importer {
     }
 }
 
+/// An item of `alertPolicies` or of a policy's `conditions` (at `path` in `place`):
+/// a reference (`reference_key`) to a document of `kind` among `documents`, or that
+/// document inline. Where its spec is: (place, path, spec).
+fn resolve(
+    documents: &BTreeMap<String, Document>,
+    place: &str,
+    path: &str,
+    item: &Value,
+    reference_key: &str,
+    kind: &str,
+) -> Result<(String, String, Value), ImportError> {
+    let error = |place: &str, path: String, message: String| ImportError {
+        place: place.to_string(),
+        path,
+        message,
+    };
+    if let Some(reference) = item.get(reference_key) {
+        let Some(document) = reference.as_str().and_then(|name| documents.get(name)) else {
+            let known: Vec<&str> = documents.keys().map(String::as_str).collect();
+            return Err(error(
+                place,
+                format!("{path}.{reference_key}"),
+                format!("no {kind} named {reference} (known: {})", list(&known)),
+            ));
+        };
+        return match document.spec() {
+            Some(spec) => Ok((document.place.clone(), "spec".to_string(), spec.clone())),
+            None => Err(error(&document.place, "spec".into(), "required".into())),
+        };
+    }
+    if let Some(found) = item.get("kind").and_then(Value::as_str) {
+        if found != kind {
+            return Err(error(place, format!("{path}.kind"), format!("expected {kind}")));
+        }
+    }
+    match item.get("spec") {
+        Some(spec) => Ok((place.to_string(), format!("{path}.spec"), spec.clone())),
+        None => Err(error(
+            place,
+            path.to_string(),
+            format!("expected {reference_key} or an inline {kind} (with spec)"),
+        )),
+    }
+}
+
 /// `30d` → (30, 'd'): OpenSLO's duration shorthand, a positive whole number and one
 /// of `m h d w M Q Y`.
-fn shorthand(text: &str) -> Result<(u64, char), String> {
+pub(super) fn shorthand(text: &str) -> Result<(u64, char), String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
@@ -1141,14 +1130,14 @@ fn fixed_length(number: u64, unit: char) -> Option<Duration> {
 
 /// The short window when a condition has no `alertAfter`: a twelfth of the long one
 /// (the SRE Workbook's ratio), in whole minutes, at least one.
-fn default_short(long: Duration) -> Duration {
+pub(super) fn default_short(long: Duration) -> Duration {
     let minutes = (long.as_secs() / 60 / 12).max(1);
     Duration::from_secs(minutes * 60)
 }
 
 /// Checks that a calendar window's `startTime` is where sloop's windows start: the 1st
 /// of a month, or a Monday, at 00:00.
-fn check_start(start: &str, window: Window) -> Result<(), String> {
+pub(super) fn check_start(start: &str, window: Window) -> Result<(), String> {
     let parsed = parse_date_time(start)
         .ok_or_else(|| format!("expected a date and time such as 2024-01-01 00:00:00, found {start:?}"))?;
     let (year, month, day, midnight) = parsed;
@@ -1190,7 +1179,7 @@ fn parse_date_time(text: &str) -> Option<(i64, u32, u32, bool)> {
 
 /// Day of the week, 0 = Monday, from the days since 1970-01-01 (a Thursday), with
 /// Howard Hinnant's `days_from_civil`.
-fn weekday(year: i64, month: u32, day: u32) -> i64 {
+pub(super) fn weekday(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -1202,7 +1191,7 @@ fn weekday(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// A name for an objective from its display name: lowercase letters, digits and `-`.
-fn slug(text: &str) -> String {
+pub(super) fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -1220,10 +1209,4 @@ fn list(names: &[&str]) -> String {
     } else {
         names.join(", ")
     }
-}
-
-#[cfg(test)]
-pub(super) mod testing {
-    //! The helpers above, for the module's tests.
-    pub use super::{check_start, default_short, shorthand, slug, weekday};
 }
