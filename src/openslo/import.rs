@@ -46,9 +46,9 @@ impl fmt::Display for ImportErrors {
         for error in &self.0 {
             writeln!(f, "error: {error}")?;
         }
-        write!(
+        writeln!(
             f,
-            "{} problem(s): nothing was imported (see the OpenSLO section of sloop's README)\n",
+            "{} problem(s): nothing was imported (see the OpenSLO section of sloop's README)",
             self.0.len()
         )
     }
