@@ -45,7 +45,8 @@
 //! - [`components`]: the registry, one line per component type.
 //! - [`config`]: compiling a whole config into a checked plan.
 //! - [`graph`]: building, starting and stopping the pipelines; [`telemetry`]: logs and
-//!   self-metrics; [`loadgen`]: `sloop loadgen`; [`rules`]: `sloop rules`.
+//!   self-metrics; [`loadgen`]: `sloop loadgen`; [`rules`]: `sloop rules`; [`openslo`]:
+//!   `sloop slo import` and `sloop slo export`.
 //! - [`service`]: owns the graph, the state that outlives it, and the admin server.
 
 #![warn(missing_docs)]
@@ -63,6 +64,7 @@ pub mod extensions;
 pub mod fuzzing;
 pub mod graph;
 pub mod loadgen;
+pub mod openslo;
 pub mod ottl;
 pub mod pdata;
 pub mod processors;

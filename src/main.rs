@@ -115,6 +115,21 @@ enum SloCommand {
         /// SLOs to show and gate on (default: all).
         names: Vec<String>,
     },
+    /// Turn OpenSLO v1 documents (SLO, SLI, AlertPolicy, AlertCondition) into the
+    /// sli and slo processors' config, printed to stdout. Exits 1 listing every part
+    /// sloop cannot express.
+    Import {
+        /// OpenSLO YAML files (several documents each, separated by `---`).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Write the objectives of the config's sli and slo processors as OpenSLO v1
+    /// documents, which `sloop slo import` reads back.
+    Export {
+        /// `spec.service` of the exported SLOs.
+        #[arg(long, default_value = "sloop", value_name = "NAME")]
+        service: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,6 +141,12 @@ fn main() -> ExitCode {
         Command::Slo {
             command: SloCommand::Status { endpoint, json, names },
         } => slo_status(&endpoint, json, &names),
+        Command::Slo {
+            command: SloCommand::Import { files },
+        } => sloop::openslo::import_command(&files),
+        Command::Slo {
+            command: SloCommand::Export { service },
+        } => sloop::openslo::export_command(&cli.config, &service),
         Command::Loadgen(args) => loadgen(&args),
         Command::Rules(args) => rules(&cli.config, &args),
         Command::Test(args) => sloop::slitest::run_command(&cli.config, &args),
