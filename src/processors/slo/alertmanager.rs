@@ -272,7 +272,7 @@ impl AlertContext<'_> {
         labels.insert("slo".into(), config.name.clone());
         labels.insert("sli".into(), config.sli.clone());
         labels.insert("severity".into(), severity.into());
-        labels.insert("windows".into(), windows);
+        labels.insert("windows".into(), windows.clone());
         if let Some(segment) = segment.filter(|s| !s.is_empty()) {
             labels.insert("segment".into(), segment.into());
         }
@@ -303,10 +303,7 @@ impl AlertContext<'_> {
         description.push('.');
         annotations.insert(
             "summary".into(),
-            format!(
-                "{what} is burning its error budget too fast ({severity}, {}).",
-                labels["windows"]
-            ),
+            format!("{what} is burning its error budget too fast ({severity}, {windows})."),
         );
         annotations.insert("description".into(), description);
         FiringAlert {
@@ -711,7 +708,7 @@ mod tests {
         add(&handle, None, 900.0, 100.0);
         let extra = Labels::from([("team".to_string(), "shop".to_string())]);
         let base = reqwest::Url::parse("https://sloop.example.com/admin/").unwrap();
-        let firing = firing_alerts(&[handle.clone()], MINUTE, &extra, Some(&base));
+        let firing = firing_alerts(std::slice::from_ref(&handle), MINUTE, &extra, Some(&base));
         let (overall, _) = handle.assess(MINUTE);
         assert!(overall.page && overall.ticket);
         // Page 1h/5m and 6h/30m, ticket 1d/2h and 3d/6h: four rules, four alerts.
