@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::alertmanager::AlertmanagerConfig;
 use crate::confmap::{deserialize_duration, ConfigError, Validate};
 
 /// `processors.slo`.
@@ -47,6 +48,10 @@ pub struct SloConfig {
     /// `otelcol_processor_slo_capped_weights`.
     #[serde(default = "default_max_event_weight")]
     pub max_event_weight: f64,
+    /// Send page and ticket alerts to this Alertmanager (see
+    /// [`alertmanager`](super::alertmanager)); without it, none are sent.
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerConfig>,
 }
 
 fn yes() -> bool {
@@ -241,6 +246,9 @@ impl Validate for SloConfig {
                 "max_event_weight",
                 format!("must be a number of at least 1, found {}", self.max_event_weight),
             ));
+        }
+        if let Some(alertmanager) = &self.alertmanager {
+            errors.extend(alertmanager.validate().into_iter().map(|e| e.under("alertmanager")));
         }
         let mut names = BTreeSet::new();
         for (i, objective) in self.objectives.iter().enumerate() {

@@ -26,7 +26,10 @@
 //!
 //! Every `interval` the processor emits `slo.*` metrics (see [`emit`]) into the
 //! exporters of its own pipeline, or into `metrics_pipeline`. The same figures are
-//! served as JSON at `/api/v1/slos` on the admin address.
+//! served as JSON at `/api/v1/slos` on the admin address. With `alertmanager`, the
+//! page and ticket alerts go to Alertmanager as well, and resolve when they clear
+//! (see [`alertmanager`]); at shutdown, alerts still firing are left firing, so a
+//! restart does not resolve and re-open pages.
 //!
 //! ## Reload
 //!
@@ -45,6 +48,7 @@
 //! is opened once per path and shared by the instances; the stored fingerprints make
 //! a restart with a changed SLI or window start afresh too.
 
+pub mod alertmanager;
 mod budget;
 mod config;
 pub mod emit;
@@ -65,6 +69,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::component::replay::{current_source, Position, Replay};
 
+pub use alertmanager::AlertmanagerConfig;
 pub use budget::{assess, window_label, Assessment, BurnRate};
 pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig, DEFAULT_WINDOW};
 pub use ring::{minute_of, Minute, SliceRing};
@@ -79,6 +84,7 @@ use crate::component::{
 use crate::confmap::{parse_block, ConfigError, RawValue};
 use crate::pdata::sampling::{sample_rate, threshold_count};
 use crate::pdata::{Encoded, Telemetry};
+use alertmanager::AlertmanagerNotifier;
 use state::{Event, SharedObjectiveState, GROUP_SEPARATOR};
 use store::{ObjectiveCheckpoint, SeriesCheckpoint, StoreSlot, StoredSeries};
 
@@ -220,6 +226,11 @@ pub struct SloProcessor {
     replay: Arc<Replay>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Sends the alerts to Alertmanager (with `alertmanager`).
+    notifier: Option<Arc<AlertmanagerNotifier>>,
+    /// Its task, next to `task`: a slow Alertmanager delays neither metrics nor
+    /// checkpoints.
+    notifier_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Unix time in nanoseconds.
@@ -268,6 +279,11 @@ impl SloProcessor {
                 }
             })
             .collect();
+        let notifier = config
+            .alertmanager
+            .as_ref()
+            .map(|am| AlertmanagerNotifier::new(am, config.interval, ctx.id, state).map(Arc::new))
+            .transpose()?;
         let label = ctx.id.to_string();
         Ok(Self {
             id: ctx.id.clone(),
@@ -287,6 +303,8 @@ impl SloProcessor {
             replay: ctx.service.replay.clone(),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
+            notifier,
+            notifier_task: Mutex::new(None),
         })
     }
 
@@ -588,6 +606,41 @@ async fn emit(handles: &[Arc<ObjectiveHandle>], target: &Arc<dyn Consumer>) {
     }
 }
 
+/// Every `interval`, sends the alerts of the objectives this instance reports to
+/// Alertmanager (and resolves those of objectives a reload removed), until `stop`; a
+/// request under way when `stop` comes is dropped. Once a newer instance reports the
+/// objectives (a reload), this one sends nothing: were `alertmanager` gone from the
+/// new config, it would otherwise resolve every alert on its way out.
+fn notify_every(
+    notifier: Arc<AlertmanagerNotifier>,
+    interval: std::time::Duration,
+    objectives: Arc<Vec<Objective>>,
+    registry: Arc<SloRegistry>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    let handles = current(&objectives, &registry);
+                    if handles.len() < objectives.len() {
+                        continue;
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => break,
+                        _ = notifier.notify(&handles) => {}
+                    }
+                }
+            }
+        }
+    })
+}
+
 impl SloProcessor {
     /// Gives every objective its state at start: state kept from an earlier instance
     /// is the newest there is and stays (its groups only if counted under the same
@@ -672,7 +725,12 @@ impl Lifecycle for SloProcessor {
             };
             self.attach_storage().await?;
             // From here on this instance reports its objectives; the older instance
-            // stops emitting and checkpointing them.
+            // stops emitting and checkpointing them, and sending their alerts (taken
+            // over first: between the two, the older one would see none of its
+            // objectives as its own and resolve their alerts).
+            if let Some(notifier) = &self.notifier {
+                notifier.take_over();
+            }
             for objective in self.objectives.iter() {
                 self.registry.register(objective.handle.clone());
             }
@@ -699,6 +757,16 @@ impl Lifecycle for SloProcessor {
                 }
             });
             *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            if let Some(notifier) = &self.notifier {
+                let task = notify_every(
+                    notifier.clone(),
+                    interval,
+                    self.objectives.clone(),
+                    self.registry.clone(),
+                    self.stop.clone(),
+                );
+                *self.notifier_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            }
             Ok(())
         })
     }
@@ -706,6 +774,12 @@ impl Lifecycle for SloProcessor {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.stop.cancel();
+            // Alerts still firing are not resolved: a restart must not flap pages
+            // (Alertmanager resolves them itself once their endsAt passes).
+            let notifier_task = self.notifier_task.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(notifier_task) = notifier_task {
+                let _ = notifier_task.await;
+            }
             let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
             let Some(task) = task else { return };
             let _ = task.await;
