@@ -69,6 +69,12 @@ service:
     )
 }
 
+/// `processors.slo`: `head` (processor settings), then one objective at 90% on
+/// the homepage SLI with `extra` settings (each line indented by 8).
+fn slo_body(head: &str, extra: &str) -> String {
+    format!("{head}    objectives:\n      - name: {SLO}\n        sli: homepage\n        target: 0.9\n{extra}")
+}
+
 /// `n` homepage spans of `segment` ending at `end`: HTTP 200 when `good`, else 500.
 fn homepage_spans(n: usize, good: bool, segment: &str, end: u64) -> ExportTraceServiceRequest {
     let spans = (0..n)
@@ -183,15 +189,7 @@ async fn slo_status_cli(ports: &SloopPorts, args: &[&str]) -> (ExitStatus, Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_failing_after_max_groups_pages_and_gates_with_segments() {
     let ports = SloopPorts::new();
-    let slo = format!(
-        "    objectives:
-      - name: {SLO}
-        sli: homepage
-        target: 0.9
-        group_by: [{SEGMENT}]
-        max_groups: 3
-"
-    );
+    let slo = slo_body("", &format!("        group_by: [{SEGMENT}]\n        max_groups: 3\n"));
     let _sloop = Sloop::start(&config(&ports, &slo), &ports).await;
     let now = now_nanos() - SECOND;
     // Three healthy segments take the three slots; silver is the quietest.
@@ -249,13 +247,7 @@ async fn a_segment_failing_after_max_groups_pages_and_gates_with_segments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_clock_skew_is_exact() {
     let ports = SloopPorts::new();
-    let slo = format!(
-        "    objectives:
-      - name: {SLO}
-        sli: homepage
-        target: 0.9
-"
-    );
+    let slo = slo_body("", "");
     let sloop = Sloop::start(&config(&ports, &slo), &ports).await;
     // Default max_clock_skew: 5m. Sent in the first 25 seconds of a minute, a
     // span 5m30s ahead ends in the 5th minute from now, which a cut-off rounded
@@ -301,21 +293,18 @@ fn minute_of(nanos: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_silent_for_the_whole_window_is_freed_and_stays_freed() {
     let storage: PathBuf = unique_temp_dir();
-    let slo = format!(
-        "    storage: {storage}
-    checkpoint_interval: 100ms
-    objectives:
-      - name: {SLO}
-        sli: homepage
-        target: 0.9
-        window: 1h
+    let slo = slo_body(
+        &format!("    storage: {}\n    checkpoint_interval: 100ms\n", storage.display()),
+        // The smallest window, and alert rules that fit in it.
+        &format!(
+            "        window: 1h
         group_by: [{SEGMENT}]
         max_groups: 1
         alerting:
           page: [{{long: 1h, short: 5m, burn_rate: 14.4}}]
           ticket: []
-",
-        storage = storage.display()
+"
+        ),
     );
     let ports = SloopPorts::new();
     let mut first = Sloop::start(&config(&ports, &slo), &ports).await;

@@ -949,26 +949,46 @@ async fn replay_positions_are_stored_with_exactly_the_counts_that_include_their_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Events of `segment` values, each `bad` or not, at `minute`.
-fn segment_events<'a>(attributes: &'a [[KeyValue; 1]], bad: bool, minute: Minute) -> Vec<Event<'a>> {
-    attributes
-        .iter()
-        .map(|attributes| Event {
-            attributes,
-            resource: &[],
-            minute,
-            time_unix_nano: 0,
-            bad,
-            weight: 1.0,
-            trace_id: &[],
-            span_id: &[],
-        })
-        .collect()
+impl Harness {
+    /// What the store holds for the first objective, under its fingerprints.
+    fn stored(&self) -> store::Loaded {
+        let objective = &self.processor.objectives[0].handle.config;
+        let store = self.processor.storage.as_ref().unwrap().get().unwrap();
+        let (counts, groups) = (objective.counts_fingerprint(), objective.groups_fingerprint());
+        store.load(&objective.name, &counts, &groups).unwrap()
+    }
 }
 
-/// `n` copies of the `segment` attribute `value`.
-fn segments(value: &str, n: usize) -> Vec<[KeyValue; 1]> {
-    (0..n).map(|_| [segment(value)]).collect()
+/// Records `n` events of segment `value`, all `bad` or all good, at `minute`
+/// (the present).
+fn record_segment(
+    state: &mut ObjectiveState,
+    objective: &ObjectiveConfig,
+    (value, n): (&str, usize),
+    bad: bool,
+    minute: Minute,
+) -> state::RecordOutcome {
+    let attributes = [segment(value)];
+    let event = Event {
+        attributes: &attributes,
+        resource: &[],
+        minute,
+        time_unix_nano: 0,
+        bad,
+        weight: 1.0,
+        trace_id: &[],
+        span_id: &[],
+    };
+    state.record(objective, &vec![event; n], minute, 0, SKEW)
+}
+
+/// An objective at 90% grouped by `customer.segment` into `max_groups`, and its
+/// fresh state at `now`.
+fn grouped(max_groups: usize, now: Minute) -> (ObjectiveConfig, ObjectiveState) {
+    let mut objective = config(&HOMEPAGE.replace("0.99", "0.9")).objectives.remove(0);
+    objective.max_groups = max_groups;
+    let state = ObjectiveState::new(&objective, now, 0);
+    (objective, state)
 }
 
 #[test]
@@ -978,30 +998,16 @@ fn a_segment_without_events_for_the_whole_window_frees_its_slot() {
     objective.max_groups = 1;
     let start = 1_000_000;
     let mut state = ObjectiveState::new(&objective, start, 0);
-    let gold = segments("gold", 1);
-    state.record(&objective, &segment_events(&gold, false, start), start, 0, SKEW);
+    record_segment(&mut state, &objective, ("gold", 1), false, start);
     // Its event is in the window until the window has moved a whole hour on.
     state.advance(start + 59);
     assert!(state.groups.contains_key("gold"));
-    let free = segments("free", 1);
-    let outcome = state.record(
-        &objective,
-        &segment_events(&free, false, start + 59),
-        start + 59,
-        0,
-        SKEW,
-    );
+    let outcome = record_segment(&mut state, &objective, ("free", 1), false, start + 59);
     assert_eq!(outcome.overflowed, 1, "gold still holds the only slot");
     state.advance(start + 60);
     assert!(!state.groups.contains_key("gold"), "{:?}", state.groups.keys());
     assert!(state.freed.is_empty(), "without a store nothing is kept for one");
-    let outcome = state.record(
-        &objective,
-        &segment_events(&free, true, start + 60),
-        start + 60,
-        0,
-        SKEW,
-    );
+    let outcome = record_segment(&mut state, &objective, ("free", 1), true, start + 60);
     assert_eq!(outcome.overflowed, 0, "the freed slot is taken");
     assert_eq!(state.groups["free"].1.ring.totals(), (0.0, 1.0));
     // `other` holds no slot, and is freed in turn when its events leave.
@@ -1043,17 +1049,7 @@ async fn a_freed_segment_leaves_the_store_and_does_not_come_back_after_a_restart
         };
         store.save(&[checkpoint], None).unwrap();
     }
-    let stored_groups = |h: &Harness| -> Vec<String> {
-        let store = h.processor.storage.as_ref().unwrap().get().unwrap();
-        let loaded = store
-            .load(
-                "homepage",
-                &objective.counts_fingerprint(),
-                &objective.groups_fingerprint(),
-            )
-            .unwrap();
-        loaded.series.into_keys().collect()
-    };
+    let stored_groups = |h: &Harness| -> Vec<String> { h.stored().series.into_keys().collect() };
     let first = harness(config(&yaml));
     first.processor.start().await.unwrap();
     let status = first.service_slos().status("homepage", now).unwrap();
@@ -1122,15 +1118,7 @@ async fn a_segment_evicted_for_a_burning_one_is_deleted_from_the_store_and_its_c
         assert_eq!(state.freed.iter().collect::<Vec<_>>(), vec!["silver"]);
     }
     h.checkpoint().await;
-    let objective = &h.processor.objectives[0].handle.config;
-    let store = h.processor.storage.as_ref().unwrap().get().unwrap();
-    let loaded = store
-        .load(
-            "homepage",
-            &objective.counts_fingerprint(),
-            &objective.groups_fingerprint(),
-        )
-        .unwrap();
+    let loaded = h.stored();
     assert_eq!(
         loaded.series.keys().collect::<Vec<_>>(),
         vec!["", "g:bronze", "g:gold", "g:other"]
@@ -1146,31 +1134,16 @@ async fn a_segment_evicted_for_a_burning_one_is_deleted_from_the_store_and_its_c
 
 #[test]
 fn a_failing_segment_first_seen_after_max_groups_gets_a_slot_and_pages() {
-    let mut objective = config(&HOMEPAGE.replace("0.99", "0.9")).objectives.remove(0);
-    objective.max_groups = 3;
     let now = minute_of(unix_nanos());
-    let mut state = ObjectiveState::new(&objective, now, 0);
-    for (value, n) in [("a", 1000), ("b", 500), ("c", 1000)] {
-        state.record(
-            &objective,
-            &segment_events(&segments(value, n), false, now),
-            now,
-            0,
-            SKEW,
-        );
+    let (objective, mut state) = grouped(3, now);
+    for segment in [("a", 1000), ("b", 500), ("c", 1000)] {
+        record_segment(&mut state, &objective, segment, false, now);
     }
     // Untracked keys' good events, and other keys' bad ones, do not make `d` burn.
     for i in 0..20 {
-        let value = format!("noise{i}");
-        state.record(
-            &objective,
-            &segment_events(&segments(&value, 1), i % 2 == 0, now),
-            now,
-            0,
-            SKEW,
-        );
+        record_segment(&mut state, &objective, (&format!("noise{i}"), 1), i % 2 == 0, now);
     }
-    let outcome = state.record(&objective, &segment_events(&segments("d", 30), true, now), now, 0, SKEW);
+    let outcome = record_segment(&mut state, &objective, ("d", 30), true, now);
     assert_eq!(outcome.overflowed, 9, "d is promoted at its 10th event (min_events)");
     let keys: Vec<&String> = state.groups.keys().collect();
     assert_eq!(
@@ -1205,12 +1178,10 @@ fn a_failing_segment_first_seen_after_max_groups_gets_a_slot_and_pages() {
 
 #[test]
 fn a_burning_candidate_does_not_take_the_slot_of_a_group_that_spent_more() {
-    let mut objective = config(&HOMEPAGE.replace("0.99", "0.9")).objectives.remove(0);
-    objective.max_groups = 1;
     let now = minute_of(unix_nanos());
-    let mut state = ObjectiveState::new(&objective, now, 0);
-    state.record(&objective, &segment_events(&segments("a", 50), true, now), now, 0, SKEW);
-    state.record(&objective, &segment_events(&segments("b", 30), true, now), now, 0, SKEW);
+    let (objective, mut state) = grouped(1, now);
+    record_segment(&mut state, &objective, ("a", 50), true, now);
+    record_segment(&mut state, &objective, ("b", 30), true, now);
     let keys: Vec<&String> = state.groups.keys().collect();
     assert_eq!(keys, vec!["a", state::OVERFLOW_GROUP]);
     assert_eq!(state.groups[state::OVERFLOW_GROUP].1.ring.totals(), (0.0, 30.0));
@@ -1218,32 +1189,17 @@ fn a_burning_candidate_does_not_take_the_slot_of_a_group_that_spent_more() {
 
 #[test]
 fn a_paging_segment_is_listed_however_many_groups_have_less_budget_left() {
-    let mut objective = config(&HOMEPAGE.replace("0.99", "0.9")).objectives.remove(0);
-    objective.max_groups = 20;
     let now = minute_of(unix_nanos());
     let (long_ago, then) = (now - 400, now - 180);
-    let mut state = ObjectiveState::new(&objective, long_ago, 0);
+    let (objective, mut state) = grouped(20, long_ago);
     // One segment had good traffic seven hours ago...
-    state.record(
-        &objective,
-        &segment_events(&segments("burning", 100), false, long_ago),
-        long_ago,
-        0,
-        SKEW,
-    );
+    record_segment(&mut state, &objective, ("burning", 100), false, long_ago);
     // ...twelve spent their whole budget three hours ago, and no longer burn...
-    let spent: Vec<Vec<[KeyValue; 1]>> = (0..12).map(|i| segments(&format!("spent{i:02}"), 20)).collect();
-    for attributes in &spent {
-        state.record(&objective, &segment_events(attributes, true, then), then, 0, SKEW);
+    for i in 0..12 {
+        record_segment(&mut state, &objective, (&format!("spent{i:02}"), 20), true, then);
     }
     // ...and the first burns now, with more budget left than those twelve.
-    state.record(
-        &objective,
-        &segment_events(&segments("burning", 20), true, now),
-        now,
-        0,
-        SKEW,
-    );
+    record_segment(&mut state, &objective, ("burning", 20), true, now);
     let registry = SloRegistry::default();
     registry.register(ObjectiveHandle::new(objective, state));
     let status = registry.status("homepage", now).unwrap();
