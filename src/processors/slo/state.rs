@@ -6,6 +6,16 @@
 //! API can read it. An [`ObjectiveHandle`] pairs one instance's config of the
 //! objective with that shared state; a reload that changes only `target` or
 //! `alerting` builds a new handle around the same state.
+//!
+//! ## Groups (segments)
+//!
+//! With `group_by`, events are also counted per group, in at most `max_groups`
+//! slots; further groups count in [`OVERFLOW_GROUP`]. A group with no event left
+//! in the window gives its slot back when the state advances (and, with a store,
+//! its rows are deleted at the next checkpoint). A group first seen after the
+//! slots were taken is tracked by [`OverflowCandidates`]; once its own counts would
+//! page, it takes the slot of the group that spent least, whose counts move into
+//! [`OVERFLOW_GROUP`], so every count stays in exactly one group.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
