@@ -103,8 +103,8 @@ struct RulesArgs {
 #[derive(Subcommand)]
 enum SloCommand {
     /// Print SLO status as a table. Exits 1 when a listed SLO's error budget is
-    /// exhausted or its page alert fires (a deploy gate), 2 when the status cannot
-    /// be read.
+    /// exhausted or its page alert fires (a deploy gate; with `--segments`, also
+    /// when one of its segments pages), 2 when the status cannot be read.
     Status {
         /// The admin address of a running sloop (service.telemetry.metrics.address).
         #[arg(long, default_value = "http://127.0.0.1:8888")]
@@ -112,6 +112,10 @@ enum SloCommand {
         /// Print the JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Gate on segments too: exit 1 also when a group (`group_by`) of a listed
+        /// SLO pages.
+        #[arg(long)]
+        segments: bool,
         /// SLOs to show and gate on (default: all).
         names: Vec<String>,
     },
@@ -139,8 +143,14 @@ fn main() -> ExitCode {
         Command::Validate => validate(&cli.config),
         Command::Run => run(&cli.config, cli.watch_config),
         Command::Slo {
-            command: SloCommand::Status { endpoint, json, names },
-        } => slo_status(&endpoint, json, &names),
+            command:
+                SloCommand::Status {
+                    endpoint,
+                    json,
+                    segments,
+                    names,
+                },
+        } => slo_status(&endpoint, json, segments, &names),
         Command::Slo {
             command: SloCommand::Import { files },
         } => sloop::openslo::import_command(&files),
@@ -305,8 +315,8 @@ fn loadgen(args: &sloop::loadgen::LoadgenArgs) -> ExitCode {
     }
 }
 
-fn slo_status(endpoint: &str, json: bool, names: &[String]) -> ExitCode {
-    use sloop::processors::slo::status::{gate_failures, render_table, SloStatus};
+fn slo_status(endpoint: &str, json: bool, segments: bool, names: &[String]) -> ExitCode {
+    use sloop::processors::slo::status::{gate_failures, render_table, segment_gate_failures, SloStatus};
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -363,7 +373,10 @@ fn slo_status(endpoint: &str, json: bool, names: &[String]) -> ExitCode {
     } else {
         print!("{}", render_table(&statuses));
     }
-    let failures = gate_failures(&statuses);
+    let mut failures = gate_failures(&statuses);
+    if segments {
+        failures.extend(segment_gate_failures(&statuses));
+    }
     if failures.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -1686,10 +1686,10 @@ async fn a_skewed_clock_does_not_hide_current_errors_from_burn_rates() {
     let before = status["burn_rates"]["5m"].as_f64().expect("a 5m burn rate");
     assert!(close(before, (10.0 / 11.0) / 0.01), "5m burn rate before: {status}");
 
-    // A good span ending in the 5th minute from now (always less than 6
-    // minutes ahead, so within max_clock_skew at minute granularity).
+    // A good span ending in the 4th minute from now (always less than 5
+    // minutes ahead, so within the default max_clock_skew, which is exact).
     let minute = 60 * SECOND;
-    let end = (now_nanos() / minute + 5) * minute + SECOND;
+    let end = (now_nanos() / minute + 4) * minute + SECOND;
     let mut request = homepage_request(1, 0, "free", &SAMPLINGS[0], &mut Tally::default());
     let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
     span.start_time_unix_nano = end - 100 * MS;

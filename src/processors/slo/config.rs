@@ -29,7 +29,8 @@ pub struct SloConfig {
     #[serde(default = "default_checkpoint_interval", deserialize_with = "deserialize_duration")]
     pub checkpoint_interval: Duration,
     /// Events stamped further in the future than this are not counted (default 5m),
-    /// but counted in `otelcol_processor_slo_future_events`.
+    /// but counted in `otelcol_processor_slo_future_events`. Exact: compared with
+    /// each event's time in nanoseconds, not rounded to the minute.
     #[serde(default = "default_max_clock_skew", deserialize_with = "deserialize_duration")]
     pub max_clock_skew: Duration,
     /// Count `sli.<name>` verdicts that arrived with the data, for SLIs that no sli
@@ -93,7 +94,10 @@ pub struct ObjectiveConfig {
     #[serde(default)]
     pub group_by: Vec<String>,
     /// Most groups kept; events of further groups count in the group `other`
-    /// (default 50). Each group costs about 0.7 MiB for a 30-day window.
+    /// (default 50). Each group costs about 0.7 MiB for a 30-day window. A group
+    /// with no event for the whole window gives its slot back; an overflowed group
+    /// that would page takes the slot of the group that spent least (README,
+    /// "Segments").
     #[serde(default = "default_max_groups")]
     pub max_groups: usize,
     /// Multiwindow, multi-burn-rate alerting.

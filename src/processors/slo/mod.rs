@@ -320,8 +320,10 @@ impl SloProcessor {
         }
     }
 
-    fn max_future_minutes(&self) -> Minute {
-        self.config.max_clock_skew.as_secs().div_ceil(60) as Minute
+    /// `max_clock_skew` in nanoseconds: compared with each event's own time, not
+    /// its minute, so an event 5m30s ahead is refused with the default 5m.
+    fn max_skew_nanos(&self) -> u64 {
+        u64::try_from(self.config.max_clock_skew.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Where the slo.* metrics go.
@@ -429,7 +431,7 @@ impl SloProcessor {
             let outcome = objective
                 .handle
                 .lock()
-                .record(config, events, now_minute, now, self.max_future_minutes());
+                .record(config, events, now_minute, now, self.max_skew_nanos());
             self.counters.late.increment(outcome.too_late);
             self.counters.future.increment(outcome.too_early);
             self.counters.overflow.increment(outcome.overflowed);
@@ -479,6 +481,7 @@ fn restore(stored: &StoredSeries, ring_minutes: usize, now: Minute) -> Series {
     let mut series = Series::new(ring_minutes, head, stored.start_unix_nano);
     for (minute, good, bad) in &stored.slices {
         series.ring.add(*minute, *good, *bad);
+        series.newest = series.newest.max(*minute);
     }
     series.ring.advance(now);
     series.cumulative_good = stored.cumulative_good;
@@ -492,6 +495,12 @@ fn take_checkpoint(handles: &[Arc<ObjectiveHandle>]) -> Vec<ObjectiveCheckpoint>
     for handle in handles {
         let mut state = handle.lock();
         let replace = std::mem::take(&mut state.replace_stored);
+        // A replacing checkpoint deletes every row anyway.
+        let freed: Vec<String> = std::mem::take(&mut state.freed)
+            .into_iter()
+            .filter(|_| !replace)
+            .map(|g| format!("{GROUP_PREFIX}{g}"))
+            .collect();
         let mut changed = Vec::new();
         for (group, series) in state.series_mut() {
             if replace {
@@ -515,12 +524,13 @@ fn take_checkpoint(handles: &[Arc<ObjectiveHandle>]) -> Vec<ObjectiveCheckpoint>
             series.dirty = false;
             series.dirty_from = None;
         }
-        if replace || !changed.is_empty() {
+        if replace || !changed.is_empty() || !freed.is_empty() {
             out.push(ObjectiveCheckpoint {
                 objective: handle.config.name.clone(),
                 fingerprint: handle.config.counts_fingerprint(),
                 groups_fingerprint: handle.config.groups_fingerprint(),
                 replace,
+                freed,
                 series: changed,
             });
         }
@@ -581,6 +591,8 @@ fn mark_dirty_again(handles: &[Arc<ObjectiveHandle>], checkpoints: &[ObjectiveCh
         };
         let mut state = handle.lock();
         state.replace_stored |= checkpoint.replace;
+        let freed = checkpoint.freed.iter().filter_map(|g| g.strip_prefix(GROUP_PREFIX));
+        state.freed.extend(freed.map(str::to_owned));
         for written in &checkpoint.series {
             let series = match written.group.strip_prefix(GROUP_PREFIX) {
                 None => Some(&mut state.overall),
@@ -697,6 +709,9 @@ impl SloProcessor {
                 }
             }
             state.stored_in = Some(slot.dir.clone());
+            // Groups with no event left in the window are freed now, and their
+            // rows deleted at the next checkpoint.
+            state.advance(now_minute);
             if loaded.stale {
                 state.replace_stored = true;
                 tracing::info!(message = "SLO state not (wholly) restored: stored counts are of another SLI, window or grouping.", slo = %config.name, window_good = state.overall.ring.totals().0, window_bad = state.overall.ring.totals().1);

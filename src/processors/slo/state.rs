@@ -6,8 +6,18 @@
 //! API can read it. An [`ObjectiveHandle`] pairs one instance's config of the
 //! objective with that shared state; a reload that changes only `target` or
 //! `alerting` builds a new handle around the same state.
+//!
+//! ## Groups (segments)
+//!
+//! With `group_by`, events are also counted per group, in at most `max_groups`
+//! slots; further groups count in [`OVERFLOW_GROUP`]. A group with no event left
+//! in the window gives its slot back when the state advances (and, with a store,
+//! its rows are deleted at the next checkpoint). A group first seen after the
+//! slots were taken is tracked by [`OverflowCandidates`]; once its own counts would
+//! page, it takes the slot of the group that spent least, whose counts move into
+//! [`OVERFLOW_GROUP`], so every count stays in exactly one group.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +33,9 @@ const EXEMPLARS: usize = 5;
 
 /// The group that events of groups beyond `max_groups` count in.
 pub const OVERFLOW_GROUP: &str = "other";
+
+/// Overflowed group keys tracked as candidates for a slot of their own.
+const CANDIDATES: usize = 16;
 
 /// A recent bad event, emitted as an exemplar on `slo.events{slo.outcome="bad"}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +67,10 @@ pub struct Series {
     pub dirty_from: Option<Minute>,
     /// Whether the cumulative counters changed since the last checkpoint.
     pub dirty: bool,
+    /// The newest minute an event was counted in (`Minute::MIN`: none yet). Once
+    /// it has left the ring the series has had no event for the whole window, and
+    /// a group's slot is freed.
+    pub newest: Minute,
 }
 
 impl Series {
@@ -67,7 +84,28 @@ impl Series {
             recent_bad: VecDeque::new(),
             dirty_from: None,
             dirty: false,
+            newest: Minute::MIN,
         }
+    }
+
+    /// Whether no event of the series is left in its ring (it must have been
+    /// advanced to the present).
+    pub fn idle(&self) -> bool {
+        self.newest < self.ring.oldest()
+    }
+
+    /// Adds every count of `other` (at the same head) to this series: its slices,
+    /// its cumulative counters and its newest minute.
+    fn absorb(&mut self, other: &Series) {
+        let oldest = other.ring.oldest();
+        for (minute, good, bad) in other.ring.slices_since(oldest) {
+            self.ring.add(minute, good, bad);
+            self.dirty_from = Some(self.dirty_from.map_or(minute, |d| d.min(minute)));
+        }
+        self.cumulative_good += other.cumulative_good;
+        self.cumulative_bad += other.cumulative_bad;
+        self.newest = self.newest.max(other.newest);
+        self.dirty = true;
     }
 
     fn record(&mut self, event: &Event<'_>, minute: Minute) -> Placement {
@@ -82,6 +120,7 @@ impl Series {
             self.cumulative_bad += bad;
             self.dirty = true;
             self.dirty_from = Some(self.dirty_from.map_or(minute, |d| d.min(minute)));
+            self.newest = self.newest.max(minute);
             if event.bad {
                 if self.recent_bad.len() == EXEMPLARS {
                     self.recent_bad.pop_front();
@@ -134,6 +173,109 @@ pub struct RecordOutcome {
     pub overflowed: u64,
 }
 
+/// Group keys counted in [`OVERFLOW_GROUP`] that spend budget: the candidates for
+/// a slot of their own.
+///
+/// Without it, a segment first seen after `max_groups` were taken is diluted in
+/// `other` however hard it fails. This is a weighted Space-Saving sketch (Metwally,
+/// Agrawal, El Abbadi 2005) over the *bad* weight of overflowed keys: at most
+/// [`CANDIDATES`] keys, a new key taking the place of the one with the least
+/// estimated bad weight (or of one not seen for the horizon), so the keys spending
+/// most of the budget stay, in bounded memory, whatever the cardinality. It is a
+/// few lines over a 16-entry array, so no crate is used for it.
+///
+/// The estimate only decides which keys stay tracked. Whether a key burns is
+/// decided on its exact good and bad weights since it entered the sketch (at most
+/// the horizon ago), so a key is never promoted on another key's counts.
+#[derive(Debug, Default)]
+pub struct OverflowCandidates {
+    entries: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    key: String,
+    /// Space-Saving's estimate of the key's bad weight (an upper bound).
+    estimate: f64,
+    /// Exact weights since `since`.
+    good: f64,
+    bad: f64,
+    since: Minute,
+    /// The last minute the key was seen.
+    seen: Minute,
+}
+
+impl OverflowCandidates {
+    /// Counts an overflowed event of `key` at `now`; returns the key's exact
+    /// (good, bad) weights since it is tracked, or `None` when it is not (a good
+    /// event of an untracked key). Counts older than `horizon` minutes start over.
+    fn observe(&mut self, key: &str, bad: bool, weight: f64, now: Minute, horizon: Minute) -> Option<(f64, f64)> {
+        let index = match self.entries.iter().position(|c| c.key == key) {
+            Some(i) => i,
+            None if !bad => return None,
+            None => {
+                let fresh = |estimate: f64| Candidate {
+                    key: key.to_owned(),
+                    estimate,
+                    good: 0.0,
+                    bad: 0.0,
+                    since: now,
+                    seen: now,
+                };
+                if self.entries.len() < CANDIDATES {
+                    self.entries.push(fresh(0.0));
+                    self.entries.len() - 1
+                } else {
+                    // A key gone quiet for the horizon leaves first; else the one
+                    // with the least bad weight, whose estimate the new key inherits.
+                    let stale = self.entries.iter().position(|c| now - c.seen >= horizon);
+                    let i = stale.unwrap_or_else(|| {
+                        (0..self.entries.len())
+                            .min_by(|&a, &b| self.entries[a].estimate.total_cmp(&self.entries[b].estimate))
+                            .unwrap_or(0)
+                    });
+                    let inherited = if stale.is_some() { 0.0 } else { self.entries[i].estimate };
+                    self.entries[i] = fresh(inherited);
+                    i
+                }
+            }
+        };
+        let c = &mut self.entries[index];
+        if now - c.since >= horizon {
+            (c.good, c.bad, c.since) = (0.0, 0.0, now);
+        }
+        c.seen = now;
+        if bad {
+            c.bad += weight;
+            c.estimate += weight;
+        } else {
+            c.good += weight;
+        }
+        Some((c.good, c.bad))
+    }
+
+    /// Stops tracking `key` (it got a slot).
+    fn remove(&mut self, key: &str) {
+        self.entries.retain(|c| c.key != key);
+    }
+
+    /// Tracked keys, for tests.
+    #[cfg(test)]
+    pub fn keys(&self) -> Vec<&str> {
+        self.entries.iter().map(|c| c.key.as_str()).collect()
+    }
+}
+
+/// When an overflowed key gets a slot of its own: (the burn rate its counts must
+/// exceed, the horizon in minutes its counts cover), from the page rules: the
+/// lowest page threshold over the longest page window. `None` without page rules.
+fn promotion(config: &ObjectiveConfig) -> Option<(f64, Minute)> {
+    let rules = &config.alerting.page;
+    let threshold = rules.iter().map(|r| r.burn_rate).min_by(f64::total_cmp)?;
+    let horizon = rules.iter().map(|r| r.long.as_secs() / 60).max()?;
+    Some((threshold, horizon.max(1) as Minute))
+}
+
 /// The whole state of one objective.
 #[derive(Debug)]
 pub struct ObjectiveState {
@@ -150,6 +292,11 @@ pub struct ObjectiveState {
     /// with every series in full: the store holds counts of another SLI or window,
     /// or none of this state (a reload moved it to another `storage`).
     pub replace_stored: bool,
+    /// Groups freed since the last checkpoint, whose rows it deletes (kept only
+    /// while `stored_in` is set, so it cannot grow without a store to drain it).
+    pub freed: BTreeSet<String>,
+    /// Overflowed keys that may deserve a slot.
+    pub candidates: OverflowCandidates,
 }
 
 impl ObjectiveState {
@@ -161,6 +308,8 @@ impl ObjectiveState {
             grouping: (config.group_by.clone(), config.max_groups),
             stored_in: None,
             replace_stored: false,
+            freed: BTreeSet::new(),
+            candidates: OverflowCandidates::default(),
         }
     }
 
@@ -176,6 +325,8 @@ impl ObjectiveState {
             return false;
         }
         self.groups.clear();
+        self.freed.clear();
+        self.candidates = OverflowCandidates::default();
         self.grouping = (config.group_by.clone(), config.max_groups);
         true
     }
@@ -189,22 +340,79 @@ impl ObjectiveState {
         )
     }
 
-    /// Moves every series to `now`, expiring old slices.
+    /// Moves every series to `now`, expiring old slices, and frees the slot of
+    /// every group that has had no event for the whole window: a segment that went
+    /// away leaves room for a new one (and, with a store, its rows go at the next
+    /// checkpoint, so a restart does not bring it back).
     pub fn advance(&mut self, now: Minute) {
         self.overall.ring.advance(now);
-        for (_, series) in self.groups.values_mut() {
+        let stored = self.stored_in.is_some();
+        let freed = &mut self.freed;
+        self.groups.retain(|key, (_, series)| {
             series.ring.advance(now);
-        }
+            let idle = series.idle();
+            if idle && stored {
+                freed.insert(key.clone());
+            }
+            !idle
+        });
     }
 
-    /// Counts `events`, refusing those beyond `max_future` minutes ahead of `now`.
+    /// The overflow group's series, created empty if there is none yet.
+    fn overflow(&mut self, config: &ObjectiveConfig, now: Minute, now_unix_nano: u64) -> Option<&mut Series> {
+        // Looked up before inserting: `entry` would allocate the key on every
+        // overflowed event.
+        if !self.groups.contains_key(OVERFLOW_GROUP) {
+            let values = vec![OVERFLOW_GROUP.to_owned(); config.group_by.len()];
+            let series = Series::new(config.ring_minutes(), now, now_unix_nano);
+            self.groups.insert(OVERFLOW_GROUP.to_owned(), (values, series));
+        }
+        self.groups.get_mut(OVERFLOW_GROUP).map(|(_, series)| series)
+    }
+
+    /// Groups holding a slot (`other` holds none).
+    fn slots_taken(&self) -> usize {
+        self.groups.len() - usize::from(self.groups.contains_key(OVERFLOW_GROUP))
+    }
+
+    /// Frees a slot for a burning overflowed key whose bad weight is `bad`: the
+    /// group that spent the least budget in the window (least bad weight, then
+    /// fewest events) leaves, its counts merged into `other` so that no count is
+    /// lost. Only a group that spent less than `bad` leaves, so two burning keys
+    /// never take a slot from each other in turn. Returns whether a slot is free.
+    fn evict_for(&mut self, config: &ObjectiveConfig, bad: f64, now: Minute, now_unix_nano: u64) -> bool {
+        let victim = self
+            .groups
+            .iter()
+            .filter(|(key, _)| key.as_str() != OVERFLOW_GROUP)
+            .map(|(key, (_, series))| (key, series.ring.totals()))
+            .min_by(|(_, (ag, ab)), (_, (bg, bb))| ab.total_cmp(bb).then((ag + ab).total_cmp(&(bg + bb))))
+            .filter(|(_, (_, victim_bad))| *victim_bad < bad)
+            .map(|(key, _)| key.clone());
+        let Some(victim) = victim else {
+            return false;
+        };
+        let Some((_, series)) = self.groups.remove(&victim) else {
+            return false;
+        };
+        if let Some(other) = self.overflow(config, now, now_unix_nano) {
+            other.absorb(&series);
+        }
+        if self.stored_in.is_some() {
+            self.freed.insert(victim);
+        }
+        true
+    }
+
+    /// Counts `events`, refusing those stamped more than `max_skew_nanos` after
+    /// `now_unix_nano` (compared in nanoseconds: `max_clock_skew` is exact).
     pub fn record(
         &mut self,
         config: &ObjectiveConfig,
         events: &[Event<'_>],
         now: Minute,
         now_unix_nano: u64,
-        max_future: Minute,
+        max_skew_nanos: u64,
     ) -> RecordOutcome {
         self.advance(now);
         let mut outcome = RecordOutcome::default();
@@ -216,7 +424,7 @@ impl ObjectiveState {
         // per request, not one key per event.
         let mut key = String::new();
         for event in events {
-            if event.minute > now + max_future {
+            if event.time_unix_nano > now_unix_nano.saturating_add(max_skew_nanos) {
                 outcome.too_early += 1;
                 continue;
             }
@@ -237,18 +445,14 @@ impl ObjectiveState {
             write_group_key(&mut key, &config.group_by, event.attributes, event.resource);
             let key = if self.groups.contains_key(key.as_str()) {
                 key.as_str()
-            } else if self.groups.len() < config.max_groups {
+            } else if self.slots_taken() < config.max_groups || self.promote(config, &key, event, now, now_unix_nano) {
                 let values = group_values(&config.group_by, event.attributes, event.resource);
                 let series = Series::new(config.ring_minutes(), now, now_unix_nano);
                 self.groups.insert(key.clone(), (values, series));
                 key.as_str()
             } else {
                 outcome.overflowed += 1;
-                if !self.groups.contains_key(OVERFLOW_GROUP) {
-                    let values = vec![OVERFLOW_GROUP.to_owned(); config.group_by.len()];
-                    let series = Series::new(config.ring_minutes(), now, now_unix_nano);
-                    self.groups.insert(OVERFLOW_GROUP.to_owned(), (values, series));
-                }
+                self.overflow(config, now, now_unix_nano);
                 OVERFLOW_GROUP
             };
             let Some((_, series)) = self.groups.get_mut(key) else {
@@ -257,6 +461,35 @@ impl ObjectiveState {
             series.record(event, minute);
         }
         outcome
+    }
+
+    /// Whether overflowed `key` gets a slot with `event`: its counts since the
+    /// sketch tracks it hold at least `min_events` and burn faster than the lowest
+    /// page threshold (it would page on its own), and a quieter group made room.
+    /// From then on it is counted on its own; what it counted in `other` before
+    /// stays there.
+    fn promote(
+        &mut self,
+        config: &ObjectiveConfig,
+        key: &str,
+        event: &Event<'_>,
+        now: Minute,
+        now_unix_nano: u64,
+    ) -> bool {
+        let Some((threshold, horizon)) = promotion(config) else {
+            return false;
+        };
+        let Some((good, bad)) = self.candidates.observe(key, event.bad, event.weight, now, horizon) else {
+            return false;
+        };
+        let total = good + bad;
+        let burning =
+            total > 0.0 && total >= config.alerting.min_events && (bad / total) / (1.0 - config.target) > threshold;
+        if !burning || !self.evict_for(config, bad, now, now_unix_nano) {
+            return false;
+        }
+        self.candidates.remove(key);
+        true
     }
 }
 

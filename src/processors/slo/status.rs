@@ -11,7 +11,8 @@ use super::config::Calendar;
 use super::ring::Minute;
 use super::state::ObjectiveHandle;
 
-/// Groups listed as worst offenders per objective.
+/// Groups listed as worst offenders per objective (paging groups are listed
+/// beyond it).
 const WORST_GROUPS: usize = 10;
 
 /// Every objective of every slo processor, by name.
@@ -99,9 +100,14 @@ pub struct SloStatus {
     /// The objective as a whole.
     #[serde(flatten)]
     pub figures: Figures,
-    /// Groups with the least budget left, worst first (with `group_by`).
+    /// Groups with the least budget left, worst first (with `group_by`): the
+    /// first ten, and every paging group after them, so a deploy gate on segments
+    /// sees each one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub worst_groups: Vec<GroupStatus>,
+    /// How many groups page (with `group_by`; 0 without).
+    #[serde(default)]
+    pub paging_groups: usize,
 }
 
 /// The figures of an objective or one group of it.
@@ -179,7 +185,13 @@ fn status(handle: &ObjectiveHandle, now: Minute) -> SloStatus {
             .error_budget_remaining
             .total_cmp(&b.figures.error_budget_remaining)
     });
-    worst.truncate(WORST_GROUPS);
+    let paging_groups = worst.iter().filter(|g| g.figures.alerts.page).count();
+    // Kept in budget order; a paging group is never cut off.
+    let mut listed = 0;
+    worst.retain(|g| {
+        listed += 1;
+        listed <= WORST_GROUPS || g.figures.alerts.page
+    });
     SloStatus {
         name: config.name.clone(),
         sli: config.sli.clone(),
@@ -191,6 +203,7 @@ fn status(handle: &ObjectiveHandle, now: Minute) -> SloStatus {
         },
         figures: figures(&overall),
         worst_groups: worst,
+        paging_groups,
     }
 }
 
@@ -210,6 +223,39 @@ pub fn gate_failures(statuses: &[SloStatus]) -> Vec<String> {
         }
     }
     failures
+}
+
+/// Why a deploy gate on segments (`sloop slo status --segments`) should stop:
+/// for each SLO, its paging groups.
+pub fn segment_gate_failures(statuses: &[SloStatus]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for s in statuses {
+        if s.paging_groups == 0 {
+            continue;
+        }
+        let named: Vec<String> = s
+            .worst_groups
+            .iter()
+            .filter(|g| g.figures.alerts.page)
+            .map(|g| group_name(&g.group))
+            .collect();
+        failures.push(format!(
+            "{}: page alert firing in {} segment(s): {}",
+            s.name,
+            s.paging_groups,
+            named.join("; ")
+        ));
+    }
+    failures
+}
+
+/// A group as `key=value,key=value`.
+fn group_name(group: &BTreeMap<String, String>) -> String {
+    group
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn human_duration(seconds: f64) -> String {
@@ -253,12 +299,7 @@ pub fn render_table(statuses: &[SloStatus]) -> String {
             alert.into(),
         ]);
         for g in &s.worst_groups {
-            let name = g
-                .group
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let name = group_name(&g.group);
             rows.push([
                 format!("  {name}"),
                 String::new(),

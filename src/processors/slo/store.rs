@@ -6,7 +6,9 @@
 //! per series its cumulative counters and start time, and per (series, minute) its
 //! good/bad counts. A checkpoint writes only the minutes changed since the previous
 //! one (normally the last one or two) in one transaction, so a crash — `kill -9`
-//! included — loses at most one `checkpoint_interval`.
+//! included — loses at most one `checkpoint_interval`. A group whose slot was freed
+//! (no event for the whole window) has its rows deleted in the next checkpoint, so
+//! a restart does not bring it back.
 //!
 //! A fourth table holds the replay positions of the sources whose data the counts
 //! include ([`crate::component::replay`]), so that a `filelog` receiver resumes
@@ -74,6 +76,9 @@ pub struct ObjectiveCheckpoint {
     pub groups_fingerprint: String,
     /// Delete every row held for the objective first (`series` is then complete).
     pub replace: bool,
+    /// Groups (store keys) whose slots were freed: every row of theirs is deleted
+    /// before `series` are written (a freed group counted again since is in both).
+    pub freed: Vec<String>,
     /// Its changed series.
     pub series: Vec<SeriesCheckpoint>,
 }
@@ -310,6 +315,13 @@ impl SloStore {
                     series_table.retain_in((objective, "").., |(name, _), _| name != objective)?;
                     slices_table.retain_in((objective, "", i64::MIN).., |(name, _, _), _| name != objective)?;
                 }
+                for group in &o.freed {
+                    let group = group.as_str();
+                    series_table.remove((objective, group))?;
+                    slices_table.retain_in((objective, group, i64::MIN)..=(objective, group, i64::MAX), |_, _| {
+                        false
+                    })?;
+                }
                 objectives_table.insert(objective, (o.fingerprint.as_str(), o.groups_fingerprint.as_str()))?;
                 for c in &o.series {
                     save_series(&mut series_table, &mut slices_table, objective, c)?;
@@ -365,6 +377,7 @@ mod tests {
             fingerprint: fingerprint.into(),
             groups_fingerprint: "g1".into(),
             replace,
+            freed: Vec::new(),
             series,
         }
     }

@@ -89,6 +89,9 @@ fn segment(value: &str) -> KeyValue {
     attr("customer.segment", value)
 }
 
+/// The default `max_clock_skew` (5m), in nanoseconds.
+const SKEW: u64 = 300_000_000_000;
+
 const HOMEPAGE: &str =
     "objectives:\n  - name: homepage\n    sli: homepage\n    target: 0.99\n    group_by: [customer.segment]\n";
 
@@ -230,7 +233,7 @@ fn sampled_counts_stay_within_two_percent_of_the_truth() {
             trace_id: &[],
             span_id: &[],
         };
-        state.record(&objective, std::slice::from_ref(&event), now, 0, 5);
+        state.record(&objective, std::slice::from_ref(&event), now, 0, SKEW);
     }
     assert!((9_000..11_000).contains(&kept), "kept {kept}");
     let (good, bad) = state.overall.ring.totals();
@@ -253,11 +256,11 @@ async fn late_and_future_events_are_refused_and_reported() {
     let now = minute_of(unix_nanos());
     let mut state = ObjectiveState::new(&objective, now, 0);
     let gold = [segment("gold")];
-    let event = |minute| Event {
+    let event = |minute: Minute| Event {
         attributes: &gold,
         resource: &[],
         minute,
-        time_unix_nano: 0,
+        time_unix_nano: minute as u64 * ring::SLICE_NANOS,
         bad: false,
         weight: 1.0,
         trace_id: &[],
@@ -267,8 +270,8 @@ async fn late_and_future_events_are_refused_and_reported() {
         &objective,
         &[event(now - 31 * 1440), event(now + 60), event(now - 60), event(now + 2)],
         now,
-        0,
-        5,
+        now as u64 * ring::SLICE_NANOS,
+        SKEW,
     );
     assert_eq!((outcome.counted, outcome.too_late, outcome.too_early), (2, 1, 1));
     assert_eq!(state.overall.ring.totals(), (2.0, 0.0));
@@ -297,7 +300,7 @@ async fn group_cardinality_is_capped() {
             span_id: &[],
         })
         .collect();
-    let outcome = state.record(&objective, &events, now, 0, 5);
+    let outcome = state.record(&objective, &events, now, 0, SKEW);
     assert_eq!(outcome.overflowed, 2);
     let keys: Vec<&String> = state.groups.keys().collect();
     assert_eq!(keys, vec!["a", "b", state::OVERFLOW_GROUP]);
@@ -944,4 +947,320 @@ async fn replay_positions_are_stored_with_exactly_the_counts_that_include_their_
     assert_eq!((status.figures.good, status.figures.bad), (1.0, 1.0));
     second.processor.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+impl Harness {
+    /// What the store holds for the first objective, under its fingerprints.
+    fn stored(&self) -> store::Loaded {
+        let objective = &self.processor.objectives[0].handle.config;
+        let store = self.processor.storage.as_ref().unwrap().get().unwrap();
+        let (counts, groups) = (objective.counts_fingerprint(), objective.groups_fingerprint());
+        store.load(&objective.name, &counts, &groups).unwrap()
+    }
+}
+
+/// Records `n` events of segment `value`, all `bad` or all good, at `minute`
+/// (the present).
+fn record_segment(
+    state: &mut ObjectiveState,
+    objective: &ObjectiveConfig,
+    (value, n): (&str, usize),
+    bad: bool,
+    minute: Minute,
+) -> state::RecordOutcome {
+    let attributes = [segment(value)];
+    let event = Event {
+        attributes: &attributes,
+        resource: &[],
+        minute,
+        time_unix_nano: 0,
+        bad,
+        weight: 1.0,
+        trace_id: &[],
+        span_id: &[],
+    };
+    state.record(objective, &vec![event; n], minute, 0, SKEW)
+}
+
+/// An objective at 90% grouped by `customer.segment` into `max_groups`, and its
+/// fresh state at `now`.
+fn grouped(max_groups: usize, now: Minute) -> (ObjectiveConfig, ObjectiveState) {
+    let mut objective = config(&HOMEPAGE.replace("0.99", "0.9")).objectives.remove(0);
+    objective.max_groups = max_groups;
+    let state = ObjectiveState::new(&objective, now, 0);
+    (objective, state)
+}
+
+#[test]
+fn a_segment_without_events_for_the_whole_window_frees_its_slot() {
+    let mut objective = config(HOMEPAGE).objectives.remove(0);
+    objective.window = Some(std::time::Duration::from_secs(3600));
+    objective.max_groups = 1;
+    let start = 1_000_000;
+    let mut state = ObjectiveState::new(&objective, start, 0);
+    record_segment(&mut state, &objective, ("gold", 1), false, start);
+    // Its event is in the window until the window has moved a whole hour on.
+    state.advance(start + 59);
+    assert!(state.groups.contains_key("gold"));
+    let outcome = record_segment(&mut state, &objective, ("free", 1), false, start + 59);
+    assert_eq!(outcome.overflowed, 1, "gold still holds the only slot");
+    state.advance(start + 60);
+    assert!(!state.groups.contains_key("gold"), "{:?}", state.groups.keys());
+    assert!(state.freed.is_empty(), "without a store nothing is kept for one");
+    let outcome = record_segment(&mut state, &objective, ("free", 1), true, start + 60);
+    assert_eq!(outcome.overflowed, 0, "the freed slot is taken");
+    assert_eq!(state.groups["free"].1.ring.totals(), (0.0, 1.0));
+    // `other` holds no slot, and is freed in turn when its events leave.
+    state.advance(start + 59 + 60);
+    assert_eq!(state.groups.keys().collect::<Vec<_>>(), vec!["free"]);
+}
+
+#[tokio::test]
+async fn a_freed_segment_leaves_the_store_and_does_not_come_back_after_a_restart() {
+    let dir = temp_dir("freed");
+    // A 1h window, and alert rules that fit in it.
+    let yaml = format!(
+        "storage: {}\n{HOMEPAGE}    window: 1h\n    alerting:\n      page: [{{long: 1h, short: 5m, burn_rate: 14.4}}]\n      ticket: []\n",
+        dir.display()
+    );
+    let objective = config(&yaml).objectives.remove(0);
+    let now = minute_of(unix_nanos());
+    // A store written by an earlier run: `gold`'s last event is 61 minutes old
+    // (out of the 1h window), `free`'s is current.
+    {
+        let store = store::SloStore::open(&dir).unwrap();
+        let series = |group: &str, minute: Minute| SeriesCheckpoint {
+            group: group.into(),
+            series: StoredSeries {
+                cumulative_good: 1.0,
+                cumulative_bad: 0.0,
+                start_unix_nano: 1,
+                slices: vec![(minute, 1.0, 0.0)],
+            },
+            oldest: 0,
+        };
+        let checkpoint = ObjectiveCheckpoint {
+            objective: "homepage".into(),
+            fingerprint: objective.counts_fingerprint(),
+            groups_fingerprint: objective.groups_fingerprint(),
+            replace: false,
+            freed: Vec::new(),
+            series: vec![series("", now), series("g:gold", now - 61), series("g:free", now)],
+        };
+        store.save(&[checkpoint], None).unwrap();
+    }
+    let stored_groups = |h: &Harness| -> Vec<String> { h.stored().series.into_keys().collect() };
+    let first = harness(config(&yaml));
+    first.processor.start().await.unwrap();
+    let status = first.service_slos().status("homepage", now).unwrap();
+    let shown: Vec<&str> = status
+        .worst_groups
+        .iter()
+        .map(|g| g.group["customer.segment"].as_str())
+        .collect();
+    assert_eq!(shown, vec!["free"], "gold had no event in the window");
+    assert_eq!(
+        stored_groups(&first),
+        vec!["", "g:free", "g:gold"],
+        "not yet checkpointed"
+    );
+    first.checkpoint().await;
+    assert_eq!(
+        stored_groups(&first),
+        vec!["", "g:free"],
+        "the checkpoint deleted gold's rows"
+    );
+    first.processor.shutdown().await;
+    drop(first);
+
+    let second = harness(config(&yaml));
+    second.processor.start().await.unwrap();
+    assert!(!second.processor.objectives[0].handle.lock().groups.contains_key("gold"));
+    assert_eq!(stored_groups(&second), vec!["", "g:free"]);
+    second.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_segment_evicted_for_a_burning_one_is_deleted_from_the_store_and_its_counts_go_to_other() {
+    let dir = temp_dir("evicted");
+    let yaml = format!(
+        "storage: {}\n{}    max_groups: 2\n",
+        dir.display(),
+        HOMEPAGE.replace("0.99", "0.9")
+    );
+    let h = harness(config(&yaml));
+    h.processor.start().await.unwrap();
+    let mut events = vec![("good", "gold"); 5];
+    events.extend([("good", "silver"); 3]);
+    h.processor.consume(tagged(&events)).await.unwrap();
+    h.checkpoint().await;
+    // `bronze` comes after the slots were taken, and fails hard.
+    h.processor.consume(tagged(&[("bad", "bronze"); 15])).await.unwrap();
+    {
+        let state = h.processor.objectives[0].handle.lock();
+        let keys: Vec<&String> = state.groups.keys().collect();
+        assert_eq!(
+            keys,
+            vec!["bronze", "gold", state::OVERFLOW_GROUP],
+            "silver, the quietest, left"
+        );
+        assert_eq!(
+            state.groups["bronze"].1.ring.totals(),
+            (0.0, 6.0),
+            "from its 10th event on"
+        );
+        assert_eq!(
+            state.groups[state::OVERFLOW_GROUP].1.ring.totals(),
+            (3.0, 9.0),
+            "silver's counts and bronze's first nine"
+        );
+        assert_eq!(state.freed.iter().collect::<Vec<_>>(), vec!["silver"]);
+    }
+    h.checkpoint().await;
+    let loaded = h.stored();
+    assert_eq!(
+        loaded.series.keys().collect::<Vec<_>>(),
+        vec!["", "g:bronze", "g:gold", "g:other"]
+    );
+    let other = loaded.series["g:other"]
+        .slices
+        .iter()
+        .fold((0.0, 0.0), |(g, b), (_, good, bad)| (g + good, b + bad));
+    assert_eq!(other, (3.0, 9.0));
+    h.processor.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failing_segment_first_seen_after_max_groups_gets_a_slot_and_pages() {
+    let now = minute_of(unix_nanos());
+    let (objective, mut state) = grouped(3, now);
+    for segment in [("a", 1000), ("b", 500), ("c", 1000)] {
+        record_segment(&mut state, &objective, segment, false, now);
+    }
+    // Untracked keys' good events, and other keys' bad ones, do not make `d` burn.
+    for i in 0..20 {
+        record_segment(&mut state, &objective, (&format!("noise{i}"), 1), i % 2 == 0, now);
+    }
+    let outcome = record_segment(&mut state, &objective, ("d", 30), true, now);
+    assert_eq!(outcome.overflowed, 9, "d is promoted at its 10th event (min_events)");
+    let keys: Vec<&String> = state.groups.keys().collect();
+    assert_eq!(
+        keys,
+        vec!["a", "c", "d", state::OVERFLOW_GROUP],
+        "b, the quietest, left"
+    );
+    assert!(!state.candidates.keys().contains(&"d"));
+    // No count is lost: the groups add up to the objective.
+    let (mut good, mut bad) = (0.0, 0.0);
+    for (_, series) in state.groups.values() {
+        good += series.ring.totals().0;
+        bad += series.ring.totals().1;
+    }
+    assert_eq!((good, bad), state.overall.ring.totals());
+    assert_eq!(state.overall.ring.totals(), (2510.0, 40.0));
+
+    let registry = SloRegistry::default();
+    registry.register(ObjectiveHandle::new(objective, state));
+    let status = registry.status("homepage", now).unwrap();
+    assert!(!status.figures.alerts.page, "the objective as a whole does not page");
+    assert_eq!(status.paging_groups, 1);
+    let d = &status.worst_groups[0];
+    assert_eq!(d.group["customer.segment"], "d");
+    assert!(d.figures.alerts.page);
+    assert_eq!((d.figures.good, d.figures.bad), (0.0, 21.0));
+    assert!(status::gate_failures(std::slice::from_ref(&status)).is_empty());
+    let failures = status::segment_gate_failures(std::slice::from_ref(&status));
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].contains("customer.segment=d"), "{failures:?}");
+}
+
+#[test]
+fn a_burning_candidate_does_not_take_the_slot_of_a_group_that_spent_more() {
+    let now = minute_of(unix_nanos());
+    let (objective, mut state) = grouped(1, now);
+    record_segment(&mut state, &objective, ("a", 50), true, now);
+    record_segment(&mut state, &objective, ("b", 30), true, now);
+    let keys: Vec<&String> = state.groups.keys().collect();
+    assert_eq!(keys, vec!["a", state::OVERFLOW_GROUP]);
+    assert_eq!(state.groups[state::OVERFLOW_GROUP].1.ring.totals(), (0.0, 30.0));
+}
+
+#[test]
+fn a_paging_segment_is_listed_however_many_groups_have_less_budget_left() {
+    let now = minute_of(unix_nanos());
+    let (long_ago, then) = (now - 400, now - 180);
+    let (objective, mut state) = grouped(20, long_ago);
+    // One segment had good traffic seven hours ago...
+    record_segment(&mut state, &objective, ("burning", 100), false, long_ago);
+    // ...twelve spent their whole budget three hours ago, and no longer burn...
+    for i in 0..12 {
+        record_segment(&mut state, &objective, (&format!("spent{i:02}"), 20), true, then);
+    }
+    // ...and the first burns now, with more budget left than those twelve.
+    record_segment(&mut state, &objective, ("burning", 20), true, now);
+    let registry = SloRegistry::default();
+    registry.register(ObjectiveHandle::new(objective, state));
+    let status = registry.status("homepage", now).unwrap();
+    assert_eq!(status.paging_groups, 1);
+    assert_eq!(status.worst_groups.len(), 11, "ten worst, then the paging one");
+    let last = &status.worst_groups[10];
+    assert_eq!(last.group["customer.segment"], "burning");
+    assert!(last.figures.alerts.page);
+    let remaining: Vec<f64> = status
+        .worst_groups
+        .iter()
+        .map(|g| g.figures.error_budget_remaining)
+        .collect();
+    assert!(
+        remaining.is_sorted_by(|a, b| a <= b),
+        "still in budget order: {remaining:?}"
+    );
+}
+
+#[test]
+fn max_clock_skew_is_exact_to_the_nanosecond() {
+    let objective = config(HOMEPAGE).objectives.remove(0);
+    // Mid-minute, so a cut-off rounded to minutes would differ.
+    let now_unix_nano: u64 = 1_800_000_000 * 1_000_000_000 + 17_000_000_000;
+    let now = minute_of(now_unix_nano);
+    let ahead = |nanos: u64| {
+        let mut state = ObjectiveState::new(&objective, now, now_unix_nano);
+        let time = now_unix_nano + nanos;
+        let event = Event {
+            attributes: &[],
+            resource: &[],
+            minute: minute_of(time),
+            time_unix_nano: time,
+            bad: false,
+            weight: 1.0,
+            trace_id: &[],
+            span_id: &[],
+        };
+        let outcome = state.record(&objective, std::slice::from_ref(&event), now, now_unix_nano, SKEW);
+        (outcome.counted, outcome.too_early)
+    };
+    let second = 1_000_000_000;
+    assert_eq!(ahead(299 * second), (1, 0), "4m59s ahead");
+    assert_eq!(ahead(300 * second), (1, 0), "5m ahead: not further than max_clock_skew");
+    assert_eq!(ahead(300 * second + 1_000_000), (0, 1), "5m0.001s ahead");
+    assert_eq!(ahead(330 * second), (0, 1), "5m30s ahead");
+}
+
+#[tokio::test]
+async fn the_processor_refuses_an_event_five_and_a_half_minutes_ahead() {
+    let h = harness(config(HOMEPAGE));
+    h.processor.start().await.unwrap();
+    let mut data = tagged(&[("good", "gold"), ("good", "gold")]);
+    let now = unix_nanos();
+    if let Telemetry::Traces(request) = &mut data {
+        let spans = &mut request.resource_spans[0].scope_spans[0].spans;
+        spans[0].end_time_unix_nano = now + 330 * 1_000_000_000;
+        spans[1].end_time_unix_nano = now + 270 * 1_000_000_000;
+    }
+    h.processor.consume(data).await.unwrap();
+    let status = h.service_slos().status("homepage", minute_of(unix_nanos())).unwrap();
+    assert_eq!(status.figures.total, 1.0, "only the span 4m30s ahead counts");
+    h.processor.shutdown().await;
 }
