@@ -26,7 +26,9 @@
 //!
 //! Every `interval` the processor emits `slo.*` metrics (see [`emit`]) into the
 //! exporters of its own pipeline, or into `metrics_pipeline`. The same figures are
-//! served as JSON at `/api/v1/slos` on the admin address.
+//! served as JSON at `/api/v1/slos` on the admin address; what an objective's bad
+//! events have in common ("why is it burning") at `/api/v1/slos/{name}/explain`
+//! (see [`explain`]).
 //!
 //! ## Reload
 //!
@@ -48,6 +50,7 @@
 mod budget;
 mod config;
 pub mod emit;
+pub mod explain;
 mod ring;
 mod state;
 pub mod status;
@@ -66,7 +69,10 @@ use tokio_util::sync::CancellationToken;
 use crate::component::replay::{current_source, Position, Replay};
 
 pub use budget::{assess, window_label, Assessment, BurnRate};
-pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig, DEFAULT_WINDOW};
+pub use config::{
+    AlertingConfig, BurnRateRule, Calendar, ExplainConfig, ObjectiveConfig, SloConfig, DEFAULT_EXPLAIN_ATTRIBUTES,
+    DEFAULT_WINDOW,
+};
 pub use ring::{minute_of, Minute, SliceRing};
 pub use state::{ObjectiveHandle, ObjectiveState, Series};
 pub use status::{SloRegistry, SloStatus, REGISTRY_KEY};

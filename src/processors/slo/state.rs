@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 
 use super::budget::{assess, Assessment};
 use super::config::ObjectiveConfig;
+use super::explain::ExplainState;
 use super::ring::{Minute, Placement, SliceRing};
 
 /// Recent bad events kept per series, for exemplars.
@@ -150,6 +151,8 @@ pub struct ObjectiveState {
     /// with every series in full: the store holds counts of another SLI or window,
     /// or none of this state (a reload moved it to another `storage`).
     pub replace_stored: bool,
+    /// "Why is it burning": attribute values of the counted events (in memory only).
+    pub explain: ExplainState,
 }
 
 impl ObjectiveState {
@@ -161,6 +164,7 @@ impl ObjectiveState {
             grouping: (config.group_by.clone(), config.max_groups),
             stored_in: None,
             replace_stored: false,
+            explain: ExplainState::new(config),
         }
     }
 
@@ -224,7 +228,10 @@ impl ObjectiveState {
             // ahead of now, so every window still ends at the present.
             let minute = event.minute.min(now);
             match self.overall.record(event, minute) {
-                Placement::Counted => outcome.counted += 1,
+                Placement::Counted => {
+                    outcome.counted += 1;
+                    self.explain.record(config, event, minute);
+                }
                 Placement::TooLate => {
                     outcome.too_late += 1;
                     continue;
