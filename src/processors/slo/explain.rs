@@ -65,6 +65,7 @@
 //! over the same span: 0.62 means the value spent 62% of the budget that window's
 //! traffic allowed.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
@@ -196,8 +197,8 @@ impl BucketSeries {
         if index < oldest {
             return None;
         }
-        if !self.buckets.contains_key(&index) {
-            self.buckets.insert(index, Bucket::new(keys));
+        if let Entry::Vacant(slot) = self.buckets.entry(index) {
+            slot.insert(Bucket::new(keys));
             // Keep only the span ending at the newest bucket.
             self.buckets = self.buckets.split_off(&oldest);
         }
