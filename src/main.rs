@@ -133,6 +133,22 @@ enum SloCommand {
         /// `spec.service` of the exported SLOs.
         #[arg(long, default_value = "sloop", value_name = "NAME")]
         service: String,
+    /// Why is it burning: the attribute values over-represented among an SLO's bad
+    /// events, with the share of the error budget each spent, most over-represented
+    /// first. Exits 2 when the answer cannot be read.
+    Explain {
+        /// The SLO.
+        name: String,
+        /// The window to explain (e.g. 1h, 1d; default: the SLO window). Rounded out
+        /// to whole hours up to 1d, to whole UTC days beyond.
+        #[arg(long)]
+        window: Option<String>,
+        /// The admin address of a running sloop (service.telemetry.metrics.address).
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        endpoint: String,
+        /// Print the JSON instead of a ranking.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -157,6 +173,15 @@ fn main() -> ExitCode {
         Command::Slo {
             command: SloCommand::Export { service },
         } => sloop::openslo::export_command(&cli.config, &service),
+        Command::Slo {
+            command:
+                SloCommand::Explain {
+                    name,
+                    window,
+                    endpoint,
+                    json,
+                },
+        } => slo_explain(&endpoint, &name, window.as_deref(), json),
         Command::Loadgen(args) => loadgen(&args),
         Command::Rules(args) => rules(&cli.config, &args),
         Command::Test(args) => sloop::slitest::run_command(&cli.config, &args),
@@ -384,5 +409,68 @@ fn slo_status(endpoint: &str, json: bool, segments: bool, names: &[String]) -> E
             eprintln!("gate: {failure}");
         }
         ExitCode::FAILURE
+    }
+}
+
+fn slo_explain(endpoint: &str, name: &str, window: Option<&str>, json: bool) -> ExitCode {
+    use sloop::processors::slo::explain::{render_explanation, Explanation};
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let fetched: Result<Explanation, String> = runtime.block_on(async {
+        // An address without a scheme (127.0.0.1:8888) is the admin server's plain HTTP.
+        let base = if endpoint.contains("://") {
+            endpoint.to_owned()
+        } else {
+            format!("http://{endpoint}")
+        };
+        let mut url = reqwest::Url::parse(&base).map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
+        url.path_segments_mut()
+            .map_err(|()| format!("endpoint {endpoint:?} cannot take a path"))?
+            .pop_if_empty()
+            .extend(["api", "v1", "slos", name, "explain"]);
+        if let Some(window) = window {
+            url.query_pairs_mut().append_pair("window", window);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {base}: {e}"))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| format!("reading {url}: {e}"))?;
+        if !status.is_success() {
+            #[derive(serde::Deserialize)]
+            struct Failure {
+                error: String,
+            }
+            return Err(match serde_json::from_slice::<Failure>(&body) {
+                Ok(failure) => failure.error,
+                Err(_) => format!("{url} answered {status}"),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("unexpected answer from {url}: {e}"))
+    });
+    match fetched {
+        Ok(explanation) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&explanation).unwrap_or_default());
+            } else {
+                print!("{}", render_explanation(&explanation));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -310,4 +310,18 @@ impl SloSource for SloStatus {
         let status = self.registry()?.status(name, minute_of(unix_nanos()))?;
         serde_json::to_value(status).ok()
     }
+
+    fn explain(&self, name: &str, window: Option<&str>) -> Option<Result<serde_json::Value, String>> {
+        let registry = self.registry()?;
+        let window = match window.map(crate::confmap::parse_duration).transpose() {
+            Ok(window) => window,
+            Err(error) => {
+                // An unknown SLO is a 404 whatever the window says.
+                registry.status(name, minute_of(unix_nanos()))?;
+                return Some(Err(format!("window: {error}")));
+            }
+        };
+        let explanation = registry.explain(name, window, unix_nanos())?;
+        Some(explanation.and_then(|e| serde_json::to_value(e).map_err(|e| e.to_string())))
+    }
 }

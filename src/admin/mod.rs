@@ -4,6 +4,16 @@
 //! - `GET /metrics` — Prometheus text format, Collector-style names.
 //! - `GET /api/v1/slos` — every SLO: `{"slos": [...]}`.
 //! - `GET /api/v1/slos/{name}` — one SLO, or 404.
+//! - `GET /api/v1/slos/{name}/explain?window=1h` — "why is it burning": the attribute
+//!   values over-represented among the SLO's bad events over `window` (default: the
+//!   SLO window; rounded out to whole hours up to `1d`, to whole UTC days beyond), or
+//!   404 (no such SLO) or 400 (a window that is not a duration, under `1m` or longer
+//!   than the SLO window), each with `{"error": "..."}`. The JSON: `slo`, `window`,
+//!   `from_unix_nano`, `to_unix_nano`, `total`, `bad`, `allowed_bad` and `values`,
+//!   most over-represented first, each with `key`, `value`, `bad`, `total`,
+//!   `bad_share` (of the window's bad), `total_share` (of all eligible events),
+//!   `budget_share` (`bad / allowed_bad`) and `exact` (see
+//!   [`explain`](crate::processors::slo::explain)).
 //!
 //! An SLO's JSON: `name`, `sli`, `target`, `window`, `total`, `good`, `bad`,
 //! `allowed_bad`, `error_budget_remaining`, `burn_rates` (by window),
@@ -16,7 +26,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,6 +48,14 @@ pub trait SloSource: Send + Sync + 'static {
 
     /// One objective's status, if there is an objective of that name.
     fn status(&self, name: &str) -> Option<serde_json::Value>;
+
+    /// What one objective's bad events have in common over `window` (text such as
+    /// `1h`; `None`: the SLO window). `None` when there is no objective of that
+    /// name; an error (for the client) when the window is not acceptable.
+    fn explain(&self, name: &str, window: Option<&str>) -> Option<Result<serde_json::Value, String>> {
+        let _ = (name, window);
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -52,6 +70,7 @@ pub fn router(metrics: Option<Arc<dyn MetricsText>>, slos: Arc<dyn SloSource>) -
         .route("/metrics", get(render_metrics))
         .route("/api/v1/slos", get(list_slos))
         .route("/api/v1/slos/{name}", get(one_slo))
+        .route("/api/v1/slos/{name}/explain", get(explain_slo))
         .with_state(AdminState { metrics, slos })
 }
 
@@ -75,6 +94,25 @@ async fn one_slo(State(state): State<AdminState>, Path(name): Path<String>) -> R
             Json(serde_json::json!({ "error": format!("no SLO named {name:?}") })),
         )
             .into_response(),
+    }
+}
+
+/// The query of `GET /api/v1/slos/{name}/explain`.
+#[derive(serde::Deserialize)]
+struct ExplainQuery {
+    window: Option<String>,
+}
+
+async fn explain_slo(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<ExplainQuery>,
+) -> Response {
+    let error = |status: StatusCode, message: String| (status, Json(serde_json::json!({ "error": message })));
+    match state.slos.explain(&name, query.window.as_deref()) {
+        Some(Ok(explanation)) => Json(explanation).into_response(),
+        Some(Err(message)) => error(StatusCode::BAD_REQUEST, message).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no SLO named {name:?}")).into_response(),
     }
 }
 
@@ -118,7 +156,12 @@ mod tests {
     /// client that reaches the port can read figures but change nothing.
     #[tokio::test]
     async fn every_route_answers_only_reads() {
-        for path in ["/metrics", "/api/v1/slos", "/api/v1/slos/homepage"] {
+        for path in [
+            "/metrics",
+            "/api/v1/slos",
+            "/api/v1/slos/homepage",
+            "/api/v1/slos/homepage/explain",
+        ] {
             for method in ["POST", "PUT", "PATCH", "DELETE"] {
                 let request = axum::http::Request::builder()
                     .method(method)

@@ -205,6 +205,7 @@ mod tests {
             group_by: vec![],
             max_groups: 10,
             alerting: AlertingConfig::default(),
+            explain: Default::default(),
         }
     }
 

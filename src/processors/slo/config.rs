@@ -103,6 +103,94 @@ pub struct ObjectiveConfig {
     /// Multiwindow, multi-burn-rate alerting.
     #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
     pub alerting: AlertingConfig,
+    /// "Why is it burning": the attribute values over-represented among bad events
+    /// (see [`explain`](super::explain)).
+    #[serde(default, deserialize_with = "crate::confmap::null_as_default")]
+    pub explain: ExplainConfig,
+}
+
+/// `explain`: which attribute values to track for "why is it burning".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainConfig {
+    /// Attribute keys whose values are tracked, looked up like `group_by` (span or
+    /// log attributes, then resource attributes). Default: [`DEFAULT_EXPLAIN_ATTRIBUTES`].
+    /// `[]` turns explaining off.
+    #[serde(default = "default_explain_attributes")]
+    pub attributes: Vec<String>,
+    /// Values tracked per key and time bucket (default 64); counts are exact while
+    /// a key has no more distinct values than this in a bucket.
+    #[serde(default = "default_explain_max_values")]
+    pub max_values: usize,
+}
+
+/// The keys `explain` tracks by default: OpenTelemetry semantic-convention resource
+/// and span attributes that tend to tell failures apart (what was deployed, where,
+/// and which requests).
+pub const DEFAULT_EXPLAIN_ATTRIBUTES: [&str; 10] = [
+    "service.version",
+    "deployment.environment.name",
+    "cloud.region",
+    "cloud.availability_zone",
+    "k8s.namespace.name",
+    "host.name",
+    "http.route",
+    "http.request.method",
+    "http.response.status_code",
+    "server.address",
+];
+
+/// The most `explain.max_values`: eviction scans a key's values.
+pub const MAX_EXPLAIN_VALUES: usize = 1000;
+
+/// The most `explain.attributes`: each costs a lookup per event.
+pub const MAX_EXPLAIN_ATTRIBUTES: usize = 32;
+
+fn default_explain_attributes() -> Vec<String> {
+    DEFAULT_EXPLAIN_ATTRIBUTES.iter().map(|k| (*k).to_owned()).collect()
+}
+
+fn default_explain_max_values() -> usize {
+    64
+}
+
+impl Default for ExplainConfig {
+    fn default() -> Self {
+        Self {
+            attributes: default_explain_attributes(),
+            max_values: default_explain_max_values(),
+        }
+    }
+}
+
+impl Validate for ExplainConfig {
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.max_values == 0 || self.max_values > MAX_EXPLAIN_VALUES {
+            errors.push(ConfigError::new(
+                "max_values",
+                format!("must be between 1 and {MAX_EXPLAIN_VALUES}, found {}", self.max_values),
+            ));
+        }
+        if self.attributes.len() > MAX_EXPLAIN_ATTRIBUTES {
+            errors.push(ConfigError::new(
+                "attributes",
+                format!("at most {MAX_EXPLAIN_ATTRIBUTES} keys, found {}", self.attributes.len()),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, key) in self.attributes.iter().enumerate() {
+            if key.is_empty() {
+                errors.push(ConfigError::new(format!("attributes[{i}]"), "must not be empty"));
+            } else if !seen.insert(key.as_str()) {
+                errors.push(ConfigError::new(
+                    format!("attributes[{i}]"),
+                    format!("duplicate attribute key {key:?}"),
+                ));
+            }
+        }
+        errors
+    }
 }
 
 fn default_max_groups() -> usize {
@@ -331,6 +419,7 @@ impl Validate for ObjectiveConfig {
         if self.alerting.min_events < 0.0 {
             errors.push(ConfigError::new("alerting.min_events", "must not be negative"));
         }
+        errors.extend(self.explain.validate().into_iter().map(|e| e.under("explain")));
         errors
     }
 }

@@ -30,6 +30,9 @@
 //! page and ticket alerts go to Alertmanager as well, and resolve when they clear
 //! (see [`alertmanager`]); at shutdown, alerts still firing are left firing, so a
 //! restart does not resolve and re-open pages.
+//! served as JSON at `/api/v1/slos` on the admin address; what an objective's bad
+//! events have in common ("why is it burning") at `/api/v1/slos/{name}/explain`
+//! (see [`explain`]).
 //!
 //! ## Reload
 //!
@@ -52,6 +55,7 @@ pub mod alertmanager;
 mod budget;
 mod config;
 pub mod emit;
+pub mod explain;
 mod ring;
 mod state;
 pub mod status;
@@ -71,7 +75,10 @@ use crate::component::replay::{current_source, Position, Replay};
 
 pub use alertmanager::AlertmanagerConfig;
 pub use budget::{assess, window_label, Assessment, BurnRate};
-pub use config::{AlertingConfig, BurnRateRule, Calendar, ObjectiveConfig, SloConfig, DEFAULT_WINDOW};
+pub use config::{
+    AlertingConfig, BurnRateRule, Calendar, ExplainConfig, ObjectiveConfig, SloConfig, DEFAULT_EXPLAIN_ATTRIBUTES,
+    DEFAULT_WINDOW,
+};
 pub use ring::{minute_of, Minute, SliceRing};
 pub use state::{ObjectiveHandle, ObjectiveState, Series};
 pub use status::{SloRegistry, SloStatus, REGISTRY_KEY};

@@ -26,6 +26,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 
 use super::budget::{assess, Assessment};
 use super::config::ObjectiveConfig;
+use super::explain::ExplainState;
 use super::ring::{Minute, Placement, SliceRing};
 
 /// Recent bad events kept per series, for exemplars.
@@ -297,6 +298,8 @@ pub struct ObjectiveState {
     pub freed: BTreeSet<String>,
     /// Overflowed keys that may deserve a slot.
     pub candidates: OverflowCandidates,
+    /// "Why is it burning": attribute values of the counted events (in memory only).
+    pub explain: ExplainState,
 }
 
 impl ObjectiveState {
@@ -310,6 +313,7 @@ impl ObjectiveState {
             replace_stored: false,
             freed: BTreeSet::new(),
             candidates: OverflowCandidates::default(),
+            explain: ExplainState::new(config),
         }
     }
 
@@ -432,7 +436,10 @@ impl ObjectiveState {
             // ahead of now, so every window still ends at the present.
             let minute = event.minute.min(now);
             match self.overall.record(event, minute) {
-                Placement::Counted => outcome.counted += 1,
+                Placement::Counted => {
+                    outcome.counted += 1;
+                    self.explain.record(config, event, minute);
+                }
                 Placement::TooLate => {
                     outcome.too_late += 1;
                     continue;

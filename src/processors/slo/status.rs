@@ -6,9 +6,10 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::budget::{window_label, BurnRate};
+use super::budget::{period_start, window_label, BurnRate};
 use super::config::Calendar;
-use super::ring::Minute;
+use super::explain::Explanation;
+use super::ring::{minute_of, Minute};
 use super::state::ObjectiveHandle;
 
 /// Groups listed as worst offenders per objective (paging groups are listed
@@ -83,6 +84,71 @@ impl SloRegistry {
             .get(name)
             .cloned();
         handle.map(|h| status(&h, now))
+    }
+
+    /// What the bad events of objective `name` have in common over `window` ending
+    /// at `now_unix_nano` (default: the SLO window). `None` when there is no such
+    /// objective; an error when the window is under a minute or longer than the SLO
+    /// window.
+    pub fn explain(
+        &self,
+        name: &str,
+        window: Option<std::time::Duration>,
+        now_unix_nano: u64,
+    ) -> Option<Result<Explanation, String>> {
+        let handle = self
+            .objectives
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()?;
+        let config = &handle.config;
+        let now = minute_of(now_unix_nano);
+        let span_minutes = config.ring_minutes() as Minute;
+        let (label, minutes) = match window {
+            Some(window) => {
+                let minutes = window.as_secs().div_ceil(60) as Minute;
+                if window < std::time::Duration::from_secs(60) {
+                    return Some(Err(format!(
+                        "window {} is shorter than a minute",
+                        crate::confmap::format_duration(window)
+                    )));
+                }
+                if minutes > span_minutes {
+                    return Some(Err(format!(
+                        "window {} is longer than the SLO window of {name:?} ({})",
+                        window_label(window),
+                        window_name(config)
+                    )));
+                }
+                (window_label(window), minutes)
+            }
+            None => {
+                let minutes = match config.calendar {
+                    Some(calendar) => now - period_start(calendar, now) + 1,
+                    None => span_minutes,
+                };
+                (window_name(config), minutes)
+            }
+        };
+        let state = handle.lock();
+        Some(Ok(state.explain.explain(
+            name,
+            config.target,
+            label,
+            minutes,
+            now,
+            now_unix_nano,
+        )))
+    }
+}
+
+/// An objective's window as the status shows it: `30d`, `calendar month`.
+fn window_name(config: &super::config::ObjectiveConfig) -> String {
+    match config.calendar {
+        Some(Calendar::Month) => "calendar month".into(),
+        Some(Calendar::Week) => "calendar week".into(),
+        None => window_label(config.window.unwrap_or(super::config::DEFAULT_WINDOW)),
     }
 }
 
@@ -196,11 +262,7 @@ fn status(handle: &ObjectiveHandle, now: Minute) -> SloStatus {
         name: config.name.clone(),
         sli: config.sli.clone(),
         target: config.target,
-        window: match config.calendar {
-            Some(Calendar::Month) => "calendar month".into(),
-            Some(Calendar::Week) => "calendar week".into(),
-            None => window_label(config.window.unwrap_or(super::config::DEFAULT_WINDOW)),
-        },
+        window: window_name(config),
         figures: figures(&overall),
         worst_groups: worst,
         paging_groups,
