@@ -133,6 +133,7 @@ enum SloCommand {
         /// `spec.service` of the exported SLOs.
         #[arg(long, default_value = "sloop", value_name = "NAME")]
         service: String,
+    },
     /// Why is it burning: the attribute values over-represented among an SLO's bad
     /// events, with the share of the error budget each spent, most over-represented
     /// first. Exits 2 when the answer cannot be read.
