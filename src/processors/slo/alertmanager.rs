@@ -670,6 +670,7 @@ mod tests {
             group_by: group_by.iter().map(|s| s.to_string()).collect(),
             max_groups: 10,
             alerting: AlertingConfig::default(),
+            explain: Default::default(),
         }
     }
 
@@ -694,6 +695,8 @@ mod tests {
             }
         };
         series.ring.add(MINUTE, good, bad);
+        // A series that counted nothing in its window is freed as idle.
+        series.newest = MINUTE;
     }
 
     fn labels(alert: &FiringAlert) -> Vec<(&str, &str)> {
