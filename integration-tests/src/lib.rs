@@ -7,6 +7,7 @@
 //! and every wait in here is bounded.
 //!
 //! Modules:
+//! * [`admin`]: reading sloop's admin server (status API, pages) over HTTP.
 //! * [`process`]: locating, configuring, starting, signalling and reaping the
 //!   `sloop` child process, with its logs kept in a temp dir and printed when
 //!   a test fails.
@@ -25,6 +26,7 @@
 //!   slow or failing at random, streaming clients, queue files, a small disk).
 //! * [`bench`](mod@bench): the end-to-end benchmark harness (`./scripts/bench`).
 
+pub mod admin;
 pub mod backends;
 pub mod bench;
 pub mod capture;

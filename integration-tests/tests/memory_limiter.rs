@@ -5,6 +5,7 @@
 //! a limit far above it (a percentage of the machine's or cgroup's memory)
 //! the same exports reach the backend.
 
+use integration_tests::admin::http_client;
 use integration_tests::payloads::{logs_request, metrics_request, trace_request};
 use integration_tests::{GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -46,14 +47,6 @@ fn rss_bytes(pid: u32) -> u64 {
         .and_then(|n| n.parse().ok())
         .expect("a number of kB");
     kib * 1024
-}
-
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .expect("building a reqwest client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

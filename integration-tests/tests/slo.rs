@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use integration_tests::admin::{admin_url, get_json};
 use integration_tests::payloads::{kv_int, kv_str, now_nanos, unique_ids};
 use integration_tests::{
     flatten_spans, free_port, metric_sum, poll_until, FlatMetricPoint, FlatSpan, GrpcBackend, Received, Sloop,
@@ -831,33 +832,6 @@ fn assert_series_metrics(
 // ---------------------------------------------------------------------------
 // The status API and the CLI
 // ---------------------------------------------------------------------------
-
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("building a reqwest client")
-}
-
-fn admin_url(ports: &SloopPorts) -> String {
-    format!("http://127.0.0.1:{}", ports.telemetry)
-}
-
-async fn get_json(url: &str) -> (reqwest::StatusCode, Json) {
-    let response = http_client()
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
-    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url} is not JSON ({e}): {body}"));
-    (status, json)
-}
 
 /// `GET /api/v1/slos` as name -> SLO.
 async fn slo_statuses(ports: &SloopPorts) -> BTreeMap<String, Json> {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use integration_tests::admin::get_json;
 use integration_tests::payloads::{kv_str, now_nanos, unique_ids};
 use integration_tests::{poll_until, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -155,29 +156,6 @@ fn requests(count: &mut Count) -> Vec<ExportTraceServiceRequest> {
             }
         })
         .collect()
-}
-
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("building a reqwest client")
-}
-
-async fn get_json(url: &str) -> (reqwest::StatusCode, Json) {
-    let response = http_client()
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
-    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url} is not JSON ({e}): {body}"));
-    (status, json)
 }
 
 fn number(json: &Json, key: &str) -> f64 {

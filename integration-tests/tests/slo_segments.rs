@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use integration_tests::admin::{admin_url, get_json};
 use integration_tests::payloads::{kv_int, kv_str, now_nanos, unique_ids};
 use integration_tests::{poll_until, unique_temp_dir, Sloop, SloopPorts, DATA_TIMEOUT};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -117,28 +118,9 @@ async fn send(ports: &SloopPorts, requests: &[ExportTraceServiceRequest]) {
     }
 }
 
-fn admin_url(ports: &SloopPorts) -> String {
-    format!("http://127.0.0.1:{}", ports.telemetry)
-}
-
 /// `GET /api/v1/slos/homepage`.
 async fn status(ports: &SloopPorts) -> Json {
-    let url = format!("{}/api/v1/slos/{SLO}", admin_url(ports));
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("building a reqwest client");
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let body = response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url} is not JSON ({e}): {body}"))
+    get_json(&format!("{}/api/v1/slos/{SLO}", admin_url(ports))).await.1
 }
 
 /// Polls the status until `check` accepts it (bounded by [`DATA_TIMEOUT`]).
