@@ -216,25 +216,6 @@ pub struct FiringAlert {
     pub generator_url: Option<String>,
 }
 
-/// The burn rate and event count of `window` in `assessment`, which lists every
-/// window of the objective's rules.
-fn burn_over(assessment: &Assessment, window: Duration) -> (f64, f64) {
-    assessment
-        .burn_rates
-        .iter()
-        .find(|b| b.seconds == window.as_secs())
-        .map_or((0.0, 0.0), |b| (b.rate, b.events))
-}
-
-/// Whether `rule` fires on `assessment`: the same test as [`assess`](super::assess)'s
-/// `page` / `ticket`, which says only whether *some* rule fires; an alert names the
-/// rule (`windows`), so it is asked per rule here.
-fn rule_fires(assessment: &Assessment, rule: &BurnRateRule, min_events: f64) -> bool {
-    let (long, long_events) = burn_over(assessment, rule.long);
-    let (short, _) = burn_over(assessment, rule.short);
-    long_events >= min_events && long > rule.burn_rate && short > rule.burn_rate
-}
-
 /// A group as the `segment` label writes it: `key=value,...` in `group_by` order.
 pub fn segment_label(group_by: &[String], values: &[String]) -> String {
     group_by
@@ -276,8 +257,8 @@ impl AlertContext<'_> {
         if let Some(segment) = segment.filter(|s| !s.is_empty()) {
             labels.insert("segment".into(), segment.into());
         }
-        let (long, _) = burn_over(a, rule.long);
-        let (short, _) = burn_over(a, rule.short);
+        let (long, _) = a.burn_over(rule.long);
+        let (short, _) = a.burn_over(rule.short);
         let what = match segment {
             Some(segment) => format!("SLO {} for {segment}", config.name),
             None => format!("SLO {}", config.name),
@@ -325,7 +306,7 @@ impl AlertContext<'_> {
         let mut out = Vec::new();
         for (segment, a) in series {
             for (severity, rules) in [("page", &config.alerting.page), ("ticket", &config.alerting.ticket)] {
-                for rule in rules.iter().filter(|r| rule_fires(&a, r, config.alerting.min_events)) {
+                for rule in rules.iter().filter(|r| a.fires(r, config.alerting.min_events)) {
                     out.push(self.alert(segment.as_deref(), severity, rule, &a));
                 }
             }
@@ -775,7 +756,7 @@ mod tests {
                 }
             }
             let (a, _) = handle.assess(MINUTE);
-            let fires = |rules: &[BurnRateRule]| rules.iter().any(|r| rule_fires(&a, r, config.alerting.min_events));
+            let fires = |rules: &[BurnRateRule]| rules.iter().any(|r| a.fires(r, config.alerting.min_events));
             assert_eq!(fires(&config.alerting.page), a.page, "{bad_per_minute} bad/min");
             assert_eq!(fires(&config.alerting.ticket), a.ticket, "{bad_per_minute} bad/min");
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::config::{Calendar, ObjectiveConfig};
+use super::config::{BurnRateRule, Calendar, ObjectiveConfig};
 use super::ring::{Minute, SliceRing};
 
 /// The window that time to exhaustion extrapolates from.
@@ -168,16 +168,7 @@ pub fn assess(ring: &SliceRing, objective: &ObjectiveConfig, now: Minute) -> Ass
         None
     };
 
-    let fires = |rules: &[super::config::BurnRateRule]| {
-        rules.iter().any(|rule| {
-            let (lg, lb) = ring.sum_last(minutes(rule.long));
-            let (sg, sb) = ring.sum_last(minutes(rule.short));
-            lg + lb >= objective.alerting.min_events
-                && burn(lg, lb, target) > rule.burn_rate
-                && burn(sg, sb, target) > rule.burn_rate
-        })
-    };
-    Assessment {
+    let mut assessment = Assessment {
         good,
         bad,
         total,
@@ -185,8 +176,32 @@ pub fn assess(ring: &SliceRing, objective: &ObjectiveConfig, now: Minute) -> Ass
         error_budget_remaining,
         burn_rates,
         exhaustion_seconds,
-        page: fires(&objective.alerting.page),
-        ticket: fires(&objective.alerting.ticket),
+        page: false,
+        ticket: false,
+    };
+    let alerting = &objective.alerting;
+    assessment.page = alerting.page.iter().any(|r| assessment.fires(r, alerting.min_events));
+    assessment.ticket = alerting.ticket.iter().any(|r| assessment.fires(r, alerting.min_events));
+    assessment
+}
+
+impl Assessment {
+    /// The burn rate and event count over `window`: `(0, 0)` for a window that is
+    /// not among the objective's rule windows and 1h, which [`assess`] computes.
+    pub fn burn_over(&self, window: Duration) -> (f64, f64) {
+        self.burn_rates
+            .iter()
+            .find(|b| b.seconds == window.as_secs())
+            .map_or((0.0, 0.0), |b| (b.rate, b.events))
+    }
+
+    /// Whether `rule` fires: at least `min_events` in its long window, and both its
+    /// windows burning faster than its threshold. `page` and `ticket` say whether any
+    /// rule of theirs fires; an Alertmanager alert names its rule, so it asks per rule.
+    pub fn fires(&self, rule: &BurnRateRule, min_events: f64) -> bool {
+        let (long, long_events) = self.burn_over(rule.long);
+        let (short, _) = self.burn_over(rule.short);
+        long_events >= min_events && long > rule.burn_rate && short > rule.burn_rate
     }
 }
 
