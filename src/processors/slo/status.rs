@@ -123,9 +123,14 @@ impl SloRegistry {
                 minutes
             }
         };
-        let mut state = handle.lock();
-        state.advance(now);
-        let ring = &state.overall.ring;
+        // A copy of the ring (16 bytes a minute) is taken under the lock and the
+        // points are derived from it after, so counting never waits on a history.
+        let (ring, recent) = {
+            let mut state = handle.lock();
+            state.advance(now);
+            (state.overall.ring.clone(), state.overall.recent_bad.clone())
+        };
+        let ring = &ring;
         Some(Ok(History {
             slo: config.name.clone(),
             target: config.target,
@@ -135,7 +140,7 @@ impl SloRegistry {
             from_minute: history::window_start(ring, config, now),
             to_minute: now,
             points: history::points(ring, config, now, step_minutes),
-            recent_bad: history::recent_bad(state.overall.recent_bad.iter(), handle.trace_url.as_deref()),
+            recent_bad: history::recent_bad(recent.iter(), handle.trace_url.as_deref()),
         }))
     }
 
