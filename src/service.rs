@@ -324,4 +324,19 @@ impl SloSource for SloStatus {
         let explanation = registry.explain(name, window, unix_nanos())?;
         Some(explanation.and_then(|e| serde_json::to_value(e).map_err(|e| e.to_string())))
     }
+
+    fn history(&self, name: &str, step: Option<&str>) -> Option<Result<serde_json::Value, String>> {
+        let registry = self.registry()?;
+        let now = minute_of(unix_nanos());
+        let step = match step.map(crate::confmap::parse_duration).transpose() {
+            Ok(step) => step,
+            Err(error) => {
+                // An unknown SLO is a 404 whatever the step says.
+                registry.status(name, now)?;
+                return Some(Err(format!("step: {error}")));
+            }
+        };
+        let history = registry.history(name, step, now)?;
+        Some(history.and_then(|h| serde_json::to_value(h).map_err(|e| e.to_string())))
+    }
 }

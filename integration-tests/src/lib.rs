@@ -118,17 +118,30 @@ pub fn venv_python(venv: &str, requirements: &str) -> PathBuf {
 
 /// Runs `command` with its stdout and stderr captured until it exits, for at most
 /// `timeout`; past that it is killed (by its pid). Its output, and its exit status
-/// (`None` when it had to be killed).
+/// (`None` when it had to be killed). The output is read while the command runs, so
+/// a command that prints more than a pipe holds does not block on it.
 pub async fn run_bounded(
     command: &mut std::process::Command,
     timeout: Duration,
 ) -> (Option<std::process::ExitStatus>, std::process::Output) {
+    use std::io::Read;
     use std::process::Stdio;
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for a child process") {
@@ -140,7 +153,12 @@ pub async fn run_bounded(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let output = child.wait_with_output().expect("reading a child process's output");
+    let exit = child.wait().expect("reaping a child process");
+    let output = std::process::Output {
+        status: exit,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
     (status, output)
 }
 

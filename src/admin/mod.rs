@@ -15,6 +15,25 @@
 //!   `budget_share` (`bad / allowed_bad`) and `exact` (see
 //!   [`explain`](crate::processors::slo::explain)).
 //!
+//! - `GET /api/v1/slos/{name}/history?step=1m` — the SLO's figures over its whole
+//!   window, one point per `step` (default a minute; whole minutes up to the
+//!   window), oldest first, and its recent bad events with links to their traces
+//!   (see [`history`](crate::processors::slo::history)); 404 (no such SLO) or 400 (a
+//!   bad step), each with `{"error": "..."}`. The JSON: `slo`, `target`, `window`,
+//!   `step_minutes`, `burn_rate_window`, `from_minute`, `to_minute`, `points` (each
+//!   `minute` (Unix minutes), `minute_unix_nano`, `good`, `bad`,
+//!   `error_budget_remaining`, `burn_rate`) and `recent_bad` (each `trace_id`,
+//!   `span_id`, `time_unix_nano`, `time`, `weight` and, with the slo processor's
+//!   `trace_url`, `trace_url`).
+//! - `GET /` — redirects (303) to `/slos`.
+//! - `GET /slos` — the status page: every SLO, least budget left first, with its
+//!   budget left, burn rate per window and alert state (HTML, no external assets).
+//! - `GET /slos/{name}` — one SLO's page: charts of the budget left and the burn rate
+//!   over the whole window, drawn by `page.js` from the history API, the worst
+//!   segments and the recent bad events' trace ids (see [`page`]).
+//! - `GET /static/page.css`, `GET /static/page.js` — the page's style and script,
+//!   built into the binary.
+//!
 //! An SLO's JSON: `name`, `sli`, `target`, `window`, `total`, `good`, `bad`,
 //! `allowed_bad`, `error_budget_remaining`, `burn_rates` (by window),
 //! `exhaustion_seconds`, `alerts` (`page`, `ticket`) and, with `group_by`,
@@ -32,6 +51,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
+
+pub mod page;
 
 /// Renders the self-metrics for `GET /metrics` (Prometheus text format). Each
 /// `service.telemetry` reader renders with its own options.
@@ -56,6 +77,14 @@ pub trait SloSource: Send + Sync + 'static {
         let _ = (name, window);
         None
     }
+
+    /// One objective's history over its window (`step`: text such as `5m`; `None`:
+    /// a minute). `None` when there is no objective of that name; an error (for
+    /// the client) when the step is not acceptable.
+    fn history(&self, name: &str, step: Option<&str>) -> Option<Result<serde_json::Value, String>> {
+        let _ = (name, step);
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -71,6 +100,8 @@ pub fn router(metrics: Option<Arc<dyn MetricsText>>, slos: Arc<dyn SloSource>) -
         .route("/api/v1/slos", get(list_slos))
         .route("/api/v1/slos/{name}", get(one_slo))
         .route("/api/v1/slos/{name}/explain", get(explain_slo))
+        .route("/api/v1/slos/{name}/history", get(slo_history))
+        .merge(page::router(slos.clone()))
         .with_state(AdminState { metrics, slos })
 }
 
@@ -108,12 +139,36 @@ async fn explain_slo(
     Path(name): Path<String>,
     Query(query): Query<ExplainQuery>,
 ) -> Response {
+    answer(&name, state.slos.explain(&name, query.window.as_deref()))
+}
+
+/// The response to a per-SLO query: its JSON, 400 with the error, or 404 when there
+/// is no SLO `name`; never cached.
+fn answer(name: &str, result: Option<Result<serde_json::Value, String>>) -> Response {
     let error = |status: StatusCode, message: String| (status, Json(serde_json::json!({ "error": message })));
-    match state.slos.explain(&name, query.window.as_deref()) {
-        Some(Ok(explanation)) => Json(explanation).into_response(),
+    let mut response = match result {
+        Some(Ok(json)) => Json(json).into_response(),
         Some(Err(message)) => error(StatusCode::BAD_REQUEST, message).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no SLO named {name:?}")).into_response(),
-    }
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The query of `GET /api/v1/slos/{name}/history`.
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    step: Option<String>,
+}
+
+async fn slo_history(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    answer(&name, state.slos.history(&name, query.step.as_deref()))
 }
 
 /// Binds `address` and serves the admin routes until `stop`.
@@ -161,6 +216,12 @@ mod tests {
             "/api/v1/slos",
             "/api/v1/slos/homepage",
             "/api/v1/slos/homepage/explain",
+            "/api/v1/slos/homepage/history",
+            "/",
+            "/slos",
+            "/slos/homepage",
+            "/static/page.css",
+            "/static/page.js",
         ] {
             for method in ["POST", "PUT", "PATCH", "DELETE"] {
                 let request = axum::http::Request::builder()

@@ -18,7 +18,9 @@
 //! cache calls). Root span durations follow a log-normal distribution fitted to
 //! `--latency-ms p50,p99`; `--error-ratio` of root spans get status ERROR and
 //! `http.response.status_code` 500. Timestamps are "now", so an `slo` processor
-//! counts the spans in its current window.
+//! counts the spans in its current window; with `--backfill 20m` request `k` is
+//! stamped `k mod 20` minutes before now, so the spans fill the last 20 minutes of
+//! an SLO's history at once (e.g. to look at the status page's charts).
 //!
 //! The generator is never the bottleneck: a pool of requests is encoded once and
 //! every send copies one and patches fresh trace/span IDs and timestamps in place
@@ -139,6 +141,10 @@ pub struct LoadgenArgs {
     /// Root span duration percentiles `p50,p99` in milliseconds (log-normal).
     #[arg(long, value_name = "P50,P99", default_value = "50,300", value_parser = parse_latency)]
     pub latency_ms: (f64, f64),
+    /// Spread the requests over this many past minutes (whole minutes): request
+    /// `k` is stamped `k mod N` minutes before now [default: none, all now].
+    #[arg(long, value_name = "DURATION", value_parser = parse_backfill)]
+    pub backfill: Option<u64>,
     /// Timeout of one export request.
     #[arg(long, default_value = "10s", value_parser = crate::confmap::parse_duration)]
     pub timeout: Duration,
@@ -158,6 +164,24 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("expected a number from 0 to 1, got {text:?}")),
+    }
+}
+
+/// `--backfill`: a duration of whole minutes, at least 1m; the minutes.
+fn parse_backfill(text: &str) -> Result<u64, String> {
+    let duration = crate::confmap::parse_duration(text)?;
+    if duration.as_secs() < 60 || duration.as_secs() % 60 != 0 || duration.subsec_nanos() != 0 {
+        return Err(format!("expected whole minutes, at least 1m (e.g. 20m), got {text:?}"));
+    }
+    Ok(duration.as_secs() / 60)
+}
+
+/// The "now" request `k` is stamped with: `now_ns`, or with `--backfill N` (minutes)
+/// `k mod N` minutes earlier.
+pub fn stamp(now_ns: u64, k: u64, backfill_minutes: Option<u64>) -> u64 {
+    match backfill_minutes {
+        Some(n) if n > 0 => now_ns.saturating_sub((k % n) * 60_000_000_000),
+        _ => now_ns,
     }
 }
 
@@ -224,6 +248,7 @@ struct Run {
     count: Option<u64>,
     spans_per_request: u64,
     rate: u64,
+    backfill_minutes: Option<u64>,
     next_request: AtomicU64,
     requests_sent: AtomicU64,
     requests_ok: AtomicU64,
@@ -273,6 +298,7 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, String> {
         count: args.count,
         spans_per_request: u64::from(args.spans_per_request),
         rate: args.rate,
+        backfill_minutes: args.backfill,
         next_request: AtomicU64::new(0),
         requests_sent: AtomicU64::new(0),
         requests_ok: AtomicU64::new(0),
@@ -332,7 +358,7 @@ async fn sender(run: Arc<Run>, client: TraceClient) -> SenderStats {
         if run.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             break;
         }
-        let (body, spans) = run.pool.request(k, now_ns());
+        let (body, spans) = run.pool.request(k, stamp(now_ns(), k, run.backfill_minutes));
         let spans = u64::from(spans);
         run.requests_sent.fetch_add(1, Ordering::Relaxed);
         run.spans_sent.fetch_add(spans, Ordering::Relaxed);

@@ -297,3 +297,19 @@ async fn unreachable_endpoint_counts_failures() {
         assert_eq!(report.errors.values().sum::<u64>(), 3, "{:?}", report.errors);
     }
 }
+
+#[test]
+fn backfill_spreads_requests_over_past_minutes() {
+    const MINUTE: u64 = 60_000_000_000;
+    let now = 1_000 * MINUTE + 5;
+    assert_eq!(args(&[]).backfill, None);
+    assert_eq!(args(&["--backfill", "20m"]).backfill, Some(20));
+    assert_eq!(args(&["--backfill", "2h"]).backfill, Some(120));
+    for bad in ["30s", "90s", "0m", "soon"] {
+        let parsed = Cli::try_parse_from(["loadgen", "--backfill", bad]);
+        assert!(parsed.is_err(), "--backfill {bad} is refused");
+    }
+    assert_eq!(stamp(now, 7, None), now);
+    let minutes: Vec<u64> = (0..6).map(|k| (now - stamp(now, k, Some(3))) / MINUTE).collect();
+    assert_eq!(minutes, [0, 1, 2, 0, 1, 2]);
+}

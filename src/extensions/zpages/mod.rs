@@ -30,6 +30,8 @@
 mod config;
 mod figures;
 mod pages;
+
+pub use pages::escape;
 pub(crate) mod server;
 #[cfg(test)]
 mod tests;

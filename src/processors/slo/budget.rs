@@ -66,11 +66,13 @@ pub fn window_label(window: Duration) -> String {
     }
 }
 
-fn minutes(window: Duration) -> usize {
+/// A window's length in whole minutes (at least 1).
+pub fn minutes(window: Duration) -> usize {
     (window.as_secs() / 60).max(1) as usize
 }
 
-fn burn(good: f64, bad: f64, target: f64) -> f64 {
+/// `(bad / total) / (1 - target)`; 0 without events.
+pub fn burn(good: f64, bad: f64, target: f64) -> f64 {
     let total = good + bad;
     if total <= 0.0 {
         0.0
@@ -119,6 +121,19 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `(allowed_bad, error_budget_remaining)` of `good` and `bad` events under
+/// `target`: `allowed_bad = (1 - target) * total`, and `1 - bad / allowed_bad`
+/// (1 when nothing is allowed yet, i.e. no events).
+pub fn budget_remaining(good: f64, bad: f64, target: f64) -> (f64, f64) {
+    let allowed_bad = (1.0 - target) * (good + bad);
+    let remaining = if allowed_bad > 0.0 {
+        1.0 - bad / allowed_bad
+    } else {
+        1.0
+    };
+    (allowed_bad, remaining)
+}
+
 /// Derives everything for `ring` at minute `now` (the ring must have been advanced
 /// to `now`).
 pub fn assess(ring: &SliceRing, objective: &ObjectiveConfig, now: Minute) -> Assessment {
@@ -128,12 +143,7 @@ pub fn assess(ring: &SliceRing, objective: &ObjectiveConfig, now: Minute) -> Ass
         None => ring.totals(),
     };
     let total = good + bad;
-    let allowed_bad = (1.0 - target) * total;
-    let error_budget_remaining = if allowed_bad > 0.0 {
-        1.0 - bad / allowed_bad
-    } else {
-        1.0
-    };
+    let (allowed_bad, error_budget_remaining) = budget_remaining(good, bad, target);
 
     let mut windows: Vec<Duration> = objective
         .alerting

@@ -53,6 +53,41 @@ pub struct SloConfig {
     /// [`alertmanager`](super::alertmanager)); without it, none are sent.
     #[serde(default)]
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// Where a trace id links to on the status page: a URL template with
+    /// `{trace_id}` (hex), e.g. `http://localhost:16686/trace/{trace_id}` (Jaeger).
+    /// Without it, trace ids are shown as plain text.
+    #[serde(default)]
+    pub trace_url: Option<String>,
+}
+
+/// The placeholder of `trace_url`.
+pub const TRACE_ID_PLACEHOLDER: &str = "{trace_id}";
+
+/// `trace_url` with `trace_id` (hex) in place of every `{trace_id}`.
+pub fn trace_link(template: &str, trace_id: &str) -> String {
+    template.replace(TRACE_ID_PLACEHOLDER, trace_id)
+}
+
+/// Why `template` is not a usable `trace_url`, if it is not: it must contain
+/// `{trace_id}` and be an absolute http(s) URL once a trace id is filled in.
+fn trace_url_error(template: &str) -> Option<String> {
+    let example = "e.g. http://localhost:16686/trace/{trace_id}";
+    if !template.contains(TRACE_ID_PLACEHOLDER) {
+        return Some(format!(
+            "must contain {TRACE_ID_PLACEHOLDER} ({example}), found {template:?}"
+        ));
+    }
+    let sample = trace_link(template, "4bf92f3577b34da6a3ce929d0e0e4736");
+    match reqwest::Url::parse(&sample) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => None,
+        Ok(url) => Some(format!(
+            "must be an http or https URL with a host ({example}), found scheme {:?} in {template:?}",
+            url.scheme()
+        )),
+        Err(error) => Some(format!(
+            "must be an absolute http or https URL ({example}): {error} in {template:?}"
+        )),
+    }
 }
 
 fn yes() -> bool {
@@ -339,6 +374,9 @@ impl Validate for SloConfig {
                 format!("must be a number of at least 1, found {}", self.max_event_weight),
             ));
         }
+        if let Some(message) = self.trace_url.as_deref().and_then(trace_url_error) {
+            errors.push(ConfigError::new("trace_url", message));
+        }
         if let Some(alertmanager) = &self.alertmanager {
             errors.extend(alertmanager.validate().into_iter().map(|e| e.under("alertmanager")));
         }
@@ -421,5 +459,29 @@ impl Validate for ObjectiveConfig {
         }
         errors.extend(self.explain.validate().into_iter().map(|e| e.under("explain")));
         errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_url_must_hold_the_trace_id_and_be_an_http_url() {
+        assert_eq!(trace_url_error("http://localhost:16686/trace/{trace_id}"), None);
+        assert_eq!(
+            trace_url_error("https://tempo.example/explore?trace={trace_id}&x=1"),
+            None
+        );
+        let missing = trace_url_error("http://localhost:16686/trace/").unwrap();
+        assert!(missing.contains("must contain {trace_id}"), "{missing}");
+        let relative = trace_url_error("/trace/{trace_id}").unwrap();
+        assert!(relative.contains("absolute"), "{relative}");
+        let scheme = trace_url_error("javascript:alert({trace_id})").unwrap();
+        assert!(scheme.contains("\"javascript\""), "{scheme}");
+        assert_eq!(
+            trace_link("http://j/trace/{trace_id}?again={trace_id}", "ab"),
+            "http://j/trace/ab?again=ab"
+        );
     }
 }

@@ -29,10 +29,20 @@
 //! served as JSON at `/api/v1/slos` on the admin address. With `alertmanager`, the
 //! page and ticket alerts go to Alertmanager as well, and resolve when they clear
 //! (see [`alertmanager`]); at shutdown, alerts still firing are left firing, so a
-//! restart does not resolve and re-open pages.
-//! served as JSON at `/api/v1/slos` on the admin address; what an objective's bad
-//! events have in common ("why is it burning") at `/api/v1/slos/{name}/explain`
-//! (see [`explain`]).
+//! restart does not resolve and re-open pages. What an objective's bad events have
+//! in common ("why is it burning") is at `/api/v1/slos/{name}/explain` (see
+//! [`explain`]).
+//!
+//! ## Status page
+//!
+//! The admin address also serves a status page (`/slos`, see
+//! [`admin::page`](crate::admin::page)): every objective, least budget left first, and
+//! per objective the budget left and the burn rate over the whole window, from
+//! `/api/v1/slos/{name}/history` (see [`history`]). `trace_url` (optional) is a URL
+//! template with `{trace_id}`, e.g. `http://localhost:16686/trace/{trace_id}`
+//! (Jaeger): the page links the trace ids of recent bad events with it. It is checked
+//! at load: it must contain `{trace_id}` and, with an id filled in, be an absolute
+//! http or https URL with a host.
 //!
 //! ## Reload
 //!
@@ -56,6 +66,7 @@ mod budget;
 mod config;
 pub mod emit;
 pub mod explain;
+pub mod history;
 mod ring;
 mod state;
 pub mod status;
@@ -279,7 +290,7 @@ impl SloProcessor {
                     SharedObjectiveState::new(ObjectiveState::new(o, minute_of(now), now))
                 });
                 Objective {
-                    handle: ObjectiveHandle::sharing(o.clone(), claim.value),
+                    handle: ObjectiveHandle::linking(o.clone(), claim.value, config.trace_url.clone()),
                     attribute: sli_attribute(&o.sli),
                     key,
                     kept: claim.kept,

@@ -135,6 +135,15 @@ impl SliceRing {
         self.sum_since(self.head - minutes as Minute + 1)
     }
 
+    /// (good, bad) of one minute's slice; zeros for a minute outside the ring.
+    pub fn at(&self, minute: Minute) -> (f64, f64) {
+        if minute < self.oldest() || minute > self.head {
+            return (0.0, 0.0);
+        }
+        let slot = self.slot(minute);
+        (self.good[slot], self.bad[slot])
+    }
+
     /// Recomputes the totals from the slices (drops any rounding drift).
     pub fn recount(&mut self) {
         self.total_good = self.good.iter().sum();

@@ -562,6 +562,8 @@ pub type SharedObjectiveState = Mutex<ObjectiveState>;
 pub struct ObjectiveHandle {
     /// The objective, as this instance's config has it.
     pub config: ObjectiveConfig,
+    /// The processor's `trace_url`, which the history links recent bad events with.
+    pub trace_url: Option<String>,
     state: Arc<SharedObjectiveState>,
 }
 
@@ -573,7 +575,16 @@ impl ObjectiveHandle {
 
     /// Wraps state that other handles (an earlier instance's) may share.
     pub fn sharing(config: ObjectiveConfig, state: Arc<SharedObjectiveState>) -> Arc<Self> {
-        Arc::new(Self { config, state })
+        Self::linking(config, state, None)
+    }
+
+    /// Wraps shared state, linking recent bad events to traces with `trace_url`.
+    pub fn linking(config: ObjectiveConfig, state: Arc<SharedObjectiveState>, trace_url: Option<String>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            trace_url,
+            state,
+        })
     }
 
     /// Whether this handle counts into `state`.

@@ -1,5 +1,6 @@
 //! The SLO status the admin API serves (`GET /api/v1/slos[/{name}]`) and
-//! `sloop slo status` reads.
+//! `sloop slo status` reads, and the registry that also answers for each
+//! objective's explanation and history.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::budget::{period_start, window_label, BurnRate};
 use super::config::Calendar;
 use super::explain::Explanation;
+use super::history::{self, History};
 use super::ring::{minute_of, Minute};
 use super::state::ObjectiveHandle;
 
@@ -77,13 +79,69 @@ impl SloRegistry {
 
     /// The status of one objective.
     pub fn status(&self, name: &str, now: Minute) -> Option<SloStatus> {
-        let handle = self
-            .objectives
+        self.handle(name).map(|h| status(&h, now))
+    }
+
+    /// The handle registered under `name`.
+    fn handle(&self, name: &str) -> Option<Arc<ObjectiveHandle>> {
+        self.objectives
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-            .cloned();
-        handle.map(|h| status(&h, now))
+            .cloned()
+    }
+
+    /// The history of objective `name` at `now` (see [`history`]),
+    /// in points of `step` (default: a minute). `None` when there is no such
+    /// objective; an error when the step is not whole minutes from `1m` up to the
+    /// SLO window.
+    pub fn history(
+        &self,
+        name: &str,
+        step: Option<std::time::Duration>,
+        now: Minute,
+    ) -> Option<Result<History, String>> {
+        let handle = self.handle(name)?;
+        let config = &handle.config;
+        let step_minutes = match step {
+            None => 1,
+            Some(step) => {
+                let minutes = step.as_secs() / 60;
+                if step.as_secs() % 60 != 0 || step.subsec_nanos() != 0 || minutes == 0 {
+                    return Some(Err(format!(
+                        "step {} is not a whole number of minutes (at least 1m)",
+                        crate::confmap::format_duration(step)
+                    )));
+                }
+                if minutes > config.ring_minutes() as u64 {
+                    return Some(Err(format!(
+                        "step {} is longer than the SLO window of {name:?} ({})",
+                        window_label(step),
+                        window_name(config)
+                    )));
+                }
+                minutes
+            }
+        };
+        // A copy of the ring (16 bytes a minute) is taken under the lock and the
+        // points are derived from it after, so counting never waits on a history.
+        let (ring, recent) = {
+            let mut state = handle.lock();
+            state.advance(now);
+            (state.overall.ring.clone(), state.overall.recent_bad.clone())
+        };
+        let ring = &ring;
+        Some(Ok(History {
+            slo: config.name.clone(),
+            target: config.target,
+            window: window_name(config),
+            step_minutes,
+            burn_rate_window: history::burn_rate_window(),
+            from_minute: history::window_start(ring, config, now),
+            to_minute: now,
+            points: history::points(ring, config, now, step_minutes),
+            recent_bad: history::recent_bad(recent.iter(), handle.trace_url.as_deref()),
+        }))
     }
 
     /// What the bad events of objective `name` have in common over `window` ending
@@ -96,12 +154,7 @@ impl SloRegistry {
         window: Option<std::time::Duration>,
         now_unix_nano: u64,
     ) -> Option<Result<Explanation, String>> {
-        let handle = self
-            .objectives
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()?;
+        let handle = self.handle(name)?;
         let config = &handle.config;
         let now = minute_of(now_unix_nano);
         let span_minutes = config.ring_minutes() as Minute;
