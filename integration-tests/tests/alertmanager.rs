@@ -24,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use integration_tests::admin::http_client;
 use integration_tests::payloads::{kv_int, kv_str, now_nanos, unique_ids};
 use integration_tests::{free_port, metric_sum, poll_until, unique_temp_dir, Sloop, SloopPorts};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -92,7 +93,7 @@ receivers:
         let alertmanager = Alertmanager { child, port, dir };
         let ready = format!("{}/-/ready", alertmanager.url());
         let up = poll_until(ALERT_TIMEOUT, POLL, || async {
-            let response = http().get(&ready).send().await.ok()?;
+            let response = http_client().get(&ready).send().await.ok()?;
             response.status().is_success().then_some(())
         })
         .await;
@@ -119,7 +120,7 @@ receivers:
     /// `GET /api/v2/alerts`: the alerts Alertmanager holds as active.
     async fn alerts(&self) -> Vec<Json> {
         let url = format!("{}/api/v2/alerts", self.url());
-        let response = http()
+        let response = http_client()
             .get(&url)
             .send()
             .await
@@ -142,14 +143,6 @@ impl Drop for Alertmanager {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("building a reqwest client")
 }
 
 /// The webhook Alertmanager notifies: records every notification's JSON body. Served
@@ -396,9 +389,23 @@ async fn brownout_pages_through_alertmanager_and_resolves_after_it() {
     );
     assert_eq!(
         firing["generatorURL"],
-        format!("http://127.0.0.1:{}/api/v1/slos/{SLO}", ports.telemetry),
+        format!("http://127.0.0.1:{}/slos/{SLO}", ports.telemetry),
         "{firing}"
     );
+    // The link leads somewhere: the objective's status page.
+    let page = http_client()
+        .get(firing["generatorURL"].as_str().unwrap_or_default())
+        .send()
+        .await
+        .expect("following the alert's generatorURL");
+    assert_eq!(
+        page.status(),
+        reqwest::StatusCode::OK,
+        "generatorURL {}",
+        firing["generatorURL"]
+    );
+    let html = page.text().await.expect("reading the status page");
+    assert!(html.contains(SLO), "the page behind generatorURL does not name {SLO}");
     let started = firing["startsAt"].clone();
 
     let all_four = pairs(&[

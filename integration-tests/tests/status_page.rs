@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use integration_tests::admin::{self, http_client};
 use integration_tests::{
     poll_until, run_bounded, run_loadgen, unique_temp_dir, workspace_root, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT,
 };
@@ -103,12 +104,7 @@ service:
 }
 
 async fn get_text(url: &str) -> String {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("building a reqwest client");
-    let response = client
+    let response = http_client()
         .get(url)
         .send()
         .await
@@ -416,17 +412,8 @@ async fn the_page_lists_every_slo_and_draws_the_apis_figures() {
         ("nope/history", 404),
     ] {
         let url = format!("{admin}/api/v1/slos/{query}");
-        let response = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("a client")
-            .get(&url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert_eq!(response.status().as_u16(), code, "{url}");
-        let text = response.text().await.expect("a body");
-        let body: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {text}"));
+        let (status, body) = admin::get_json(&url).await;
+        assert_eq!(status.as_u16(), code, "{url}");
         assert!(body["error"].is_string(), "{url}: {body}");
     }
 }

@@ -100,7 +100,7 @@ pub struct AlertmanagerConfig {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Where sloop's admin address is reachable from the people paged: each alert's
-    /// `generatorURL` is `{external_url}/api/v1/slos/{name}`. Without it, alerts
+    /// `generatorURL` is `{external_url}/slos/{name}`, the SLO's status page. Without it, alerts
     /// carry no `generatorURL`.
     #[serde(default)]
     pub external_url: Option<String>,
@@ -328,9 +328,7 @@ pub fn firing_alerts(
         let generator_url = external_url.map(|base| {
             let mut url = base.clone();
             if let Ok(mut segments) = url.path_segments_mut() {
-                segments
-                    .pop_if_empty()
-                    .extend(["api", "v1", "slos", &handle.config.name]);
+                segments.pop_if_empty().extend(["slos", &handle.config.name]);
             }
             url.to_string()
         });
@@ -735,7 +733,7 @@ mod tests {
         );
         assert_eq!(
             firing[0].generator_url.as_deref(),
-            Some("https://sloop.example.com/admin/api/v1/slos/checkout%20availability")
+            Some("https://sloop.example.com/admin/slos/checkout%20availability")
         );
     }
 
