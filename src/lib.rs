@@ -37,11 +37,14 @@
 //!   [`accept`]: what every listener does when `accept` fails (back off, log at a
 //!   bounded rate).
 //!   [`tls`]: TLS settings (`configtls` keys), PEM loading, reloading server configs.
+//!   [`api`]: the project's own API (`sloop.v1`: the SLO status messages and gRPC
+//!   service), generated from `proto/`.
 //! - [`ottl`]: the condition language.
 //! - [`component`]: ids, the component traits, errors, the state store.
 //! - [`receivers`], [`processors`], [`exporters`] (with the exporterhelper,
 //!   [`exporters::helper`]), [`connectors`], [`extensions`]: one folder per component,
-//!   named by its config type; [`admin`]: the admin HTTP server.
+//!   named by its config type; [`admin`]: the admin HTTP server (self-metrics, the
+//!   SLO status API as JSON and gRPC).
 //! - [`components`]: the registry, one line per component type.
 //! - [`config`]: compiling a whole config into a checked plan.
 //! - [`graph`]: building, starting and stopping the pipelines; [`telemetry`]: logs and
@@ -53,6 +56,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod api;
 pub mod component;
 pub mod components;
 pub mod config;

@@ -102,9 +102,10 @@ struct RulesArgs {
 
 #[derive(Subcommand)]
 enum SloCommand {
-    /// Print SLO status as a table. Exits 1 when a listed SLO's error budget is
-    /// exhausted or its page alert fires (a deploy gate; with `--segments`, also
-    /// when one of its segments pages), 2 when the status cannot be read.
+    /// Print SLO status as a table, read over the gRPC API (sloop.v1.SloService).
+    /// Exits 1 when a listed SLO's error budget is exhausted or its page alert
+    /// fires (a deploy gate; with `--segments`, also when one of its segments
+    /// pages), 2 when the status cannot be read.
     Status {
         /// The admin address of a running sloop (service.telemetry.metrics.address).
         #[arg(long, default_value = "http://127.0.0.1:8888")]
@@ -117,6 +118,24 @@ enum SloCommand {
         #[arg(long)]
         segments: bool,
         /// SLOs to show and gate on (default: all).
+        names: Vec<String>,
+    },
+    /// Print each SLO's status as it changes, one line per change (the status
+    /// first, then whenever any figure changes), from the gRPC API's Watch. Runs
+    /// until interrupted (exit 0) or sloop stops (exit 0); exits 2 when the
+    /// endpoint cannot be reached or the stream breaks.
+    Watch {
+        /// The admin address of a running sloop (service.telemetry.metrics.address).
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        endpoint: String,
+        /// Print each change as a JSON line (the status as `GET /api/v1/slos/{name}`
+        /// gives it, or `{"removed": NAME}`) instead of a line of text.
+        #[arg(long)]
+        json: bool,
+        /// How often sloop looks for changes (e.g. 500ms, 5s; 100ms to 60s).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// SLOs to watch (default: all).
         names: Vec<String>,
     },
     /// Turn OpenSLO v1 documents (SLO, SLI, AlertPolicy, AlertCondition) into the
@@ -168,6 +187,15 @@ fn main() -> ExitCode {
                     names,
                 },
         } => slo_status(&endpoint, json, segments, &names),
+        Command::Slo {
+            command:
+                SloCommand::Watch {
+                    endpoint,
+                    json,
+                    interval,
+                    names,
+                },
+        } => slo_watch(&endpoint, json, interval, names),
         Command::Slo {
             command: SloCommand::Import { files },
         } => sloop::openslo::import_command(&files),
@@ -342,6 +370,7 @@ fn loadgen(args: &sloop::loadgen::LoadgenArgs) -> ExitCode {
 }
 
 fn slo_status(endpoint: &str, json: bool, segments: bool, names: &[String]) -> ExitCode {
+    use sloop::api::v1::ListRequest;
     use sloop::processors::slo::status::{gate_failures, render_table, segment_gate_failures, SloStatus};
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -350,30 +379,13 @@ fn slo_status(endpoint: &str, json: bool, segments: bool, names: &[String]) -> E
             return ExitCode::from(2);
         }
     };
-    let base = endpoint.trim_end_matches('/');
     let fetched: Result<Vec<SloStatus>, String> = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
-        #[derive(serde::Deserialize)]
-        struct List {
-            slos: Vec<SloStatus>,
-        }
+        let mut client = slo_client(endpoint, Some(std::time::Duration::from_secs(10))).await?;
         let response = client
-            .get(format!("{base}/api/v1/slos"))
-            .send()
+            .list(ListRequest {})
             .await
-            .map_err(|e| format!("cannot reach {base}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("{base}/api/v1/slos answered {}", response.status()));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("reading {base}/api/v1/slos: {e}"))?;
-        let list: List = serde_json::from_slice(&body).map_err(|e| format!("unexpected answer from {base}: {e}"))?;
-        Ok(list.slos)
+            .map_err(|status| rpc_failure(endpoint, "List", &status))?;
+        Ok(response.into_inner().slos.into_iter().map(SloStatus::from).collect())
     });
     let mut statuses = match fetched {
         Ok(statuses) => statuses,
@@ -410,6 +422,138 @@ fn slo_status(endpoint: &str, json: bool, segments: bool, names: &[String]) -> E
             eprintln!("gate: {failure}");
         }
         ExitCode::FAILURE
+    }
+}
+
+/// A client of the sloop.v1 API at the admin address `endpoint` (`http://host:port`,
+/// or `host:port`), connected: an unreachable endpoint is an error naming it.
+/// `timeout` bounds each call (a Watch needs none).
+async fn slo_client(
+    endpoint: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<sloop::api::v1::slo_service_client::SloServiceClient<tonic::transport::Channel>, String> {
+    let uri = if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("http://{endpoint}")
+    };
+    let mut target = tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {}", error_chain(&e)))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(timeout) = timeout {
+        target = target.timeout(timeout);
+    }
+    let channel = target
+        .connect()
+        .await
+        .map_err(|e| format!("cannot reach {endpoint}: {}", error_chain(&e)))?;
+    Ok(sloop::api::v1::slo_service_client::SloServiceClient::new(channel))
+}
+
+/// A failed call, for the user: what was asked of whom, and what came back.
+fn rpc_failure(endpoint: &str, method: &str, status: &tonic::Status) -> String {
+    let mut message = format!(
+        "{endpoint} answered sloop.v1.SloService/{method} with {:?}",
+        status.code()
+    );
+    if !status.message().is_empty() {
+        message.push_str(": ");
+        message.push_str(status.message());
+    }
+    if let Some(source) = std::error::Error::source(status) {
+        message.push_str(" (");
+        message.push_str(&error_chain(source));
+        message.push(')');
+    }
+    message
+}
+
+/// An error and its sources, `outer: inner: innermost` (tonic's transport error
+/// alone says only "transport error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+fn slo_watch(endpoint: &str, json: bool, interval: std::time::Duration, names: Vec<String>) -> ExitCode {
+    use std::io::Write;
+
+    use sloop::api::v1::{watch_response::Change, WatchRequest};
+    use sloop::processors::slo::status::{render_change, SloStatus};
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let watched: Result<(), String> = runtime.block_on(async {
+        let mut client = slo_client(endpoint, None).await?;
+        let request = WatchRequest {
+            names,
+            min_interval_ms: Some(u32::try_from(interval.as_millis()).unwrap_or(u32::MAX)),
+        };
+        let mut stream = client
+            .watch(request)
+            .await
+            .map_err(|status| rpc_failure(endpoint, "Watch", &status))?
+            .into_inner();
+        loop {
+            let message = tokio::select! {
+                message = stream.message() => message,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            let change = match message {
+                Ok(Some(response)) => response.change,
+                Ok(None) => {
+                    eprintln!("{endpoint} ended the watch (sloop stopped)");
+                    return Ok(());
+                }
+                Err(status) => return Err(rpc_failure(endpoint, "Watch", &status)),
+            };
+            let line = match change {
+                Some(Change::Status(status)) => {
+                    let status = SloStatus::from(status);
+                    if json {
+                        serde_json::to_string(&status).map_err(|e| e.to_string())?
+                    } else {
+                        render_change(&status, std::time::SystemTime::now())
+                    }
+                }
+                Some(Change::Removed(name)) => {
+                    if json {
+                        serde_json::json!({ "removed": name }).to_string()
+                    } else {
+                        format!(
+                            "{} {name} removed",
+                            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                        )
+                    }
+                }
+                // A change of a kind newer than this client.
+                None => continue,
+            };
+            // A closed stdout (`| head -1`) ends the watch, without a panic.
+            if writeln!(std::io::stdout().lock(), "{line}").is_err() {
+                return Ok(());
+            }
+        }
+    });
+    match watched {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 

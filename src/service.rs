@@ -311,6 +311,22 @@ impl SloSource for SloStatus {
         serde_json::to_value(status).ok()
     }
 
+    fn slo_statuses(&self) -> Vec<crate::api::v1::SloStatus> {
+        let Some(registry) = self.registry() else {
+            return Vec::new();
+        };
+        registry
+            .statuses(minute_of(unix_nanos()))
+            .iter()
+            .map(crate::api::v1::SloStatus::from)
+            .collect()
+    }
+
+    fn slo_status(&self, name: &str) -> Option<crate::api::v1::SloStatus> {
+        let status = self.registry()?.status(name, minute_of(unix_nanos()))?;
+        Some(crate::api::v1::SloStatus::from(&status))
+    }
+
     fn explain(&self, name: &str, window: Option<&str>) -> Option<Result<serde_json::Value, String>> {
         let registry = self.registry()?;
         let window = match window.map(crate::confmap::parse_duration).transpose() {

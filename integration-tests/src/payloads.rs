@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
@@ -181,5 +182,51 @@ pub fn logs_request(prefix: &str, n: usize) -> ExportLogsServiceRequest {
             }],
             ..Default::default()
         }],
+    }
+}
+
+/// `n` spans `GET /` ending at `end` (100 ms long), each with its own trace:
+/// `http.response.status_code` 200 when `good`, else 500, and `customer.segment`
+/// = `segment`. What the SLO tests' `homepage` SLI classifies.
+pub fn homepage_spans(n: usize, good: bool, segment: &str, end: u64) -> ExportTraceServiceRequest {
+    let spans = (0..n)
+        .map(|_| {
+            let (trace_id, span_id) = unique_ids();
+            Span {
+                trace_id: trace_id.to_vec(),
+                span_id: span_id.to_vec(),
+                name: "GET /".to_string(),
+                start_time_unix_nano: end - 100_000_000,
+                end_time_unix_nano: end,
+                attributes: vec![
+                    kv_int("http.response.status_code", if good { 200 } else { 500 }),
+                    kv_str("customer.segment", segment),
+                ],
+                ..Default::default()
+            }
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Sends `requests` in order to the OTLP/gRPC receiver at `grpc_url`; panics on a
+/// refusal, naming the request.
+pub async fn send_traces(grpc_url: String, requests: &[ExportTraceServiceRequest]) {
+    let mut client = TraceServiceClient::connect(grpc_url)
+        .await
+        .expect("connecting to sloop's OTLP/gRPC receiver");
+    for (i, request) in requests.iter().enumerate() {
+        client
+            .export(request.clone())
+            .await
+            .unwrap_or_else(|status| panic!("sloop refused trace request {i}: {status:?}"));
     }
 }

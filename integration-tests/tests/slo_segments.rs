@@ -23,11 +23,9 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use integration_tests::admin::{admin_url, get_json};
-use integration_tests::payloads::{kv_int, kv_str, now_nanos, unique_ids};
+use integration_tests::payloads::{homepage_spans, now_nanos, send_traces};
 use integration_tests::{poll_until, unique_temp_dir, Sloop, SloopPorts, DATA_TIMEOUT};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde_json::Value as Json;
 
 const SECOND: u64 = 1_000_000_000;
@@ -76,46 +74,8 @@ fn slo_body(head: &str, extra: &str) -> String {
     format!("{head}    objectives:\n      - name: {SLO}\n        sli: homepage\n        target: 0.9\n{extra}")
 }
 
-/// `n` homepage spans of `segment` ending at `end`: HTTP 200 when `good`, else 500.
-fn homepage_spans(n: usize, good: bool, segment: &str, end: u64) -> ExportTraceServiceRequest {
-    let spans = (0..n)
-        .map(|_| {
-            let (trace_id, span_id) = unique_ids();
-            Span {
-                trace_id: trace_id.to_vec(),
-                span_id: span_id.to_vec(),
-                name: "GET /".to_string(),
-                start_time_unix_nano: end - SECOND / 10,
-                end_time_unix_nano: end,
-                attributes: vec![
-                    kv_int("http.response.status_code", if good { 200 } else { 500 }),
-                    kv_str(SEGMENT, segment),
-                ],
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
 async fn send(ports: &SloopPorts, requests: &[ExportTraceServiceRequest]) {
-    let mut client = TraceServiceClient::connect(ports.grpc_url())
-        .await
-        .expect("connecting to sloop's OTLP/gRPC receiver");
-    for (i, request) in requests.iter().enumerate() {
-        client
-            .export(request.clone())
-            .await
-            .unwrap_or_else(|status| panic!("sloop refused trace request {i}: {status:?}"));
-    }
+    send_traces(ports.grpc_url(), requests).await;
 }
 
 /// `GET /api/v1/slos/homepage`.

@@ -1,5 +1,6 @@
 //! The admin HTTP server on `service.telemetry.metrics.address` (default
-//! `127.0.0.1:8888`): self-metrics for Prometheus and the SLO status API.
+//! `127.0.0.1:8888`): self-metrics for Prometheus and the SLO status API, as JSON
+//! and as gRPC.
 //!
 //! - `GET /metrics` — Prometheus text format, Collector-style names.
 //! - `GET /api/v1/slos` — every SLO: `{"slos": [...]}`.
@@ -14,7 +15,6 @@
 //!   `bad_share` (of the window's bad), `total_share` (of all eligible events),
 //!   `budget_share` (`bad / allowed_bad`) and `exact` (see
 //!   [`explain`](crate::processors::slo::explain)).
-//!
 //! - `GET /api/v1/slos/{name}/history?step=1m` — the SLO's figures over its whole
 //!   window, one point per `step` (default a minute; whole minutes up to the
 //!   window), oldest first, and its recent bad events with links to their traces
@@ -37,10 +37,20 @@
 //! An SLO's JSON: `name`, `sli`, `target`, `window`, `total`, `good`, `bad`,
 //! `allowed_bad`, `error_budget_remaining`, `burn_rates` (by window),
 //! `exhaustion_seconds`, `alerts` (`page`, `ticket`) and, with `group_by`,
-//! `worst_groups` (least budget left first).
+//! `worst_groups` (least budget left first) and `paging_groups`.
 //!
-//! Read-only: every route is a GET (other methods get 405), so whoever reaches the
-//! port can read figures but change nothing. It binds loopback by default.
+//! - gRPC `sloop.v1.SloService` (`proto/sloop/v1/slo.proto`): `List`, `Get` and a
+//!   server-streaming `Watch` of status changes, with the same figures typed; see
+//!   [`grpc`]. The listener speaks HTTP/1.1 and HTTP/2 without TLS (h2c, prior
+//!   knowledge), which gRPC clients use.
+//!
+//! Read-only: every JSON route is a GET (other methods get 405), and every RPC
+//! reads (gRPC calls are POSTs to `/sloop.v1.SloService/{method}`), so whoever
+//! reaches the port can read figures but change nothing. It binds loopback by
+//! default.
+
+pub mod grpc;
+pub mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,8 +62,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
-pub mod page;
-
 /// Renders the self-metrics for `GET /metrics` (Prometheus text format). Each
 /// `service.telemetry` reader renders with its own options.
 pub trait MetricsText: Send + Sync + 'static {
@@ -62,13 +70,22 @@ pub trait MetricsText: Send + Sync + 'static {
 }
 
 /// Where the status API reads SLO figures. The service implements it over the SLO
-/// state it keeps; the admin server knows nothing of the slo processor's types.
+/// state it keeps; the admin server knows nothing of the slo processor's types: it
+/// gets JSON for the JSON API and the `sloop.v1` messages of [`crate::api`] for the
+/// gRPC one.
 pub trait SloSource: Send + Sync + 'static {
     /// Every objective's status, as the JSON objects the API serves.
     fn statuses(&self) -> Vec<serde_json::Value>;
 
     /// One objective's status, if there is an objective of that name.
     fn status(&self, name: &str) -> Option<serde_json::Value>;
+
+    /// Every objective's status as the typed API's message, in name order.
+    fn slo_statuses(&self) -> Vec<crate::api::v1::SloStatus>;
+
+    /// One objective's status as the typed API's message, if there is an objective
+    /// of that name.
+    fn slo_status(&self, name: &str) -> Option<crate::api::v1::SloStatus>;
 
     /// What one objective's bad events have in common over `window` (text such as
     /// `1h`; `None`: the SLO window). `None` when there is no objective of that
@@ -93,8 +110,13 @@ struct AdminState {
     slos: Arc<dyn SloSource>,
 }
 
-/// The admin routes.
-pub fn router(metrics: Option<Arc<dyn MetricsText>>, slos: Arc<dyn SloSource>) -> Router {
+/// The admin routes: the JSON ones and the gRPC service, whose `Watch` streams end
+/// at `stop`.
+pub fn router(metrics: Option<Arc<dyn MetricsText>>, slos: Arc<dyn SloSource>, stop: CancellationToken) -> Router {
+    // The service's own path prefix only (as tonic's `Routes` adds it), not tonic's
+    // catch-all fallback: other paths keep answering 404.
+    let service = grpc::SloGrpc::server(slos.clone(), stop);
+    let grpc_path = format!("/{}/{{*method}}", service_name(&service));
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/api/v1/slos", get(list_slos))
@@ -102,7 +124,13 @@ pub fn router(metrics: Option<Arc<dyn MetricsText>>, slos: Arc<dyn SloSource>) -
         .route("/api/v1/slos/{name}/explain", get(explain_slo))
         .route("/api/v1/slos/{name}/history", get(slo_history))
         .merge(page::router(slos.clone()))
+        .route_service(&grpc_path, service)
         .with_state(AdminState { metrics, slos })
+}
+
+/// A gRPC service's full name (`sloop.v1.SloService`).
+fn service_name<S: tonic::server::NamedService>(_: &S) -> &'static str {
+    S::NAME
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {
@@ -180,7 +208,7 @@ pub async fn serve(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(message = "Serving self-metrics and the SLO status API.", endpoint = %address);
-    let app = router(metrics, slos);
+    let app = router(metrics, slos, stop.clone());
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(crate::accept::BackingOffListener::new(listener, "telemetry"), app)
             .with_graceful_shutdown(stop.cancelled_owned())
@@ -203,6 +231,12 @@ mod tests {
             Vec::new()
         }
         fn status(&self, _name: &str) -> Option<serde_json::Value> {
+            None
+        }
+        fn slo_statuses(&self) -> Vec<crate::api::v1::SloStatus> {
+            Vec::new()
+        }
+        fn slo_status(&self, _name: &str) -> Option<crate::api::v1::SloStatus> {
             None
         }
     }
@@ -229,7 +263,7 @@ mod tests {
                     .uri(path)
                     .body(axum::body::Body::empty())
                     .expect("a valid request");
-                let response = router(None, Arc::new(NoSlos))
+                let response = router(None, Arc::new(NoSlos), CancellationToken::new())
                     .oneshot(request)
                     .await
                     .expect("infallible");
@@ -238,7 +272,10 @@ mod tests {
             let get = axum::http::Request::get(path)
                 .body(axum::body::Body::empty())
                 .expect("a valid request");
-            let response = router(None, Arc::new(NoSlos)).oneshot(get).await.expect("infallible");
+            let response = router(None, Arc::new(NoSlos), CancellationToken::new())
+                .oneshot(get)
+                .await
+                .expect("infallible");
             assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "GET {path}");
         }
     }

@@ -238,6 +238,13 @@ mod tests {
         fn status(&self, name: &str) -> Option<serde_json::Value> {
             self.statuses().into_iter().find(|s| s["name"] == name)
         }
+        // The pages read the JSON only.
+        fn slo_statuses(&self) -> Vec<crate::api::v1::SloStatus> {
+            Vec::new()
+        }
+        fn slo_status(&self, _: &str) -> Option<crate::api::v1::SloStatus> {
+            None
+        }
     }
 
     #[test]

@@ -26,12 +26,13 @@
 //!
 //! Every `interval` the processor emits `slo.*` metrics (see [`emit`]) into the
 //! exporters of its own pipeline, or into `metrics_pipeline`. The same figures are
-//! served as JSON at `/api/v1/slos` on the admin address. With `alertmanager`, the
-//! page and ticket alerts go to Alertmanager as well, and resolve when they clear
-//! (see [`alertmanager`]); at shutdown, alerts still firing are left firing, so a
-//! restart does not resolve and re-open pages. What an objective's bad events have
-//! in common ("why is it burning") is at `/api/v1/slos/{name}/explain` (see
-//! [`explain`]).
+//! served on the admin address as JSON at `/api/v1/slos` ([`status`]) and over gRPC
+//! as `sloop.v1.SloService` (the messages of `proto/sloop/v1/slo.proto`; see
+//! [`api`] for the conversion); what an objective's bad events have in common ("why
+//! is it burning") at `/api/v1/slos/{name}/explain` (see [`explain`]). With
+//! `alertmanager`, the page and ticket alerts go to Alertmanager as well, and
+//! resolve when they clear (see [`alertmanager`]); at shutdown, alerts still firing
+//! are left firing, so a restart does not resolve and re-open pages.
 //!
 //! ## Status page
 //!
@@ -62,6 +63,7 @@
 //! a restart with a changed SLI or window start afresh too.
 
 pub mod alertmanager;
+pub mod api;
 mod budget;
 mod config;
 pub mod emit;

@@ -1,6 +1,7 @@
-//! The SLO status the admin API serves (`GET /api/v1/slos[/{name}]`) and
-//! `sloop slo status` reads, and the registry that also answers for each
-//! objective's explanation and history.
+//! The SLO status the admin API serves (`GET /api/v1/slos[/{name}]`, and as the
+//! `sloop.v1` messages over gRPC: see [`super::api`]) and `sloop slo status` and
+//! `sloop slo watch` print, and the registry that also answers for each objective's
+//! explanation and history.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -382,6 +383,43 @@ fn human_duration(seconds: f64) -> String {
     }
 }
 
+/// One line for a status that changed at `at`, for `sloop slo watch`: the time,
+/// the name, then `key=value` figures (the table's columns), the firing alert and,
+/// with `group_by`, how many segments page and the worst one.
+pub fn render_change(s: &SloStatus, at: std::time::SystemTime) -> String {
+    let f = &s.figures;
+    let mut line = format!(
+        "{} {} events={:.0} bad={:.0} budget_left={:.1}% burn_1h={} exhausted_in={} alert={}",
+        humantime::format_rfc3339_seconds(at),
+        s.name,
+        f.total,
+        f.bad,
+        f.error_budget_remaining * 100.0,
+        f.burn_rates.get("1h").map_or("-".into(), |r| format!("{r:.2}")),
+        f.exhaustion_seconds.map_or("-".into(), human_duration),
+        alert_name(&f.alerts),
+    );
+    if let Some(worst) = s.worst_groups.first() {
+        line.push_str(&format!(
+            " paging_segments={} worst_segment={} ({:.1}% left, alert={})",
+            s.paging_groups,
+            group_name(&worst.group),
+            worst.figures.error_budget_remaining * 100.0,
+            alert_name(&worst.figures.alerts)
+        ));
+    }
+    line
+}
+
+/// The firing alert as the table shows it: `PAGE`, `ticket` or `-`.
+fn alert_name(alerts: &Alerts) -> &'static str {
+    match (alerts.page, alerts.ticket) {
+        (true, _) => "PAGE",
+        (false, true) => "ticket",
+        _ => "-",
+    }
+}
+
 /// A fixed-width table of SLOs, for `sloop slo status`.
 pub fn render_table(statuses: &[SloStatus]) -> String {
     let mut rows = vec![[
@@ -397,11 +435,7 @@ pub fn render_table(statuses: &[SloStatus]) -> String {
     ]];
     for s in statuses {
         let f = &s.figures;
-        let alert = match (f.alerts.page, f.alerts.ticket) {
-            (true, _) => "PAGE",
-            (false, true) => "ticket",
-            _ => "-",
-        };
+        let alert = alert_name(&f.alerts);
         rows.push([
             s.name.clone(),
             format!("{}%", s.target * 100.0),
@@ -424,11 +458,7 @@ pub fn render_table(statuses: &[SloStatus]) -> String {
                 format!("{:.1}%", g.figures.error_budget_remaining * 100.0),
                 g.figures.burn_rates.get("1h").map_or("-".into(), |r| format!("{r:.2}")),
                 g.figures.exhaustion_seconds.map_or("-".into(), human_duration),
-                match (g.figures.alerts.page, g.figures.alerts.ticket) {
-                    (true, _) => "PAGE".into(),
-                    (false, true) => "ticket".into(),
-                    _ => "-".into(),
-                },
+                alert_name(&g.figures.alerts).into(),
             ]);
         }
     }
@@ -442,4 +472,54 @@ pub fn render_table(statuses: &[SloStatus]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(total: f64, bad: f64, page: bool) -> Figures {
+        Figures {
+            total,
+            good: total - bad,
+            bad,
+            allowed_bad: 0.01 * total,
+            error_budget_remaining: 1.0 - bad / (0.01 * total),
+            burn_rates: BTreeMap::from([("1h".to_string(), bad / total / 0.01)]),
+            exhaustion_seconds: page.then_some(0.0),
+            alerts: Alerts { page, ticket: page },
+        }
+    }
+
+    /// `sloop slo watch`: one line per change, with the table's figures and, with
+    /// groups, the worst one.
+    #[test]
+    fn a_change_is_one_line() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let mut status = SloStatus {
+            name: "homepage".into(),
+            sli: "homepage".into(),
+            target: 0.99,
+            window: "30d".into(),
+            figures: figures(150.0, 50.0, true),
+            worst_groups: Vec::new(),
+            paging_groups: 0,
+        };
+        assert_eq!(
+            render_change(&status, at),
+            "2027-01-15T08:00:00Z homepage events=150 bad=50 budget_left=-3233.3% burn_1h=33.33 \
+             exhausted_in=now alert=PAGE"
+        );
+        status.worst_groups.push(GroupStatus {
+            group: BTreeMap::from([("customer.segment".to_string(), "gold".to_string())]),
+            figures: figures(110.0, 50.0, true),
+        });
+        status.paging_groups = 1;
+        let line = render_change(&status, at);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.ends_with(" paging_segments=1 worst_segment=customer.segment=gold (-4445.5% left, alert=PAGE)"),
+            "{line}"
+        );
+    }
 }
