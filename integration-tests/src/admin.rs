@@ -19,9 +19,9 @@ pub fn admin_url(ports: &SloopPorts) -> String {
     format!("http://127.0.0.1:{}", ports.telemetry)
 }
 
-/// `GET url`, as its status and its body parsed as JSON; panics (failing the test)
-/// naming the URL when the request fails or the body is not JSON.
-pub async fn get_json(url: &str) -> (reqwest::StatusCode, serde_json::Value) {
+/// `GET url`, as its status and its body; panics (failing the test) naming the URL
+/// when the request fails.
+pub async fn get_text(url: &str) -> (reqwest::StatusCode, String) {
     let response = http_client()
         .get(url)
         .send()
@@ -32,6 +32,13 @@ pub async fn get_json(url: &str) -> (reqwest::StatusCode, serde_json::Value) {
         .text()
         .await
         .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
+    (status, body)
+}
+
+/// `GET url`, as its status and its body parsed as JSON; panics (failing the test)
+/// naming the URL when the request fails or the body is not JSON.
+pub async fn get_json(url: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let (status, body) = get_text(url).await;
     let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url} is not JSON ({e}): {body}"));
     (status, json)
 }

@@ -114,6 +114,16 @@ impl SloopPorts {
     /// traces, metrics and logs pipelines that all go from the `otlp`
     /// receiver through `processors` to `exporters`.
     pub fn service_yaml(&self, processors: &[&str], exporters: &[&str]) -> String {
+        self.service_yaml_for(&["traces", "metrics", "logs"], processors, exporters)
+    }
+
+    /// [`service_yaml`](Self::service_yaml) with a traces pipeline only, for
+    /// processors that take spans alone (`sli` and `slo` on spans).
+    pub fn traces_service_yaml(&self, processors: &[&str], exporters: &[&str]) -> String {
+        self.service_yaml_for(&["traces"], processors, exporters)
+    }
+
+    fn service_yaml_for(&self, signals: &[&str], processors: &[&str], exporters: &[&str]) -> String {
         let processors = processors.join(", ");
         let exporters = exporters.join(", ");
         let mut yaml = format!(
@@ -123,7 +133,7 @@ impl SloopPorts {
             health = self.health,
             telemetry = self.telemetry
         );
-        for signal in ["traces", "metrics", "logs"] {
+        for signal in signals {
             yaml.push_str(&format!(
                 "    {signal}:\n      receivers: [otlp]\n      processors: [{processors}]\n      \
                  exporters: [{exporters}]\n"

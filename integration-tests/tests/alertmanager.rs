@@ -288,23 +288,10 @@ fn config(ports: &SloopPorts, alertmanager_port: u16) -> String {
       external_url: http://127.0.0.1:{admin}
 exporters:
   nop:
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{admin}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [sli, slo]
-      exporters: [nop]
-",
+{service}",
         receivers = ports.otlp_receiver_yaml(&[], &[]),
         admin = ports.telemetry,
-        health = ports.health,
+        service = ports.traces_service_yaml(&["sli", "slo"], &["nop"]),
     )
 }
 

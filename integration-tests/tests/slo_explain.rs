@@ -55,25 +55,10 @@ exporters:
     endpoint: {endpoint}
     tls:
       insecure: true
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  shutdown_timeout: 10s
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [sli, slo]
-      exporters: [otlp_grpc/backend]
-"#,
+{service}"#,
         receivers = ports.otlp_receiver_yaml(&[], &[]),
         endpoint = backend.endpoint(),
-        health = ports.health,
-        telemetry = ports.telemetry,
+        service = ports.traces_service_yaml(&["sli", "slo"], &["otlp_grpc/backend"]),
     )
 }
 

@@ -56,24 +56,9 @@ fn config(ports: &SloopPorts) -> String {
         target: 0.5
 exporters:
   nop:
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  shutdown_timeout: 10s
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [sli, slo]
-      exporters: [nop]
-",
+{service}",
         receivers = ports.otlp_receiver_yaml(&[], &[]),
-        health = ports.health,
-        telemetry = ports.telemetry,
+        service = ports.traces_service_yaml(&["sli", "slo"], &["nop"]),
     )
 }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::admin::{self, http_client};
+use integration_tests::admin;
 use integration_tests::{
     poll_until, run_bounded, run_loadgen, unique_temp_dir, workspace_root, GrpcBackend, Sloop, SloopPorts, DATA_TIMEOUT,
 };
@@ -81,39 +81,15 @@ exporters:
     endpoint: {endpoint}
     tls:
       insecure: true
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  shutdown_timeout: 10s
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [sli, slo]
-      exporters: [otlp_grpc/backend]
-"#,
+{service}"#,
         receivers = ports.otlp_receiver_yaml(&[], &[]),
         endpoint = backend.endpoint(),
-        health = ports.health,
-        telemetry = ports.telemetry,
+        service = ports.traces_service_yaml(&["sli", "slo"], &["otlp_grpc/backend"]),
     )
 }
 
 async fn get_text(url: &str) -> String {
-    let response = http_client()
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("reading GET {url}: {e}"));
+    let (status, body) = admin::get_text(url).await;
     assert!(status.is_success(), "GET {url}: {status} {body}");
     body
 }
