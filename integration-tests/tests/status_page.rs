@@ -9,7 +9,8 @@
 //!   chart point per minute of the window whose minute and value equal
 //!   `/api/v1/slos/{name}/history`'s, for the budget left and the burn rate, with
 //!   bad events in at least 10 of those minutes; the last point is the status; the
-//!   recent bad events link to `trace_url`. Screenshots are kept in
+//!   recent bad events link to `trace_url`; "why is it burning" lists the explain
+//!   API's values in its order, led by the HTTP 500s. Screenshots are kept in
 //!   `target/test-artefacts/status_page_<slo>.png` (and `status_page_list.png`).
 //!   The history API also answers in coarser steps, and refuses bad steps (400) and
 //!   unknown SLOs (404).
@@ -366,6 +367,35 @@ async fn the_page_lists_every_slo_and_draws_the_apis_figures() {
             assert_eq!(event["trace_url"], link.as_str());
             assert!(dom.contains(&format!("href=\"{link}\"")), "{name}: a link to {link}");
         }
+        // Why is it burning: the explain API's values, in its order. loadgen's
+        // errors are its HTTP 500s, so that value explains all of the bad events.
+        let explained = get_json(&format!("{admin}/api/v1/slos/{name}/explain")).await;
+        let expected: Vec<(String, String)> = explained["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|v| {
+                (
+                    v["key"].as_str().unwrap_or_default().to_string(),
+                    v["value"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let shown: Vec<(String, String)> = tags(&dom, "tr")
+            .into_iter()
+            .filter_map(|tr| {
+                Some((
+                    attribute(tr, "data-key")?.to_string(),
+                    attribute(tr, "data-value")?.to_string(),
+                ))
+            })
+            .collect();
+        assert_eq!(shown, expected, "{name}: the page's explanation is the API's");
+        assert_eq!(
+            expected.first(),
+            Some(&("http.response.status_code".to_string(), "500".to_string())),
+            "{name}: {explained:#}"
+        );
         if name == "items-availability" {
             assert!(dom.contains("data-segment"), "{name}: the segments are listed");
             assert!(dom.contains("service.name="), "{name}: segments by service.name");

@@ -9,9 +9,11 @@
 //!   status and the history (`/api/v1/slos/{name}[/history]`, same origin) and draws
 //!   the budget left and the burn rate over the whole window as inline SVG (one
 //!   circle per history point, with `data-minute` and `data-value` holding the
-//!   API's figures), the segments worst first, and the recent bad events' trace ids,
-//!   linked with the slo processor's `trace_url`. `?step=5m` on the page's URL sets
-//!   the history step; by default it is the whole minutes that keep a chart to at
+//!   API's figures), "why is it burning" from `/api/v1/slos/{name}/explain` (the
+//!   SLO window, or `?explain=1h` on the page's URL; one row per value, with
+//!   `data-key` and `data-value`), the segments worst first, and the recent bad
+//!   events' trace ids, linked with the slo processor's `trace_url`. `?step=5m` on
+//!   the page's URL sets the history step; by default it is the whole minutes that keep a chart to at
 //!   most 1,440 points (a minute each for a window up to a day).
 //! - `GET /static/page.css`, `GET /static/page.js`.
 //!

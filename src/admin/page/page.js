@@ -1,4 +1,4 @@
-// The SLO page: fetches the status and history JSON (same origin) and draws the
+// The SLO page: fetches the status, history and explain JSON (same origin) and draws the
 // charts as inline SVG. Every string from data goes into the page through
 // textContent or setAttribute, never as markup. Each chart point is an SVG circle
 // carrying its figures (data-minute: Unix minutes, data-value: the API's number),
@@ -229,6 +229,31 @@
     section.appendChild(table(["Segment", "Events", "Bad", "Budget left", "Burn rate", "Alert"], rows));
   }
 
+  // "Why is it burning": the attribute values most over-represented among the bad
+  // events over the SLO window (or ?explain= on the page's URL), as the explain API
+  // ranks them. Each row carries its key and value (data-key, data-value).
+  function explain(answer) {
+    document.getElementById("explain-window").textContent =
+      "(over the last " + answer.window + ": " + answer.bad.toFixed(0) + " bad of " + answer.total.toFixed(0) + " events)";
+    const section = document.getElementById("explain");
+    section.replaceChildren();
+    if (answer.values.length === 0) {
+      section.appendChild(
+        el("p", { class: "note" }, "No attribute value stands out among the bad events (or explain.attributes is empty).")
+      );
+      return;
+    }
+    const rows = answer.values.map((v) => {
+      const row = el("tr", { "data-key": v.key, "data-value": v.value });
+      row.appendChild(el("td", {}, v.key + "=" + v.value));
+      row.appendChild(el("td", { class: "num" }, percent(v.bad_share)));
+      row.appendChild(el("td", { class: "num" }, percent(v.total_share)));
+      row.appendChild(el("td", { class: "num budget" }, percent(v.budget_share) + (v.exact ? "" : " (at most)")));
+      return row;
+    });
+    section.appendChild(table(["Attribute value", "Share of bad", "Share of events", "Budget spent"], rows));
+  }
+
   function recentBad(history) {
     const section = document.getElementById("recent-bad");
     section.replaceChildren();
@@ -261,6 +286,8 @@
       "(over the " + history.burn_rate_window + " ending at each point; 1 spends the budget exactly over the window)";
     chart("budget-chart", history, "budget", (p) => p.error_budget_remaining, 0, percent);
     chart("burn-chart", history, "burn", (p) => p.burn_rate, 1, (v) => v.toFixed(2));
+    const asked = new URLSearchParams(window.location.search).get("explain");
+    explain(await getJson(api + "/explain" + (asked ? "?window=" + encodeURIComponent(asked) : "")));
     segments(status);
     recentBad(history);
     main.setAttribute("data-to-minute", history.to_minute);
