@@ -22,9 +22,10 @@
 
 use std::borrow::Cow;
 use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Opens the listener for a configured `host:port` endpoint, resolving a host name
 /// (`localhost`) first and taking the first address that binds.
@@ -40,12 +41,33 @@ pub async fn bind(listener: &str, endpoint: &str) -> Result<TcpListener, String>
         .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?;
     let mut last_error = None;
     for address in addresses {
-        match TcpListener::bind(address).await {
+        match listen(address) {
             Ok(listener) => return Ok(listener),
             Err(e) => last_error = Some(format!("cannot listen on {address}: {e}")),
         }
     }
     Err(last_error.unwrap_or_else(|| format!("{endpoint} resolved to no address")))
+}
+
+/// The accept backlog every listener asks for (the kernel caps it at
+/// `net.core.somaxconn`). Go's listeners, and so the Collector's, ask for somaxconn
+/// (4096 on current Linux); std's and tokio's `bind` ask for 128, which made a burst
+/// of 5,000 connects wait on SYN retransmissions, seconds each, while sloop had
+/// capacity to spare.
+const BACKLOG: u32 = 4096;
+
+/// A listening socket on `address` with [`BACKLOG`], and `SO_REUSEADDR` as std's
+/// `bind` sets it on Unix (a restart can listen again while old connections are in
+/// TIME_WAIT).
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }
 
 /// [`listen_address`], logging the warning [`bind`] logs, for listeners bound
@@ -219,6 +241,27 @@ mod tests {
 
     fn emfile() -> io::Error {
         io::Error::from_raw_os_error(24)
+    }
+
+    /// A burst of connects that sloop has not accepted yet completes at once: the
+    /// kernel queues them (std's backlog of 128 dropped the SYNs of the rest, whose
+    /// connects then waited a second or more for a retransmission).
+    #[tokio::test]
+    async fn a_burst_of_600_connects_is_queued_without_accepting() {
+        let listener = bind("test", "127.0.0.1:0").await.expect("binding loopback");
+        let address = listener.local_addr().expect("the bound address");
+        let connected = tokio::task::spawn_blocking(move || {
+            (0..600)
+                .map(|i| {
+                    std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500))
+                        .unwrap_or_else(|e| panic!("connect {i} to a listener that has not accepted: {e}"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("the connects");
+        assert_eq!(connected.len(), 600);
+        drop(listener);
     }
 
     #[test]
