@@ -58,8 +58,9 @@ const BACKLOG: u32 = 4096;
 
 /// A listening socket on `address` with [`BACKLOG`], and `SO_REUSEADDR` as std's
 /// `bind` sets it on Unix (a restart can listen again while old connections are in
-/// TIME_WAIT).
-fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+/// TIME_WAIT). For listeners whose address is already resolved; [`bind`] resolves
+/// an endpoint first.
+pub fn listen(address: SocketAddr) -> io::Result<TcpListener> {
     let socket = if address.is_ipv4() {
         TcpSocket::new_v4()?
     } else {

@@ -206,7 +206,7 @@ pub async fn serve(
     slos: Arc<dyn SloSource>,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
+    let listener = crate::accept::listen(address)?;
     tracing::info!(message = "Serving self-metrics and the SLO status API.", endpoint = %address);
     let app = router(metrics, slos, stop.clone());
     Ok(tokio::spawn(async move {

@@ -185,9 +185,7 @@ impl QueuedExporter for PrometheusExporter {
             .map_err(|e| StartError::new(&self.id, format!("cannot resolve {}: {e}", self.endpoint)))?
             .next()
             .ok_or_else(|| StartError::new(&self.id, format!("{} resolved to no address", self.endpoint)))?;
-        let listener = std::net::TcpListener::bind(address)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(tokio::net::TcpListener::from_std)
+        let listener = crate::accept::listen(address)
             .map_err(|e| StartError::new(&self.id, format!("cannot listen on {address}: {e}")))?;
         self.queue.start()?;
         let app = Router::new()
