@@ -54,7 +54,7 @@ pub async fn bind(listener: &str, endpoint: &str) -> Result<TcpListener, String>
 /// (4096 on current Linux); std's and tokio's `bind` ask for 128, which made a burst
 /// of 5,000 connects wait on SYN retransmissions, seconds each, while sloop had
 /// capacity to spare.
-const BACKLOG: u32 = 4096;
+pub const BACKLOG: u32 = 4096;
 
 /// A listening socket on `address` with [`BACKLOG`], and `SO_REUSEADDR` as std's
 /// `bind` sets it on Unix (a restart can listen again while old connections are in
