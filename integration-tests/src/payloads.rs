@@ -185,6 +185,15 @@ pub fn logs_request(prefix: &str, n: usize) -> ExportLogsServiceRequest {
     }
 }
 
+/// The `sli` processor's block, indented to sit under `processors:`, that judges
+/// [`homepage_spans`]: SLI `homepage`, spans named `GET /`, good when HTTP 200.
+pub const HOMEPAGE_SLI_YAML: &str = "  sli:
+    slis:
+      - name: homepage
+        when: 'name == \"GET /\"'
+        good: 'attributes[\"http.response.status_code\"] == 200'
+";
+
 /// `n` spans `GET /` ending at `end` (100 ms long), each with its own trace:
 /// `http.response.status_code` 200 when `good`, else 500, and `customer.segment`
 /// = `segment`. What the SLO tests' `homepage` SLI classifies.

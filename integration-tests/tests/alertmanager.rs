@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use integration_tests::admin::http_client;
-use integration_tests::payloads::{kv_int, kv_str, now_nanos, unique_ids};
+use integration_tests::payloads::{kv_int, kv_str, now_nanos, unique_ids, HOMEPAGE_SLI_YAML};
 use integration_tests::{free_port, metric_sum, poll_until, unique_temp_dir, Sloop, SloopPorts};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -269,12 +269,7 @@ async fn send(ports: &SloopPorts, requests: impl IntoIterator<Item = ExportTrace
 fn config(ports: &SloopPorts, alertmanager_port: u16) -> String {
     format!(
         "{receivers}processors:
-  sli:
-    slis:
-      - name: homepage
-        when: 'name == \"GET /\"'
-        good: 'attributes[\"http.response.status_code\"] == 200'
-  slo:
+{HOMEPAGE_SLI_YAML}  slo:
     interval: 1s
     objectives:
       - name: {SLO}

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use integration_tests::payloads::{kv_int, now_nanos, unique_ids};
+use integration_tests::payloads::{kv_int, now_nanos, unique_ids, HOMEPAGE_SLI_YAML};
 use integration_tests::{free_port, poll_until, unique_temp_dir, Sloop, SloopPorts};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -178,12 +178,7 @@ fn hex(bytes: &[u8]) -> String {
 fn config(ports: &SloopPorts, scrape: &str, remote_write: &str) -> String {
     format!(
         "{receivers}processors:
-  sli:
-    slis:
-      - name: homepage
-        when: 'name == \"GET /\"'
-        good: 'attributes[\"http.response.status_code\"] == 200'
-  slo:
+{HOMEPAGE_SLI_YAML}  slo:
     interval: 1s
     metrics_pipeline: metrics/slo
     objectives:

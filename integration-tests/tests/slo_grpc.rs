@@ -17,7 +17,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use integration_tests::admin::{admin_url, get_json};
-use integration_tests::payloads::{homepage_spans, now_nanos, send_traces};
+use integration_tests::payloads::{homepage_spans, now_nanos, send_traces, HOMEPAGE_SLI_YAML};
 use integration_tests::sloop_api::slo_service_client::SloServiceClient;
 use integration_tests::sloop_api::{
     watch_response, Alerts, GetRequest, GroupStatus, ListRequest, SloStatus, WatchRequest, WatchResponse,
@@ -39,12 +39,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(20);
 fn config(ports: &SloopPorts) -> String {
     format!(
         "{receivers}processors:
-  sli:
-    slis:
-      - name: homepage
-        when: 'name == \"GET /\"'
-        good: 'attributes[\"http.response.status_code\"] == 200'
-  slo:
+{HOMEPAGE_SLI_YAML}  slo:
     interval: 1s
     objectives:
       - name: {STRICT}

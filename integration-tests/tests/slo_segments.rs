@@ -23,7 +23,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use integration_tests::admin::{admin_url, get_json};
-use integration_tests::payloads::{homepage_spans, now_nanos, send_traces};
+use integration_tests::payloads::{homepage_spans, now_nanos, send_traces, HOMEPAGE_SLI_YAML};
 use integration_tests::{poll_until, unique_temp_dir, Sloop, SloopPorts, DATA_TIMEOUT};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::Value as Json;
@@ -39,12 +39,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(20);
 fn config(ports: &SloopPorts, slo_body: &str) -> String {
     format!(
         "{receivers}processors:
-  sli:
-    slis:
-      - name: homepage
-        when: 'name == \"GET /\"'
-        good: 'attributes[\"http.response.status_code\"] == 200'
-  slo:
+{HOMEPAGE_SLI_YAML}  slo:
 {slo_body}exporters:
   nop:
 {service}",
